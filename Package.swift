@@ -1,0 +1,70 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "StreamLearn",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "streamlearn", targets: ["streamlearn"]),
+        .library(name: "StreamKafka", targets: ["StreamKafka"]),
+        .library(name: "StreamCore", targets: ["StreamCore"]),
+        .library(name: "Simulation", targets: ["Simulation"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // Debian's librdkafka-dev 2.0.2; never vendored.
+        .systemLibrary(
+            name: "CLibrdkafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(
+            name: "StreamKafka",
+            dependencies: [
+                "CLibrdkafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(name: "StreamCore"),
+        .target(name: "Simulation", dependencies: ["StreamCore"]),
+        .executableTarget(
+            name: "streamlearn",
+            dependencies: [
+                "StreamKafka",
+                "StreamCore",
+                "Simulation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "StreamKafkaTests",
+            dependencies: ["StreamKafka", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "StreamCoreTests", dependencies: ["StreamCore", "Simulation"]),
+        // End-to-end tests of the CLI; depending on the executable makes `swift test` build it.
+        .testTarget(name: "StreamlearnTests", dependencies: ["streamlearn", "StreamKafka"]),
+    ]
+)
+
+// Strict settings for every Swift target, as swift-log does.
+for target in package.targets where [.executable, .test, .regular].contains(target.type) {
+    var settings = target.swiftSettings ?? []
+    settings.append(.swiftLanguageMode(.v6))
+    // SE-0335: require `any` for existential types.
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    // SE-0444: imports are visible only where they are written.
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    // SE-0409: imports are internal unless marked public.
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    // Every public type states whether it is Sendable.
+    settings.append(.unsafeFlags(["-Xfrontend", "-require-explicit-sendable"]))
+    target.swiftSettings = settings
+}

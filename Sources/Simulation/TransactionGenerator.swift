@@ -1,0 +1,55 @@
+import StreamCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Generates card transactions as JSON Lines: an integer `id` and 20 numeric fields, about 180 bytes each.
+///
+/// This is the transport and decoding benchmark's workload and the demo's stream; the same seed gives the same
+/// bytes. Fields: `amount` (log-normal, unscaled), `hour`, `age_days`, `velocity_1h`, `velocity_24h`,
+/// `distance_km`, `card_present`, and `x1`…`x13` (standard normal signals rounded to 0.1).
+public struct TransactionGenerator: Sendable {
+    private var random: SeededRandom
+    public private(set) var nextID: Int
+
+    public init(seed: UInt64, firstID: Int = 1) {
+        random = SeededRandom(seed: seed)
+        nextID = firstID
+    }
+
+    /// The next transaction as one JSON object (no trailing newline).
+    public mutating func next() -> (id: Int, json: String) {
+        let id = nextID
+        nextID += 1
+        var json = "{\"id\":\(id)"
+        let amount = exp(min(max(1.2 * random.nextGaussian() + 3.5, -2), 9))
+        json += ",\"amount\":\(Self.fixed(amount, decimals: 2))"
+        json += ",\"hour\":\(random.next() % 24)"
+        json += ",\"age_days\":\(random.next() % 7300)"
+        json += ",\"velocity_1h\":\(random.next() % 6)"
+        json += ",\"velocity_24h\":\(random.next() % 30)"
+        json += ",\"distance_km\":\(Self.fixed(abs(random.nextGaussian()) * 40, decimals: 1))"
+        json += ",\"card_present\":\(random.next() % 2)"
+        for index in 1...13 {
+            json += ",\"x\(index)\":\(Self.fixed(random.nextGaussian(), decimals: 1))"
+        }
+        json += "}"
+        return (id, json)
+    }
+
+    /// `value` printed with exactly `decimals` decimals, without Foundation's formatters.
+    static func fixed(_ value: Double, decimals: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (value * scale).rounded()
+        let negative = scaled < 0
+        let magnitude = Int(abs(scaled))
+        let whole = magnitude / Int(scale)
+        var fraction = String(magnitude % Int(scale))
+        while fraction.count < decimals { fraction = "0" + fraction }
+        return (negative && magnitude != 0 ? "-" : "") + "\(whole)" + (decimals > 0 ? ".\(fraction)" : "")
+    }
+}

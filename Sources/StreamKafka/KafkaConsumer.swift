@@ -1,0 +1,185 @@
+public import Logging
+import Synchronization
+
+/// A Kafka consumer in a consumer group, handing out messages in batches.
+///
+/// Offsets are never committed behind the application's back: auto-commit is off by default, and offsets move
+/// only through ``store(_:)`` + ``commitStored()`` or ``commit(_:)``, once the effects of the messages are durable.
+/// When the group revokes partitions, the offsets stored so far are committed before they go, so the next owner
+/// starts right after them: store as you go, commit when convenient.
+///
+/// Calls block the calling thread (up to their timeout); run a consume loop on a dedicated thread, for example
+/// with ``runOnDedicatedThread(name:_:)``, not on Swift's cooperative pool. One thread polls at a time; the
+/// other methods may be called from any thread.
+public final class KafkaConsumer: Sendable {
+    /// The configuration this consumer was created with.
+    public let configuration: KafkaConsumerConfiguration
+    let client: RDKafkaClient
+    private let batchBuffer: Mutex<RDKafkaBatchBuffer>
+    private let closed = Atomic<Bool>(false)
+
+    /// Creates a consumer; throws with the key for a configuration librdkafka refuses.
+    /// librdkafka's log lines go to `logger`.
+    public init(
+        configuration: KafkaConsumerConfiguration,
+        logger: Logger = Logger(label: "streamlearn.kafka.consumer")
+    ) throws(KafkaError) {
+        guard configuration.maxBatchSize > 0 else {
+            throw KafkaError(.invalidArgument, "maxBatchSize must be positive, got \(configuration.maxBatchSize)")
+        }
+        self.configuration = configuration
+        client = try RDKafkaClient(kind: .consumer, properties: configuration.librdkafkaProperties, logger: logger)
+        batchBuffer = Mutex(RDKafkaBatchBuffer(capacity: configuration.maxBatchSize))
+    }
+
+    deinit {
+        try? close()
+    }
+
+    /// Joins the group for `topics`; partitions arrive as ``KafkaConsumerEvent/assigned(_:)`` events.
+    public func subscribe(topics: [String]) throws(KafkaError) {
+        try checkOpen()
+        try client.subscribe(topics)
+    }
+
+    /// Reads exactly these partitions without group management, from these offsets.
+    public func assign(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {
+        try checkOpen()
+        try client.assign(offsets.map { ($0.topicPartition, $0.offset) })
+    }
+
+    /// Offsets to start from when these partitions are next assigned by the group, overriding the committed ones.
+    /// This is how a restart resumes exactly from the offsets stored in a model snapshot.
+    public func setStartOffsets(_ offsets: [TopicPartitionOffset]) {
+        client.context.state.withLock { state in
+            for entry in offsets { state.startOffsets[entry.topicPartition] = entry.offset }
+        }
+    }
+
+    /// Waits up to `timeout` for messages and passes one batch of at most `maxMessages` (default
+    /// ``KafkaConsumerConfiguration/maxBatchSize``) to `body`, which reads them in place. Returns the batch size,
+    /// 0 on timeout. Rebalances and errors seen meanwhile become ``takeEvents()``; a fatal error is thrown.
+    ///
+    /// - Complexity: no allocation per message.
+    @discardableResult
+    public func poll(
+        maxMessages: Int? = nil,
+        timeout: Duration,
+        _ body: (KafkaMessageBatch) throws -> Void
+    ) throws -> Int {
+        try checkOpen()
+        return try batchBuffer.withLock { buffer in
+            let revocationsBefore = client.context.state.withLock { $0.revocations }
+            let fetched = client.consumeBatch(
+                into: buffer, max: maxMessages ?? buffer.capacity, timeoutMs: Int32(timeout.milliseconds))
+            var (count, errors) = client.separateErrors(buffer, count: fetched)
+            let (revocationsAfter, assignment) = client.context.state.withLock { ($0.revocations, $0.assignment) }
+            if revocationsAfter != revocationsBefore {
+                // Never hand out messages of partitions this member gave up during this very poll.
+                count = client.dropUnassigned(buffer, count: count, assignment: assignment)
+            }
+            defer { client.destroyMessages(buffer, count: count) }
+            if !errors.isEmpty {
+                client.context.state.withLock { $0.events.append(contentsOf: errors.map(KafkaConsumerEvent.error)) }
+                if let fatal = errors.first(where: \.isFatal) { throw fatal }
+            }
+            if count > 0 { try body(KafkaMessageBatch(buffer: buffer, count: count)) }
+            return count
+        }
+    }
+
+    /// Like ``poll(maxMessages:timeout:_:)`` but returns copies; convenient outside hot paths.
+    public func poll(maxMessages: Int? = nil, timeout: Duration) throws -> [KafkaMessage] {
+        var messages: [KafkaMessage] = []
+        try poll(maxMessages: maxMessages, timeout: timeout) { batch in
+            messages.reserveCapacity(batch.count)
+            for message in batch { messages.append(message.copy()) }
+        }
+        return messages
+    }
+
+    /// Rebalance and error events since the last call, oldest first.
+    public func takeEvents() -> [KafkaConsumerEvent] {
+        client.context.state.withLock { state in
+            defer { state.events.removeAll() }
+            return state.events
+        }
+    }
+
+    /// The partitions currently assigned to this consumer.
+    public var assignment: Set<TopicPartition> {
+        client.context.state.withLock { $0.assignment }
+    }
+
+    /// Remembers offsets (next offset to read) for the next ``commitStored()``.
+    public func store(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {
+        try checkOpen()
+        try client.storeOffsets(offsets)
+    }
+
+    /// Commits the stored offsets synchronously. Nothing stored is not an error.
+    public func commitStored() throws(KafkaError) {
+        try checkOpen()
+        try client.commit(nil)
+    }
+
+    /// Commits exactly these offsets (next offset to read) synchronously.
+    public func commit(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {
+        try checkOpen()
+        try client.commit(offsets)
+    }
+
+    /// The group's committed offsets, `nil` for a partition with none.
+    public func committedOffsets(
+        for partitions: [TopicPartition], timeout: Duration = .seconds(10)
+    ) throws(KafkaError) -> [TopicPartition: Int64?] {
+        try checkOpen()
+        return try client.committed(partitions, timeoutMs: Int32(timeout.milliseconds))
+    }
+
+    /// Moves assigned partitions to explicit offsets; the next polls return messages from there on.
+    public func seek(to offsets: [TopicPartitionOffset], timeout: Duration = .seconds(10)) throws(KafkaError) {
+        try checkOpen()
+        try client.seek(offsets, timeoutMs: Int32(timeout.milliseconds))
+    }
+
+    /// Stops fetching these partitions until ``resume(_:)``; the assignment is kept.
+    public func pause(_ partitions: [TopicPartition]) throws(KafkaError) {
+        try checkOpen()
+        try client.pause(partitions, resume: false)
+    }
+
+    /// Fetches paused partitions again.
+    public func resume(_ partitions: [TopicPartition]) throws(KafkaError) {
+        try checkOpen()
+        try client.pause(partitions, resume: true)
+    }
+
+    /// Throws ``KafkaError/Code/brokersUnreachable`` unless a broker answers a metadata request within `timeout`.
+    public func checkBrokersReachable(timeout: Duration) throws(KafkaError) {
+        try checkOpen()
+        try client.checkBrokersReachable(bootstrap: configuration.bootstrapServers, timeout: timeout)
+    }
+
+    /// Leaves the group (the final revoke is served and recorded) and frees the client. Idempotent.
+    /// Uncommitted offsets are not committed: commit first.
+    public func close() throws(KafkaError) {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let neverAssigned = client.context.state.withLock { !$0.everAssigned }
+        defer {
+            if configuration.assignmentStrategy == .cooperativeSticky && neverAssigned {
+                // librdkafka 2.0.2 asserts in rd_kafka_destroy for a cooperative-sticky member that never got an
+                // assignment (librdkafka #4312). Leaking one closed handle beats aborting the process.
+                client.context.logger.warning(
+                    "cooperative-sticky consumer closed before its first assignment: handle not destroyed (librdkafka issue #4312)")
+            } else {
+                client.destroy()
+            }
+        }
+        try client.closeConsumer()
+    }
+
+    private func checkOpen() throws(KafkaError) {
+        if closed.load(ordering: .acquiring) { throw KafkaError(.closed, "the consumer is closed") }
+    }
+}

@@ -1,0 +1,178 @@
+public import Logging
+import Synchronization
+
+/// A message that librdkafka reported as not delivered, with its payload so the caller can retry or dead-letter it.
+public struct KafkaDeliveryFailure: Hashable, Sendable {
+    public var topic: String
+    public var partition: Int32
+    public var key: [UInt8]?
+    public var value: [UInt8]
+    public var error: KafkaError
+}
+
+/// How many messages were enqueued, delivered and failed since the producer started.
+public struct KafkaDeliveryReport: Hashable, Sendable, CustomStringConvertible {
+    /// Messages accepted by ``KafkaProducer/send(topic:partition:key:value:headers:)``.
+    public var sent: Int
+    /// Messages the brokers acknowledged.
+    public var delivered: Int
+    /// Messages librdkafka gave up on (each is in ``failures`` up to the first 1000).
+    public var failed: Int
+    /// The failed messages, oldest first, up to 1000.
+    public var failures: [KafkaDeliveryFailure]
+
+    /// Messages neither delivered nor failed yet.
+    public var pending: Int { sent - delivered - failed }
+
+    public var description: String { "sent \(sent), delivered \(delivered), failed \(failed), pending \(pending)" }
+}
+
+/// A Kafka producer with idempotence on by default and delivery reports that are never dropped silently.
+///
+/// ``send(topic:partition:key:value:headers:)`` enqueues (librdkafka copies the bytes); the outcome arrives as a
+/// delivery report, counted in ``deliveryReport``. ``close(timeout:)`` flushes and throws if any message was not
+/// delivered. Calls may block briefly (a full queue, a flush): keep them off Swift's cooperative pool.
+public final class KafkaProducer: Sendable {
+    /// The configuration this producer was created with.
+    public let configuration: KafkaProducerConfiguration
+    let client: RDKafkaClient
+    private let topics = RDKafkaTopicCache()
+    private let sent = Atomic<Int>(0)
+    private let closed = Atomic<Bool>(false)
+
+    /// Creates a producer; throws with the key for a configuration librdkafka refuses.
+    public init(
+        configuration: KafkaProducerConfiguration,
+        logger: Logger = Logger(label: "streamlearn.kafka.producer")
+    ) throws(KafkaError) {
+        self.configuration = configuration
+        client = try RDKafkaClient(kind: .producer, properties: configuration.librdkafkaProperties, logger: logger)
+    }
+
+    deinit {
+        if !closed.load(ordering: .acquiring) {
+            topics.destroyAll()
+            client.destroy()
+        }
+    }
+
+    /// Enqueues one message. With `partition` `nil` the key chooses the partition (librdkafka's default
+    /// consistent-random partitioner). When the local queue is full it serves delivery reports and retries for
+    /// up to the message timeout. Throws for an invalid topic, an oversized message or a fatal producer error.
+    public func send(
+        topic: String,
+        partition: Int32? = nil,
+        key: UnsafeRawBufferPointer?,
+        value: UnsafeRawBufferPointer,
+        headers: [KafkaHeader] = []
+    ) throws(KafkaError) {
+        try checkOpen()
+        let handle = try topics.handle(topic, client: client)
+        let deadline = ContinuousClock.now + configuration.messageTimeout
+        while true {
+            switch try client.produce(
+                topic: handle, topicName: topic, partition: partition, key: key, value: value, headers: headers)
+            {
+            case .enqueued:
+                sent.add(1, ordering: .relaxed)
+                return
+            case .queueFull:
+                guard ContinuousClock.now < deadline else {
+                    throw KafkaError(
+                        .timedOut, "the producer queue stayed full for \(configuration.messageTimeout) "
+                            + "(topic '\(topic)'): brokers are not taking messages", isRetriable: true)
+                }
+                client.poll(timeoutMs: 100)
+            }
+        }
+    }
+
+    /// Enqueues one message from byte arrays.
+    public func send(
+        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []
+    ) throws(KafkaError) {
+        let result = value.withUnsafeBytes { valueBytes in
+            guard let key else {
+                return Result { () throws(KafkaError) in
+                    try send(topic: topic, partition: partition, key: nil, value: valueBytes, headers: headers)
+                }
+            }
+            return key.withUnsafeBytes { keyBytes in
+                Result { () throws(KafkaError) in
+                    try send(topic: topic, partition: partition, key: keyBytes, value: valueBytes, headers: headers)
+                }
+            }
+        }
+        try result.get()
+    }
+
+    /// Enqueues one message from strings (UTF-8).
+    public func send(
+        topic: String, partition: Int32? = nil, key: String?, value: String, headers: [KafkaHeader] = []
+    ) throws(KafkaError) {
+        try send(topic: topic, partition: partition, key: key.map { Array($0.utf8) }, value: Array(value.utf8),
+                 headers: headers)
+    }
+
+    /// Serves delivery reports without waiting. Call regularly while sending (``send`` does when the queue fills).
+    public func poll() {
+        client.poll(timeoutMs: 0)
+    }
+
+    /// Waits up to `timeout` until every enqueued message is delivered or failed; throws
+    /// ``KafkaError/Code/timedOut`` naming how many are still pending. Failures are in ``deliveryReport``.
+    public func flush(timeout: Duration) throws(KafkaError) {
+        try checkOpen()
+        guard client.flush(timeoutMs: Int32(timeout.milliseconds)) else {
+            throw KafkaError(
+                .timedOut, "\(client.outQueueLength) message(s) still undelivered after \(timeout)", isRetriable: true)
+        }
+    }
+
+    /// Counts of sent, delivered and failed messages, and the failed messages themselves.
+    public var deliveryReport: KafkaDeliveryReport {
+        let sent = sent.load(ordering: .relaxed)
+        return client.context.state.withLock { state in
+            KafkaDeliveryReport(
+                sent: sent, delivered: state.delivered, failed: state.failed, failures: state.failures)
+        }
+    }
+
+    /// Throws ``KafkaError/Code/brokersUnreachable`` unless a broker answers a metadata request within `timeout`.
+    public func checkBrokersReachable(timeout: Duration) throws(KafkaError) {
+        try checkOpen()
+        try client.checkBrokersReachable(bootstrap: configuration.bootstrapServers, timeout: timeout)
+    }
+
+    /// The number of partitions of `topic`, from the brokers' metadata.
+    public func partitionCount(topic: String, timeout: Duration = .seconds(10)) throws(KafkaError) -> Int {
+        try checkOpen()
+        return try client.partitionCount(topic: topic, timeout: timeout)
+    }
+
+    /// Flushes for up to `timeout`, frees the client and returns the final report. Throws
+    /// ``KafkaError/Code/deliveryFailed`` if any message failed or was still pending. Idempotent: a second call
+    /// throws ``KafkaError/Code/closed``.
+    @discardableResult
+    public func close(timeout: Duration = .seconds(30)) throws(KafkaError) -> KafkaDeliveryReport {
+        try checkOpen()
+        _ = client.flush(timeoutMs: Int32(timeout.milliseconds))
+        var report = deliveryReport
+        let stillQueued = client.outQueueLength
+        closed.store(true, ordering: .releasing)
+        topics.destroyAll()
+        client.destroy()
+        // Whatever librdkafka still held at destroy is lost: report it as failed, never silently.
+        report.failed += max(0, min(stillQueued, report.pending))
+        guard report.failed == 0 else {
+            let first = report.failures.first.map { ": first failure: \($0.error.message)" } ?? ""
+            throw KafkaError(
+                .deliveryFailed, "\(report.failed) of \(report.sent) message(s) were not delivered\(first)")
+        }
+        return report
+    }
+
+    private func checkOpen() throws(KafkaError) {
+        if closed.load(ordering: .acquiring) { throw KafkaError(.closed, "the producer is closed") }
+    }
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Logging
+import StreamKafka
+
+struct ConsumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "consume",
+        abstract: "Print a topic's message values as lines, committing offsets after they are printed.",
+        discussion: """
+            Stops after --max messages, or when no message arrived for --timeout seconds (counted from the group's \
+            first assignment, which may take up to 10 s more). If no broker answers within --timeout it exits 1 \
+            with an error instead of waiting.
+
+            Examples:
+              streamlearn consume --brokers 127.0.0.1:9092 --topic events --group audit --from-beginning --max 10
+              streamlearn consume --brokers "$B" --topic alerts --group ops --timeout 60 | jq .
+            """
+    )
+
+    @Option(help: "Bootstrap servers, host:port[,host:port…].")
+    var brokers: String
+
+    @Option(help: "Topic to read.")
+    var topic: String
+
+    @Option(help: "Consumer group; offsets are committed for it.")
+    var group: String
+
+    @Option(help: "Stop after this many messages.")
+    var max: Int?
+
+    @Flag(help: "Start from the oldest stored message when the group has no committed offset (default: only new ones).")
+    var fromBeginning = false
+
+    @Option(help: "Seconds without a message after which to stop; also the wait for brokers.")
+    var timeout: Double = 10
+
+    @Option(name: .customLong("property"), help: "Extra librdkafka property KEY=VALUE (repeatable).")
+    var properties: [String] = []
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let max, max < 1 { throw ValidationError("--max must be at least 1, got \(max)") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
+        _ = try parseProperties(properties)
+    }
+
+    func run() async throws {
+        let logger = global.bootstrapLogging()
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: group)
+        configuration.autoOffsetReset = fromBeginning ? .earliest : .latest
+        configuration.properties = try parseProperties(properties)
+        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        let count = try await runOnDedicatedThread { [self] in
+            defer { try? consumer.close() }
+            try consumer.checkBrokersReachable(timeout: .seconds(timeout))
+            try consumer.subscribe(topics: [topic])
+            return try consumeLoop(consumer)
+        }
+        Output.error("consumed \(count) message(s) from '\(topic)' (group '\(group)')")
+    }
+
+    /// Extra time allowed for the first group assignment.
+    static let groupJoinGrace = Duration.seconds(10)
+
+    private func consumeLoop(_ consumer: KafkaConsumer) throws -> Int {
+        // Joining a group takes seconds (3 s by default on Kafka and on the embedded broker), so the first
+        // assignment gets a grace period before idleness counts.
+        let idleLimit = Duration.seconds(timeout)
+        var consumed = 0
+        var lastMessage = ContinuousClock.now + Self.groupJoinGrace
+        var lines: [UInt8] = []
+        var offsets: [TopicPartition: Int64] = [:]
+        while max.map({ consumed < $0 }) ?? true {
+            let remaining = max.map { $0 - consumed }
+            let got = try consumer.poll(maxMessages: remaining, timeout: .milliseconds(200)) { batch in
+                lines.removeAll(keepingCapacity: true)
+                for message in batch {
+                    lines.append(contentsOf: message.value)
+                    lines.append(UInt8(ascii: "\n"))
+                    offsets[TopicPartition(topic, message.partition)] = message.offset + 1
+                }
+                lines.withUnsafeBytes(Output.write)
+            }
+            for event in consumer.takeEvents() {
+                switch event {
+                case .assigned:
+                    // Joining a group takes seconds; idleness counts from having partitions to read.
+                    lastMessage = .now
+                case .error(let error) where error.isFatal:
+                    throw error
+                default:
+                    break
+                }
+            }
+            if got > 0 {
+                consumed += got
+                lastMessage = .now
+                // Printed (unbuffered) before committed: a crash in between re-prints, never skips.
+                try consumer.commit(offsets.map { TopicPartitionOffset($0.key, offset: $0.value) })
+                offsets.removeAll(keepingCapacity: true)
+            } else if ContinuousClock.now >= lastMessage + idleLimit {
+                break
+            }
+        }
+        return consumed
+    }
+}

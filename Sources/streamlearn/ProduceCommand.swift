@@ -1,0 +1,156 @@
+import ArgumentParser
+import Foundation
+import Logging
+import StreamKafka
+
+struct ProduceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "produce",
+        abstract: "Publish JSON Lines to a Kafka topic, one message per line.",
+        discussion: """
+            A line that is not valid JSON (or lacks the --key-field) is reported on stderr with its line number \
+            and not sent. Exit status: 0 when every line was delivered, 1 when any message was undeliverable or \
+            the brokers did not answer within --timeout, 65 when some lines were invalid but all others delivered.
+
+            Examples:
+              streamlearn produce --brokers 127.0.0.1:9092 --topic events --key-field id events.jsonl
+              streamlearn generate transactions --events 1000 | streamlearn produce --brokers "$B" --topic events -
+            """
+    )
+
+    @Option(help: "Bootstrap servers, host:port[,host:port…].")
+    var brokers: String
+
+    @Option(help: "Topic to publish to.")
+    var topic: String
+
+    @Option(help: "Use this top-level field of each JSON object as the message key (spreads keys over partitions).")
+    var keyField: String?
+
+    @Option(help: "Seconds to wait for brokers and for each message's delivery.")
+    var timeout: Double = 30
+
+    @Option(name: .customLong("property"), help: "Extra librdkafka property KEY=VALUE (repeatable).")
+    var properties: [String] = []
+
+    @Argument(help: "JSON Lines file, or - for stdin.")
+    var file: String = "-"
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
+        _ = try parseProperties(properties)
+    }
+
+    func run() async throws {
+        let logger = global.bootstrapLogging()
+        let input = try JSONLinesInput(path: file)
+        var configuration = KafkaProducerConfiguration(bootstrapServers: brokers)
+        configuration.messageTimeout = .seconds(timeout)
+        configuration.properties = try parseProperties(properties)
+        let producer = try KafkaProducer(configuration: configuration, logger: logger)
+        let summary = try await runOnDedicatedThread { [self] in
+            try produce(input, with: producer)
+        }
+        Output.error(
+            "produced \(summary.delivered) message(s) to '\(topic)'; invalid lines \(summary.invalid); "
+                + "undeliverable \(summary.undeliverable)")
+        if summary.undeliverable > 0 || summary.unreachable { throw ExitCode.failure }
+        if summary.invalid > 0 { throw ExitCode(65) }
+    }
+
+    struct Summary: Sendable {
+        var delivered = 0
+        var invalid = 0
+        var undeliverable = 0
+        var unreachable = false
+    }
+
+    private func produce(_ input: JSONLinesInput, with producer: KafkaProducer) throws -> Summary {
+        var summary = Summary()
+        do {
+            try producer.checkBrokersReachable(timeout: .seconds(timeout))
+        } catch {
+            Output.error("error: \(error.message)")
+            _ = try? producer.close(timeout: .zero)
+            summary.unreachable = true
+            return summary
+        }
+        try input.forEachLine { lineNumber, line in
+            let key: String?
+            do {
+                key = try messageKey(Data(line))
+            } catch let problem as LineProblem {
+                Output.error("\(input.name):\(lineNumber): \(problem.message); not sent")
+                summary.invalid += 1
+                return
+            }
+            try line.withUnsafeBytes { value in
+                if let key {
+                    var key = key
+                    try key.withUTF8 { keyBytes in
+                        try producer.send(topic: topic, key: UnsafeRawBufferPointer(keyBytes), value: value)
+                    }
+                } else {
+                    try producer.send(topic: topic, key: nil, value: value)
+                }
+            }
+            producer.poll()
+        }
+        let report: KafkaDeliveryReport
+        do {
+            report = try producer.close(timeout: .seconds(timeout))
+        } catch {
+            let final = producer.deliveryReport
+            for failure in final.failures.prefix(10) {
+                Output.error("undeliverable to \(failure.topic): \(failure.error.message)")
+            }
+            summary.delivered = final.delivered
+            summary.undeliverable = max(final.sent - final.delivered, 1)
+            return summary
+        }
+        summary.delivered = report.delivered
+        return summary
+    }
+
+    struct LineProblem: Error {
+        var message: String
+    }
+
+    /// Checks the line is JSON and returns the key field's value as text.
+    private func messageKey(_ line: Data) throws -> String? {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: line, options: [.fragmentsAllowed])
+        } catch {
+            throw LineProblem(message: "not valid JSON")
+        }
+        guard let keyField else { return nil }
+        guard let dictionary = object as? [String: Any] else {
+            throw LineProblem(message: "not a JSON object, so it has no key field '\(keyField)'")
+        }
+        switch dictionary[keyField] {
+        case let string as String:
+            return string
+        case let number as NSNumber:
+            return number.stringValue
+        case nil, is NSNull:
+            throw LineProblem(message: "key field '\(keyField)' is missing or null")
+        default:
+            throw LineProblem(message: "key field '\(keyField)' is not a string or a number")
+        }
+    }
+}
+
+/// Parses repeated `KEY=VALUE` options.
+func parseProperties(_ specs: [String]) throws -> [String: String] {
+    var result: [String: String] = [:]
+    for spec in specs {
+        guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex else {
+            throw ValidationError("--property '\(spec)' must be KEY=VALUE")
+        }
+        result[String(spec[..<equals])] = String(spec[spec.index(after: equals)...])
+    }
+    return result
+}
