@@ -8,9 +8,10 @@ import Darwin
 
 /// Generates card transactions as JSON Lines: an integer `id` and 20 numeric fields, about 180 bytes each.
 ///
-/// This is the transport and decoding benchmark's workload and the demo's stream; the same seed gives the same
-/// bytes. Fields: `amount` (log-normal, unscaled), `hour`, `age_days`, `velocity_1h`, `velocity_24h`,
-/// `distance_km`, `card_present`, and `x1`…`x13` (standard normal signals rounded to 0.1).
+/// This is the transport benchmark's workload and the demo's stream; the same seed gives the same bytes. Fields:
+/// `amt` (log-normal, unscaled), `hr` (hour), `age` (account age in days), `v1h` and `v24h` (transaction
+/// velocity), `dist` (km from home), `cp` (card present, 0/1) and `x1`…`x13` (quantised signals, 0…9).
+/// The fraud stream with labels and drift is a separate generator.
 public struct TransactionGenerator: Sendable {
     private var random: SeededRandom
     public private(set) var nextID: Int
@@ -26,15 +27,16 @@ public struct TransactionGenerator: Sendable {
         nextID += 1
         var json = "{\"id\":\(id)"
         let amount = exp(min(max(1.2 * random.nextGaussian() + 3.5, -2), 9))
-        json += ",\"amount\":\(Self.fixed(amount, decimals: 2))"
-        json += ",\"hour\":\(random.next() % 24)"
-        json += ",\"age_days\":\(random.next() % 7300)"
-        json += ",\"velocity_1h\":\(random.next() % 6)"
-        json += ",\"velocity_24h\":\(random.next() % 30)"
-        json += ",\"distance_km\":\(Self.fixed(abs(random.nextGaussian()) * 40, decimals: 1))"
-        json += ",\"card_present\":\(random.next() % 2)"
+        json += ",\"amt\":\(Self.fixed(amount, decimals: 2))"
+        json += ",\"hr\":\(random.next() % 24)"
+        json += ",\"age\":\(random.next() % 7300)"
+        json += ",\"v1h\":\(random.next() % 6)"
+        json += ",\"v24h\":\(random.next() % 30)"
+        json += ",\"dist\":\(Self.fixed(abs(random.nextGaussian()) * 40, decimals: 1))"
+        json += ",\"cp\":\(random.next() % 2)"
         for index in 1...13 {
-            json += ",\"x\(index)\":\(Self.fixed(random.nextGaussian(), decimals: 1))"
+            let signal = min(max(Int((2 * random.nextGaussian() + 4.5).rounded(.down)), 0), 9)
+            json += ",\"x\(index)\":\(signal)"
         }
         json += "}"
         return (id, json)

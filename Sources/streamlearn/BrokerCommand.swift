@@ -50,7 +50,7 @@ struct BrokerCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = global.bootstrapLogging()
         let broker = try EmbeddedBroker(brokers: brokerCount, topics: try parsedTopics(), logger: logger)
-        Output.line("bootstrap=\(broker.bootstrapServers)")
+        // The file first: a script that saw the first line may read it at once.
         if let bootstrapFile {
             let url = URL(fileURLWithPath: bootstrapFile)
             do {
@@ -60,6 +60,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 throw ValidationError("cannot write --bootstrap-file '\(bootstrapFile)': \(error.localizedDescription)")
             }
         }
+        Output.line("bootstrap=\(broker.bootstrapServers)")
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [.init(service: EmbeddedBrokerService(broker: broker))],

@@ -1,0 +1,43 @@
+# StreamLearn: `make demo` runs the main job on an embedded broker, `make test` runs the whole suite.
+# Both install what is missing first (Debian, as root or with sudo).
+
+SWIFT ?= swift
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+BIN := .build/release/streamlearn
+BENCH_MESSAGES ?= 1000000
+BENCH_PARTITIONS ?= 64
+
+.PHONY: deps release demo test bench-kafka bench-kafka-c clean
+
+## deps: librdkafka-dev (2.0.2 on Debian 12) and pkg-config, if missing.
+deps:
+	@if ! pkg-config --exists rdkafka 2>/dev/null; then \
+		echo "installing librdkafka-dev"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq librdkafka-dev pkg-config >/dev/null; \
+	fi
+
+## release: the streamlearn executable, optimised.
+release: deps
+	$(SWIFT) build -c release --product streamlearn
+
+## demo: embedded broker, produce 10,000 generated events, consume them back, print counts.
+demo: release
+	./Scripts/demo.sh $(BIN)
+
+## test: the whole test suite (debug build).
+test: deps
+	$(SWIFT) test
+
+## bench-kafka: produce and batch-consume 1M ~180-byte messages through the embedded broker (release build).
+bench-kafka: release
+	$(BIN) bench kafka --messages $(BENCH_MESSAGES) --partitions $(BENCH_PARTITIONS)
+
+## bench-kafka-c: the same workload through plain librdkafka in C, the baseline for bench-kafka.
+bench-kafka-c: release
+	cc -O2 -Wall -o .build/kafka_baseline Benchmarks/CBaseline/kafka_baseline.c $$(pkg-config --cflags --libs rdkafka)
+	$(BIN) generate transactions --events $(BENCH_MESSAGES) --seed 1 .build/bench-transactions.jsonl
+	.build/kafka_baseline .build/bench-transactions.jsonl $(BENCH_PARTITIONS)
+
+clean:
+	rm -rf .build

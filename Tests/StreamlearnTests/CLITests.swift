@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+
+@Suite("streamlearn command line", .serialized)
+struct CLITests {
+    @Test("broker → produce → consume round trip through subprocesses")
+    func brokerProduceConsume() throws {
+        let broker = try BrokerProcess(["--brokers", "2", "--topic", "cli-events:4", "--bootstrap-file",
+                                        FileManager.default.temporaryDirectory.appendingPathComponent("cli-bootstrap").path])
+        #expect(broker.firstLine.hasPrefix("bootstrap=127.0.0.1:"))
+        #expect(broker.bootstrap.split(separator: ",").count == 2)
+        let written = try String(
+            contentsOf: FileManager.default.temporaryDirectory.appendingPathComponent("cli-bootstrap"), encoding: .utf8)
+        #expect(written == broker.bootstrap + "\n")
+
+        let generated = try CLI.run(["generate", "transactions", "--events", "500", "--seed", "3"])
+        #expect(generated.status == 0)
+        var lines = generated.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 500)
+        // One broken line and one without the key field, among the good ones.
+        lines.insert("{\"id\": 9999, broken", at: 10)
+        lines.insert("{\"amount\": 1.5}", at: 20)
+        let input = lines.joined(separator: "\n") + "\n"
+
+        let produced = try CLI.run(
+            ["produce", "--brokers", broker.bootstrap, "--topic", "cli-events", "--key-field", "id", "-"], stdin: input)
+        #expect(produced.status == 65, "invalid lines give EX_DATAERR: \(produced.stderr)")
+        #expect(produced.stderr.contains("stdin:11: not valid JSON; not sent"))
+        #expect(produced.stderr.contains("stdin:21: key field 'id' is missing or null; not sent"))
+        #expect(produced.stderr.contains("produced 500 message(s)"))
+
+        let consumed = try CLI.run([
+            "consume", "--brokers", broker.bootstrap, "--topic", "cli-events", "--group", "cli-group",
+            "--from-beginning", "--max", "500", "--timeout", "20",
+        ])
+        #expect(consumed.status == 0, "\(consumed.stderr)")
+        let received = consumed.stdout.split(separator: "\n").map(String.init)
+        #expect(received.count == 500)
+        #expect(Set(received) == Set(generated.stdout.split(separator: "\n").map(String.init)))
+
+        // Offsets were committed after printing: the same group reads nothing more.
+        let again = try CLI.run([
+            "consume", "--brokers", broker.bootstrap, "--topic", "cli-events", "--group", "cli-group",
+            "--from-beginning", "--timeout", "2",
+        ])
+        #expect(again.status == 0)
+        #expect(again.stdout.isEmpty)
+        #expect(again.stderr.contains("consumed 0 message(s)"))
+
+        #expect(broker.stop() == 0, "SIGTERM stops the broker cleanly")
+    }
+
+    @Test("Wrong arguments are usage errors with exit 64", arguments: [
+        ["consume", "--topic", "t", "--group", "g"],
+        ["broker", "--topic", "no-partitions"],
+        ["broker", "--brokers", "0"],
+        ["produce", "--brokers", "b", "--topic", "t", "--timeout", "-1"],
+        ["no-such-command"],
+        ["consume", "--brokers", "b", "--topic", "t", "--group", "g", "--log-level", "loud"],
+    ])
+    func usageErrors(arguments: [String]) throws {
+        let result = try CLI.run(arguments)
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("Error") || result.stderr.contains("Usage"))
+    }
+
+    @Test("Unreachable brokers: consume and produce fail within the timeout with a clear message")
+    func unreachableBrokers() throws {
+        let consume = try CLI.run(
+            ["consume", "--brokers", "127.0.0.1:1", "--topic", "t", "--group", "g", "--timeout", "1"],
+            timeout: .seconds(30))
+        #expect(consume.status == 1)
+        #expect(consume.stderr.contains("no broker of '127.0.0.1:1' answered"))
+
+        let produce = try CLI.run(
+            ["produce", "--brokers", "127.0.0.1:1", "--topic", "t", "--timeout", "1", "-"], stdin: "{\"a\":1}\n",
+            timeout: .seconds(30))
+        #expect(produce.status == 1)
+        #expect(produce.stderr.contains("no broker of '127.0.0.1:1' answered"))
+    }
+
+    @Test("A missing input file is named, exit 66")
+    func missingInput() throws {
+        let result = try CLI.run(["produce", "--brokers", "127.0.0.1:1", "--topic", "t", "/no/such/file.jsonl"])
+        #expect(result.status == 66)
+        #expect(result.stderr.contains("cannot read input file '/no/such/file.jsonl'"))
+    }
+
+    @Test("Every command has help with an example")
+    func helpHasExamples() throws {
+        for command in [["broker"], ["produce"], ["consume"], ["generate", "transactions"], ["bench", "kafka"]] {
+            let result = try CLI.run(command + ["--help"])
+            #expect(result.status == 0)
+            #expect(result.stdout.contains("streamlearn \(command[0])"), "\(command)")
+            #expect(result.stdout.lowercased().contains("example"), "\(command)")
+        }
+    }
+
+    @Test("The Kafka benchmark runs end to end on a small workload")
+    func benchKafkaSmall() throws {
+        let result = try CLI.run(["bench", "kafka", "--messages", "2000", "--partitions", "4", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        #expect(object?["messages"] as? Int == 2000)
+        #expect((object?["consume_messages_per_second"] as? Double ?? 0) > 0)
+        #expect((object?["produce_messages_per_second"] as? Double ?? 0) > 0)
+    }
+
+    @Test("generate transactions is byte-identical for a seed and about 180 bytes a line")
+    func generatorDeterministic() throws {
+        let first = try CLI.run(["generate", "transactions", "--events", "1000", "--seed", "11"])
+        let second = try CLI.run(["generate", "transactions", "--events", "1000", "--seed", "11"])
+        let other = try CLI.run(["generate", "transactions", "--events", "1000", "--seed", "12"])
+        #expect(first.stdout == second.stdout)
+        #expect(first.stdout != other.stdout)
+        let lines = first.stdout.split(separator: "\n")
+        #expect(lines.count == 1000)
+        let average = lines.map(\.utf8.count).reduce(0, +) / lines.count
+        #expect((160...200).contains(average))
+        for line in lines.prefix(50) {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?.count == 21)  // id + 20 numeric fields
+        }
+    }
+}
