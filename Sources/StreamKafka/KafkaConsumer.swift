@@ -59,6 +59,8 @@ public final class KafkaConsumer: Sendable {
     /// Waits up to `timeout` for messages and passes one batch of at most `maxMessages` (default
     /// ``KafkaConsumerConfiguration/maxBatchSize``) to `body`, which reads them in place. Returns the batch size,
     /// 0 on timeout. Rebalances and errors seen meanwhile become ``takeEvents()``; a fatal error is thrown.
+    /// Messages of partitions revoked during this poll are dropped (their next owner reads them). `body` must not
+    /// call `poll` again.
     ///
     /// - Complexity: no allocation per message.
     @discardableResult

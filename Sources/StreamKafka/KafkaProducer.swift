@@ -51,6 +51,11 @@ public final class KafkaProducer: Sendable {
 
     deinit {
         if !closed.load(ordering: .acquiring) {
+            let undelivered = client.outQueueLength
+            if undelivered > 0 {
+                client.context.logger.error(
+                    "producer released without close(): \(undelivered) message(s) dropped undelivered")
+            }
             topics.destroyAll()
             client.destroy()
         }

@@ -1,40 +1,69 @@
 import ArgumentParser
-import Foundation
 
-/// JSON Lines input from a file or stdin (`-`).
-struct JSONLinesInput {
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// JSON Lines read from a file or stdin (`-`) as they arrive, so `tail -f events | streamlearn produce …` streams.
+final class JSONLinesInput {
+    /// The file's path, or `stdin`.
     let name: String
-    let bytes: [UInt8]
+    private let descriptor: Int32
 
-    /// Reads all of `path` (`-`: stdin). A file that cannot be read stops the command with exit 66 (EX_NOINPUT).
+    /// Opens `path` (`-`: stdin). A file that cannot be opened stops the command with exit 66 (EX_NOINPUT).
     init(path: String) throws {
         if path == "-" {
             name = "stdin"
-            bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
+            descriptor = STDIN_FILENO
         } else {
             name = path
-            guard let data = FileManager.default.contents(atPath: path) else {
-                Output.error("error: cannot read input file '\(path)'")
+            descriptor = open(path, O_RDONLY)
+            guard descriptor >= 0 else {
+                Output.error("error: cannot read input file '\(path)': \(String(cString: strerror(errno)))")
                 throw ExitCode(66)
             }
-            bytes = Array(data)
         }
     }
 
-    /// Calls `body` with each line's 1-based number and bytes (without the newline or a trailing CR).
-    /// Blank lines are skipped.
-    func forEachLine(_ body: (Int, ArraySlice<UInt8>) throws -> Void) rethrows {
+    deinit {
+        if descriptor != STDIN_FILENO { close(descriptor) }
+    }
+
+    /// Calls `body` with each line's 1-based number and bytes (without the newline or a trailing CR), as soon as
+    /// the line is complete. Blank lines are skipped but counted.
+    func forEachLine(_ body: (Int, ArraySlice<UInt8>) throws -> Void) throws {
+        let chunkSize = 1 << 16
+        var pending: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: chunkSize)
         var lineNumber = 0
-        var start = bytes.startIndex
-        while start < bytes.endIndex {
+
+        func emit(_ line: ArraySlice<UInt8>) throws {
             lineNumber += 1
-            let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
-            var line = bytes[start..<end]
+            var line = line
             if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
             if line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) {
                 try body(lineNumber, line)
             }
-            start = end + 1
         }
+
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, chunkSize) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                Output.error("error: reading '\(name)' failed: \(String(cString: strerror(errno)))")
+                throw ExitCode(74)  // EX_IOERR
+            }
+            if count == 0 { break }
+            pending.append(contentsOf: chunk[0..<count])
+            var start = pending.startIndex
+            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                try emit(pending[start..<newline])
+                start = newline + 1
+            }
+            pending.removeSubrange(..<start)
+        }
+        if !pending.isEmpty { try emit(pending[...]) }
     }
 }

@@ -31,7 +31,11 @@ enum Output {
         guard var base = bytes.baseAddress else { return }
         var remaining = bytes.count
         while remaining > 0 {
+            #if canImport(Glibc)
             let written = Glibc.write(descriptor, base, remaining)
+            #else
+            let written = Darwin.write(descriptor, base, remaining)
+            #endif
             if written < 0 {
                 if errno == EINTR { continue }
                 return  // a closed pipe: nothing more to say

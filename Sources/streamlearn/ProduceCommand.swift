@@ -45,13 +45,12 @@ struct ProduceCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = global.bootstrapLogging()
-        let input = try JSONLinesInput(path: file)
         var configuration = KafkaProducerConfiguration(bootstrapServers: brokers)
         configuration.messageTimeout = .seconds(timeout)
         configuration.properties = try parseProperties(properties)
         let producer = try KafkaProducer(configuration: configuration, logger: logger)
         let summary = try await runOnDedicatedThread { [self] in
-            try produce(input, with: producer)
+            try produce(JSONLinesInput(path: file), with: producer)
         }
         Output.error(
             "produced \(summary.delivered) message(s) to '\(topic)'; invalid lines \(summary.invalid); "

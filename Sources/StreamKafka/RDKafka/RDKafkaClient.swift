@@ -224,7 +224,8 @@ private let rdkafkaErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafeP
         let error = KafkaError(
             fatal ? .consume : .brokersUnreachable, text, librdkafkaCode: err, isFatal: fatal,
             isRetriable: RDKafkaClient.isRetriable(code))
-        ctx.logger.log(level: fatal ? .critical : .warning, "librdkafka error: \(text)")
+        // librdkafka logs the same trouble itself; the error is also kept as an event for the application.
+        ctx.logger.log(level: fatal ? .critical : .info, "librdkafka error: \(text)")
         ctx.state.withLock { $0.events.append(.error(error)) }
     }
 
