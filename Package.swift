@@ -30,7 +30,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "StreamCore"),
+        .target(
+            name: "StreamCore",
+            swiftSettings: [
+                // The decoder's reusable buffers are class properties; dynamic exclusivity checks on every append
+                // cost more than the parsing itself. Access is single-threaded by design (documented per type).
+                .unsafeFlags(["-enforce-exclusivity=unchecked"])
+            ]
+        ),
         .target(name: "Simulation", dependencies: ["StreamCore"]),
         .executableTarget(
             name: "streamlearn",

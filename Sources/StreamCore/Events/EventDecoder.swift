@@ -1,0 +1,378 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Decodes JSON events strictly (RFC 8259) and fast, straight from message bytes into a reusable ``DecodedEvent``.
+///
+/// A single-pass byte scanner: it validates UTF-8, escapes and `\u` surrogate pairs, the number grammar, duplicate
+/// keys (feature names share one namespace with the `features` object) and the configured limits, and rejects
+/// anything else with an ``EventDecodingError`` naming the byte offset and field. Numbers are exact: Clinger's fast
+/// path when it is exact, `strtod` (correctly rounded) otherwise.
+///
+/// - Complexity: O(n) in the document's bytes; no allocation once the event buffer is warm.
+public final class EventDecoder {
+    public let configuration: EventDecoderConfiguration
+    // Role names and limits copied out of `configuration` into plain storage: reading an array or a struct with
+    // sets from a class on every key would retain and release them.
+    let id: NamePattern
+    let label: NamePattern
+    let timestamp: NamePattern?
+    let features: NamePattern
+    let ignored: UnsafeMutableBufferPointer<NamePattern>
+    let maxDocumentBytes: Int
+    let maxFields: Int
+    let maxStringBytes: Int
+    let maxDepth: Int
+    let keys: KeyTable
+
+    public init(configuration: EventDecoderConfiguration = EventDecoderConfiguration()) {
+        self.configuration = configuration
+        id = NamePattern(configuration.idField)
+        label = NamePattern(configuration.labelField)
+        timestamp = configuration.timestampField.map(NamePattern.init)
+        features = NamePattern(configuration.featuresField)
+        let sortedIgnored = configuration.ignoredFields.sorted()
+        ignored = .allocate(capacity: sortedIgnored.count)
+        _ = ignored.initialize(from: sortedIgnored.map(NamePattern.init))
+        maxDocumentBytes = configuration.maxDocumentBytes
+        maxFields = configuration.maxFields
+        maxStringBytes = configuration.maxStringBytes
+        maxDepth = configuration.maxDepth
+        keys = KeyTable(capacity: max(configuration.maxFields, 8) + 8)
+    }
+
+    deinit {
+        for pattern in ignored { pattern.deallocate() }
+        ignored.deallocate()
+        id.deallocate()
+        label.deallocate()
+        timestamp?.deallocate()
+        features.deallocate()
+    }
+
+    /// Decodes one document into `event` (its previous content is replaced).
+    public func decode(
+        _ bytes: UnsafeRawBufferPointer, into event: DecodedEvent
+    ) throws(EventDecodingError) {
+        event.reset()
+        guard bytes.count <= maxDocumentBytes else {
+            throw EventDecodingError(.documentTooLarge, offset: maxDocumentBytes)
+        }
+        keys.startDocument()
+        var scanner = Scanner(bytes, maxStringBytes: maxStringBytes, maxDepth: maxDepth)
+        try scanner.skipWhitespace()
+        guard scanner.peek() == UInt8(ascii: "{") else {
+            if scanner.atEnd { throw EventDecodingError(.unexpectedEnd, offset: scanner.position) }
+            // Tell valid non-object JSON (an array, a number) from garbage.
+            let start = scanner.position
+            try scanner.skipValue(depth: 0, into: event)
+            event.reset()
+            try scanner.skipWhitespace()
+            if !scanner.atEnd { throw EventDecodingError(.trailingCharacters, offset: scanner.position) }
+            throw EventDecodingError(.notAnObject, offset: start)
+        }
+        scanner.position += 1
+        var fields = 0
+        try decodeMembers(&scanner, into: event, fields: &fields, topLevel: true)
+        try scanner.skipWhitespace()
+        guard scanner.atEnd else { throw EventDecodingError(.trailingCharacters, offset: scanner.position) }
+    }
+
+    /// Convenience for byte arrays.
+    public func decode(_ bytes: [UInt8], into event: DecodedEvent) throws(EventDecodingError) {
+        let result = bytes.withUnsafeBytes { buffer in
+            Result { () throws(EventDecodingError) in try self.decode(buffer, into: event) }
+        }
+        try result.get()
+    }
+
+    private enum Role {
+        case feature, id, label, timestamp, features, ignored
+    }
+
+    @inline(__always)
+    private func roleOf(_ key: UnsafeRawBufferPointer, hash: UInt64, topLevel: Bool) -> Role {
+        for pattern in ignored where pattern.matches(key, hash: hash) { return .ignored }
+        guard topLevel else { return .feature }
+        if id.matches(key, hash: hash) { return .id }
+        if label.matches(key, hash: hash) { return .label }
+        if let timestamp, timestamp.matches(key, hash: hash) { return .timestamp }
+        if features.matches(key, hash: hash) { return .features }
+        return .feature
+    }
+
+    /// Members of an object whose `{` was consumed, up to and including its `}`.
+    private func decodeMembers(
+        _ scanner: inout Scanner, into event: DecodedEvent, fields: inout Int, topLevel: Bool
+    ) throws(EventDecodingError) {
+        try scanner.skipWhitespace()
+        if scanner.peek() == UInt8(ascii: "}") {
+            scanner.position += 1
+            return
+        }
+        while true {
+            guard scanner.peek() == UInt8(ascii: "\"") else {
+                throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON)
+            }
+            let keyOffset = scanner.position
+            scanner.position += 1
+            var hadEscapes = false
+            let name = try scanner.scanString(into: event, hadEscapes: &hadEscapes)
+            fields += 1
+            if fields > maxFields {
+                throw EventDecodingError(.tooManyFields, offset: keyOffset, field: event.string(name))
+            }
+            let hash: UInt64
+            let role: Role
+            let duplicate: Bool
+            if !hadEscapes {
+                // The common case: the key's input bytes are its text, so read them in place (no closure, no copy).
+                let bytes = UnsafeRawBufferPointer(start: scanner.base + keyOffset + 1, count: name.count)
+                hash = fnv1a64(bytes)
+                role = roleOf(bytes, hash: hash, topLevel: topLevel)
+                duplicate = keys.insert(hash: hash, name: name, text: event.text)
+            } else {
+                let bytes = Array(event.bytes(name))
+                hash = bytes.withUnsafeBytes { fnv1a64($0) }
+                role = bytes.withUnsafeBytes { roleOf($0, hash: hash, topLevel: topLevel) }
+                duplicate = keys.insert(hash: hash, name: name, text: event.text)
+            }
+            if duplicate { throw EventDecodingError(.duplicateKey, offset: keyOffset, field: event.string(name)) }
+            try scanner.skipWhitespace()
+            guard scanner.peek() == UInt8(ascii: ":") else {
+                throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON, event.string(name))
+            }
+            scanner.position += 1
+            try scanner.skipWhitespace()
+            try decodeValue(&scanner, role: role, name: name, hash: hash, into: event, fields: &fields)
+            try scanner.skipWhitespace()
+            let next = scanner.peek()
+            scanner.position += 1
+            if next == UInt8(ascii: ",") {
+                try scanner.skipWhitespace()
+                continue
+            }
+            if next == UInt8(ascii: "}") { return }
+            scanner.position -= 1
+            throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON)
+        }
+    }
+
+    private func decodeValue(
+        _ scanner: inout Scanner, role: Role, name: TextRange, hash: UInt64, into event: DecodedEvent,
+        fields: inout Int
+    ) throws(EventDecodingError) {
+        do {
+            try decodeValueOfRole(&scanner, role: role, name: name, hash: hash, into: event, fields: &fields)
+        } catch {
+            // Name the field for errors found inside its value.
+            guard error.field == nil else { throw error }
+            throw EventDecodingError(error.reason, offset: error.offset, field: event.string(name))
+        }
+    }
+
+    private func decodeValueOfRole(
+        _ scanner: inout Scanner, role: Role, name: TextRange, hash: UInt64, into event: DecodedEvent,
+        fields: inout Int
+    ) throws(EventDecodingError) {
+        let start = scanner.position
+        let byte = scanner.peek()
+        switch role {
+        case .ignored:
+            let mark = event.textBuffer.count
+            try scanner.skipValue(depth: 0, into: event)
+            event.textBuffer.count = mark
+        case .feature:
+            switch byte {
+            case UInt8(ascii: "\""):
+                scanner.position += 1
+                let value = try scanner.scanString(into: event)
+                event.categoricalBuffer.append(CategoricalFeature(name: name, nameHash: hash, value: value))
+            case UInt8(ascii: "t"), UInt8(ascii: "f"):
+                let truth = try scanner.scanBoolean()
+                event.numericBuffer.append(NumericFeature(name: name, nameHash: hash, value: truth ? 1 : 0))
+            case UInt8(ascii: "n"):
+                try scanner.scanNull()
+                event.missingBuffer.append(MissingFeature(name: name, nameHash: hash))
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                throw EventDecodingError(.nestedValue, offset: start, field: event.string(name))
+            case UInt8(ascii: "-"), 48...57:
+                let value = try scanner.scanNumber()
+                event.numericBuffer.append(NumericFeature(name: name, nameHash: hash, value: value))
+            default:
+                throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON)
+            }
+        case .features:
+            if byte == UInt8(ascii: "n") {
+                try scanner.scanNull()
+                return
+            }
+            guard byte == UInt8(ascii: "{") else {
+                if byte == UInt8(ascii: "[") || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "t")
+                    || byte == UInt8(ascii: "f") || byte == UInt8(ascii: "-") || (48...57).contains(byte)
+                {
+                    let mark = event.textBuffer.count
+                    try scanner.skipValue(depth: 0, into: event)
+                    event.textBuffer.count = mark
+                    throw EventDecodingError(.nestedValue, offset: start, field: event.string(name))
+                }
+                throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON, event.string(name))
+            }
+            scanner.position += 1
+            try decodeMembers(&scanner, into: event, fields: &fields, topLevel: false)
+        case .id:
+            if byte == UInt8(ascii: "\"") {
+                scanner.position += 1
+                event.id = try scanner.scanString(into: event)
+            } else if byte == UInt8(ascii: "-") || (48...57).contains(byte) {
+                let value = try scanner.scanNumber()
+                let digits = scanner.slice(from: start)
+                guard value.rounded() == value, !digits.contains(where: { $0 == 0x2E || $0 == 0x65 || $0 == 0x45 })
+                else {
+                    throw EventDecodingError(.idType, offset: start, field: event.string(name))
+                }
+                let idStart = Int32(event.textBuffer.count)
+                event.textBuffer.append(digits.baseAddress!, count: digits.count)
+                event.id = TextRange(start: idStart, end: Int32(event.textBuffer.count))
+            } else {
+                try rejectValue(&scanner, .idType, at: start, name: name, event: event)
+            }
+        case .label:
+            switch byte {
+            case UInt8(ascii: "t"), UInt8(ascii: "f"):
+                event.label = try scanner.scanBoolean() ? 1 : 0
+            case UInt8(ascii: "n"):
+                try scanner.scanNull()
+            case UInt8(ascii: "-"), 48...57:
+                let value = try scanner.scanNumber()
+                guard value == 0 || value == 1 else {
+                    throw EventDecodingError(.labelType, offset: start, field: event.string(name))
+                }
+                event.label = value == 1 ? 1 : 0
+            default:
+                try rejectValue(&scanner, .labelType, at: start, name: name, event: event)
+            }
+        case .timestamp:
+            switch byte {
+            case UInt8(ascii: "n"):
+                try scanner.scanNull()
+            case UInt8(ascii: "\""):
+                scanner.position += 1
+                let text = try scanner.scanString(into: event)
+                guard let millis = parseRFC3339Milliseconds(event.bytes(text)) else {
+                    throw EventDecodingError(.timestampType, offset: start, field: event.string(name))
+                }
+                event.timestampMilliseconds = millis
+            case UInt8(ascii: "-"), 48...57:
+                let value = try scanner.scanNumber()
+                guard value.rounded() == value, abs(value) < 9.0e15 else {
+                    throw EventDecodingError(.timestampType, offset: start, field: event.string(name))
+                }
+                event.timestampMilliseconds = Int64(value)
+            default:
+                try rejectValue(&scanner, .timestampType, at: start, name: name, event: event)
+            }
+        }
+    }
+
+    /// Validates the value (so invalid JSON is reported as such), then throws `reason`.
+    private func rejectValue(
+        _ scanner: inout Scanner, _ reason: EventDecodingError.Reason, at start: Int, name: TextRange,
+        event: DecodedEvent
+    ) throws(EventDecodingError) {
+        let mark = event.textBuffer.count
+        try scanner.skipValue(depth: 0, into: event)
+        event.textBuffer.count = mark
+        throw EventDecodingError(reason, offset: start, field: event.string(name))
+    }
+}
+
+/// A field name to recognise, with its hash, in storage that reading never retains.
+struct NamePattern {
+    let hash: UInt64
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init(_ name: String) {
+        let utf8 = Array(name.utf8)
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(utf8.count, 1), alignment: 1)
+        utf8.withUnsafeBytes { storage.copyMemory(from: $0) }
+        bytes = storage
+        hash = utf8.withUnsafeBytes { fnv1a64($0) }
+        count = utf8.count
+    }
+
+    let count: Int
+
+    @inline(__always)
+    func matches(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
+        hash == self.hash && key.count == count && (count == 0 || memcmp(key.baseAddress!, bytes.baseAddress!, count) == 0)
+    }
+
+    func deallocate() {
+        bytes.deallocate()
+    }
+}
+
+/// FNV-1a, 64-bit: short keys, one multiply per byte.
+@inlinable
+public func fnv1a64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in bytes {
+        hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+    }
+    return hash
+}
+
+/// Open addressing over key hashes with generation stamps, so clearing between documents costs nothing.
+final class KeyTable {
+    struct Slot {
+        var stamp: UInt32
+        var hash: UInt64
+        var name: TextRange
+    }
+
+    let slots: UnsafeMutablePointer<Slot>
+    let mask: Int
+    var generation: UInt32 = 0
+
+    init(capacity: Int) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        slots = .allocate(capacity: size)
+        slots.initialize(repeating: Slot(stamp: 0, hash: 0, name: TextRange(start: 0, end: 0)), count: size)
+        mask = size - 1
+    }
+
+    deinit {
+        slots.deallocate()
+    }
+
+    func startDocument() {
+        generation &+= 1
+        if generation == 0 {
+            for index in 0...mask { slots[index].stamp = 0 }
+            generation = 1
+        }
+    }
+
+    /// Inserts a key; returns `true` if the same key was already in this document.
+    @inline(__always)
+    func insert(hash: UInt64, name: TextRange, text: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = Int(truncatingIfNeeded: hash ^ (hash >> 29)) & mask
+        while slots[index].stamp == generation {
+            // Equal hashes almost always mean equal keys; compare the bytes to be sure.
+            let other = slots[index].name
+            if slots[index].hash == hash, other.count == name.count,
+                name.count == 0
+                    || memcmp(text.baseAddress! + Int(other.start), text.baseAddress! + Int(name.start), name.count) == 0
+            {
+                return true
+            }
+            index = (index + 1) & mask
+        }
+        slots[index] = Slot(stamp: generation, hash: hash, name: name)
+        return false
+    }
+}

@@ -1,0 +1,61 @@
+/// Why an event was rejected: the byte offset, the field (when known) and the reason.
+///
+/// Rejected events are values, never crashes: route them to dead-letter with ``description`` as the reason.
+public struct EventDecodingError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What rule the document broke. Opaque code with `static let` cases, so new rules do not break callers.
+    public struct Reason: Hashable, Sendable, CustomStringConvertible {
+        public let name: String
+        /// Whether a document breaking this rule is still valid RFC 8259 JSON (the rule is ours, not JSON's).
+        public let isValidJSON: Bool
+
+        init(_ name: String, isValidJSON: Bool = false) {
+            self.name = name
+            self.isValidJSON = isValidJSON
+        }
+
+        public var description: String { name }
+
+        // Not JSON at all.
+        public static let invalidJSON = Reason("invalid JSON")
+        public static let invalidUTF8 = Reason("invalid UTF-8")
+        public static let invalidEscape = Reason("invalid escape")
+        public static let controlCharacterInString = Reason("unescaped control character in string")
+        public static let invalidNumber = Reason("invalid number")
+        public static let trailingCharacters = Reason("trailing characters after the document")
+        public static let unexpectedEnd = Reason("unexpected end of document")
+
+        // Valid JSON that is not an event, or breaks a limit.
+        public static let notAnObject = Reason("document is not a JSON object", isValidJSON: true)
+        public static let duplicateKey = Reason("duplicate key", isValidJSON: true)
+        public static let loneSurrogate = Reason("unpaired UTF-16 surrogate in \\u escape", isValidJSON: true)
+        public static let nonFiniteNumber = Reason("number out of range (not finite)", isValidJSON: true)
+        public static let labelType = Reason("label must be 0, 1, true or false", isValidJSON: true)
+        public static let idType = Reason("id must be a string or an integer", isValidJSON: true)
+        public static let timestampType = Reason(
+            "timestamp must be epoch milliseconds or an RFC 3339 string", isValidJSON: true)
+        public static let nestedValue = Reason(
+            "arrays and nested objects are not features (ignore the field or use \"features\")", isValidJSON: true)
+        public static let stringTooLong = Reason("string longer than the limit", isValidJSON: true)
+        public static let tooManyFields = Reason("more fields than the limit", isValidJSON: true)
+        public static let documentTooLarge = Reason("document larger than the limit", isValidJSON: true)
+        public static let nestingTooDeep = Reason("nesting deeper than the limit", isValidJSON: true)
+    }
+
+    /// The rule broken.
+    public let reason: Reason
+    /// 0-based byte offset in the document where the problem was found.
+    public let offset: Int
+    /// The field being read, when the problem lies in a field's value or key.
+    public let field: String?
+
+    public init(_ reason: Reason, offset: Int, field: String? = nil) {
+        self.reason = reason
+        self.offset = offset
+        self.field = field
+    }
+
+    public var description: String {
+        if let field { return "byte \(offset), field '\(field)': \(reason)" }
+        return "byte \(offset): \(reason)"
+    }
+}

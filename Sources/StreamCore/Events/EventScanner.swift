@@ -1,0 +1,471 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The byte-level JSON scanner behind ``EventDecoder``: the one place that reads raw pointers.
+struct Scanner {
+    let base: UnsafeRawPointer
+    let count: Int
+    var position = 0
+    let maxStringBytes: Int
+    let maxDepth: Int
+
+    init(_ bytes: UnsafeRawBufferPointer, maxStringBytes: Int, maxDepth: Int) {
+        // An empty buffer may have no base address; any valid pointer works with count 0.
+        base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
+        count = bytes.count
+        self.maxStringBytes = maxStringBytes
+        self.maxDepth = maxDepth
+    }
+
+    @inline(__always) var atEnd: Bool { position >= count }
+
+    /// The byte at the current position, or 0 at the end (0 is never valid there in JSON).
+    @inline(__always) func peek() -> UInt8 {
+        position < count ? base.load(fromByteOffset: position, as: UInt8.self) : 0
+    }
+
+    @inline(__always) func byte(_ offset: Int) -> UInt8 {
+        base.load(fromByteOffset: offset, as: UInt8.self)
+    }
+
+    func error(_ reason: EventDecodingError.Reason, _ field: String? = nil) -> EventDecodingError {
+        EventDecodingError(reason, offset: position, field: field)
+    }
+
+    func slice(from start: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + start, count: position - start)
+    }
+
+    @inline(__always) mutating func skipWhitespace() throws(EventDecodingError) {
+        while position < count {
+            switch byte(position) {
+            case 0x20, 0x0A, 0x0D, 0x09: position += 1
+            default: return
+            }
+        }
+    }
+
+    // MARK: - Literals
+
+    mutating func scanBoolean() throws(EventDecodingError) -> Bool {
+        if matches("true") { return true }
+        if matches("false") { return false }
+        throw error(position + 4 > count ? .unexpectedEnd : .invalidJSON)
+    }
+
+    mutating func scanNull() throws(EventDecodingError) {
+        guard matches("null") else { throw error(position + 4 > count ? .unexpectedEnd : .invalidJSON) }
+    }
+
+    @inline(__always) private mutating func matches(_ literal: StaticString) -> Bool {
+        let length = literal.utf8CodeUnitCount
+        guard position + length <= count, memcmp(base + position, literal.utf8Start, length) == 0 else { return false }
+        position += length
+        return true
+    }
+
+    // MARK: - Strings
+
+    /// Scans a string whose opening quote was consumed, appending its unescaped bytes to `event.text`.
+    /// `hadEscapes` tells whether the input spelled it with escapes (if not, the input bytes equal the text).
+    mutating func scanString(into event: DecodedEvent) throws(EventDecodingError) -> TextRange {
+        var hadEscapes = false
+        return try scanString(into: event, hadEscapes: &hadEscapes)
+    }
+
+    mutating func scanString(
+        into event: DecodedEvent, hadEscapes: inout Bool
+    ) throws(EventDecodingError) -> TextRange {
+        let openingQuote = position - 1
+        let start = event.textBuffer.count
+        var runStart = position
+        while true {
+            guard position < count else { throw error(.unexpectedEnd) }
+            let b = byte(position)
+            if b == 0x22 {  // "
+                appendRun(from: runStart, to: event)
+                position += 1
+                break
+            }
+            if b == 0x5C {  // backslash
+                appendRun(from: runStart, to: event)
+                hadEscapes = true
+                try scanEscape(into: event)
+                runStart = position
+                continue
+            }
+            if b < 0x20 { throw error(.controlCharacterInString) }
+            if b < 0x80 {
+                position += 1
+                continue
+            }
+            try skipUTF8Sequence(lead: b)
+        }
+        let length = event.textBuffer.count - start
+        guard length <= maxStringBytes else {
+            throw EventDecodingError(.stringTooLong, offset: openingQuote)
+        }
+        return TextRange(start: Int32(start), end: Int32(event.textBuffer.count))
+    }
+
+    @inline(__always) private func appendRun(from start: Int, to event: DecodedEvent) {
+        if position > start {
+            event.textBuffer.append(base + start, count: position - start)
+        }
+    }
+
+    /// Validates one multi-byte UTF-8 sequence (Unicode Table 3-7: no overlongs, no surrogates, at most U+10FFFF).
+    @inline(__always) private mutating func skipUTF8Sequence(lead: UInt8) throws(EventDecodingError) {
+        let length: Int
+        var low: UInt8 = 0x80
+        var high: UInt8 = 0xBF
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; low = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; high = 0x9F
+        case 0xF0: length = 4; low = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; high = 0x8F
+        default: throw error(.invalidUTF8)
+        }
+        guard position + length <= count else { throw error(.invalidUTF8) }
+        let second = byte(position + 1)
+        guard second >= low && second <= high else { throw error(.invalidUTF8) }
+        for index in 2..<length where byte(position + index) & 0xC0 != 0x80 {
+            throw error(.invalidUTF8)
+        }
+        position += length
+    }
+
+    private mutating func scanEscape(into event: DecodedEvent) throws(EventDecodingError) {
+        guard position + 1 < count else { throw error(.unexpectedEnd) }
+        let escaped = byte(position + 1)
+        let simple: UInt8
+        switch escaped {
+        case 0x22: simple = 0x22
+        case 0x5C: simple = 0x5C
+        case 0x2F: simple = 0x2F
+        case UInt8(ascii: "b"): simple = 0x08
+        case UInt8(ascii: "f"): simple = 0x0C
+        case UInt8(ascii: "n"): simple = 0x0A
+        case UInt8(ascii: "r"): simple = 0x0D
+        case UInt8(ascii: "t"): simple = 0x09
+        case UInt8(ascii: "u"):
+            let escapeStart = position
+            var scalar = try hex4(at: position + 2)
+            position += 6
+            if (0xD800...0xDBFF).contains(scalar) {
+                guard position + 1 < count, byte(position) == 0x5C, byte(position + 1) == UInt8(ascii: "u") else {
+                    throw EventDecodingError(.loneSurrogate, offset: escapeStart)
+                }
+                let low = try hex4(at: position + 2)
+                guard (0xDC00...0xDFFF).contains(low) else {
+                    throw EventDecodingError(.loneSurrogate, offset: escapeStart)
+                }
+                position += 6
+                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+            } else if (0xDC00...0xDFFF).contains(scalar) {
+                throw EventDecodingError(.loneSurrogate, offset: escapeStart)
+            }
+            appendUTF8(scalar, to: event)
+            return
+        default:
+            throw error(.invalidEscape)
+        }
+        event.textBuffer.append(simple)
+        position += 2
+    }
+
+    private func hex4(at offset: Int) throws(EventDecodingError) -> UInt32 {
+        guard offset + 4 <= count else { throw EventDecodingError(.unexpectedEnd, offset: count) }
+        var value: UInt32 = 0
+        for index in 0..<4 {
+            let b = byte(offset + index)
+            let digit: UInt8
+            switch b {
+            case 48...57: digit = b - 48
+            case 65...70: digit = b - 55
+            case 97...102: digit = b - 87
+            default: throw EventDecodingError(.invalidEscape, offset: offset + index)
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+
+    private func appendUTF8(_ scalar: UInt32, to event: DecodedEvent) {
+        switch scalar {
+        case 0..<0x80:
+            event.textBuffer.append(UInt8(scalar))
+        case 0x80..<0x800:
+            event.textBuffer.append(UInt8(0xC0 | scalar >> 6))
+            event.textBuffer.append(UInt8(0x80 | scalar & 0x3F))
+        case 0x800..<0x10000:
+            event.textBuffer.append(UInt8(0xE0 | scalar >> 12))
+            event.textBuffer.append(UInt8(0x80 | scalar >> 6 & 0x3F))
+            event.textBuffer.append(UInt8(0x80 | scalar & 0x3F))
+        default:
+            event.textBuffer.append(UInt8(0xF0 | scalar >> 18))
+            event.textBuffer.append(UInt8(0x80 | scalar >> 12 & 0x3F))
+            event.textBuffer.append(UInt8(0x80 | scalar >> 6 & 0x3F))
+            event.textBuffer.append(UInt8(0x80 | scalar & 0x3F))
+        }
+    }
+
+    // MARK: - Numbers
+
+    /// Scans an RFC 8259 number and returns its correctly rounded value; rejects non-finite results.
+    mutating func scanNumber() throws(EventDecodingError) -> Double {
+        let start = position
+        var negative = false
+        if peek() == UInt8(ascii: "-") {
+            negative = true
+            position += 1
+        }
+        guard position < count else { throw error(.unexpectedEnd) }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var exponent = 0
+        var truncated = false
+        let first = byte(position)
+        if first == UInt8(ascii: "0") {
+            position += 1
+            if position < count, isDigit(byte(position)) { throw error(.invalidNumber) }
+        } else if isDigit(first) {
+            while position < count {
+                let b = byte(position)
+                guard isDigit(b) else { break }
+                if digits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(b &- 48)
+                    digits += 1
+                } else {
+                    exponent += 1
+                    truncated = truncated || b != UInt8(ascii: "0")
+                }
+                position += 1
+            }
+        } else {
+            throw error(.invalidNumber)
+        }
+        if peek() == UInt8(ascii: ".") {
+            position += 1
+            guard position < count, isDigit(byte(position)) else {
+                throw error(atEnd ? .unexpectedEnd : .invalidNumber)
+            }
+            while position < count {
+                let b = byte(position)
+                guard isDigit(b) else { break }
+                if mantissa == 0 && b == UInt8(ascii: "0") {
+                    exponent -= 1
+                } else if digits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(b &- 48)
+                    digits += 1
+                    exponent -= 1
+                } else {
+                    truncated = truncated || b != UInt8(ascii: "0")
+                }
+                position += 1
+            }
+        }
+        let e = peek()
+        if e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
+            position += 1
+            var exponentNegative = false
+            let sign = peek()
+            if sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+                exponentNegative = sign == UInt8(ascii: "-")
+                position += 1
+            }
+            guard position < count, isDigit(byte(position)) else {
+                throw error(atEnd ? .unexpectedEnd : .invalidNumber)
+            }
+            var written = 0
+            while position < count {
+                let b = byte(position)
+                guard isDigit(b) else { break }
+                if written < 100_000 { written = written * 10 + Int(b - 48) }
+                position += 1
+            }
+            exponent += exponentNegative ? -written : written
+        }
+        var value: Double
+        if mantissa == 0 && !truncated {
+            value = 0
+        } else if !truncated && mantissa <= 1 << 53 && exponent >= -22 && exponent <= 22 {
+            // Clinger's fast path: both operands exact, one rounding.
+            value = exponent >= 0 ? Double(mantissa) * powersOfTen[exponent] : Double(mantissa) / powersOfTen[-exponent]
+        } else {
+            value = slowParse(from: negative ? start + 1 : start)
+        }
+        guard value.isFinite else { throw EventDecodingError(.nonFiniteNumber, offset: start) }
+        return negative ? -value : value
+    }
+
+    /// `strtod` (correctly rounded) on a NUL-terminated copy of the number, without heap allocation.
+    private func slowParse(from start: Int) -> Double {
+        let length = position - start
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { buffer in
+            UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: base + start, byteCount: length)
+            buffer[length] = 0
+            return strtod(buffer.baseAddress!, nil)
+        }
+    }
+
+    @inline(__always) private func isDigit(_ b: UInt8) -> Bool { b &- 48 < 10 }
+
+    // MARK: - Any value
+
+    /// Validates and skips any JSON value (strings still go through `event.text`; callers truncate it).
+    mutating func skipValue(depth: Int, into event: DecodedEvent) throws(EventDecodingError) {
+        guard position < count else { throw error(.unexpectedEnd) }
+        switch byte(position) {
+        case 0x22:
+            position += 1
+            _ = try scanString(into: event)
+        case UInt8(ascii: "t"), UInt8(ascii: "f"):
+            _ = try scanBoolean()
+        case UInt8(ascii: "n"):
+            try scanNull()
+        case UInt8(ascii: "-"), 48...57:
+            _ = try scanNumber()
+        case UInt8(ascii: "["):
+            guard depth < maxDepth else { throw error(.nestingTooDeep) }
+            position += 1
+            try skipWhitespace()
+            if peek() == UInt8(ascii: "]") {
+                position += 1
+                return
+            }
+            while true {
+                try skipValue(depth: depth + 1, into: event)
+                try skipWhitespace()
+                let next = peek()
+                guard next == UInt8(ascii: ",") || next == UInt8(ascii: "]") else {
+                    throw error(atEnd ? .unexpectedEnd : .invalidJSON)
+                }
+                position += 1
+                if next == UInt8(ascii: "]") { return }
+                try skipWhitespace()
+            }
+        case UInt8(ascii: "{"):
+            guard depth < maxDepth else { throw error(.nestingTooDeep) }
+            position += 1
+            try skipWhitespace()
+            if peek() == UInt8(ascii: "}") {
+                position += 1
+                return
+            }
+            while true {
+                guard peek() == 0x22 else { throw error(atEnd ? .unexpectedEnd : .invalidJSON) }
+                position += 1
+                _ = try scanString(into: event)
+                try skipWhitespace()
+                guard peek() == UInt8(ascii: ":") else { throw error(atEnd ? .unexpectedEnd : .invalidJSON) }
+                position += 1
+                try skipWhitespace()
+                try skipValue(depth: depth + 1, into: event)
+                try skipWhitespace()
+                let next = peek()
+                guard next == UInt8(ascii: ",") || next == UInt8(ascii: "}") else {
+                    throw error(atEnd ? .unexpectedEnd : .invalidJSON)
+                }
+                position += 1
+                if next == UInt8(ascii: "}") { return }
+                try skipWhitespace()
+            }
+        default:
+            throw error(.invalidJSON)
+        }
+    }
+}
+
+/// 10^0 … 10^22, each exactly representable as a Double; a raw pointer so reading it never retains.
+nonisolated(unsafe) let powersOfTen: UnsafePointer<Double> = {
+    let table: [Double] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+        1e19, 1e20, 1e21, 1e22,
+    ]
+    let pointer = UnsafeMutablePointer<Double>.allocate(capacity: table.count)
+    pointer.initialize(from: table, count: table.count)
+    return UnsafePointer(pointer)
+}()
+
+/// Parses an RFC 3339 date-time (`2026-11-22T18:30:00.123Z`, `…+01:00`) to epoch milliseconds.
+func parseRFC3339Milliseconds(_ text: UnsafeRawBufferPointer) -> Int64? {
+    var index = 0
+    func number(_ width: Int) -> Int? {
+        guard index + width <= text.count else { return nil }
+        var value = 0
+        for offset in 0..<width {
+            let b = text[index + offset]
+            guard b &- 48 < 10 else { return nil }
+            value = value * 10 + Int(b - 48)
+        }
+        index += width
+        return value
+    }
+    func expect(_ characters: UInt8...) -> Bool {
+        guard index < text.count, characters.contains(text[index]) else { return false }
+        index += 1
+        return true
+    }
+    guard let year = number(4), expect(0x2D), let month = number(2), expect(0x2D), let day = number(2),
+        expect(UInt8(ascii: "T"), UInt8(ascii: "t"), UInt8(ascii: " ")), let hour = number(2), expect(0x3A),
+        let minute = number(2), expect(0x3A), let second = number(2)
+    else { return nil }
+    guard (1...12).contains(month), day >= 1, day <= daysInMonth(year, month), hour <= 23, minute <= 59,
+        second <= 60
+    else { return nil }
+    var millis = 0
+    if index < text.count, text[index] == UInt8(ascii: ".") {
+        index += 1
+        var scale = 100
+        var any = false
+        while index < text.count, text[index] &- 48 < 10 {
+            millis += Int(text[index] - 48) * scale
+            scale /= 10
+            index += 1
+            any = true
+        }
+        guard any else { return nil }
+    }
+    var offsetMinutes = 0
+    if expect(UInt8(ascii: "Z"), UInt8(ascii: "z")) {
+        offsetMinutes = 0
+    } else if index < text.count, text[index] == UInt8(ascii: "+") || text[index] == UInt8(ascii: "-") {
+        let sign = text[index] == UInt8(ascii: "-") ? -1 : 1
+        index += 1
+        guard let offsetHours = number(2), expect(0x3A), let offsetMins = number(2), offsetHours <= 23,
+            offsetMins <= 59
+        else { return nil }
+        offsetMinutes = sign * (offsetHours * 60 + offsetMins)
+    } else {
+        return nil
+    }
+    guard index == text.count else { return nil }
+    let days = daysFromCivil(year, month, day)
+    let seconds = ((days * 24 + hour) * 60 + minute - offsetMinutes) * 60 + second
+    return Int64(seconds) * 1000 + Int64(millis)
+}
+
+private func daysInMonth(_ year: Int, _ month: Int) -> Int {
+    switch month {
+    case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+    case 4, 6, 9, 11: return 30
+    default: return 31
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+private func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yearOfEra = y - era * 400
+    let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    return era * 146_097 + dayOfEra - 719_468
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Simulation
+import StreamCore
+
+struct BenchDecode: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode",
+        abstract: "Decode generated ~180-byte events (id + 20 numeric fields) from memory; report events/s.",
+        discussion: """
+            Compares Foundation's JSONSerialization, StreamLearn's EventDecoder, and decode + feature hashing + \
+            online standardisation, on the same generated events (one core).
+
+            Examples:
+              swift run -c release streamlearn bench decode
+              streamlearn bench decode --events 200000 --json
+            """
+    )
+
+    @Option(help: "How many events.")
+    var events: Int = 1_000_000
+
+    @Option(help: "How many of them JSONSerialization decodes (it is slow).")
+    var foundationEvents: Int = 200_000
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard events >= 1 else { throw ValidationError("--events must be at least 1, got \(events)") }
+        guard foundationEvents >= 1 else {
+            throw ValidationError("--foundation-events must be at least 1, got \(foundationEvents)")
+        }
+    }
+
+    func run() async throws {
+        var generator = TransactionGenerator(seed: 1)
+        var payload: [UInt8] = []
+        payload.reserveCapacity(events * 190)
+        var bounds: [Range<Int>] = []
+        bounds.reserveCapacity(events)
+        for _ in 0..<events {
+            let start = payload.count
+            payload.append(contentsOf: generator.next().json.utf8)
+            bounds.append(start..<payload.count)
+        }
+        var results: [(name: String, rate: Double)] = []
+
+        // Foundation
+        let foundationCount = min(foundationEvents, events)
+        var foundationSum = 0.0
+        var start = ContinuousClock.now
+        for range in bounds.prefix(foundationCount) {
+            let object = try JSONSerialization.jsonObject(with: Data(payload[range])) as? [String: Any]
+            foundationSum += (object?["amt"] as? NSNumber)?.doubleValue ?? 0
+        }
+        results.append(("Foundation JSONSerialization", Double(foundationCount) / (ContinuousClock.now - start).seconds))
+
+        // EventDecoder
+        let decoder = EventDecoder()
+        let event = DecodedEvent()
+        var sum = 0.0
+        // Best of three passes: the first also warms the buffers; the machine's noise only ever slows a pass.
+        var best = Duration.seconds(1_000_000)
+        for _ in 0..<3 {
+            start = ContinuousClock.now
+            try payload.withUnsafeBytes { bytes in
+                for range in bounds {
+                    try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
+                    sum += event.numeric[0].value
+                }
+            }
+            best = min(best, ContinuousClock.now - start)
+        }
+        results.append(("EventDecoder", Double(events) / best.seconds))
+        precondition(sum != 0 && foundationSum != 0)
+
+        if json {
+            var object: [String: Any] = ["events": events, "event_bytes": payload.count / events]
+            for (name, rate) in results { object[name] = rate }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            Output.line(String(decoding: data, as: UTF8.self))
+        } else {
+            Output.line("events        \(events) of \(payload.count / events) bytes (id + 20 numeric fields)")
+            for (name, rate) in results {
+                Output.line("\(name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(Int(rate)) events/s")
+            }
+        }
+    }
+}
