@@ -7,7 +7,7 @@ BIN := .build/release/streamlearn
 BENCH_MESSAGES ?= 1000000
 BENCH_PARTITIONS ?= 64
 
-.PHONY: deps release demo test bench-kafka bench-kafka-c clean
+.PHONY: deps release demo test bench-kafka bench-kafka-c bench-decode bench-allocations clean
 
 ## deps: librdkafka-dev (2.0.2 on Debian 12) and pkg-config, if missing.
 deps:
@@ -39,5 +39,14 @@ bench-kafka-c: release
 	$(BIN) generate transactions --events $(BENCH_MESSAGES) --seed 1 .build/bench-transactions.jsonl
 	.build/kafka_baseline .build/bench-transactions.jsonl $(BENCH_PARTITIONS)
 
+## bench-decode: events/s of JSONSerialization, EventDecoder, and decode + hash + standardise (release build).
+bench-decode: release
+	$(BIN) bench decode
+
+## bench-allocations: allocations per event on the decode path, counted by ordo-one's malloc-interposer.
+bench-allocations: deps
+	cd Benchmarks && $(SWIFT) build -c release --product Allocations
+	LD_PRELOAD=$(CURDIR)/Benchmarks/.build/release/libMallocInterposerSwift.so Benchmarks/.build/release/Allocations
+
 clean:
-	rm -rf .build
+	rm -rf .build Benchmarks/.build

@@ -1,0 +1,141 @@
+/// Turns decoded events into ``FeatureVector``s: dense numeric features by schema index, hashed categorical
+/// features and crosses. A value type whose state (the schema) is `Codable` for snapshots.
+public struct FeatureVectorizer: Sendable, Codable {
+    public let configuration: FeatureSpaceConfiguration
+    public private(set) var schema: FeatureSchema
+    private let mask: UInt32
+    private let crosses: [Cross]
+    /// `name=value` bytes for hashing; reused, never encoded.
+    private var scratch: [UInt8] = []
+
+    struct Cross: Sendable, Codable {
+        var first: [UInt8]
+        var firstHash: UInt64
+        var second: [UInt8]
+        var secondHash: UInt64
+    }
+
+    public init(configuration: FeatureSpaceConfiguration = FeatureSpaceConfiguration()) {
+        self.configuration = configuration
+        schema = FeatureSchema(names: configuration.numericFeatures ?? [])
+        mask = UInt32((UInt64(1) << UInt64(min(max(configuration.hashBits, 1), 30))) - 1)
+        crosses = configuration.interactions.compactMap { pair in
+            guard pair.count == 2 else { return nil }
+            let first = Array(pair[0].utf8)
+            let second = Array(pair[1].utf8)
+            return Cross(
+                first: first, firstHash: first.withUnsafeBytes { fnv1a64($0) }, second: second,
+                secondHash: second.withUnsafeBytes { fnv1a64($0) })
+        }
+        scratch.reserveCapacity(256)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case configuration, schema
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(configuration: try container.decode(FeatureSpaceConfiguration.self, forKey: .configuration))
+        schema = try container.decode(FeatureSchema.self, forKey: .schema)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(configuration, forKey: .configuration)
+        try container.encode(schema, forKey: .schema)
+    }
+
+    /// Fills `vector` from `event` (its previous content is replaced).
+    ///
+    /// - Complexity: O(features); no allocation once `vector` and the schema have grown to the stream's size.
+    public mutating func vectorize(_ event: DecodedEvent, into vector: inout FeatureVector) {
+        let learning = configuration.numericFeatures == nil
+        vector.dense.removeAll(keepingCapacity: true)
+        vector.dense.append(contentsOf: repeatElement(Double.nan, count: schema.count))
+        vector.hashedIndices.removeAll(keepingCapacity: true)
+        vector.hashedValues.removeAll(keepingCapacity: true)
+
+        for feature in event.numeric {
+            let name = event.bytes(feature.name)
+            if let index = denseIndex(name, hash: feature.nameHash, learning: learning, vector: &vector) {
+                vector.dense[index] = feature.value
+            } else {
+                appendHashed(name, value: nil, weight: feature.value, into: &vector)
+            }
+        }
+        // A missing feature keeps (or gets) its dense slot, left NaN.
+        for feature in event.missing {
+            _ = denseIndex(event.bytes(feature.name), hash: feature.nameHash, learning: learning, vector: &vector)
+        }
+        for feature in event.categorical {
+            appendHashed(event.bytes(feature.name), value: event.bytes(feature.value), weight: 1, into: &vector)
+        }
+        for cross in crosses {
+            appendCross(cross, event: event, into: &vector)
+        }
+    }
+
+    private mutating func denseIndex(
+        _ name: UnsafeRawBufferPointer, hash: UInt64, learning: Bool, vector: inout FeatureVector
+    ) -> Int? {
+        let canLearn = learning && schema.count < configuration.maxDenseFeatures
+        guard let index = schema.index(of: name, hash: hash, learn: canLearn) else { return nil }
+        while vector.dense.count <= index { vector.dense.append(.nan) }
+        return index
+    }
+
+    /// Hashes `name` (or `name=value`) and appends the bucket with `weight` (signed when configured).
+    private mutating func appendHashed(
+        _ name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?, weight: Double, into vector: inout FeatureVector
+    ) {
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: name)
+        if let value {
+            scratch.append(UInt8(ascii: "="))
+            scratch.append(contentsOf: value)
+        }
+        appendScratch(weight: weight, into: &vector)
+    }
+
+    private func appendScratch(weight: Double, into vector: inout FeatureVector) {
+        let hash = scratch.withUnsafeBytes { MurmurHash3.hash32($0, seed: configuration.hashSeed) }
+        let sign: Double = configuration.signedHashing && hash & 0x8000_0000 != 0 ? -1 : 1
+        vector.hashedIndices.append(hash & mask)
+        vector.hashedValues.append(sign * weight)
+    }
+
+    private mutating func appendCross(_ cross: Cross, event: DecodedEvent, into vector: inout FeatureVector) {
+        guard let first = Self.find(cross.first, hash: cross.firstHash, in: event),
+            let second = Self.find(cross.second, hash: cross.secondHash, in: event)
+        else { return }
+        scratch.removeAll(keepingCapacity: true)
+        var weight = 1.0
+        for (side, name) in [(first, cross.first), (second, cross.second)] {
+            if !scratch.isEmpty { scratch.append(contentsOf: "×".utf8) }
+            scratch.append(contentsOf: name)
+            switch side {
+            case .number(let value): weight *= value
+            case .text(let range):
+                scratch.append(UInt8(ascii: "="))
+                scratch.append(contentsOf: event.bytes(range))
+            }
+        }
+        appendScratch(weight: weight, into: &vector)
+    }
+
+    private enum Side {
+        case number(Double)
+        case text(TextRange)
+    }
+
+    private static func find(_ name: [UInt8], hash: UInt64, in event: DecodedEvent) -> Side? {
+        for feature in event.numeric where feature.nameHash == hash && event.bytes(feature.name).elementsEqual(name) {
+            return .number(feature.value)
+        }
+        for feature in event.categorical where feature.nameHash == hash && event.bytes(feature.name).elementsEqual(name) {
+            return .text(feature.value)
+        }
+        return nil
+    }
+}
