@@ -73,6 +73,26 @@ struct BenchDecode: AsyncParsableCommand {
             best = min(best, ContinuousClock.now - start)
         }
         results.append(("EventDecoder", Double(events) / best.seconds))
+
+        // Decode + feature hashing + online standardisation.
+        var vectorizer = FeatureVectorizer()
+        var standardizer = OnlineStandardizer()
+        var vector = FeatureVector()
+        best = Duration.seconds(1_000_000)
+        for _ in 0..<3 {
+            start = ContinuousClock.now
+            try payload.withUnsafeBytes { bytes in
+                for range in bounds {
+                    try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
+                    vectorizer.vectorize(event, into: &vector)
+                    standardizer.update(vector)
+                    standardizer.standardize(&vector)
+                    sum += vector.dense[0]
+                }
+            }
+            best = min(best, ContinuousClock.now - start)
+        }
+        results.append(("decode + vectorize + standardise", Double(events) / best.seconds))
         precondition(sum != 0 && foundationSum != 0)
 
         if json {

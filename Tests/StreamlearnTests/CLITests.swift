@@ -86,9 +86,53 @@ struct CLITests {
         #expect(result.stderr.contains("cannot read input file '/no/such/file.jsonl': No such file or directory"))
     }
 
+    @Test("decode counts accepted and rejected lines and names each rejection's line, byte and field")
+    func decodeReportsRejections() throws {
+        let input = """
+            {"id":1,"amount":12.5,"country":"FR","label":0}
+            {"id":2,"amount":1e999}
+
+            {"id":3,"amount":1,"amount":2}
+            not json
+            {"id":4,"label":"yes"}
+            {"id":5,"features":{"a":1}}
+
+            """
+        let text = try CLI.run(["decode", "-"], stdin: input)
+        #expect(text.status == 65)
+        #expect(text.stdout.contains("line 2: byte 17, field 'amount': number out of range (not finite)"))
+        #expect(text.stdout.contains("line 4: byte 19, field 'amount': duplicate key"))
+        #expect(text.stdout.contains("line 5: byte 0: invalid JSON"))
+        #expect(text.stdout.contains("line 6: byte 16, field 'label': label must be 0, 1, true or false"))
+        #expect(text.stdout.contains("accepted 2, rejected 4,"))
+
+        let json = try CLI.run(["decode", "--json", "-"], stdin: input)
+        #expect(json.status == 65)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["accepted"] as? Int == 2)
+        #expect(object?["rejected"] as? Int == 4)
+        #expect((object?["events_per_second"] as? Double ?? 0) > 0)
+        let rejections = object?["rejections"] as? [[String: Any]] ?? []
+        #expect(rejections.map { $0["line"] as? Int } == [2, 4, 5, 6])
+        #expect(rejections.first?["reason"] as? String == "byte 17, field 'amount': number out of range (not finite)")
+
+        let generated = try CLI.run(["generate", "transactions", "--events", "300", "--seed", "4"])
+        let clean = try CLI.run(["decode", "--json", "-"], stdin: generated.stdout)
+        #expect(clean.status == 0)
+        let cleanObject = try JSONSerialization.jsonObject(with: Data(clean.stdout.utf8)) as? [String: Any]
+        #expect(cleanObject?["accepted"] as? Int == 300)
+        #expect(cleanObject?["rejected"] as? Int == 0)
+
+        let limited = try CLI.run(["decode", "--max-fields", "5", "-"], stdin: generated.stdout)
+        #expect(limited.status == 65)
+        #expect(limited.stdout.contains("more fields than the limit"))
+        #expect(try CLI.run(["decode", "--max-fields", "0", "-"]).status == 64)
+    }
+
     @Test("Every command has help with an example")
     func helpHasExamples() throws {
-        for command in [["broker"], ["produce"], ["consume"], ["generate", "transactions"], ["bench", "kafka"]] {
+        for command in [["broker"], ["produce"], ["consume"], ["decode"], ["generate", "transactions"], ["bench", "kafka"],
+                        ["bench", "decode"]] {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0)
             #expect(result.stdout.contains("streamlearn \(command[0])"), "\(command)")

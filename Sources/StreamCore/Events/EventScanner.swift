@@ -297,7 +297,7 @@ struct Scanner {
             value = 0
         } else if !truncated && mantissa <= 1 << 53 && exponent >= -22 && exponent <= 22 {
             // Clinger's fast path: both operands exact, one rounding.
-            value = exponent >= 0 ? Double(mantissa) * powersOfTen[exponent] : Double(mantissa) / powersOfTen[-exponent]
+            value = exponent >= 0 ? Double(mantissa) * exactPowerOfTen(exponent) : Double(mantissa) / exactPowerOfTen(-exponent)
         } else {
             value = slowParse(from: negative ? start + 1 : start)
         }
@@ -383,16 +383,36 @@ struct Scanner {
     }
 }
 
-/// 10^0 … 10^22, each exactly representable as a Double; a raw pointer so reading it never retains.
-nonisolated(unsafe) let powersOfTen: UnsafePointer<Double> = {
-    let table: [Double] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
-        1e19, 1e20, 1e21, 1e22,
-    ]
-    let pointer = UnsafeMutablePointer<Double>.allocate(capacity: table.count)
-    pointer.initialize(from: table, count: table.count)
-    return UnsafePointer(pointer)
-}()
+/// 10^e for 0 ≤ e ≤ 22, each exactly representable as a Double. A switch over literals compiles to a table in
+/// read-only data: no lazy global initialisation on the hot path.
+@inline(__always)
+func exactPowerOfTen(_ e: Int) -> Double {
+    switch e {
+    case 0: 1e0
+    case 1: 1e1
+    case 2: 1e2
+    case 3: 1e3
+    case 4: 1e4
+    case 5: 1e5
+    case 6: 1e6
+    case 7: 1e7
+    case 8: 1e8
+    case 9: 1e9
+    case 10: 1e10
+    case 11: 1e11
+    case 12: 1e12
+    case 13: 1e13
+    case 14: 1e14
+    case 15: 1e15
+    case 16: 1e16
+    case 17: 1e17
+    case 18: 1e18
+    case 19: 1e19
+    case 20: 1e20
+    case 21: 1e21
+    default: 1e22
+    }
+}
 
 /// Parses an RFC 3339 date-time (`2026-11-22T18:30:00.123Z`, `…+01:00`) to epoch milliseconds.
 func parseRFC3339Milliseconds(_ text: UnsafeRawBufferPointer) -> Int64? {
