@@ -7,7 +7,7 @@ BIN := .build/release/streamlearn
 BENCH_MESSAGES ?= 1000000
 BENCH_PARTITIONS ?= 64
 
-.PHONY: deps release demo test bench-kafka bench-kafka-c bench-decode bench-allocations clean
+.PHONY: deps release demo test bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-allocations clean
 
 ## deps: librdkafka-dev (2.0.2 on Debian 12) and pkg-config, if missing.
 deps:
@@ -42,6 +42,13 @@ bench-kafka-c: release
 ## bench-decode: events/s of JSONSerialization, EventDecoder, and decode + hash + standardise (release build).
 bench-decode: release
 	$(BIN) bench decode
+
+## bench-decode-simdjson: the same events through Debian's simdjson 3.0.1 (on-demand and DOM), for comparison.
+bench-decode-simdjson: release
+	@pkg-config --exists simdjson 2>/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libsimdjson-dev >/dev/null; }
+	g++ -O3 -std=c++17 -o .build/decode_simdjson Benchmarks/SimdjsonBaseline/decode_simdjson.cpp $$(pkg-config --cflags --libs simdjson)
+	$(BIN) generate transactions --events 1000000 --seed 1 .build/bench-transactions.jsonl
+	.build/decode_simdjson .build/bench-transactions.jsonl
 
 ## bench-allocations: allocations per event on the decode path, counted by ordo-one's malloc-interposer.
 bench-allocations: deps

@@ -60,9 +60,9 @@ struct BenchDecode: AsyncParsableCommand {
         let decoder = EventDecoder()
         let event = DecodedEvent()
         var sum = 0.0
-        // Best of three passes: the first also warms the buffers; the machine's noise only ever slows a pass.
+        // Best of five passes: the first also warms the buffers; the machine's noise only ever slows a pass.
         var best = Duration.seconds(1_000_000)
-        for _ in 0..<3 {
+        for _ in 0..<5 {
             start = ContinuousClock.now
             try payload.withUnsafeBytes { bytes in
                 for range in bounds {
@@ -79,7 +79,7 @@ struct BenchDecode: AsyncParsableCommand {
         var standardizer = OnlineStandardizer()
         var vector = FeatureVector()
         best = Duration.seconds(1_000_000)
-        for _ in 0..<3 {
+        for _ in 0..<5 {
             start = ContinuousClock.now
             try payload.withUnsafeBytes { bytes in
                 for range in bounds {

@@ -116,7 +116,12 @@ struct GrowableBuffer<Element> {
     @inline(__always)
     mutating func append(_ bytes: UnsafeRawPointer, count extra: Int) where Element == UInt8 {
         if count + extra > capacity { grow(to: count + extra) }
-        UnsafeMutableRawPointer(base + count).copyMemory(from: bytes, byteCount: extra)
+        if extra <= 16 {
+            // Names and short values: a byte loop beats a call to memmove.
+            for index in 0..<extra { (base + count + index).initialize(to: bytes.load(fromByteOffset: index, as: UInt8.self)) }
+        } else {
+            UnsafeMutableRawPointer(base + count).copyMemory(from: bytes, byteCount: extra)
+        }
         count += extra
     }
 

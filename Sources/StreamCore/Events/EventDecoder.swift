@@ -94,7 +94,9 @@ public final class EventDecoder {
 
     @inline(__always)
     private func roleOf(_ key: UnsafeRawBufferPointer, hash: UInt64, topLevel: Bool) -> Role {
-        for pattern in ignored where pattern.matches(key, hash: hash) { return .ignored }
+        if ignored.count > 0 {
+            for pattern in ignored where pattern.matches(key, hash: hash) { return .ignored }
+        }
         guard topLevel else { return .feature }
         if id.matches(key, hash: hash) { return .id }
         if label.matches(key, hash: hash) { return .label }
@@ -146,7 +148,18 @@ public final class EventDecoder {
             }
             scanner.position += 1
             try scanner.skipWhitespace()
-            try decodeValue(&scanner, role: role, name: name, hash: hash, into: event, fields: &fields)
+            let first = scanner.peek()
+            if role == .feature, first &- 48 < 10 || first == UInt8(ascii: "-") {
+                // The hot path: a numeric feature, decoded without the general dispatch.
+                do {
+                    let value = try scanner.scanNumber()
+                    event.numericBuffer.append(NumericFeature(name: name, nameHash: hash, value: value))
+                } catch {
+                    throw EventDecodingError(error.reason, offset: error.offset, field: event.string(name))
+                }
+            } else {
+                try decodeValue(&scanner, role: role, name: name, hash: hash, into: event, fields: &fields)
+            }
             try scanner.skipWhitespace()
             let next = scanner.peek()
             scanner.position += 1
@@ -325,54 +338,48 @@ public func fnv1a64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     return hash
 }
 
-/// Open addressing over key hashes with generation stamps, so clearing between documents costs nothing.
+/// The keys seen in the current document, for duplicate detection: a linear scan over their 64-bit hashes.
+/// Events have tens of fields, where a scan of one contiguous array beats hashing into a table; the field limit
+/// bounds the worst case (256 fields: about 33,000 comparisons).
 final class KeyTable {
-    struct Slot {
-        var stamp: UInt32
-        var hash: UInt64
-        var name: TextRange
-    }
-
-    let slots: UnsafeMutablePointer<Slot>
-    let mask: Int
-    var generation: UInt32 = 0
+    let hashes: UnsafeMutablePointer<UInt64>
+    let names: UnsafeMutablePointer<TextRange>
+    let capacity: Int
+    var count = 0
 
     init(capacity: Int) {
-        var size = 16
-        while size < capacity * 2 { size <<= 1 }
-        slots = .allocate(capacity: size)
-        slots.initialize(repeating: Slot(stamp: 0, hash: 0, name: TextRange(start: 0, end: 0)), count: size)
-        mask = size - 1
+        self.capacity = capacity
+        hashes = .allocate(capacity: capacity)
+        names = .allocate(capacity: capacity)
     }
 
     deinit {
-        slots.deallocate()
+        hashes.deallocate()
+        names.deallocate()
     }
 
+    @inline(__always)
     func startDocument() {
-        generation &+= 1
-        if generation == 0 {
-            for index in 0...mask { slots[index].stamp = 0 }
-            generation = 1
-        }
+        count = 0
     }
 
     /// Inserts a key; returns `true` if the same key was already in this document.
     @inline(__always)
     func insert(hash: UInt64, name: TextRange, text: UnsafeBufferPointer<UInt8>) -> Bool {
-        var index = Int(truncatingIfNeeded: hash ^ (hash >> 29)) & mask
-        while slots[index].stamp == generation {
+        for index in 0..<count where hashes[index] == hash {
             // Equal hashes almost always mean equal keys; compare the bytes to be sure.
-            let other = slots[index].name
-            if slots[index].hash == hash, other.count == name.count,
+            let other = names[index]
+            if other.count == name.count,
                 name.count == 0
                     || memcmp(text.baseAddress! + Int(other.start), text.baseAddress! + Int(name.start), name.count) == 0
             {
                 return true
             }
-            index = (index + 1) & mask
         }
-        slots[index] = Slot(stamp: generation, hash: hash, name: name)
+        guard count < capacity else { return false }  // unreachable: the field limit is checked first
+        hashes[count] = hash
+        names[count] = name
+        count += 1
         return false
     }
 }

@@ -83,6 +83,17 @@ struct Scanner {
         let start = event.textBuffer.count
         var runStart = position
         while true {
+            // Eight bytes at a time while none needs attention (quote, backslash, control, non-ASCII).
+            while position + 8 <= count {
+                let word = base.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+                let special = specialBytes(word)
+                if special == 0 {
+                    position += 8
+                    continue
+                }
+                position += special.trailingZeroBitCount >> 3
+                break
+            }
             guard position < count else { throw error(.unexpectedEnd) }
             let b = byte(position)
             if b == 0x22 {  // "
@@ -381,6 +392,20 @@ struct Scanner {
             throw error(.invalidJSON)
         }
     }
+}
+
+/// A mask with the high bit set in each byte of `word` that is `"`, `\\`, below 0x20 or above 0x7F (little
+/// endian). Bits above the first flagged byte may be spurious (borrows); the lowest set bit is exact.
+@inline(__always)
+func specialBytes(_ word: UInt64) -> UInt64 {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let highs: UInt64 = 0x8080_8080_8080_8080
+    let quote = word ^ (ones &* 0x22)
+    let backslash = word ^ (ones &* 0x5C)
+    let quoteZero = (quote &- ones) & ~quote
+    let backslashZero = (backslash &- ones) & ~backslash
+    let control = (word &- ones &* 0x20) & ~word
+    return (quoteZero | backslashZero | control | word) & highs
 }
 
 /// 10^e for 0 ≤ e ≤ 22, each exactly representable as a Double. A switch over literals compiles to a table in
