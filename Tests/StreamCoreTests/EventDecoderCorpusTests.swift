@@ -343,6 +343,38 @@ struct EventDecoderCorpusTests {
         #expect(throws: EventDecodingError.self) { try decoder.decode(Array("{\"meta\":[1,]}".utf8), into: event) }
     }
 
+    /// What a fresh decoder makes of a document: the error, or the features as text.
+    static func outcome(_ decoder: EventDecoder, _ event: DecodedEvent, _ document: [UInt8]) -> String {
+        do {
+            try decoder.decode(document, into: event)
+            let numeric = event.numeric.map { "\(event.string($0.name))=\($0.value.bitPattern)#\($0.nameHash)" }
+            let categorical = event.categorical.map { "\(event.string($0.name))=\(event.string($0.value))" }
+            let missing = event.missing.map { event.string($0.name) }
+            return "ok \(numeric) \(categorical) \(missing) \(event.idString ?? "-") \(event.label.map(String.init) ?? "-") "
+                + "\(event.timestampMilliseconds.map(String.init) ?? "-")"
+        } catch {
+            return "error \(error)"
+        }
+    }
+
+    @Test("One decoder over a whole stream (its key-shape cache at work) gives what fresh decoders give")
+    func sharedDecoderMatchesFresh() {
+        let shared = EventDecoder()
+        let sharedEvent = DecodedEvent()
+        let otherEvent = DecodedEvent()
+        // Each document twice (the second time its own shape is cached), interleaved with the next one, and
+        // with two event buffers in turn.
+        var documents: [[UInt8]] = []
+        for (index, testCase) in corpus.enumerated() {
+            documents += [testCase.document, testCase.document, corpus[(index + 1) % corpus.count].document]
+        }
+        for (index, document) in documents.enumerated() {
+            let expected = Self.outcome(EventDecoder(), DecodedEvent(), document)
+            let got = Self.outcome(shared, index % 4 == 3 ? otherEvent : sharedEvent, document)
+            #expect(got == expected, "document \(index): \(String(decoding: document, as: UTF8.self).debugDescription)")
+        }
+    }
+
     @Test("A decoder and an event buffer are reusable: errors leave no state behind")
     func reuse() throws {
         let decoder = EventDecoder()

@@ -64,9 +64,20 @@ public final class DecodedEvent {
     /// Features given as `null`.
     public var missing: UnsafeBufferPointer<MissingFeature> { missingBuffer.view }
 
+    /// The decoder's key-shape cache whose names this event's text starts with, and that cache's version.
+    var shapeOwner: ObjectIdentifier?
+    var shapeVersion: UInt64 = 0
+
     @inline(__always)
     func reset() {
-        textBuffer.count = 0
+        shapeOwner = nil  // the names prefix is about to be overwritten
+        reset(keepingTextPrefix: 0)
+    }
+
+    /// Clears everything but the first `prefix` bytes of text (the cached key names).
+    @inline(__always)
+    func reset(keepingTextPrefix prefix: Int) {
+        textBuffer.count = prefix
         numericBuffer.count = 0
         categoricalBuffer.count = 0
         missingBuffer.count = 0

@@ -26,6 +26,7 @@ public final class EventDecoder {
     let maxStringBytes: Int
     let maxDepth: Int
     let keys: KeyTable
+    let shape = ShapeCache()
 
     public init(configuration: EventDecoderConfiguration = EventDecoderConfiguration()) {
         self.configuration = configuration
@@ -56,11 +57,24 @@ public final class EventDecoder {
     public func decode(
         _ bytes: UnsafeRawBufferPointer, into event: DecodedEvent
     ) throws(EventDecodingError) {
-        event.reset()
         guard bytes.count <= maxDocumentBytes else {
+            event.reset()
             throw EventDecodingError(.documentTooLarge, offset: maxDocumentBytes)
         }
+        if shape.keys.count > 0 {
+            // The cached key names sit at the start of the event's text; write them once per event and version.
+            if event.shapeOwner != ObjectIdentifier(shape) || event.shapeVersion != shape.version {
+                event.reset()
+                event.textBuffer.append(shape.bytes.base, count: shape.bytes.count)
+                event.shapeOwner = ObjectIdentifier(shape)
+                event.shapeVersion = shape.version
+            }
+            event.reset(keepingTextPrefix: shape.bytes.count)
+        } else {
+            event.reset()
+        }
         keys.startDocument()
+        shape.startDocument()
         var scanner = Scanner(bytes, maxStringBytes: maxStringBytes, maxDepth: maxDepth)
         try scanner.skipWhitespace()
         guard scanner.peek() == UInt8(ascii: "{") else {
@@ -78,6 +92,7 @@ public final class EventDecoder {
         try decodeMembers(&scanner, into: event, fields: &fields, topLevel: true)
         try scanner.skipWhitespace()
         guard scanner.atEnd else { throw EventDecodingError(.trailingCharacters, offset: scanner.position) }
+        if shape.missed { shape.rebuild(from: scanner.base) }
     }
 
     /// Convenience for byte arrays.
@@ -88,7 +103,7 @@ public final class EventDecoder {
         try result.get()
     }
 
-    private enum Role {
+    enum Role: UInt8 {
         case feature, id, label, timestamp, features, ignored
     }
 
@@ -114,10 +129,74 @@ public final class EventDecoder {
             scanner.position += 1
             return
         }
+        // Top-level keys are first matched against the previous document's keys, in order: a match skips
+        // hashing, role lookup and the duplicate check (cached keys are distinct). The first mismatch, or a
+        // features object, switches to the general path for the rest of the document.
+        var onCache = topLevel && shape.keys.count > 0
+        var cacheIndex = 0
         while true {
             guard scanner.peek() == UInt8(ascii: "\"") else {
                 throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON)
             }
+            let keyOffset = scanner.position
+            let name: TextRange
+            let hash: UInt64
+            let role: Role
+            if onCache, cacheIndex < shape.keys.count, shape.matches(cacheIndex, scanner: scanner) {
+                let cached = shape.keys.base[cacheIndex]
+                scanner.position += Int(cached.name.count) + 2
+                name = cached.name
+                hash = cached.hash
+                role = cached.role
+                cacheIndex += 1
+                fields += 1
+                if fields > maxFields {
+                    throw EventDecodingError(.tooManyFields, offset: keyOffset, field: event.string(name))
+                }
+                shape.see(start: keyOffset + 1, length: name.count, hash: hash, role: role, raw: true)
+                if role == .features {
+                    // Nested feature names share the namespace: give the duplicate check every key so far.
+                    materialize(cacheIndex, event: event)
+                    onCache = false
+                }
+            } else {
+                if onCache {
+                    shape.missed = true
+                    materialize(cacheIndex, event: event)
+                    onCache = false
+                }
+                (name, hash, role) = try decodeKey(&scanner, into: event, fields: &fields, topLevel: topLevel)
+            }
+            try decodeMemberValue(&scanner, name: name, hash: hash, role: role, into: event, fields: &fields)
+            try scanner.skipWhitespace()
+            let next = scanner.peek()
+            scanner.position += 1
+            if next == UInt8(ascii: ",") {
+                try scanner.skipWhitespace()
+                continue
+            }
+            if next == UInt8(ascii: "}") {
+                if onCache && cacheIndex != shape.keys.count { shape.missed = true }
+                return
+            }
+            scanner.position -= 1
+            throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON)
+        }
+    }
+
+    /// Puts the first `count` cached keys into the duplicate check.
+    private func materialize(_ count: Int, event: DecodedEvent) {
+        for index in 0..<count {
+            let cached = shape.keys.base[index]
+            _ = keys.insert(hash: cached.hash, name: cached.name, text: event.text)
+        }
+    }
+
+    /// The general path for one key: scan, hash, role, duplicate check.
+    @inline(__always)
+    private func decodeKey(
+        _ scanner: inout Scanner, into event: DecodedEvent, fields: inout Int, topLevel: Bool
+    ) throws(EventDecodingError) -> (TextRange, UInt64, Role) {
             let keyOffset = scanner.position
             scanner.position += 1
             var hadEscapes = false
@@ -142,6 +221,18 @@ public final class EventDecoder {
                 duplicate = keys.insert(hash: hash, name: name, text: event.text)
             }
             if duplicate { throw EventDecodingError(.duplicateKey, offset: keyOffset, field: event.string(name)) }
+            if topLevel {
+                shape.see(start: keyOffset + 1, length: name.count, hash: hash, role: role, raw: !hadEscapes)
+            }
+            return (name, hash, role)
+    }
+
+    /// The `:` and the value of a member whose key was read.
+    @inline(__always)
+    private func decodeMemberValue(
+        _ scanner: inout Scanner, name: TextRange, hash: UInt64, role: Role, into event: DecodedEvent,
+        fields: inout Int
+    ) throws(EventDecodingError) {
             try scanner.skipWhitespace()
             guard scanner.peek() == UInt8(ascii: ":") else {
                 throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON, event.string(name))
@@ -160,17 +251,6 @@ public final class EventDecoder {
             } else {
                 try decodeValue(&scanner, role: role, name: name, hash: hash, into: event, fields: &fields)
             }
-            try scanner.skipWhitespace()
-            let next = scanner.peek()
-            scanner.position += 1
-            if next == UInt8(ascii: ",") {
-                try scanner.skipWhitespace()
-                continue
-            }
-            if next == UInt8(ascii: "}") { return }
-            scanner.position -= 1
-            throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON)
-        }
     }
 
     private func decodeValue(
@@ -336,6 +416,75 @@ public func fnv1a64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
     }
     return hash
+}
+
+/// The previous document's top-level keys, in order, for ``EventDecoder``'s fast path; rebuilt when a document's
+/// keys differ. Its `bytes` are also the names prefix of every event decoded with it.
+final class ShapeCache {
+    struct Key {
+        var name: TextRange
+        var hash: UInt64
+        var role: EventDecoder.Role
+    }
+
+    struct Seen {
+        var start: Int
+        var length: Int
+        var hash: UInt64
+        var role: EventDecoder.Role
+        var raw: Bool
+    }
+
+    var keys = GrowableBuffer<Key>(capacity: 64)
+    var bytes = GrowableBuffer<UInt8>(capacity: 1024)
+    var seen = GrowableBuffer<Seen>(capacity: 64)
+    var version: UInt64 = 0
+    /// This document's keys differ from the cache: rebuild from them if it decodes.
+    var missed = false
+
+    deinit {
+        keys.deallocate()
+        bytes.deallocate()
+        seen.deallocate()
+    }
+
+    @inline(__always)
+    func startDocument() {
+        seen.count = 0
+        missed = keys.count == 0
+    }
+
+    @inline(__always)
+    func see(start: Int, length: Int, hash: UInt64, role: EventDecoder.Role, raw: Bool) {
+        seen.append(Seen(start: start, length: length, hash: hash, role: role, raw: raw))
+    }
+
+    /// Whether the input at the scanner holds cached key `index`, quotes included.
+    @inline(__always)
+    func matches(_ index: Int, scanner: Scanner) -> Bool {
+        let key = keys.base[index]
+        let length = key.name.count
+        let start = scanner.position
+        guard start + length + 2 <= scanner.count, scanner.byte(start + length + 1) == 0x22 else { return false }
+        return length == 0 || memcmp(scanner.base + start + 1, bytes.base + Int(key.name.start), length) == 0
+    }
+
+    /// Replaces the cache with the keys of the document just decoded (if none was escaped).
+    func rebuild(from document: UnsafeRawPointer) {
+        keys.count = 0
+        bytes.count = 0
+        version &+= 1
+        for index in 0..<seen.count {
+            let key = seen.base[index]
+            guard key.raw else {
+                keys.count = 0
+                return
+            }
+            let start = Int32(bytes.count)
+            bytes.append(document + key.start, count: key.length)
+            keys.append(Key(name: TextRange(start: start, end: Int32(bytes.count)), hash: key.hash, role: key.role))
+        }
+    }
 }
 
 /// The keys seen in the current document, for duplicate detection: a linear scan over their 64-bit hashes.
