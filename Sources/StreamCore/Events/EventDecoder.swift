@@ -153,15 +153,16 @@ public final class EventDecoder {
                 if fields > maxFields {
                     throw EventDecodingError(.tooManyFields, offset: keyOffset, field: event.string(name))
                 }
-                shape.see(start: keyOffset + 1, length: name.count, hash: hash, role: role, raw: true)
                 if role == .features {
-                    // Nested feature names share the namespace: give the duplicate check every key so far.
+                    // Nested feature names share the namespace: give the duplicate check every key so far, and
+                    // take the general path (which records keys) from here on.
+                    shape.leave(after: cacheIndex)
                     materialize(cacheIndex, event: event)
                     onCache = false
                 }
             } else {
                 if onCache {
-                    shape.missed = true
+                    shape.miss(after: cacheIndex)
                     materialize(cacheIndex, event: event)
                     onCache = false
                 }
@@ -176,7 +177,7 @@ public final class EventDecoder {
                 continue
             }
             if next == UInt8(ascii: "}") {
-                if onCache && cacheIndex != shape.keys.count { shape.missed = true }
+                if onCache && cacheIndex != shape.keys.count { shape.miss(after: cacheIndex) }
                 return
             }
             scanner.position -= 1
@@ -459,31 +460,63 @@ final class ShapeCache {
         seen.append(Seen(start: start, length: length, hash: hash, role: role, raw: raw))
     }
 
+    /// Keys on the cache path are not recorded one by one: when the document leaves that path after `count`
+    /// keys, they are recorded from the cache (a negative start means "cached key −start−1").
+    @inline(__always)
+    func leave(after count: Int) {
+        for index in 0..<count {
+            let key = keys.base[index]
+            seen.append(Seen(start: -1 - index, length: key.name.count, hash: key.hash, role: key.role, raw: true))
+        }
+    }
+
+    /// The document's keys differ from the cache after `count` matching keys.
+    @inline(__always)
+    func miss(after count: Int) {
+        missed = true
+        leave(after: count)
+    }
+
     /// Whether the input at the scanner holds cached key `index`, quotes included.
     @inline(__always)
     func matches(_ index: Int, scanner: Scanner) -> Bool {
-        let key = keys.base[index]
-        let length = key.name.count
-        let start = scanner.position
-        guard start + length + 2 <= scanner.count, scanner.byte(start + length + 1) == 0x22 else { return false }
-        return length == 0 || memcmp(scanner.base + start + 1, bytes.base + Int(key.name.start), length) == 0
+        let name = keys.base[index].name
+        let length = name.count
+        let start = scanner.position + 1
+        guard start + length + 1 <= scanner.count, scanner.byte(start + length) == 0x22 else { return false }
+        let cached = UnsafeRawPointer(bytes.base + Int(name.start))
+        if length <= 8 && start + 8 <= scanner.count {
+            // One unaligned 8-byte load each (the cache keeps 16 spare bytes), compared under a length mask.
+            let mask: UInt64 = length == 8 ? ~0 : (1 << UInt64(length * 8)) &- 1
+            let input = scanner.base.loadUnaligned(fromByteOffset: start, as: UInt64.self)
+            return (input ^ cached.loadUnaligned(as: UInt64.self)) & mask == 0
+        }
+        return length == 0 || memcmp(scanner.base + start, cached, length) == 0
     }
 
     /// Replaces the cache with the keys of the document just decoded (if none was escaped).
     func rebuild(from document: UnsafeRawPointer) {
-        keys.count = 0
-        bytes.count = 0
-        version &+= 1
+        var newKeys = GrowableBuffer<Key>(capacity: max(seen.count, 16))
+        var newBytes = GrowableBuffer<UInt8>(capacity: 256)
         for index in 0..<seen.count {
             let key = seen.base[index]
             guard key.raw else {
-                keys.count = 0
-                return
+                newKeys.count = 0
+                break
             }
-            let start = Int32(bytes.count)
-            bytes.append(document + key.start, count: key.length)
-            keys.append(Key(name: TextRange(start: start, end: Int32(bytes.count)), hash: key.hash, role: key.role))
+            let source = key.start >= 0
+                ? document + key.start : UnsafeRawPointer(bytes.base + Int(keys.base[-1 - key.start].name.start))
+            let start = Int32(newBytes.count)
+            newBytes.append(source, count: key.length)
+            newKeys.append(Key(name: TextRange(start: start, end: Int32(newBytes.count)), hash: key.hash, role: key.role))
         }
+        // Spare bytes so `matches` may load 8 bytes past any cached key.
+        if newBytes.capacity < newBytes.count + 16 { newBytes.grow(to: newBytes.count + 16) }
+        keys.deallocate()
+        bytes.deallocate()
+        keys = newKeys
+        bytes = newBytes
+        version &+= 1
     }
 }
 
