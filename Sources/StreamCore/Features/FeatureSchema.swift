@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Numeric feature names and their dense indices, learned on the fly or fixed.
 ///
 /// Lookups use the FNV-1a hash the decoder already computed for each name and compare bytes only on a hash
@@ -6,7 +12,9 @@ public struct FeatureSchema: Sendable, Hashable, Codable {
     /// Names in index order.
     public private(set) var names: [String] = []
     private var nameBytes: [[UInt8]] = []
-    private var indexByHash: [UInt64: Int32] = [:]
+    private var nameHashes: [UInt64] = []
+    /// Open addressing on the names' FNV-1a hashes (already well mixed, so no second hash): slot → index + 1.
+    private var slots: [Int32] = Array(repeating: 0, count: 64)
 
     public init(names: [String] = []) {
         for name in names { _ = append(Array(name.utf8)) }
@@ -15,30 +23,49 @@ public struct FeatureSchema: Sendable, Hashable, Codable {
     public var count: Int { names.count }
 
     /// The index of the name whose bytes and FNV-1a hash are given; with `learn`, a new name gets the next index.
-    /// - Complexity: O(1) expected.
-    @inlinable
+    /// - Complexity: O(1) expected; no allocation for a known name.
     public mutating func index(of name: UnsafeRawBufferPointer, hash: UInt64, learn: Bool) -> Int? {
         if let found = lookup(name, hash: hash) { return found }
         guard learn else { return nil }
         return append(Array(name))
     }
 
-    @usableFromInline
     func lookup(_ name: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
-        guard let candidate = indexByHash[hash] else { return nil }
-        if nameBytes[Int(candidate)].elementsEqual(name) { return Int(candidate) }
-        // Two names with one 64-bit hash: search them all (never seen in practice, but correct).
-        return nameBytes.firstIndex { $0.elementsEqual(name) }
+        let mask = slots.count - 1
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while slots[slot] != 0 {
+            let index = Int(slots[slot]) - 1
+            if nameHashes[index] == hash && Self.equal(nameBytes[index], name) { return index }
+            slot = (slot + 1) & mask
+        }
+        return nil
     }
 
-    @usableFromInline
+    @inline(__always)
+    private static func equal(_ stored: [UInt8], _ name: UnsafeRawBufferPointer) -> Bool {
+        stored.count == name.count
+            && stored.withUnsafeBytes { $0.count == 0 || memcmp($0.baseAddress!, name.baseAddress!, $0.count) == 0 }
+    }
+
     mutating func append(_ bytes: [UInt8]) -> Int {
         let index = names.count
         names.append(String(decoding: bytes, as: UTF8.self))
         nameBytes.append(bytes)
         let hash = bytes.withUnsafeBytes { fnv1a64($0) }
-        if indexByHash[hash] == nil { indexByHash[hash] = Int32(index) }
+        nameHashes.append(hash)
+        if (index + 1) * 2 > slots.count {
+            slots = Array(repeating: 0, count: slots.count * 2)
+            for existing in 0..<index { insertSlot(existing) }
+        }
+        insertSlot(index)
         return index
+    }
+
+    private mutating func insertSlot(_ index: Int) {
+        let mask = slots.count - 1
+        var slot = Int(truncatingIfNeeded: nameHashes[index]) & mask
+        while slots[slot] != 0 { slot = (slot + 1) & mask }
+        slots[slot] = Int32(index + 1)
     }
 
     enum CodingKeys: String, CodingKey {
