@@ -230,6 +230,7 @@ struct Scanner {
     // MARK: - Numbers
 
     /// Scans an RFC 8259 number and returns its correctly rounded value; rejects non-finite results.
+    @inline(__always)
     mutating func scanNumber() throws(EventDecodingError) -> Double {
         let start = position
         var negative = false
@@ -307,12 +308,12 @@ struct Scanner {
         if mantissa == 0 && !truncated {
             value = 0
         } else if !truncated && mantissa <= 1 << 53 && exponent >= -22 && exponent <= 22 {
-            // Clinger's fast path: both operands exact, one rounding.
+            // Clinger's fast path: both operands exact, one rounding; always finite.
             value = exponent >= 0 ? Double(mantissa) * exactPowerOfTen(exponent) : Double(mantissa) / exactPowerOfTen(-exponent)
         } else {
             value = slowParse(from: negative ? start + 1 : start)
+            guard value.isFinite else { throw EventDecodingError(.nonFiniteNumber, offset: start) }
         }
-        guard value.isFinite else { throw EventDecodingError(.nonFiniteNumber, offset: start) }
         return negative ? -value : value
     }
 
