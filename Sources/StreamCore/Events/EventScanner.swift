@@ -263,7 +263,13 @@ struct Scanner {
         } else {
             throw error(.invalidNumber)
         }
-        if peek() == UInt8(ascii: ".") {
+        let afterInteger = peek()
+        if !truncated && afterInteger != UInt8(ascii: ".") && afterInteger | 0x20 != UInt8(ascii: "e") {
+            // An integer (most event fields): converting the exact mantissa is correctly rounded, and finite.
+            let value = Double(mantissa)
+            return negative ? -value : value
+        }
+        if afterInteger == UInt8(ascii: ".") {
             position += 1
             guard position < count, isDigit(byte(position)) else {
                 throw error(atEnd ? .unexpectedEnd : .invalidNumber)
