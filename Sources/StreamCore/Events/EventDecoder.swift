@@ -134,6 +134,8 @@ public final class EventDecoder {
         // features object, switches to the general path for the rest of the document.
         var onCache = topLevel && shape.keys.count > 0
         var cacheIndex = 0
+        let cachedKeys = shape.keys.base
+        let cachedCount = shape.keys.count
         while true {
             guard scanner.peek() == UInt8(ascii: "\"") else {
                 throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON)
@@ -142,8 +144,8 @@ public final class EventDecoder {
             let name: TextRange
             let hash: UInt64
             let role: Role
-            if onCache, cacheIndex < shape.keys.count, shape.matches(cacheIndex, scanner: scanner) {
-                let cached = shape.keys.base[cacheIndex]
+            if onCache, cacheIndex < cachedCount, shape.matches(cachedKeys[cacheIndex], scanner: scanner) {
+                let cached = cachedKeys[cacheIndex]
                 scanner.position += Int(cached.name.count) + 2
                 name = cached.name
                 hash = cached.hash
@@ -177,7 +179,7 @@ public final class EventDecoder {
                 continue
             }
             if next == UInt8(ascii: "}") {
-                if onCache && cacheIndex != shape.keys.count { shape.miss(after: cacheIndex) }
+                if onCache && cacheIndex != cachedCount { shape.miss(after: cacheIndex) }
                 return
             }
             scanner.position -= 1
@@ -426,6 +428,10 @@ final class ShapeCache {
         var name: TextRange
         var hash: UInt64
         var role: EventDecoder.Role
+        /// For keys of up to 6 bytes: the input's next 8 bytes, `"key"` and what follows, compared under `mask`
+        /// in one load. `mask` is 0 for longer keys.
+        var pattern: UInt64 = 0
+        var mask: UInt64 = 0
     }
 
     struct Seen {
@@ -477,10 +483,18 @@ final class ShapeCache {
         leave(after: count)
     }
 
-    /// Whether the input at the scanner holds cached key `index`, quotes included.
+    /// Whether the input at the scanner holds cached `key`, quotes included.
     @inline(__always)
-    func matches(_ index: Int, scanner: Scanner) -> Bool {
-        let name = keys.base[index].name
+    func matches(_ key: Key, scanner: Scanner) -> Bool {
+        if key.mask != 0 && scanner.position + 8 <= scanner.count {
+            let input = scanner.base.loadUnaligned(fromByteOffset: scanner.position, as: UInt64.self)
+            return (input ^ key.pattern) & key.mask == 0
+        }
+        return matchesSlowly(key, scanner: scanner)
+    }
+
+    private func matchesSlowly(_ key: Key, scanner: Scanner) -> Bool {
+        let name = key.name
         let length = name.count
         let start = scanner.position + 1
         guard start + length + 1 <= scanner.count, scanner.byte(start + length) == 0x22 else { return false }
@@ -508,7 +522,18 @@ final class ShapeCache {
                 ? document + key.start : UnsafeRawPointer(bytes.base + Int(keys.base[-1 - key.start].name.start))
             let start = Int32(newBytes.count)
             newBytes.append(source, count: key.length)
-            newKeys.append(Key(name: TextRange(start: start, end: Int32(newBytes.count)), hash: key.hash, role: key.role))
+            var cached = Key(name: TextRange(start: start, end: Int32(newBytes.count)), hash: key.hash, role: key.role)
+            if key.length <= 6 {
+                // Little endian: byte i of the input is bits 8i…8i+7.
+                var pattern: UInt64 = 0x22
+                for offset in 0..<key.length {
+                    pattern |= UInt64(source.load(fromByteOffset: offset, as: UInt8.self)) << UInt64(8 * (offset + 1))
+                }
+                pattern |= 0x22 << UInt64(8 * (key.length + 1))
+                cached.pattern = pattern
+                cached.mask = key.length == 6 ? ~0 : (1 << UInt64(8 * (key.length + 2))) &- 1
+            }
+            newKeys.append(cached)
         }
         // Spare bytes so `matches` may load 8 bytes past any cached key.
         if newBytes.capacity < newBytes.count + 16 { newBytes.grow(to: newBytes.count + 16) }
