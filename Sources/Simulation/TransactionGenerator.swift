@@ -54,4 +54,20 @@ public struct TransactionGenerator: Sendable {
         while fraction.count < decimals { fraction = "0" + fraction }
         return (negative && magnitude != 0 ? "-" : "") + "\(whole)" + (decimals > 0 ? ".\(fraction)" : "")
     }
+
+    /// `count` transactions back to back in one buffer, with each one's byte range: a benchmark's input, built
+    /// before timing starts.
+    public static func contiguous(count: Int, seed: UInt64) -> (bytes: [UInt8], ranges: [Range<Int>]) {
+        var generator = TransactionGenerator(seed: seed)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count * 190)
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(count)
+        for _ in 0..<count {
+            let start = bytes.count
+            bytes.append(contentsOf: generator.next().json.utf8)
+            ranges.append(start..<bytes.count)
+        }
+        return (bytes, ranges)
+    }
 }

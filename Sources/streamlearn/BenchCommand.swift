@@ -84,16 +84,7 @@ struct BenchKafka: AsyncParsableCommand {
 
     private func measure(bootstrap: String, topic: String, logger: Logger) throws -> Result {
         // Generate first so that only Kafka is timed.
-        var generator = TransactionGenerator(seed: 1)
-        var payload: [UInt8] = []
-        payload.reserveCapacity(messages * 200)
-        var bounds: [Range<Int>] = []
-        bounds.reserveCapacity(messages)
-        for _ in 0..<messages {
-            let start = payload.count
-            payload.append(contentsOf: generator.next().json.utf8)
-            bounds.append(start..<payload.count)
-        }
+        let (payload, bounds) = TransactionGenerator.contiguous(count: messages, seed: 1)
 
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: bootstrap)
         producerConfiguration.properties["queue.buffering.max.messages"] = "1000000"

@@ -34,16 +34,7 @@ struct BenchDecode: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var generator = TransactionGenerator(seed: 1)
-        var payload: [UInt8] = []
-        payload.reserveCapacity(events * 190)
-        var bounds: [Range<Int>] = []
-        bounds.reserveCapacity(events)
-        for _ in 0..<events {
-            let start = payload.count
-            payload.append(contentsOf: generator.next().json.utf8)
-            bounds.append(start..<payload.count)
-        }
+        let (payload, bounds) = TransactionGenerator.contiguous(count: events, seed: 1)
         var results: [(name: String, rate: Double)] = []
 
         // Foundation
