@@ -178,7 +178,7 @@ struct EventDecoderFuzzTests {
         if ourNumeric.keys.sorted() != numeric.keys.sorted() { return "numeric names \(ourNumeric.keys.sorted()) vs \(numeric.keys.sorted())" }
         for (name, value) in numeric where ourNumeric[name]!.bitPattern != value.bitPattern {
             let ours = ourNumeric[name]!
-            guard ours != 0 || value != 0 else { continue }  // -0 vs 0: Foundation drops the sign of zero
+            guard ours != 0 || value != 0 else { continue }  // Foundation reads the integer `-0` as +0
             guard let text = numberText(of: name, in: document), let exact = Double(text) else {
                 return "\(name): \(ours) vs Foundation \(value) (number text not found)"
             }
