@@ -375,6 +375,39 @@ struct EventDecoderCorpusTests {
         }
     }
 
+    @Test("The key-shape cache never skips validation", arguments: [
+        ("{\"a\">0}", EventDecodingError.Reason.invalidJSON),
+        ("{\"a\"9 1}", .invalidJSON),
+        ("{\"a\":1,\"b\"2}", .invalidJSON),
+        ("{\"a\":1,\"a\":2}", .duplicateKey),
+        ("{\"a\":1,\"b\":2,\"a\":3}", .duplicateKey),
+        ("{\"a\":1,\"b\":2,\"b\":3}", .duplicateKey),
+        ("{\"a\":1,\"features\":{\"a\":2}}", .duplicateKey),
+        ("{\"a\":1,\"b\":2,\"c\":3,\"features\":{\"c\":2}}", .duplicateKey),
+        ("{\"a\":1,\"b\":2", .unexpectedEnd),
+        ("{\"a\":1,\"b\":2,}", .invalidJSON),
+        ("{\"a\":1,\"b\":1e999}", .nonFiniteNumber),
+    ])
+    func cacheKeepsValidation(document: String, reason: EventDecodingError.Reason) throws {
+        let decoder = EventDecoder()
+        let event = DecodedEvent()
+        // Two shapes, so that both the colon-carrying and the plain patterns are cached in turn.
+        for primer in ["{\"a\":1,\"b\":2,\"c\":3,\"features\":null}", "{ \"a\" : 1 , \"b\" : 2 }"] {
+            try decoder.decode(Array(primer.utf8), into: event)
+            try decoder.decode(Array(primer.utf8), into: event)
+            do {
+                try decoder.decode(Array(document.utf8), into: event)
+                Issue.record("accepted \(document) after \(primer)")
+            } catch {
+                #expect(error.reason == reason, "\(document) after \(primer): \(error)")
+            }
+            // Accepted documents in other layouts still decode the same.
+            try decoder.decode(Array("{\"b\":5,\"a\" :6}".utf8), into: event)
+            #expect(event.numeric.map { event.string($0.name) } == ["b", "a"])
+            #expect(event.numeric.map(\.value) == [5, 6])
+        }
+    }
+
     @Test("A decoder and an event buffer are reusable: errors leave no state behind")
     func reuse() throws {
         let decoder = EventDecoder()

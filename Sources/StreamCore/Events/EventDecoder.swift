@@ -144,9 +144,11 @@ public final class EventDecoder {
             let name: TextRange
             let hash: UInt64
             let role: Role
+            var colonRead = false
             if onCache, cacheIndex < cachedCount, shape.matches(cachedKeys[cacheIndex], scanner: scanner) {
                 let cached = cachedKeys[cacheIndex]
-                scanner.position += Int(cached.name.count) + 2
+                colonRead = cached.matchesColon
+                scanner.position += Int(cached.name.count) + (colonRead ? 3 : 2)
                 name = cached.name
                 hash = cached.hash
                 role = cached.role
@@ -170,7 +172,15 @@ public final class EventDecoder {
                 }
                 (name, hash, role) = try decodeKey(&scanner, into: event, fields: &fields, topLevel: topLevel)
             }
-            try decodeMemberValue(&scanner, name: name, hash: hash, role: role, into: event, fields: &fields)
+            try decodeMemberValue(
+                &scanner, name: name, hash: hash, role: role, into: event, fields: &fields, colonRead: colonRead)
+            // The usual separator, `,"` with no space, without the general whitespace handling.
+            if scanner.position + 1 < scanner.count, scanner.byte(scanner.position) == UInt8(ascii: ","),
+                scanner.byte(scanner.position + 1) == 0x22
+            {
+                scanner.position += 1
+                continue
+            }
             try scanner.skipWhitespace()
             let next = scanner.peek()
             scanner.position += 1
@@ -225,7 +235,9 @@ public final class EventDecoder {
             }
             if duplicate { throw EventDecodingError(.duplicateKey, offset: keyOffset, field: event.string(name)) }
             if topLevel {
-                shape.see(start: keyOffset + 1, length: name.count, hash: hash, role: role, raw: !hadEscapes)
+                shape.see(
+                    start: keyOffset + 1, length: name.count, hash: hash, role: role, raw: !hadEscapes,
+                    colonFollows: scanner.peek() == UInt8(ascii: ":"))
             }
             return (name, hash, role)
     }
@@ -234,13 +246,15 @@ public final class EventDecoder {
     @inline(__always)
     private func decodeMemberValue(
         _ scanner: inout Scanner, name: TextRange, hash: UInt64, role: Role, into event: DecodedEvent,
-        fields: inout Int
+        fields: inout Int, colonRead: Bool = false
     ) throws(EventDecodingError) {
-            try scanner.skipWhitespace()
-            guard scanner.peek() == UInt8(ascii: ":") else {
-                throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON, event.string(name))
+            if !colonRead {
+                try scanner.skipWhitespace()
+                guard scanner.peek() == UInt8(ascii: ":") else {
+                    throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON, event.string(name))
+                }
+                scanner.position += 1
             }
-            scanner.position += 1
             try scanner.skipWhitespace()
             let first = scanner.peek()
             if role == .feature, first &- 48 < 10 || first == UInt8(ascii: "-") {
@@ -432,6 +446,8 @@ final class ShapeCache {
         /// in one load. `mask` is 0 for longer keys.
         var pattern: UInt64 = 0
         var mask: UInt64 = 0
+        /// The pattern includes the `:` right after the key (as in the document the cache was built from).
+        var matchesColon = false
     }
 
     struct Seen {
@@ -440,6 +456,7 @@ final class ShapeCache {
         var hash: UInt64
         var role: EventDecoder.Role
         var raw: Bool
+        var colonFollows: Bool
     }
 
     var keys = GrowableBuffer<Key>(capacity: 64)
@@ -462,8 +479,8 @@ final class ShapeCache {
     }
 
     @inline(__always)
-    func see(start: Int, length: Int, hash: UInt64, role: EventDecoder.Role, raw: Bool) {
-        seen.append(Seen(start: start, length: length, hash: hash, role: role, raw: raw))
+    func see(start: Int, length: Int, hash: UInt64, role: EventDecoder.Role, raw: Bool, colonFollows: Bool) {
+        seen.append(Seen(start: start, length: length, hash: hash, role: role, raw: raw, colonFollows: colonFollows))
     }
 
     /// Keys on the cache path are not recorded one by one: when the document leaves that path after `count`
@@ -472,7 +489,9 @@ final class ShapeCache {
     func leave(after count: Int) {
         for index in 0..<count {
             let key = keys.base[index]
-            seen.append(Seen(start: -1 - index, length: key.name.count, hash: key.hash, role: key.role, raw: true))
+            seen.append(Seen(
+                start: -1 - index, length: key.name.count, hash: key.hash, role: key.role, raw: true,
+                colonFollows: key.matchesColon))
         }
     }
 
@@ -498,6 +517,12 @@ final class ShapeCache {
         let length = name.count
         let start = scanner.position + 1
         guard start + length + 1 <= scanner.count, scanner.byte(start + length) == 0x22 else { return false }
+        if key.matchesColon {
+            // The caller skips the `:` when the cached key carries it: it must be there.
+            guard start + length + 2 <= scanner.count, scanner.byte(start + length + 1) == UInt8(ascii: ":") else {
+                return false
+            }
+        }
         let cached = UnsafeRawPointer(bytes.base + Int(name.start))
         if length <= 8 && start + 8 <= scanner.count {
             // One unaligned 8-byte load each (the cache keeps 16 spare bytes), compared under a length mask.
@@ -524,14 +549,21 @@ final class ShapeCache {
             newBytes.append(source, count: key.length)
             var cached = Key(name: TextRange(start: start, end: Int32(newBytes.count)), hash: key.hash, role: key.role)
             if key.length <= 6 {
-                // Little endian: byte i of the input is bits 8i…8i+7.
+                // Little endian: byte i of the input is bits 8i…8i+7. With room, and when the building document
+                // had it there, the `:` joins the pattern.
                 var pattern: UInt64 = 0x22
                 for offset in 0..<key.length {
                     pattern |= UInt64(source.load(fromByteOffset: offset, as: UInt8.self)) << UInt64(8 * (offset + 1))
                 }
                 pattern |= 0x22 << UInt64(8 * (key.length + 1))
+                var width = key.length + 2
+                if key.length <= 5 && key.colonFollows {
+                    pattern |= UInt64(UInt8(ascii: ":")) << UInt64(8 * width)
+                    width += 1
+                    cached.matchesColon = true
+                }
                 cached.pattern = pattern
-                cached.mask = key.length == 6 ? ~0 : (1 << UInt64(8 * (key.length + 2))) &- 1
+                cached.mask = width == 8 ? ~0 : (1 << UInt64(8 * width)) &- 1
             }
             newKeys.append(cached)
         }
