@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "streamlearn", targets: ["streamlearn"]),
         .library(name: "StreamKafka", targets: ["StreamKafka"]),
         .library(name: "StreamCore", targets: ["StreamCore"]),
+        .library(name: "OnlineLearning", targets: ["OnlineLearning"]),
         .library(name: "Simulation", targets: ["Simulation"]),
     ],
     dependencies: [
@@ -38,12 +39,14 @@ let package = Package(
                 .unsafeFlags(["-enforce-exclusivity=unchecked"])
             ]
         ),
+        .target(name: "OnlineLearning", dependencies: ["StreamCore"]),
         .target(name: "Simulation", dependencies: ["StreamCore"]),
         .executableTarget(
             name: "streamlearn",
             dependencies: [
                 "StreamKafka",
                 "StreamCore",
+                "OnlineLearning",
                 "Simulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -56,6 +59,7 @@ let package = Package(
             dependencies: ["StreamKafka", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "StreamCoreTests", dependencies: ["StreamCore", "Simulation"]),
+        .testTarget(name: "OnlineLearningTests", dependencies: ["OnlineLearning", "StreamCore", "Simulation"]),
         // End-to-end tests of the CLI; depending on the executable makes `swift test` build it.
         .testTarget(name: "StreamlearnTests", dependencies: ["streamlearn", "StreamKafka"]),
     ]

@@ -83,3 +83,36 @@ func _log(_ x: Double) -> Double { log(x) }
 
 @usableFromInline
 func _cos(_ x: Double) -> Double { cos(x) }
+
+extension SeededRandom {
+    /// A Gamma(`shape`, 1) draw (Marsaglia and Tsang 2000; shape < 1 by boosting with U^(1/shape)).
+    public mutating func nextGamma(shape: Double) -> Double {
+        precondition(shape > 0, "Gamma shape must be positive")
+        if shape < 1 {
+            let boost = pow(1.0 - nextUnitDouble(), 1 / shape)
+            return nextGamma(shape: shape + 1) * boost
+        }
+        let d = shape - 1.0 / 3.0
+        let c = 1 / (9 * d).squareRoot()
+        while true {
+            var x: Double
+            var v: Double
+            repeat {
+                x = nextGaussian()
+                v = 1 + c * x
+            } while v <= 0
+            v = v * v * v
+            let u = 1.0 - nextUnitDouble()
+            if u < 1 - 0.0331 * x * x * x * x || log(u) < 0.5 * x * x + d * (1 - v + log(v)) {
+                return d * v
+            }
+        }
+    }
+
+    /// A Beta(`alpha`, `beta`) draw from two Gamma draws.
+    public mutating func nextBeta(alpha: Double, beta: Double) -> Double {
+        let x = nextGamma(shape: alpha)
+        let y = nextGamma(shape: beta)
+        return x / (x + y)
+    }
+}

@@ -8,7 +8,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure StreamLearn's throughput (build with -c release for real figures).",
-        subcommands: [BenchKafka.self, BenchDecode.self]
+        subcommands: [BenchKafka.self, BenchDecode.self, BenchLearn.self]
     )
 }
 

@@ -6,7 +6,7 @@ struct GenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Write generated event streams as JSON Lines.",
-        subcommands: [GenerateTransactions.self]
+        subcommands: [GenerateTransactions.self, GenerateLogistic.self]
     )
 }
 
@@ -43,15 +43,68 @@ struct GenerateTransactions: AsyncParsableCommand {
             text += generator.next().json
             text += "\n"
         }
-        if file == "-" {
-            FileHandle.standardOutput.write(Data(text.utf8))
-        } else {
-            do {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
-            } catch {
-                Output.error("error: cannot write '\(file)': \(error.localizedDescription)")
-                throw ExitCode(73)  // EX_CANTCREAT
-            }
+        try writeOutput(text, to: file)
+    }
+}
+
+struct GenerateLogistic: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logistic",
+        abstract: "A labelled stream from a known logistic model: id, f0…fN−1 (unscaled), label.",
+        discussion: """
+            Feature j has scale 1, 10, 100 or 1000 (cycling); features from --relevant on have weight 0. The same \
+            seed gives byte-identical output. For `streamlearn learn`.
+
+            Example:
+              streamlearn generate logistic --events 100000 --seed 7 labelled.jsonl
+            """
+    )
+
+    @Option(help: "How many events.")
+    var events: Int = 10_000
+
+    @Option(help: "Seed of the generator.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Numeric features per event.")
+    var features: Int = 20
+
+    @Option(help: "How many of them the hidden model uses (the first ones).")
+    var relevant: Int = 10
+
+    @Argument(help: "Output file, or - for stdout.")
+    var file: String = "-"
+
+    func validate() throws {
+        guard events >= 0 else { throw ValidationError("--events must not be negative, got \(events)") }
+        guard features >= 1 else { throw ValidationError("--features must be at least 1, got \(features)") }
+        guard (0...features).contains(relevant) else {
+            throw ValidationError("--relevant must be in 0...\(features), got \(relevant)")
+        }
+    }
+
+    func run() async throws {
+        var generator = LogisticStreamGenerator(seed: seed, features: features, relevant: relevant)
+        var text = ""
+        text.reserveCapacity(events * (features * 10 + 30))
+        for _ in 0..<events {
+            text += generator.next().json
+            text += "\n"
+        }
+        try writeOutput(text, to: file)
+    }
+}
+
+/// Writes `text` to stdout (`-`) or atomically to a file; exit 73 when the file cannot be written.
+func writeOutput(_ text: String, to file: String) throws {
+    if file == "-" {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    } else {
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+        } catch {
+            Output.error("error: cannot write '\(file)': \(error.localizedDescription)")
+            throw ExitCode(73)  // EX_CANTCREAT
         }
     }
 }

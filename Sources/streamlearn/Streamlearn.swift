@@ -15,7 +15,8 @@ struct Streamlearn: AsyncParsableCommand {
               streamlearn consume --brokers "$(cat /tmp/bootstrap)" --topic events --group demo --from-beginning
             """,
         version: "0.1.0",
-        subcommands: [BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, DecodeCommand.self, GenerateCommand.self,
+        subcommands: [BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, DecodeCommand.self, LearnCommand.self,
+                      GenerateCommand.self,
                       BenchCommand.self]
     )
 }

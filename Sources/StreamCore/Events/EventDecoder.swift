@@ -622,3 +622,7 @@ final class KeyTable {
         return false
     }
 }
+
+/// An ``EventDecoder`` reuses internal buffers and caches: one per thread.
+@available(*, unavailable)
+extension EventDecoder: Sendable {}

@@ -1,7 +1,7 @@
 /// MurmurHash3 x86_32 (Austin Appleby, public domain): the feature-hashing function.
 ///
 /// Matches the reference `MurmurHash3_x86_32` bit for bit (and so Python's `mmh3.hash(…, signed=False)`).
-public enum MurmurHash3 {
+public enum MurmurHash3: Sendable {
     /// The 32-bit hash of `bytes` with `seed`.
     ///
     /// - Complexity: O(n), about one multiply-rotate round per 4 bytes; no allocation.

@@ -9,18 +9,44 @@ public struct OnlineStandardizer: Sendable, Hashable, Codable {
     public private(set) var means: [Double] = []
     /// Running sums of squared deviations (Welford's M2).
     public private(set) var squaredDeviations: [Double] = []
+    /// `1 / standard deviation` per feature, 0 while the deviation is 0 or unknown; derived, not encoded.
+    public private(set) var inverseDeviations: [Double] = []
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case counts, means, squaredDeviations
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        counts = try container.decode([Double].self, forKey: .counts)
+        means = try container.decode([Double].self, forKey: .means)
+        squaredDeviations = try container.decode([Double].self, forKey: .squaredDeviations)
+        guard counts.count == means.count, means.count == squaredDeviations.count else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .counts, in: container, debugDescription: "counts, means and squaredDeviations differ in length")
+        }
+        inverseDeviations = counts.indices.map { Self.inverseDeviation(count: counts[$0], m2: squaredDeviations[$0]) }
+    }
+
+    /// Number of features tracked.
+    public var count: Int { counts.count }
+
+    /// Tracks at least `count` features (new ones unobserved).
+    public mutating func grow(to count: Int) {
+        guard counts.count < count else { return }
+        let extra = count - counts.count
+        counts.append(contentsOf: repeatElement(0, count: extra))
+        means.append(contentsOf: repeatElement(0, count: extra))
+        squaredDeviations.append(contentsOf: repeatElement(0, count: extra))
+        inverseDeviations.append(contentsOf: repeatElement(0, count: extra))
+    }
 
     /// Adds one vector's dense values to the running statistics.
     /// - Complexity: O(dense features), no allocation once grown.
     public mutating func update(_ vector: FeatureVector) {
-        if counts.count < vector.dense.count {
-            let extra = vector.dense.count - counts.count
-            counts.append(contentsOf: repeatElement(0, count: extra))
-            means.append(contentsOf: repeatElement(0, count: extra))
-            squaredDeviations.append(contentsOf: repeatElement(0, count: extra))
-        }
+        grow(to: vector.dense.count)
         for index in vector.dense.indices {
             let x = vector.dense[index]
             guard !x.isNaN else { continue }
@@ -28,7 +54,15 @@ public struct OnlineStandardizer: Sendable, Hashable, Codable {
             let delta = x - means[index]
             means[index] += delta / counts[index]
             squaredDeviations[index] += delta * (x - means[index])
+            inverseDeviations[index] = Self.inverseDeviation(count: counts[index], m2: squaredDeviations[index])
         }
+    }
+
+    @inline(__always)
+    static func inverseDeviation(count: Double, m2: Double) -> Double {
+        guard count >= 2, m2 > 0 else { return 0 }
+        let inverse = (count / m2).squareRoot()  // 1 / √(m2 / count), one division
+        return inverse.isFinite ? inverse : 0
     }
 
     /// Population variance of feature `index` (0 before two observations).
@@ -37,13 +71,18 @@ public struct OnlineStandardizer: Sendable, Hashable, Codable {
         return squaredDeviations[index] / counts[index]
     }
 
+    /// `(x − mean) / standard deviation` of feature `index`; 0 where the deviation is 0 or unknown.
+    @inlinable
+    public func scaled(_ x: Double, at index: Int) -> Double {
+        index < inverseDeviations.count ? (x - means[index]) * inverseDeviations[index] : 0
+    }
+
     /// Replaces each dense value by `(x − mean) / standard deviation`; 0 where the deviation is 0 or unknown.
     public func standardize(_ vector: inout FeatureVector) {
         for index in vector.dense.indices {
             let x = vector.dense[index]
             guard !x.isNaN else { continue }
-            let variance = variance(at: index)
-            vector.dense[index] = variance > 0 ? (x - means[index]) / variance.squareRoot() : 0
+            vector.dense[index] = scaled(x, at: index)
         }
     }
 }

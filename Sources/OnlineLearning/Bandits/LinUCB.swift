@@ -1,0 +1,171 @@
+/// LinUCB with disjoint linear models (Li, Chu, Langford, Schapire 2010, algorithm 1): each arm keeps
+/// A⁻¹ = (λI + Σxxᵀ)⁻¹ and b = Σ r·x; play the arm maximising θᵀx + α·√(xᵀA⁻¹x) with θ = A⁻¹b.
+///
+/// A⁻¹ is kept directly and updated by Sherman–Morrison rank-one updates, never inverted: O(d²) per update and
+/// O(arms × d²) per choice (River's LinUCB inverts per pull). Deterministic (ties go to the lowest arm), so its
+/// propensity is 1. A context shorter than `dimension` is padded with zeros; a longer one is refused by ``learn(_:)``.
+public struct LinUCB: BanditPolicy, Hashable {
+    public static let snapshotKind = "bandit-linucb"
+    public static let snapshotVersion = 1
+
+    public let dimension: Int
+    /// The exploration width α. Default 1.
+    public let alpha: Double
+    /// Per arm, A⁻¹ row-major (d × d).
+    public private(set) var inverseCovariances: [[Double]]
+    /// Per arm, b.
+    public private(set) var rewardVectors: [[Double]]
+    /// Per arm, θ = A⁻¹b (kept current by every update).
+    public private(set) var coefficients: [[Double]]
+    /// Scratch for A⁻¹x; not part of the state.
+    private var scratch: [Double]
+
+    public var armCount: Int { inverseCovariances.count }
+
+    /// - Parameter regularization: λ, the ridge prior (A starts as λI). Default 1.
+    public init(arms: Int, dimension: Int, alpha: Double = 1, regularization: Double = 1) throws(LearningError) {
+        try ArmStatistics.validate(arms: arms, discount: 1)
+        guard dimension >= 1 else {
+            throw .invalidConfiguration(key: "dimension", reason: "must be at least 1, got \(dimension)")
+        }
+        guard alpha >= 0, alpha.isFinite else {
+            throw .invalidConfiguration(key: "alpha", reason: "must be at least 0, got \(alpha)")
+        }
+        guard regularization > 0, regularization.isFinite else {
+            throw .invalidConfiguration(key: "regularization", reason: "must be positive, got \(regularization)")
+        }
+        self.dimension = dimension
+        self.alpha = alpha
+        var identity = Array(repeating: 0.0, count: dimension * dimension)
+        for i in 0..<dimension { identity[i * dimension + i] = 1 / regularization }
+        inverseCovariances = Array(repeating: identity, count: arms)
+        rewardVectors = Array(repeating: Array(repeating: 0, count: dimension), count: arms)
+        coefficients = rewardVectors
+        scratch = Array(repeating: 0, count: dimension)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case dimension, alpha, inverseCovariances = "inverse_covariances", rewardVectors = "reward_vectors"
+        case coefficients
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        dimension = try container.decode(Int.self, forKey: .dimension)
+        alpha = try container.decode(Double.self, forKey: .alpha)
+        inverseCovariances = try container.decode([PackedDoubles].self, forKey: .inverseCovariances).map(\.values)
+        rewardVectors = try container.decode([PackedDoubles].self, forKey: .rewardVectors).map(\.values)
+        coefficients = try container.decode([PackedDoubles].self, forKey: .coefficients).map(\.values)
+        let d = dimension
+        guard d >= 1, !inverseCovariances.isEmpty, inverseCovariances.allSatisfy({ $0.count == d * d }),
+            rewardVectors.count == inverseCovariances.count, coefficients.count == inverseCovariances.count,
+            rewardVectors.allSatisfy({ $0.count == d }), coefficients.allSatisfy({ $0.count == d })
+        else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .inverseCovariances, in: container, debugDescription: "arm matrices do not match dimension \(d)")
+        }
+        scratch = Array(repeating: 0, count: d)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(dimension, forKey: .dimension)
+        try container.encode(alpha, forKey: .alpha)
+        try container.encode(inverseCovariances.map(PackedDoubles.init), forKey: .inverseCovariances)
+        try container.encode(rewardVectors.map(PackedDoubles.init), forKey: .rewardVectors)
+        try container.encode(coefficients.map(PackedDoubles.init), forKey: .coefficients)
+    }
+
+    public static func == (lhs: LinUCB, rhs: LinUCB) -> Bool {
+        lhs.dimension == rhs.dimension && lhs.alpha == rhs.alpha && lhs.inverseCovariances == rhs.inverseCovariances
+            && lhs.rewardVectors == rhs.rewardVectors && lhs.coefficients == rhs.coefficients
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(dimension)
+        hasher.combine(inverseCovariances)
+    }
+
+    /// The upper confidence bound of `arm` for `context`. O(d²).
+    public func upperConfidenceBound(arm: Int, context: BanditContext) -> Double {
+        let d = dimension
+        let n = min(context.features.count, d)
+        let inverse = inverseCovariances[arm]
+        let theta = coefficients[arm]
+        var mean = 0.0
+        var variance = 0.0
+        context.features.withUnsafeBufferPointer { x in
+            inverse.withUnsafeBufferPointer { a in
+                for i in 0..<n {
+                    let xi = x[i]
+                    guard xi != 0 else { continue }
+                    mean += theta[i] * xi
+                    var row = 0.0
+                    for j in 0..<n { row += a[i * d + j] * x[j] }
+                    variance += xi * row
+                }
+            }
+        }
+        return mean + alpha * max(variance, 0).squareRoot()
+    }
+
+    /// O(arms × d²).
+    public func predict(_ context: BanditContext) -> ArmChoice {
+        var best = 0
+        var bestValue = -Double.infinity
+        for arm in 0..<armCount {
+            let value = upperConfidenceBound(arm: arm, context: context)
+            if value > bestValue {
+                bestValue = value
+                best = arm
+            }
+        }
+        return ArmChoice(arm: best, propensity: 1)
+    }
+
+    /// Sherman–Morrison update of the arm's A⁻¹, then b and θ. O(d²).
+    public mutating func learn(_ feedback: BanditFeedback) throws(LearningError) {
+        try validate(feedback)
+        let x = feedback.context.features
+        guard x.count <= dimension else {
+            throw .outOfRange("context has \(x.count) features, LinUCB was built for \(dimension)")
+        }
+        for (index, value) in x.enumerated() where !value.isFinite {
+            throw .nonFinite("context feature \(index) = \(value)")
+        }
+        let d = dimension
+        let n = x.count
+        let arm = feedback.arm
+        let reward = feedback.reward
+        // u = A⁻¹x (A⁻¹ is symmetric, so xᵀA⁻¹ = uᵀ).
+        scratch.withUnsafeMutableBufferPointer { u in
+            inverseCovariances[arm].withUnsafeMutableBufferPointer { a in
+                var quadratic = 0.0
+                for i in 0..<d {
+                    var sum = 0.0
+                    for j in 0..<n { sum += a[i * d + j] * x[j] }
+                    u[i] = sum
+                }
+                for i in 0..<n { quadratic += x[i] * u[i] }
+                let scale = 1 / (1 + quadratic)
+                for i in 0..<d {
+                    let ui = u[i] * scale
+                    guard ui != 0 else { continue }
+                    for j in 0..<d { a[i * d + j] -= ui * u[j] }
+                }
+            }
+            rewardVectors[arm].withUnsafeMutableBufferPointer { b in
+                for i in 0..<n { b[i] += reward * x[i] }
+            }
+        }
+        let inverse = inverseCovariances[arm]
+        let b = rewardVectors[arm]
+        coefficients[arm].withUnsafeMutableBufferPointer { theta in
+            for i in 0..<d {
+                var sum = 0.0
+                for j in 0..<d { sum += inverse[i * d + j] * b[j] }
+                theta[i] = sum
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+public import StreamCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Binary logistic regression learned online, one event at a time, over dense and hashed sparse features.
+///
+/// Optimizers: SGD (constant or inverse-scaling rate), AdaGrad and FTRL-Proximal (``Optimizer``), with L1/L2,
+/// an intercept, a positive-class weight, per-coordinate gradient clipping and optional online standardisation
+/// (``LogisticRegressionConfiguration``). Dense missing values (`NaN`) are explicit: each dense feature has a
+/// learned "missing" weight. Inputs with an infinite value, a non-finite hashed value or an out-of-range bucket
+/// are refused before anything changes, so weights stay finite.
+///
+/// - Complexity: ``predict(_:)`` and ``learn(_:)`` are O(features of the event); no allocation once the model has
+///   grown to the stream's dense schema (the 2^`hashBits` hashed weights are allocated on the first hashed
+///   feature).
+public struct LogisticRegression: OnlineLearner, Hashable {
+    public static let snapshotKind = "logistic-regression"
+    public static let snapshotVersion = 1
+
+    public let configuration: LogisticRegressionConfiguration
+    var intercept: ParameterBlock
+    var dense: ParameterBlock
+    var missing: ParameterBlock
+    var hashed: ParameterBlock
+    /// Running mean and deviation of the dense features (unused when standardisation is off).
+    public private(set) var standardizer = OnlineStandardizer()
+    /// Learning steps taken (the `t` of inverse-scaling SGD).
+    public private(set) var steps: Int = 0
+
+    /// Throws ``LearningError/invalidConfiguration(key:reason:)`` for a bad configuration.
+    public init(configuration: LogisticRegressionConfiguration = .init()) throws(LearningError) {
+        try configuration.validate()
+        self.configuration = configuration
+        let arrays = configuration.optimizer.stateArrays
+        intercept = ParameterBlock(count: 1, stateArrays: arrays)
+        dense = ParameterBlock(count: 0, stateArrays: arrays)
+        missing = ParameterBlock(count: 0, stateArrays: arrays)
+        hashed = ParameterBlock(count: 0, stateArrays: arrays)
+    }
+
+    /// The intercept.
+    public var bias: Double { intercept.weights[0] }
+    /// Dense feature weights by schema index.
+    public var denseWeights: [Double] { dense.weights }
+    /// Per dense feature, the weight used when it is missing.
+    public var missingWeights: [Double] { missing.weights }
+    /// Hashed weights by bucket (empty until the first hashed feature).
+    public var hashedWeights: [Double] { hashed.weights }
+
+    /// The probability that `features` belong to the positive class.
+    public func predict(_ features: FeatureVector) -> Double {
+        let (score, _) = margin(features)
+        return Self.sigmoid(score.isNaN ? 0 : score)
+    }
+
+    /// Learns from one labelled event.
+    public mutating func learn(_ example: LabeledExample) throws(LearningError) {
+        _ = try predictThenLearn(example.features, label: example.label, weight: example.weight)
+    }
+
+    /// Progressive validation in one pass: the probability before learning, then one learning step.
+    ///
+    /// Throws (changing nothing) when a dense value is infinite, a hashed value is not finite, a bucket is beyond
+    /// 2^`hashBits`, the weight is not positive and finite, or the score overflows.
+    @discardableResult
+    public mutating func predictThenLearn(
+        _ features: FeatureVector, label: Bool, weight: Double = 1
+    ) throws(LearningError) -> Double {
+        guard weight > 0, weight.isFinite else { throw .nonFinite("weight = \(weight) (must be positive)") }
+        prepare(for: features)
+        let (score, valid) = margin(features)
+        guard valid else { try Self.rejectInvalid(features, hashBits: configuration.hashBits) }
+        guard score.isFinite else { throw .nonFinite("score = \(score) (feature values overflow)") }
+        let probability = Self.sigmoid(score)
+        let classWeight = label ? configuration.positiveClassWeight : 1
+        let gradient = (probability - (label ? 1 : 0)) * classWeight * weight
+        steps += 1
+        switch configuration.optimizer {
+        case .sgd(let schedule):
+            apply(SGDRule(rate: schedule.rate(atStep: steps)), features, gradient)
+        case .adaGrad(let rate, let epsilon):
+            apply(AdaGradRule(rate: rate, epsilon: epsilon), features, gradient)
+        case .ftrl(let alpha, let beta):
+            apply(FTRLRule(alpha: alpha, beta: beta), features, gradient)
+        }
+        if configuration.standardize { standardizer.update(features) }
+        return probability
+    }
+
+    @inline(__always)
+    static func sigmoid(_ score: Double) -> Double {
+        1 / (1 + exp(-score))
+    }
+
+    /// Grows dense blocks to the vector's schema and allocates hashed weights on first use.
+    @inline(__always)
+    mutating func prepare(for features: FeatureVector) {
+        let denseCount = features.dense.count
+        if denseCount > dense.count {
+            dense.grow(to: denseCount)
+            missing.grow(to: denseCount)
+            standardizer.grow(to: denseCount)
+        }
+        if hashed.count == 0 && !features.hashedIndices.isEmpty {
+            hashed.grow(to: 1 << configuration.hashBits)
+        }
+    }
+
+    /// The raw score, and whether every value was acceptable (no infinite dense value, finite in-range hashed).
+    @inline(__always)
+    func margin(_ features: FeatureVector) -> (score: Double, valid: Bool) {
+        var score = configuration.fitIntercept ? intercept.weights[0] : 0
+        var valid = true
+        let standardize = configuration.standardize
+        let useMissing = configuration.missingIndicators
+        features.dense.withUnsafeBufferPointer { x in
+            dense.weights.withUnsafeBufferPointer { w in
+                missing.weights.withUnsafeBufferPointer { m in
+                    standardizer.means.withUnsafeBufferPointer { mean in
+                        standardizer.inverseDeviations.withUnsafeBufferPointer { inverse in
+                            let n = min(x.count, w.count)
+                            for i in 0..<n {
+                                let value = x[i]
+                                if value.isNaN {
+                                    if useMissing { score += m[i] }
+                                    continue
+                                }
+                                valid = valid && value.isFinite
+                                let scaled = standardize ? (value - mean[i]) * inverse[i] : value
+                                score += w[i] * scaled
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        features.hashedIndices.withUnsafeBufferPointer { indices in
+            features.hashedValues.withUnsafeBufferPointer { values in
+                hashed.weights.withUnsafeBufferPointer { w in
+                    for j in 0..<min(indices.count, values.count) {
+                        let index = Int(indices[j])
+                        let value = values[j]
+                        guard index < w.count, value.isFinite else {
+                            valid = valid && !(index >= (1 << configuration.hashBits) || !value.isFinite)
+                            continue
+                        }
+                        score += w[index] * value
+                    }
+                }
+            }
+        }
+        if features.hashedIndices.count != features.hashedValues.count { valid = false }
+        return (score, valid)
+    }
+
+    /// Throws the error naming the first unacceptable value.
+    static func rejectInvalid(_ features: FeatureVector, hashBits: Int) throws(LearningError) -> Never {
+        for (index, value) in features.dense.enumerated() where value.isInfinite {
+            throw .nonFinite("dense feature \(index) = \(value)")
+        }
+        guard features.hashedIndices.count == features.hashedValues.count else {
+            throw .outOfRange(
+                "\(features.hashedIndices.count) hashed indices but \(features.hashedValues.count) hashed values")
+        }
+        for (position, value) in features.hashedValues.enumerated() {
+            guard value.isFinite else { throw .nonFinite("hashed feature \(features.hashedIndices[position]) = \(value)") }
+            guard features.hashedIndices[position] < 1 << hashBits else {
+                throw .outOfRange(
+                    "hashed bucket \(features.hashedIndices[position]) beyond 2^\(hashBits)")
+            }
+        }
+        throw .outOfRange("invalid feature vector")
+    }
+
+    /// One optimizer step over the event's coordinates, given the loss gradient with respect to the score.
+    @inline(__always)
+    mutating func apply<Rule: CoordinateRule>(_ rule: Rule, _ features: FeatureVector, _ gradient: Double) {
+        let clip = configuration.gradientClip
+        let l1 = configuration.l1
+        let l2 = configuration.l2
+        @inline(__always) func clipped(_ g: Double) -> Double { g > clip ? clip : (g < -clip ? -clip : g) }
+
+        if configuration.fitIntercept {
+            Self.step(rule, &intercept, 0, clipped(gradient), 0, 0)
+        }
+        let standardize = configuration.standardize
+        let useMissing = configuration.missingIndicators
+        features.dense.withUnsafeBufferPointer { x in
+            standardizer.means.withUnsafeBufferPointer { mean in
+                standardizer.inverseDeviations.withUnsafeBufferPointer { inverse in
+                    dense.withPointers { w, a, b in
+                        missing.withPointers { mw, ma, mb in
+                            for i in 0..<x.count {
+                                let value = x[i]
+                                if value.isNaN {
+                                    if useMissing {
+                                        rule.step(i, mw, ma, mb, gradient: clipped(gradient), l1: l1, l2: l2)
+                                    }
+                                    continue
+                                }
+                                let scaled = standardize ? (value - mean[i]) * inverse[i] : value
+                                guard scaled != 0 else { continue }
+                                rule.step(i, w, a, b, gradient: clipped(gradient * scaled), l1: l1, l2: l2)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        guard !features.hashedIndices.isEmpty else { return }
+        features.hashedIndices.withUnsafeBufferPointer { indices in
+            features.hashedValues.withUnsafeBufferPointer { values in
+                hashed.withPointers { w, a, b in
+                    for j in 0..<indices.count {
+                        let index = Int(indices[j])
+                        let value = values[j]
+                        guard value != 0 else { continue }
+                        rule.step(index, w, a, b, gradient: clipped(gradient * value), l1: l1, l2: l2)
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func step<Rule: CoordinateRule>(
+        _ rule: Rule, _ block: inout ParameterBlock, _ index: Int, _ g: Double, _ l1: Double, _ l2: Double
+    ) {
+        block.withPointers { w, a, b in rule.step(index, w, a, b, gradient: g, l1: l1, l2: l2) }
+    }
+}
+
+extension ParameterBlock {
+    /// Mutable base pointers to the weights and both state arrays. A state array the optimizer does not keep is
+    /// passed as the weights' pointer; the rule of that optimizer never dereferences it.
+    @inline(__always)
+    mutating func withPointers(
+        _ body: (UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void
+    ) {
+        let arrays = stateArrays
+        weights.withUnsafeMutableBufferPointer { w in
+            guard let wBase = w.baseAddress else { return }
+            switch arrays {
+            case 0:
+                body(wBase, wBase, wBase)
+            case 1:
+                first.withUnsafeMutableBufferPointer { a in body(wBase, a.baseAddress!, wBase) }
+            default:
+                first.withUnsafeMutableBufferPointer { a in
+                    second.withUnsafeMutableBufferPointer { b in body(wBase, a.baseAddress!, b.baseAddress!) }
+                }
+            }
+        }
+    }
+}

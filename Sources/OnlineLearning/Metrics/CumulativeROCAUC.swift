@@ -1,0 +1,151 @@
+/// Exact ROC-AUC and KS over every event of an unbounded stream, append-only: scores are buffered and merged into
+/// a sorted run of distinct scores with per-class counts when the buffer reaches a quarter of the run (at least
+/// 65,536), so an update is amortised O(log n) and touches memory sequentially. Reading ``value`` merges a
+/// sorted copy of the buffer: O(n + b log b). Memory O(distinct scores); use the rolling
+/// ``ExactROCAUC`` for a bounded window.
+public struct CumulativeROCAUC: Sendable, Equatable {
+    /// Distinct scores, ascending, with their positive and negative counts.
+    private var scores: [Double] = []
+    private var positiveCounts: [Int] = []
+    private var negativeCounts: [Int] = []
+    private var pending: [(score: Double, label: Bool)] = []
+    public private(set) var positives = 0
+    public private(set) var negatives = 0
+
+    public init() {}
+
+    public static func == (lhs: CumulativeROCAUC, rhs: CumulativeROCAUC) -> Bool {
+        var left = lhs
+        var right = rhs
+        left.compact()
+        right.compact()
+        return left.scores == right.scores && left.positiveCounts == right.positiveCounts
+            && left.negativeCounts == right.negativeCounts
+    }
+
+    /// Adds one scored event (`NaN` is ignored).
+    public mutating func update(score: Double, label: Bool) {
+        guard !score.isNaN else { return }
+        if label { positives += 1 } else { negatives += 1 }
+        pending.append((score == 0 ? 0 : score, label))
+        if pending.count >= max(65_536, scores.count / 4) { compact() }
+    }
+
+    /// Merges the buffer into the sorted run.
+    mutating func compact() {
+        guard !pending.isEmpty else { return }
+        let merged = Self.merge(scores, positiveCounts, negativeCounts, pending)
+        scores = merged.scores
+        positiveCounts = merged.positives
+        negativeCounts = merged.negatives
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    private static func merge(
+        _ scores: [Double], _ positiveCounts: [Int], _ negativeCounts: [Int],
+        _ pending: [(score: Double, label: Bool)]
+    ) -> (scores: [Double], positives: [Int], negatives: [Int]) {
+        let batch = pending.sorted { $0.score < $1.score }
+        var outScores: [Double] = []
+        var outPositives: [Int] = []
+        var outNegatives: [Int] = []
+        let capacity = scores.count + batch.count
+        outScores.reserveCapacity(capacity)
+        outPositives.reserveCapacity(capacity)
+        outNegatives.reserveCapacity(capacity)
+        func add(_ score: Double, _ p: Int, _ n: Int) {
+            if let last = outScores.last, last == score {
+                outPositives[outPositives.count - 1] += p
+                outNegatives[outNegatives.count - 1] += n
+            } else {
+                outScores.append(score)
+                outPositives.append(p)
+                outNegatives.append(n)
+            }
+        }
+        var i = 0
+        var j = 0
+        while i < scores.count || j < batch.count {
+            if j == batch.count || (i < scores.count && scores[i] <= batch[j].score) {
+                add(scores[i], positiveCounts[i], negativeCounts[i])
+                i += 1
+            } else {
+                add(batch[j].score, batch[j].label ? 1 : 0, batch[j].label ? 0 : 1)
+                j += 1
+            }
+        }
+        return (outScores, outPositives, outNegatives)
+    }
+
+    /// The sorted distinct scores with per-class counts, buffer included.
+    private func merged() -> (scores: [Double], positives: [Int], negatives: [Int]) {
+        pending.isEmpty
+            ? (scores, positiveCounts, negativeCounts)
+            : Self.merge(scores, positiveCounts, negativeCounts, pending)
+    }
+
+    /// The exact ROC-AUC (ties count one half), or `nil` until both classes are present.
+    public var value: Double? {
+        guard positives > 0, negatives > 0 else { return nil }
+        let run = merged()
+        // For each distinct score: its positives beat every negative below, and tie with its negatives.
+        var negativesBelow = 0
+        var doubled = 0
+        for index in run.scores.indices {
+            doubled += run.positives[index] * (2 * negativesBelow + run.negatives[index])
+            negativesBelow += run.negatives[index]
+        }
+        return Double(doubled) / (2 * Double(positives) * Double(negatives))
+    }
+
+    /// The largest gap between the positives' and negatives' score CDFs, or `nil` until both classes are present.
+    public var ksStatistic: Double? {
+        guard positives > 0, negatives > 0 else { return nil }
+        let run = merged()
+        var p = 0
+        var n = 0
+        var best = 0.0
+        for index in run.scores.indices {
+            p += run.positives[index]
+            n += run.negatives[index]
+            best = max(best, abs(Double(p) / Double(positives) - Double(n) / Double(negatives)))
+        }
+        return best
+    }
+}
+
+extension CumulativeROCAUC: Codable {
+    enum CodingKeys: String, CodingKey {
+        case scores, positives, negatives
+    }
+
+    /// Encodes the merged run: ascending distinct scores (``PackedDoubles``) and per-class counts.
+    public func encode(to encoder: any Encoder) throws {
+        let run = merged()
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(PackedDoubles(run.scores), forKey: .scores)
+        try container.encode(PackedDoubles(run.positives.map(Double.init)), forKey: .positives)
+        try container.encode(PackedDoubles(run.negatives.map(Double.init)), forKey: .negatives)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let scores = try container.decode(PackedDoubles.self, forKey: .scores).values
+        let positives = try container.decode(PackedDoubles.self, forKey: .positives).values
+        let negatives = try container.decode(PackedDoubles.self, forKey: .negatives).values
+        guard scores.count == positives.count, scores.count == negatives.count,
+            zip(scores, scores.dropFirst()).allSatisfy({ $0 < $1 }),
+            (positives + negatives).allSatisfy({ $0 >= 0 && $0 == $0.rounded() && $0 < 9e15 })
+        else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .scores, in: container,
+                debugDescription: "scores must ascend strictly and counts be whole, non-negative, of equal length")
+        }
+        self.init()
+        self.scores = scores
+        positiveCounts = positives.map { Int($0) }
+        negativeCounts = negatives.map { Int($0) }
+        self.positives = positiveCounts.reduce(0, +)
+        self.negatives = negativeCounts.reduce(0, +)
+    }
+}

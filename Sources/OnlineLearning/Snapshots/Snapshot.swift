@@ -1,0 +1,173 @@
+public import Foundation
+
+/// The versioned, language-neutral snapshot format of every ``OnlineLearner``: one JSON document.
+///
+/// ```json
+/// {"format": "streamlearn-snapshot", "format_version": 1,
+///  "kind": "logistic-regression", "kind_version": 1,
+///  "state": { … the learner's state … }}
+/// ```
+///
+/// Keys are sorted, so the same state always encodes to the same bytes. Numbers in `state` are JSON numbers,
+/// written as the shortest decimal that reads back to the same `Double`, except large arrays, which are packed
+/// (see ``PackedDoubles``) so that a 2^20-bucket model stays small. `decode(encode(m))` continues bit for bit.
+///
+/// A snapshot of a newer `format_version` or `kind_version` than this build knows is refused with a message
+/// naming both versions; a snapshot of another kind is refused with both kinds' names.
+public enum Snapshot: Sendable {
+    /// The envelope's format name.
+    public static let format = "streamlearn-snapshot"
+    /// The envelope layout this build writes and reads.
+    public static let formatVersion = 1
+
+    /// The snapshot of `learner` as UTF-8 JSON bytes.
+    public static func encode<Learner: OnlineLearner>(_ learner: Learner) throws(LearningError) -> Data {
+        let envelope = Envelope(
+            format: format, formatVersion: formatVersion, kind: Learner.snapshotKind,
+            kindVersion: Learner.snapshotVersion, state: learner)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            return try encoder.encode(envelope)
+        } catch {
+            throw .invalidSnapshot("cannot encode \(Learner.snapshotKind): \(error)")
+        }
+    }
+
+    /// The learner a snapshot holds; refuses another format, kind or a newer version with a clear message.
+    public static func decode<Learner: OnlineLearner>(
+        _ type: Learner.Type, from data: Data
+    ) throws(LearningError) -> Learner {
+        let decoder = JSONDecoder()
+        let header: Header
+        do {
+            header = try decoder.decode(Header.self, from: data)
+        } catch {
+            throw .invalidSnapshot("not a StreamLearn snapshot (\(describe(error)))")
+        }
+        guard header.format == format else {
+            throw .invalidSnapshot("format is '\(header.format)', expected '\(format)'")
+        }
+        guard header.formatVersion == formatVersion else {
+            throw .invalidSnapshot(
+                "format_version \(header.formatVersion) is not readable by this build, which reads version "
+                    + "\(formatVersion)\(header.formatVersion > formatVersion ? "; upgrade streamlearn" : "")")
+        }
+        guard header.kind == Learner.snapshotKind else {
+            throw .invalidSnapshot("it holds a '\(header.kind)', expected a '\(Learner.snapshotKind)'")
+        }
+        guard header.kindVersion == Learner.snapshotVersion else {
+            throw .invalidSnapshot(
+                "'\(header.kind)' kind_version \(header.kindVersion) is not readable by this build, which reads "
+                    + "version \(Learner.snapshotVersion)"
+                    + (header.kindVersion > Learner.snapshotVersion ? "; upgrade streamlearn" : ""))
+        }
+        do {
+            return try decoder.decode(Envelope<Learner>.self, from: data).state
+        } catch let error as LearningError {
+            throw error
+        } catch {
+            throw .invalidSnapshot("\(Learner.snapshotKind): \(describe(error))")
+        }
+    }
+
+    /// A decoding error as one line naming the key path.
+    static func describe(_ error: any Error) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.isEmpty ? "the document" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+                .joined(separator: ".")
+        }
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            return "missing key '\(key.stringValue)' at \(path(context.codingPath))"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "wrong type at \(path(context.codingPath)): \(context.debugDescription)"
+        case DecodingError.dataCorrupted(let context):
+            return "corrupt value at \(path(context.codingPath)): \(context.debugDescription)"
+        default:
+            return "\(error)"
+        }
+    }
+
+    struct Header: Decodable {
+        var format: String
+        var formatVersion: Int
+        var kind: String
+        var kindVersion: Int
+
+        enum CodingKeys: String, CodingKey {
+            case format, formatVersion = "format_version", kind, kindVersion = "kind_version"
+        }
+    }
+
+    struct Envelope<State: Codable>: Codable {
+        var format: String
+        var formatVersion: Int
+        var kind: String
+        var kindVersion: Int
+        var state: State
+
+        enum CodingKeys: String, CodingKey {
+            case format, formatVersion = "format_version", kind, kindVersion = "kind_version", state
+        }
+    }
+}
+
+/// A `[Double]` that encodes as base64 of its IEEE-754 binary64 values, little-endian, in order: exact to the bit
+/// and about 11 bytes per value. In Python: `numpy.frombuffer(base64.b64decode(s), "<f8")`.
+public struct PackedDoubles: Sendable, Hashable, Codable {
+    public var values: [Double]
+
+    public init(_ values: [Double]) {
+        self.values = values
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let data = Data(base64Encoded: text), data.count % 8 == 0 else {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not base64 of little-endian float64 values"))
+        }
+        values = data.withUnsafeBytes { raw in
+            (0..<data.count / 8).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var data = Data(capacity: values.count * 8)
+        for value in values {
+            withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+        }
+        var container = encoder.singleValueContainer()
+        try container.encode(data.base64EncodedString())
+    }
+}
+
+/// A `[UInt32]` that encodes as base64 of its values, little-endian (`numpy.frombuffer(…, "<u4")`).
+public struct PackedIndices: Sendable, Hashable, Codable {
+    public var values: [UInt32]
+
+    public init(_ values: [UInt32]) {
+        self.values = values
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let data = Data(base64Encoded: text), data.count % 4 == 0 else {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not base64 of little-endian uint32 values"))
+        }
+        values = data.withUnsafeBytes { raw in
+            (0..<data.count / 4).map { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)) }
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var data = Data(capacity: values.count * 4)
+        for value in values {
+            withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) }
+        }
+        var container = encoder.singleValueContainer()
+        try container.encode(data.base64EncodedString())
+    }
+}

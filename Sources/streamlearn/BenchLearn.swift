@@ -1,0 +1,207 @@
+import ArgumentParser
+import Foundation
+import OnlineLearning
+import Simulation
+import StreamCore
+
+struct BenchLearn: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "learn",
+        abstract: "Predict + learn throughput of every learner on one core; report events/s (best of 3 passes).",
+        discussion: """
+            Logistic regression on 20 dense features (pre-vectorised, copied into a reused vector per event) and on \
+            20 hashed features, per optimizer, with and without online standardisation; progressive metrics \
+            alone; the whole `learn` path from JSON bytes (decode + vectorize + predict + learn + metrics); bandit \
+            select + update on a 10-armed Bernoulli bandit; tabular Q-learning updates.
+
+            Examples:
+              swift run -c release streamlearn bench learn
+              streamlearn bench learn --events 200000 --json
+            """
+    )
+
+    @Option(help: "Events per pass.")
+    var events: Int = 1_000_000
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard events >= 1_000 else { throw ValidationError("--events must be at least 1000, got \(events)") }
+    }
+
+    /// The best of three timed passes of `body`, as events per second.
+    func rate(_ count: Int, _ body: () throws -> Void) rethrows -> Double {
+        var best = Duration.seconds(1_000_000)
+        for _ in 0..<3 {
+            let start = ContinuousClock.now
+            try body()
+            best = min(best, ContinuousClock.now - start)
+        }
+        return Double(count) / best.seconds
+    }
+
+    func run() async throws {
+        let featureCount = 20
+        var generator = LogisticStreamGenerator(seed: 1, features: featureCount)
+        var denseValues = [Double]()
+        denseValues.reserveCapacity(events * featureCount)
+        var labels = [Bool]()
+        labels.reserveCapacity(events)
+        var payload = [UInt8]()
+        var bounds = [Range<Int>]()
+        for _ in 0..<events {
+            let (json, _, label) = generator.next()
+            let start = payload.count
+            payload.append(contentsOf: json.utf8)
+            bounds.append(start..<payload.count)
+            labels.append(label)
+        }
+        // The dense values, decoded once outside the timing.
+        let decoder = EventDecoder()
+        let event = DecodedEvent()
+        try payload.withUnsafeBytes { bytes in
+            for range in bounds {
+                try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
+                for feature in event.numeric.prefix(featureCount) { denseValues.append(feature.value) }
+            }
+        }
+        var random = SeededRandom(seed: 2)
+        let hashedIndices = (0..<events * featureCount).map { _ in UInt32(truncatingIfNeeded: random.next()) & 0xF_FFFF }
+
+        var results: [(name: String, rate: Double)] = []
+        var checksum = 0.0
+        let optimizers: [Optimizer] = [.defaultSGD, .defaultAdaGrad, .defaultFTRL]
+        for standardize in [false, true] {
+            for optimizer in optimizers {
+                var configuration = LogisticRegressionConfiguration()
+                configuration.optimizer = optimizer
+                configuration.standardize = standardize
+                var model = try LogisticRegression(configuration: configuration)
+                var vector = FeatureVector()
+                vector.dense = Array(repeating: 0, count: featureCount)
+                let measured = try rate(events) {
+                    try denseValues.withUnsafeBufferPointer { values in
+                        for index in 0..<events {
+                            let base = index * featureCount
+                            for j in 0..<featureCount { vector.dense[j] = values[base + j] }
+                            checksum += try model.predictThenLearn(vector, label: labels[index])
+                        }
+                    }
+                }
+                results.append(("logreg \(optimizer.name), 20 dense\(standardize ? ", standardised" : "")", measured))
+            }
+        }
+        for optimizer in optimizers {
+            var configuration = LogisticRegressionConfiguration()
+            configuration.optimizer = optimizer
+            var model = try LogisticRegression(configuration: configuration)
+            var vector = FeatureVector()
+            vector.hashedIndices = Array(repeating: 0, count: featureCount)
+            vector.hashedValues = Array(repeating: 1, count: featureCount)
+            let measured = try rate(events) {
+                try hashedIndices.withUnsafeBufferPointer { indices in
+                    for index in 0..<events {
+                        let base = index * featureCount
+                        for j in 0..<featureCount { vector.hashedIndices[j] = indices[base + j] }
+                        checksum += try model.predictThenLearn(vector, label: labels[index])
+                    }
+                }
+            }
+            results.append(("logreg \(optimizer.name), 20 hashed", measured))
+        }
+
+        // Progressive metrics alone (cumulative exact ROC-AUC + a 1,000-event rolling window).
+        var metrics = ProgressiveMetrics()
+        var scores = [Double]()
+        scores.reserveCapacity(events)
+        for _ in 0..<events { scores.append(random.nextUnitDouble()) }
+        results.append(
+            ("progressive metrics (cumulative + rolling)", rate(events) {
+                for index in 0..<events { metrics.update(probability: scores[index], label: labels[index]) }
+            }))
+        checksum += metrics.cumulative.rocAUC.value ?? 0
+        var cumulativeOnly = BinaryClassificationMetrics()
+        results.append(
+            ("metrics: cumulative only", rate(events) {
+                for index in 0..<events { cumulativeOnly.update(probability: scores[index], label: labels[index]) }
+            }))
+        var rollingOnly = RollingBinaryClassificationMetrics()
+        results.append(
+            ("metrics: rolling only (window 1,000)", rate(events) {
+                for index in 0..<events { rollingOnly.update(probability: scores[index], label: labels[index]) }
+            }))
+        checksum += (cumulativeOnly.rocAUC.value ?? 0) + (rollingOnly.rocAUC.value ?? 0)
+
+        // The `learn` command's path from bytes.
+        results.append(
+            ("learn path: decode + vectorize + learn + cumulative metrics", try rate(events) {
+                var classifier = try ProgressiveClassifier(window: nil)
+                try payload.withUnsafeBytes { bytes in
+                    for range in bounds {
+                        try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
+                        checksum += try classifier.process(event)
+                    }
+                }
+            }))
+
+        // Bandits: select + update on a 10-armed Bernoulli bandit.
+        let arms = 10
+        let means = (0..<arms).map { 0.1 + 0.08 * Double($0) }
+        func banditRate<Policy: BanditPolicy>(_ name: String, _ policy: Policy, context: BanditContext = .none) throws {
+            var policy = policy
+            var environment = SeededRandom(seed: 3)
+            results.append(
+                ("bandit \(name), select + update", try rate(events) {
+                    for _ in 0..<events {
+                        let choice = policy.predict(context)
+                        let reward: Double = environment.nextUnitDouble() < means[choice.arm] ? 1 : 0
+                        try policy.learn(BanditFeedback(arm: choice.arm, reward: reward, context: context))
+                    }
+                }))
+        }
+        try banditRate("epsilon-greedy", EpsilonGreedy(arms: arms, seed: 1))
+        try banditRate("ucb1", UCB1(arms: arms))
+        try banditRate("thompson (beta)", ThompsonSampling(arms: arms, seed: 1))
+        try banditRate("exp3", EXP3(arms: arms, seed: 1))
+        let context = BanditContext((0..<10).map { Double($0) / 10 })
+        try banditRate("linucb (d = 10)", LinUCB(arms: arms, dimension: 10), context: context)
+
+        // Tabular Q-learning updates over random transitions of a 64-state, 4-action table.
+        var agent = try TabularAgent(states: 64, actions: 4, seed: 1)
+        var transitions = [Transition]()
+        for _ in 0..<events {
+            let state = Int(random.next() % 64)
+            transitions.append(
+                Transition(
+                    state: state, action: Int(random.next() % 4), reward: random.nextUnitDouble(),
+                    nextState: Int(random.next() % 64), terminated: random.next() % 50 == 0))
+        }
+        results.append(
+            ("q-learning update", try rate(events) {
+                for transition in transitions { try agent.learn(transition) }
+            }))
+        results.append(
+            ("q-learning act + update", try rate(events) {
+                for transition in transitions {
+                    let action = agent.predict(transition.state)
+                    var step = transition
+                    step.action = action
+                    try agent.learn(step)
+                }
+            }))
+        precondition(checksum.isFinite)
+
+        if json {
+            var object: [String: Any] = ["events": events]
+            for (name, rate) in results { object[name] = rate.rounded() }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            Output.line(String(decoding: data, as: UTF8.self))
+        } else {
+            Output.line("events per pass  \(events) (best of 3 passes, one core)")
+            for (name, rate) in results {
+                Output.line("\(name.padding(toLength: 52, withPad: " ", startingAt: 0)) \(Int(rate)) /s")
+            }
+        }
+    }
+}
