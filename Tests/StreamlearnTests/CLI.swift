@@ -3,6 +3,8 @@ import Testing
 
 /// Runs the `streamlearn` executable that `swift test` built next to the test bundle.
 enum CLI {
+    static let ignoreBrokenPipe: Void = { signal(SIGPIPE, SIG_IGN) }()
+
     static let executable: URL = {
         let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var directory = testBinary.deletingLastPathComponent()
@@ -32,8 +34,11 @@ enum CLI {
         process.standardError = err
         let input = Pipe()
         process.standardInput = input
+        // A command may exit before reading its input (a refused option or snapshot): writing to its closed pipe
+        // must be an error here, not a SIGPIPE that kills the test process.
+        _ = ignoreBrokenPipe
         try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        if let stdin { try? input.fileHandleForWriting.write(contentsOf: Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
         // Read both pipes while the process runs, so that a full pipe cannot block it.
         let stdoutData = Reader(out.fileHandleForReading)

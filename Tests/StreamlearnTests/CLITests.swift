@@ -131,8 +131,8 @@ struct CLITests {
 
     @Test("Every command has help with an example")
     func helpHasExamples() throws {
-        for command in [["broker"], ["produce"], ["consume"], ["decode"], ["generate", "transactions"], ["bench", "kafka"],
-                        ["bench", "decode"]] {
+        for command in [["broker"], ["produce"], ["consume"], ["decode"], ["learn"], ["generate", "transactions"],
+                        ["generate", "logistic"], ["bench", "kafka"], ["bench", "decode"], ["bench", "learn"]] {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0)
             #expect(result.stdout.contains("streamlearn \(command[0])"), "\(command)")
@@ -165,5 +165,85 @@ struct CLITests {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             #expect(object?.count == 21)  // id + 20 numeric fields
         }
+    }
+
+    @Test("learn replays a file with progressive validation and prints the metrics, as text or one JSON object")
+    func learnSummary() throws {
+        let stream = try CLI.run(["generate", "logistic", "--events", "20000", "--seed", "5"])
+        #expect(stream.status == 0)
+        let result = try CLI.run(["learn", "--json", "-"], stdin: stream.stdout)
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        for key in ["events", "events_per_second", "f1", "precision", "recall", "roc_auc", "log_loss", "accuracy"] {
+            #expect(object[key] != nil, "missing \(key)")
+        }
+        #expect(object["events"] as? Int == 20_000)
+        #expect(object["learned"] as? Int == 20_000)
+        #expect((object["roc_auc"] as? Double ?? 0) > 0.88)
+        #expect((object["f1"] as? Double ?? 0) > 0.6)
+
+        let text = try CLI.run(["learn", "--optimizer", "ftrl", "--window", "500", "-"], stdin: stream.stdout)
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("optimizer    ftrl"))
+        #expect(text.stdout.contains("roc_auc      0.8") || text.stdout.contains("roc_auc      0.9"))
+        #expect(text.stdout.contains("last 500"))
+
+        // Bad lines are reported with their line numbers and never learned; a bad option names itself.
+        let mixed = "{\"a\":1,\"label\":1}\n{\"a\":1e999,\"label\":0}\n{\"a\":2}\n"
+        let partial = try CLI.run(["learn", "--json", "-"], stdin: mixed)
+        #expect(partial.status == 65)
+        #expect(partial.stderr.contains("line 2: rejected: byte 5, field 'a': number out of range"))
+        let partialObject = try JSONSerialization.jsonObject(with: Data(partial.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(partialObject["learned"] as? Int == 1)
+        #expect(partialObject["unlabeled"] as? Int == 1)
+        #expect(partialObject["rejected"] as? Int == 1)
+        let badRate = try CLI.run(["learn", "--learning-rate=-1", "-"])
+        #expect(badRate.status == 64)
+        #expect(badRate.stderr.contains("--learning-rate: must be positive, got -1.0"))
+    }
+
+    @Test("learn in two halves through a snapshot ends bit-identical to learning in one go")
+    func learnSnapshotResume() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("learn-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let lines = try CLI.run(["generate", "logistic", "--events", "6000", "--seed", "9"]).stdout
+            .split(separator: "\n", omittingEmptySubsequences: true)
+        let whole = lines.joined(separator: "\n") + "\n"
+        let first = lines.prefix(2_500).joined(separator: "\n") + "\n"
+        let second = lines.dropFirst(2_500).joined(separator: "\n") + "\n"
+        for optimizer in ["sgd", "adagrad", "ftrl"] {
+            let oneGo = directory.appendingPathComponent("\(optimizer)-one.json").path
+            let half = directory.appendingPathComponent("\(optimizer)-half.json").path
+            let resumed = directory.appendingPathComponent("\(optimizer)-resumed.json").path
+            let options = ["--optimizer", optimizer, "--window", "700", "--hash-bits", "12"]
+            #expect(try CLI.run(["learn", "--save-snapshot", oneGo] + options + ["-"], stdin: whole).status == 0)
+            #expect(try CLI.run(["learn", "--save-snapshot", half] + options + ["-"], stdin: first).status == 0)
+            let continued = try CLI.run(
+                ["learn", "--load-snapshot", half, "--save-snapshot", resumed, "--json", "-"], stdin: second)
+            #expect(continued.status == 0, "\(continued.stderr)")
+            let oneGoBytes = try Data(contentsOf: URL(fileURLWithPath: oneGo))
+            let resumedBytes = try Data(contentsOf: URL(fileURLWithPath: resumed))
+            #expect(oneGoBytes == resumedBytes, "\(optimizer): resumed snapshot differs from one-go snapshot")
+            let object = try JSONSerialization.jsonObject(with: Data(continued.stdout.utf8)) as? [String: Any] ?? [:]
+            #expect(object["learned"] as? Int == 6_000)  // the metrics came back with the snapshot
+            #expect(object["optimizer"] as? String == optimizer)
+        }
+        // A damaged snapshot is refused with its path and reason.
+        let damaged = directory.appendingPathComponent("damaged.json").path
+        try Data("{\"format\":\"streamlearn-snapshot\"".utf8).write(to: URL(fileURLWithPath: damaged))
+        let refused = try CLI.run(["learn", "--load-snapshot", damaged, "-"], stdin: first)
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains("snapshot '\(damaged)' refused: invalid snapshot: not a StreamLearn snapshot"))
+    }
+
+    @Test("The learner benchmark runs end to end on a small workload")
+    func benchLearnSmall() throws {
+        let result = try CLI.run(["bench", "learn", "--events", "2000", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(object["events"] as? Int == 2000)
+        #expect((object["logreg ftrl, 20 dense"] as? Double ?? 0) > 0)
+        #expect((object["q-learning update"] as? Double ?? 0) > 0)
     }
 }

@@ -76,8 +76,16 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         guard valid else { try Self.rejectInvalid(features, hashBits: configuration.hashBits) }
         guard score.isFinite else { throw .nonFinite("score = \(score) (feature values overflow)") }
         let probability = Self.sigmoid(score)
+        var learningProbability = probability
+        if configuration.standardize {
+            // The scaler learns first (River's pipeline order): an event's own scaled value is then at most
+            // √(n − 1) in size, so early events cannot produce huge gradients.
+            standardizer.update(features)
+            let rescored = margin(features).score
+            if rescored.isFinite { learningProbability = Self.sigmoid(rescored) }
+        }
         let classWeight = label ? configuration.positiveClassWeight : 1
-        let gradient = (probability - (label ? 1 : 0)) * classWeight * weight
+        let gradient = (learningProbability - (label ? 1 : 0)) * classWeight * weight
         steps += 1
         switch configuration.optimizer {
         case .sgd(let schedule):
@@ -87,7 +95,6 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         case .ftrl(let alpha, let beta):
             apply(FTRLRule(alpha: alpha, beta: beta), features, gradient)
         }
-        if configuration.standardize { standardizer.update(features) }
         return probability
     }
 

@@ -17,7 +17,9 @@ public struct LogisticRegressionConfiguration: Sendable, Hashable, Codable {
     public var fitIntercept: Bool = true
     /// Standardise dense features online (Welford mean and deviation, part of the snapshot). Default `true`.
     ///
-    /// The standardiser learns after the model on each event, so prediction and gradient use the same scaling.
+    /// The prediction uses the scaling before the event; the standardiser then learns the event first and the
+    /// gradient uses the updated scaling (River's `StandardScaler | LogisticRegression` order), which bounds an
+    /// event's scaled value by √(n − 1) so early events cannot produce huge gradients.
     public var standardize: Bool = true
     /// A missing dense feature (`NaN`) contributes a learned per-feature "missing" weight instead of nothing.
     /// Default `true`; when `false` a missing feature contributes 0 (mean imputation after standardisation).

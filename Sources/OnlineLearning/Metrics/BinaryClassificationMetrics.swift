@@ -18,6 +18,8 @@ public struct BinaryClassificationMetrics: Sendable, Codable, Equatable {
 
     /// The decision threshold.
     public var threshold: Double { counts.threshold }
+    /// Events counted.
+    public var count: Int { counts.count }
 
     /// Adds one prediction and its outcome. A `NaN` probability is ignored.
     public mutating func update(probability: Double, label: Bool) {

@@ -1,0 +1,97 @@
+import OnlineLearning
+import Testing
+
+/// A deterministic 4×4 grid: start 0 (top left), goal 15 (bottom right), actions 0 left, 1 down, 2 right, 3 up;
+/// −1 per step, 0 on reaching the goal, which terminates. Walls keep the agent in place.
+struct DeterministicGrid {
+    static let size = 4
+
+    static func step(_ state: Int, _ action: Int) -> (next: Int, reward: Double, done: Bool) {
+        var row = state / size
+        var column = state % size
+        switch action {
+        case 0: column = max(column - 1, 0)
+        case 1: row = min(row + 1, size - 1)
+        case 2: column = min(column + 1, size - 1)
+        default: row = max(row - 1, 0)
+        }
+        let next = row * size + column
+        return (next, next == 15 ? 0 : -1, next == 15)
+    }
+}
+
+@Suite("Tabular agents")
+struct ReinforcementTests {
+    @Test("Q-learning, SARSA and Expected SARSA find the 6-step optimal path of a deterministic grid",
+          arguments: TabularAgent.Algorithm.allCases)
+    func findsOptimalPath(algorithm: TabularAgent.Algorithm) throws {
+        var agent = try TabularAgent(
+            algorithm: algorithm, states: 16, actions: 4, learningRate: 0.5, discount: 0.95,
+            exploration: .exponential(start: 1, end: 0.01, rate: 0.99), seed: 42)
+        for _ in 0..<500 {
+            var state = 0
+            var action = agent.predict(state)
+            for step in 1...100 {
+                let (next, reward, done) = DeterministicGrid.step(state, action)
+                let nextAction = agent.predict(next)
+                try agent.learn(
+                    Transition(
+                        state: state, action: action, reward: reward, nextState: next, terminated: done,
+                        truncated: !done && step == 100, nextAction: nextAction))
+                if done { break }
+                state = next
+                action = nextAction
+            }
+        }
+        #expect(agent.episodes == 500)
+        #expect(agent.epsilon < 0.01 + 1e-12)
+        // The greedy policy reaches the goal in the Manhattan distance, 6 steps.
+        var state = 0
+        var steps = 0
+        while state != 15 && steps < 50 {
+            state = DeterministicGrid.step(state, agent.greedyAction(state)).next
+            steps += 1
+        }
+        #expect(steps == 6, "\(algorithm.rawValue): greedy path took \(steps) steps")
+        // Q(start, best) ≈ −(1 + γ + … + γ⁴) = −4.52 for 5 penalised steps.
+        let best = agent.value(state: 0, action: agent.greedyAction(0))
+        #expect(abs(best - (-(1 - pow(0.95, 5)) / 0.05)) < 0.05, "Q(0) = \(best)")
+    }
+
+    @Test("Learning from a recorded stream of transitions alone converges too (off-policy Q-learning)")
+    func learnsFromTransitionStream() throws {
+        var agent = try TabularAgent(states: 16, actions: 4, learningRate: 0.5, discount: 0.95, seed: 1)
+        var state = 0
+        var random = 12_345 as UInt64
+        for _ in 0..<50_000 {
+            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let action = Int(random >> 62)  // a uniformly random behaviour policy
+            let (next, reward, done) = DeterministicGrid.step(state, action)
+            try agent.learn(Transition(state: state, action: action, reward: reward, nextState: next, terminated: done))
+            state = done ? 0 : next
+        }
+        var steps = 0
+        state = 0
+        while state != 15 && steps < 50 {
+            state = DeterministicGrid.step(state, agent.greedyAction(state)).next
+            steps += 1
+        }
+        #expect(steps == 6)
+    }
+
+    @Test("Exploration schedules")
+    func schedules() {
+        let linear = ExplorationSchedule.linear(start: 1, end: 0.1, episodes: 10)
+        #expect(linear.epsilon(afterEpisodes: 0) == 1)
+        #expect(abs(linear.epsilon(afterEpisodes: 5) - 0.55) < 1e-12)
+        #expect(linear.epsilon(afterEpisodes: 10) == 0.1)
+        #expect(linear.epsilon(afterEpisodes: 1_000) == 0.1)
+        let exponential = ExplorationSchedule.exponential(start: 1, end: 0.05, rate: 0.5)
+        #expect(exponential.epsilon(afterEpisodes: 2) == 0.25)
+        #expect(exponential.epsilon(afterEpisodes: 10) == 0.05)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
