@@ -21,6 +21,7 @@ let package = Package(
             name: "Allocations",
             dependencies: [
                 .product(name: "StreamCore", package: streamLearn),
+                .product(name: "OnlineLearning", package: streamLearn),
                 .product(name: "Simulation", package: streamLearn),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]

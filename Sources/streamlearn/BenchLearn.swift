@@ -84,7 +84,9 @@ struct BenchLearn: AsyncParsableCommand {
                     try denseValues.withUnsafeBufferPointer { values in
                         for index in 0..<events {
                             let base = index * featureCount
-                            for j in 0..<featureCount { vector.dense[j] = values[base + j] }
+                            vector.dense.withUnsafeMutableBufferPointer { dense in
+                                for j in 0..<featureCount { dense[j] = values[base + j] }
+                            }
                             checksum += try model.predictThenLearn(vector, label: labels[index])
                         }
                     }
@@ -103,7 +105,9 @@ struct BenchLearn: AsyncParsableCommand {
                 try hashedIndices.withUnsafeBufferPointer { indices in
                     for index in 0..<events {
                         let base = index * featureCount
-                        for j in 0..<featureCount { vector.hashedIndices[j] = indices[base + j] }
+                        vector.hashedIndices.withUnsafeMutableBufferPointer { hashed in
+                            for j in 0..<featureCount { hashed[j] = indices[base + j] }
+                        }
                         checksum += try model.predictThenLearn(vector, label: labels[index])
                     }
                 }
@@ -133,7 +137,28 @@ struct BenchLearn: AsyncParsableCommand {
             }))
         checksum += (cumulativeOnly.rocAUC.value ?? 0) + (rollingOnly.rocAUC.value ?? 0)
 
-        // The `learn` command's path from bytes.
+        // The `learn` command's path from bytes, and its parts.
+        results.append(
+            ("learn path: decode only", try rate(events) {
+                try payload.withUnsafeBytes { bytes in
+                    for range in bounds {
+                        try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
+                        checksum += event.numeric[0].value
+                    }
+                }
+            }))
+        var vectorizer = FeatureVectorizer()
+        var vector = FeatureVector()
+        results.append(
+            ("learn path: decode + vectorize", try rate(events) {
+                try payload.withUnsafeBytes { bytes in
+                    for range in bounds {
+                        try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
+                        vectorizer.vectorize(event, into: &vector)
+                        checksum += vector.dense[0]
+                    }
+                }
+            }))
         results.append(
             ("learn path: decode + vectorize + learn + cumulative metrics", try rate(events) {
                 var classifier = try ProgressiveClassifier(window: nil)

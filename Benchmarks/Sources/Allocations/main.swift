@@ -2,6 +2,7 @@
 // Run: make bench-allocations (LD_PRELOADs the interposer; without it every count reads 0).
 import Foundation
 import MallocInterposerSwift
+import OnlineLearning
 import Simulation
 import StreamCore
 
@@ -43,7 +44,71 @@ let full = try allocationsPerEvent {
         standardizer.standardize(&vector)
     }
 }
+// Learners: predict + learn on the decoded vectors, per optimizer; bandits; tabular agents.
+var labeled = LogisticStreamGenerator(seed: 2)
+let labeledDocuments: [[UInt8]] = (0..<events).map { _ in Array(labeled.next().json.utf8) }
+var vectors: [FeatureVector] = []
+var labels: [Bool] = []
+var labelVectorizer = FeatureVectorizer()
+for document in labeledDocuments {
+    try document.withUnsafeBytes { try decoder.decode($0, into: event) }
+    var v = FeatureVector()
+    labelVectorizer.vectorize(event, into: &v)
+    v.hashedIndices = [UInt32(vectors.count % 1000), UInt32(vectors.count % 777 + 5000)]
+    v.hashedValues = [1, 0.5]
+    vectors.append(v)
+    labels.append(event.label == 1)
+}
+var learnerRows: [(String, Double)] = []
+for optimizer in [Optimizer.defaultSGD, .defaultAdaGrad, .defaultFTRL] {
+    var configuration = LogisticRegressionConfiguration()
+    configuration.optimizer = optimizer
+    var model = try LogisticRegression(configuration: configuration)
+    learnerRows.append(("logistic regression, \(optimizer.name)", try allocationsPerEvent {
+        for index in 0..<events { _ = try model.predictThenLearn(vectors[index], label: labels[index]) }
+    }))
+}
+var classifier = try ProgressiveClassifier(window: 1_000)
+learnerRows.append(("learn path: decode + vectorize + learn + metrics", try allocationsPerEvent {
+    for document in labeledDocuments {
+        try document.withUnsafeBytes { try decoder.decode($0, into: event) }
+        try classifier.process(event)
+    }
+}))
+@MainActor func banditAllocations<Policy: BanditPolicy>(_ name: String, _ policy: Policy, context: BanditContext = .none) throws {
+    var policy = policy
+    var random = SeededRandom(seed: 1)
+    learnerRows.append(("bandit \(name)", try allocationsPerEvent {
+        for _ in 0..<events {
+            let arm = policy.predict(context).arm
+            try policy.learn(BanditFeedback(arm: arm, reward: random.nextUnitDouble() < 0.5 ? 1 : 0, context: context))
+        }
+    }))
+}
+try banditAllocations("epsilon-greedy", EpsilonGreedy(arms: 10, seed: 1))
+try banditAllocations("ucb1", UCB1(arms: 10))
+try banditAllocations("thompson", ThompsonSampling(arms: 10, seed: 1))
+try banditAllocations("exp3", EXP3(arms: 10, seed: 1))
+try banditAllocations("linucb", LinUCB(arms: 10, dimension: 8), context: BanditContext((0..<8).map { Double($0) }))
+for algorithm in TabularAgent.Algorithm.allCases {
+    var agent = try TabularAgent(algorithm: algorithm, states: 64, actions: 4, seed: 1)
+    var random = SeededRandom(seed: 2)
+    learnerRows.append(("tabular \(algorithm.rawValue), act + learn", try allocationsPerEvent {
+        for _ in 0..<events {
+            let state = Int(random.next() % 64)
+            let action = agent.predict(state)
+            try agent.learn(
+                Transition(
+                    state: state, action: action, reward: 1, nextState: Int(random.next() % 64),
+                    terminated: random.next() % 20 == 0, nextAction: Int(random.next() % 4)))
+        }
+    }))
+}
+
 print("allocations per event (\(events) generated events, after one warm-up pass)")
 print("  Foundation JSONSerialization            \(String(format: "%.2f", foundation))")
 print("  EventDecoder                            \(String(format: "%.2f", decode))")
 print("  decode + vectorize + standardise        \(String(format: "%.2f", full))")
+for (name, count) in learnerRows {
+    print("  \(name.padding(toLength: 48, withPad: " ", startingAt: 0)) \(String(format: "%.4f", count))")
+}

@@ -145,8 +145,13 @@ struct AdaGradRule: CoordinateRule {
 
 /// FTRL-Proximal per coordinate: `a` is z, `b` is n (the sum of squared gradients).
 struct FTRLRule: CoordinateRule {
-    var alpha: Double
-    var beta: Double
+    var inverseAlpha: Double
+    var betaOverAlpha: Double
+
+    init(alpha: Double, beta: Double) {
+        inverseAlpha = 1 / alpha
+        betaOverAlpha = beta / alpha
+    }
 
     @inline(__always)
     func step(
@@ -157,13 +162,13 @@ struct FTRLRule: CoordinateRule {
         let oldRoot = n.squareRoot()
         let newN = n + g * g
         let newRoot = newN.squareRoot()
-        let z = a[i] + g - (newRoot - oldRoot) / alpha * w[i]
+        let z = a[i] + g - (newRoot - oldRoot) * inverseAlpha * w[i]
         a[i] = z
         b[i] = newN
         if abs(z) <= l1 {
             w[i] = 0
         } else {
-            w[i] = -(z - (z < 0 ? -l1 : l1)) / ((beta + newRoot) / alpha + l2)
+            w[i] = -(z - (z < 0 ? -l1 : l1)) / (betaOverAlpha + newRoot * inverseAlpha + l2)
         }
     }
 }

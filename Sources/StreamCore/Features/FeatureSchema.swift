@@ -11,7 +11,10 @@ import Darwin
 public struct FeatureSchema: Sendable, Hashable, Codable {
     /// Names in index order.
     public private(set) var names: [String] = []
-    private var nameBytes: [[UInt8]] = []
+    /// Every name's bytes back to back (index i at `nameStarts[i]..<nameStarts[i + 1]`): one flat buffer, so a
+    /// lookup touches no reference counts.
+    private var nameStorage: [UInt8] = []
+    private var nameStarts: [Int32] = [0]
     private var nameHashes: [UInt64] = []
     /// Open addressing on the names' FNV-1a hashes (already well mixed, so no second hash): slot → index + 1.
     private var slots: [Int32] = Array(repeating: 0, count: 64)
@@ -31,26 +34,43 @@ public struct FeatureSchema: Sendable, Hashable, Codable {
     }
 
     func lookup(_ name: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
-        let mask = slots.count - 1
-        var slot = Int(truncatingIfNeeded: hash) & mask
-        while slots[slot] != 0 {
-            let index = Int(slots[slot]) - 1
-            if nameHashes[index] == hash && Self.equal(nameBytes[index], name) { return index }
-            slot = (slot + 1) & mask
+        slots.withUnsafeBufferPointer { slots in
+            nameHashes.withUnsafeBufferPointer { hashes in
+                nameStarts.withUnsafeBufferPointer { starts in
+                    nameStorage.withUnsafeBufferPointer { storage in
+                        let mask = slots.count - 1
+                        var slot = Int(truncatingIfNeeded: hash) & mask
+                        while slots[slot] != 0 {
+                            let index = Int(slots[slot]) - 1
+                            if hashes[index] == hash {
+                                let start = Int(starts[index])
+                                let length = Int(starts[index + 1]) - start
+                                if length == name.count && Self.equal(storage.baseAddress! + start, name, length) {
+                                    return index
+                                }
+                            }
+                            slot = (slot + 1) & mask
+                        }
+                        return nil
+                    }
+                }
+            }
         }
-        return nil
     }
 
     @inline(__always)
-    private static func equal(_ stored: [UInt8], _ name: UnsafeRawBufferPointer) -> Bool {
-        stored.count == name.count
-            && stored.withUnsafeBytes { $0.count == 0 || memcmp($0.baseAddress!, name.baseAddress!, $0.count) == 0 }
+    private static func equal(_ stored: UnsafePointer<UInt8>, _ name: UnsafeRawBufferPointer, _ length: Int) -> Bool {
+        guard length > 0 else { return true }
+        let bytes = name.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        for offset in 0..<length where stored[offset] != bytes[offset] { return false }
+        return true
     }
 
     mutating func append(_ bytes: [UInt8]) -> Int {
         let index = names.count
         names.append(String(decoding: bytes, as: UTF8.self))
-        nameBytes.append(bytes)
+        nameStorage.append(contentsOf: bytes)
+        nameStarts.append(Int32(nameStorage.count))
         let hash = bytes.withUnsafeBytes { fnv1a64($0) }
         nameHashes.append(hash)
         if (index + 1) * 2 > slots.count {
