@@ -7,7 +7,7 @@ BIN := .build/release/streamlearn
 BENCH_MESSAGES ?= 1000000
 BENCH_PARTITIONS ?= 64
 
-.PHONY: deps release demo test bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-allocations clean
+.PHONY: deps release demo test bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations clean
 
 ## deps: librdkafka-dev (2.0.2 on Debian 12) and pkg-config, if missing.
 deps:
@@ -50,7 +50,18 @@ bench-decode-simdjson: release
 	$(BIN) generate transactions --events 1000000 --seed 1 .build/bench-transactions.jsonl
 	.build/decode_simdjson .build/bench-transactions.jsonl
 
-## bench-allocations: allocations per event on the decode path, counted by ordo-one's malloc-interposer.
+## bench-learn: predict + learn events/s per optimizer, metrics, the learn path, bandits, Q-learning (release build).
+bench-learn: release
+	$(BIN) bench learn
+
+## bench-peers: `streamlearn learn` against River and Vowpal Wabbit (pip) on the same 1M labelled events.
+bench-peers: release
+	@python3 -c "import river, vowpalwabbit" 2>/dev/null || python3 -m pip install -q river vowpalwabbit
+	$(BIN) generate logistic --events 1000000 --seed 7 .build/bench-labelled.jsonl
+	for optimizer in sgd adagrad ftrl; do $(BIN) learn --optimizer $$optimizer --json .build/bench-labelled.jsonl; done
+	python3 Benchmarks/Peers/compare_peers.py .build/bench-labelled.jsonl --river-events 200000
+
+## bench-allocations: allocations per event on the decode and learning paths, counted by ordo-one's malloc-interposer.
 bench-allocations: deps
 	cd Benchmarks && $(SWIFT) build -c release --product Allocations
 	LD_PRELOAD=$(CURDIR)/Benchmarks/.build/release/libMallocInterposerSwift.so Benchmarks/.build/release/Allocations

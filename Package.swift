@@ -40,7 +40,7 @@ let package = Package(
             ]
         ),
         .target(name: "OnlineLearning", dependencies: ["StreamCore"]),
-        .target(name: "Simulation", dependencies: ["StreamCore"]),
+        .target(name: "Simulation", dependencies: ["StreamCore", "OnlineLearning"]),
         .executableTarget(
             name: "streamlearn",
             dependencies: [
@@ -60,6 +60,7 @@ let package = Package(
         ),
         .testTarget(name: "StreamCoreTests", dependencies: ["StreamCore", "Simulation"]),
         .testTarget(name: "OnlineLearningTests", dependencies: ["OnlineLearning", "StreamCore", "Simulation"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "OnlineLearning", "StreamCore"]),
         // End-to-end tests of the CLI; depending on the executable makes `swift test` build it.
         .testTarget(name: "StreamlearnTests", dependencies: ["streamlearn", "StreamKafka"]),
     ]

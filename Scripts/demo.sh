@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the embedded broker. Until the learning runtime lands: start a broker, produce 10,000
-# generated transactions, consume them back with a consumer group, and print the counts.
+# The main job on the embedded broker. Until the streaming runtime lands: start a broker, produce 10,000 labelled
+# events (a known logistic model), consume them back with a consumer group, check every event came back exactly
+# once, then learn from the consumed stream with progressive validation and print the figures.
 set -euo pipefail
 bin=${1:-.build/release/streamlearn}
 work=$(mktemp -d)
@@ -12,7 +13,7 @@ bootstrap=$(sed -n 's/^bootstrap=//p' "$work/broker.out" | head -n 1)
 [ -n "$bootstrap" ] || { echo "the embedded broker did not start" >&2; cat "$work/broker.err" >&2; exit 1; }
 echo "embedded broker:  $bootstrap"
 
-"$bin" generate transactions --events 10000 --seed 7 "$work/events.jsonl"
+"$bin" generate logistic --events 10000 --seed 7 "$work/events.jsonl"
 "$bin" produce --brokers "$bootstrap" --topic demo-events --key-field id "$work/events.jsonl" 2>"$work/produce.err" \
     || { cat "$work/produce.err" >&2; exit 1; }
 "$bin" consume --brokers "$bootstrap" --topic demo-events --group demo --from-beginning --max 10000 \
@@ -29,3 +30,4 @@ else
     echo "result:           MISMATCH between produced and consumed events" >&2
     exit 1
 fi
+"$bin" learn --optimizer ftrl "$work/consumed.jsonl" | sed 's/^/learn:            /'

@@ -11,7 +11,8 @@ struct LearnCommand: AsyncParsableCommand {
             Prints events, events/s, F1, precision, recall, ROC-AUC (exact), log-loss, accuracy and KS, measured \
             on each event's score before the model learned from it. Lines the decoder rejects are counted and \
             reported on stderr, never learned; events without a label are scored but not learned. The defaults \
-            (online standardisation, missing-value weights, SGD at 0.01) work on unscaled data without tuning.
+            (online standardisation, missing-value weights, AdaGrad at 0.1) work on unscaled data without tuning; \
+            --optimizer sgd (rate 0.01) reproduces River's StandardScaler | LogisticRegression exactly.
 
             --save-snapshot writes the whole state (feature schema, model, standardiser, metrics) atomically as \
             a versioned JSON snapshot; --load-snapshot continues from one, bit for bit (its model options win \
@@ -41,7 +42,7 @@ struct LearnCommand: AsyncParsableCommand {
     var model: ModelName = .logreg
 
     @Option(help: "The optimizer: sgd, adagrad or ftrl.")
-    var optimizer: OptimizerName = .sgd
+    var optimizer: OptimizerName = .adagrad
 
     @Option(help: "Learning rate of sgd (default 0.01) or adagrad (default 0.1).")
     var learningRate: Double?

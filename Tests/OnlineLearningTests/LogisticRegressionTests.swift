@@ -43,9 +43,11 @@ struct LogisticRegressionTests {
     @Test("Without standardisation, unscaled features make SGD much worse (why standardisation is on by default)")
     func unscaledHurts() throws {
         var model = LogisticRegressionConfiguration()
+        model.optimizer = .defaultSGD
         model.standardize = false
         let (raw, truth, _) = try Self.progressive(model, events: 20_000)
-        let (scaled, _, _) = try Self.progressive(LogisticRegressionConfiguration(), events: 20_000)
+        model.standardize = true
+        let (scaled, _, _) = try Self.progressive(model, events: 20_000)
         #expect(raw < scaled - 0.05, "unstandardised \(raw), standardised \(scaled), truth \(truth)")
     }
 
@@ -70,6 +72,7 @@ struct LogisticRegressionTests {
     @Test("Plain SGD with the same L1 does not zero weights exactly (only FTRL's closed form does)")
     func sgdL1NotSparse() throws {
         var model = LogisticRegressionConfiguration()
+        model.optimizer = .defaultSGD
         model.l1 = 0.0001
         let (_, _, classifier) = try Self.progressive(model, events: 5_000)
         #expect(classifier.model.denseWeights[10...].contains { $0 != 0 })
@@ -79,6 +82,7 @@ struct LogisticRegressionTests {
     func classWeightRaisesRecall() throws {
         func recall(_ weight: Double) throws -> Double {
             var model = LogisticRegressionConfiguration()
+            model.optimizer = .defaultSGD
             model.positiveClassWeight = weight
             var generator = LogisticStreamGenerator(seed: 3, bias: -6)  // about 3% positives
             var learner = try LogisticRegression(configuration: model)

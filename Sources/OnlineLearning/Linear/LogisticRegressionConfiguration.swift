@@ -1,10 +1,11 @@
 public import StreamCore
 
 /// How a ``LogisticRegression`` learns. The defaults work on unscaled data without tuning: features are
-/// standardised online, missing values get their own weights, and SGD runs at a constant 0.01.
+/// standardised online, missing values get their own weights, and AdaGrad runs at rate 0.1 (the best progressive
+/// ROC-AUC of the three optimizers on our streams; SGD at 0.01 reproduces River's defaults exactly).
 public struct LogisticRegressionConfiguration: Sendable, Hashable, Codable {
-    /// Default ``Optimizer/defaultSGD`` (constant rate 0.01).
-    public var optimizer: Optimizer = .defaultSGD
+    /// Default ``Optimizer/defaultAdaGrad`` (rate 0.1, epsilon 1e-8).
+    public var optimizer: Optimizer = .defaultAdaGrad
     /// L1 penalty on feature weights (not the intercept). Default 0.
     public var l1: Double = 0
     /// L2 penalty on feature weights (not the intercept). Default 0.

@@ -1,0 +1,177 @@
+/// The Gymnasium 1.x toy-text environments, with Gymnasium's maps, state encodings, action numbering, dynamics,
+/// rewards and time limits.
+public enum Environments: Sendable {
+    /// FrozenLake-v1's 4×4 map.
+    public static let frozenLake4x4 = ["SFFF", "FHFH", "FFFH", "HFFG"]
+    /// FrozenLake's 8×8 map (FrozenLake8x8-v1).
+    public static let frozenLake8x8 = [
+        "SFFFFFFF", "FFFFFFFF", "FFFHFFFF", "FFFFFHFF", "FFFHFFFF", "FHHFFFHF", "FHFFHFHF", "FFFHFFFG",
+    ]
+
+    /// FrozenLake-v1. State = row · columns + column; actions 0 left, 1 down, 2 right, 3 up. Slippery: the
+    /// intended direction and the two perpendicular ones, 1/3 each (three outcomes even when they coincide, as
+    /// Gymnasium lists them). Reward 1 on reaching G; G and H terminate (and are absorbing in `P`). Starts
+    /// uniformly on the S cells. Time limit 100 steps, 200 for the 8×8 map (FrozenLake8x8-v1).
+    ///
+    /// Throws ``SimulationError/invalidMap(_:)`` unless the rows are equally long and hold only S, F, H and G
+    /// with at least one S.
+    public static func frozenLake(
+        map: [String] = frozenLake4x4, slippery: Bool = true, maxEpisodeSteps: Int? = nil, seed: UInt64 = 0
+    ) throws(SimulationError) -> TabularEnvironment {
+        let rows = map.map { Array($0.utf8) }
+        guard let columns = rows.first?.count, columns > 0, rows.allSatisfy({ $0.count == columns }) else {
+            throw .invalidMap("rows must be non-empty and equally long")
+        }
+        guard rows.joined().allSatisfy({ "SFHG".utf8.contains($0) }) else {
+            throw .invalidMap("cells must be S, F, H or G")
+        }
+        let cells = Array(rows.joined())
+        let starts = cells.filter { $0 == UInt8(ascii: "S") }.count
+        guard starts > 0 else { throw .invalidMap("the map needs a start cell S") }
+        let rowCount = rows.count
+        func move(_ state: Int, _ action: Int) -> Int {
+            var row = state / columns
+            var column = state % columns
+            switch action {
+            case 0: column = max(column - 1, 0)
+            case 1: row = min(row + 1, rowCount - 1)
+            case 2: column = min(column + 1, columns - 1)
+            default: row = max(row - 1, 0)
+            }
+            return row * columns + column
+        }
+        let stateCount = rowCount * columns
+        let table = TransitionTable(
+            states: stateCount, actions: 4,
+            initialDistribution: cells.map { $0 == UInt8(ascii: "S") ? 1 / Double(starts) : 0 },
+            goalStates: cells.map { $0 == UInt8(ascii: "G") }
+        ) { state, action in
+            let letter = cells[state]
+            if letter == UInt8(ascii: "G") || letter == UInt8(ascii: "H") {
+                return [Outcome(probability: 1, nextState: state, reward: 0, terminated: true)]
+            }
+            let directions = slippery ? [(action + 3) % 4, action, (action + 1) % 4] : [action]
+            return directions.map { direction in
+                let next = move(state, direction)
+                let nextLetter = cells[next]
+                return Outcome(
+                    probability: slippery ? 1.0 / 3.0 : 1, nextState: next,
+                    reward: nextLetter == UInt8(ascii: "G") ? 1 : 0,
+                    terminated: nextLetter == UInt8(ascii: "G") || nextLetter == UInt8(ascii: "H"))
+            }
+        }
+        let limit = maxEpisodeSteps ?? (map == frozenLake8x8 ? 200 : 100)
+        return TabularEnvironment(dynamics: table, maxEpisodeSteps: limit, seed: seed)
+    }
+
+    /// CliffWalking-v1: a 4×12 grid, start 36 (bottom left), goal 47 (bottom right), the cliff between them.
+    /// Actions 0 up, 1 right, 2 down, 3 left. −1 per step; stepping into the cliff costs −100 and returns to the
+    /// start without terminating; reaching the goal terminates. No time limit by default.
+    public static func cliffWalking(maxEpisodeSteps: Int? = nil, seed: UInt64 = 0) -> TabularEnvironment {
+        let rows = 4
+        let columns = 12
+        let start = 36
+        let goal = 47
+        func isCliff(_ row: Int, _ column: Int) -> Bool { row == 3 && (1...10).contains(column) }
+        let table = TransitionTable(
+            states: rows * columns, actions: 4,
+            initialDistribution: (0..<rows * columns).map { $0 == start ? 1 : 0 },
+            goalStates: (0..<rows * columns).map { $0 == goal }
+        ) { state, action in
+            let (dRow, dColumn) = [(-1, 0), (0, 1), (1, 0), (0, -1)][action]
+            let row = min(max(state / columns + dRow, 0), rows - 1)
+            let column = min(max(state % columns + dColumn, 0), columns - 1)
+            if isCliff(row, column) {
+                return [Outcome(probability: 1, nextState: start, reward: -100, terminated: false)]
+            }
+            let next = row * columns + column
+            return [Outcome(probability: 1, nextState: next, reward: -1, terminated: next == goal)]
+        }
+        return TabularEnvironment(dynamics: table, maxEpisodeSteps: maxEpisodeSteps, seed: seed)
+    }
+
+    /// Taxi-v3 (v3/v4 default dynamics): a 5×5 grid with walls, pick-up/drop-off locations R (0,0), G (0,4),
+    /// Y (4,0), B (4,3). State = ((row · 5 + column) · 5 + passenger) · 4 + destination, passenger 0–3 at a
+    /// location or 4 in the taxi. Actions 0 south, 1 north, 2 east, 3 west, 4 pickup, 5 drop-off. −1 per step,
+    /// +20 for dropping the passenger at the destination (terminates), −10 for an illegal pickup or drop-off.
+    /// Starts uniformly over the 300 states with the passenger waiting away from the destination. Time limit 200.
+    public static func taxi(maxEpisodeSteps: Int? = 200, seed: UInt64 = 0) -> TabularEnvironment {
+        let map = [
+            "+---------+", "|R: | : :G|", "| : | : : |", "| : : : : |", "| | : | : |", "|Y| : |B: |", "+---------+",
+        ].map { Array($0.utf8) }
+        let locations = [(0, 0), (0, 4), (4, 0), (4, 3)]
+        func encode(_ row: Int, _ column: Int, _ passenger: Int, _ destination: Int) -> Int {
+            ((row * 5 + column) * 5 + passenger) * 4 + destination
+        }
+        var initial = Array(repeating: 0.0, count: 500)
+        var goals = Array(repeating: false, count: 500)
+        for row in 0..<5 {
+            for column in 0..<5 {
+                for passenger in 0..<5 {
+                    for destination in 0..<4 {
+                        let state = encode(row, column, passenger, destination)
+                        if passenger < 4 && passenger != destination { initial[state] = 1.0 / 300 }
+                        if passenger == destination { goals[state] = true }
+                    }
+                }
+            }
+        }
+        let table = TransitionTable(states: 500, actions: 6, initialDistribution: initial, goalStates: goals) {
+            state, action in
+            let destination = state % 4
+            let passenger = (state / 4) % 5
+            let column = (state / 20) % 5
+            let row = state / 100
+            var newRow = row
+            var newColumn = column
+            var newPassenger = passenger
+            var reward = -1.0
+            var terminated = false
+            let taxi = (row, column)
+            if action == 0 {
+                newRow = min(row + 1, 4)
+            } else if action == 1 {
+                newRow = max(row - 1, 0)
+            }
+            if action == 2 && map[1 + row][2 * column + 2] == UInt8(ascii: ":") {
+                newColumn = min(column + 1, 4)
+            } else if action == 3 && map[1 + row][2 * column] == UInt8(ascii: ":") {
+                newColumn = max(column - 1, 0)
+            } else if action == 4 {
+                if passenger < 4 && taxi == locations[passenger] {
+                    newPassenger = 4
+                } else {
+                    reward = -10
+                }
+            } else if action == 5 {
+                if taxi == locations[destination] && passenger == 4 {
+                    newPassenger = destination
+                    terminated = true
+                    reward = 20
+                } else if let here = locations.firstIndex(where: { $0 == taxi }), passenger == 4 {
+                    newPassenger = here
+                } else {
+                    reward = -10
+                }
+            }
+            return [
+                Outcome(
+                    probability: 1, nextState: encode(newRow, newColumn, newPassenger, destination), reward: reward,
+                    terminated: terminated)
+            ]
+        }
+        return TabularEnvironment(dynamics: table, maxEpisodeSteps: maxEpisodeSteps, seed: seed)
+    }
+}
+
+/// What went wrong in ``Simulation``.
+public enum SimulationError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A FrozenLake map is malformed; says how.
+    case invalidMap(String)
+
+    public var description: String {
+        switch self {
+        case .invalidMap(let reason): "invalid map: \(reason)"
+        }
+    }
+}

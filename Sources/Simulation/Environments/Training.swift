@@ -1,0 +1,95 @@
+public import OnlineLearning
+
+/// Trains and evaluates tabular agents in ``DiscreteEnvironment``s.
+public enum Training: Sendable {
+    /// One point of a learning curve: the mean return and success rate of the episodes since the previous point.
+    public struct CurvePoint: Sendable, Hashable {
+        public var episode: Int
+        public var meanReturn: Double
+        public var successRate: Double
+    }
+
+    /// Mean return and goal rate of the greedy policy.
+    public struct Evaluation: Sendable, Hashable {
+        public var episodes: Int
+        public var meanReturn: Double
+        public var successRate: Double
+    }
+
+    /// Runs `episodes` episodes of ε-greedy acting and learning (SARSA gets the next action it will take). The
+    /// first reset uses `seed`; later ones continue the environment's generator. Returns the curve (a point every
+    /// `curveEvery` episodes) and the steps taken.
+    ///
+    /// - Complexity: O(steps); no allocation per step.
+    public static func train<Environment: DiscreteEnvironment>(
+        _ agent: inout TabularAgent, in environment: inout Environment, episodes: Int, seed: UInt64,
+        curveEvery: Int = 0
+    ) throws(LearningError) -> (curve: [CurvePoint], steps: Int) {
+        let goals = environment.dynamics.goalStates
+        var curve: [CurvePoint] = []
+        var steps = 0
+        var returns = 0.0
+        var successes = 0
+        var sinceLast = 0
+        for episode in 0..<episodes {
+            var state = environment.reset(seed: episode == 0 ? seed : nil)
+            var action = agent.predict(state)
+            var total = 0.0
+            while true {
+                let result = environment.step(action)
+                let nextAction = agent.predict(result.observation)
+                try agent.learn(
+                    Transition(
+                        state: state, action: action, reward: result.reward, nextState: result.observation,
+                        terminated: result.terminated, truncated: result.truncated, nextAction: nextAction))
+                total += result.reward
+                steps += 1
+                if result.terminated || result.truncated {
+                    if result.terminated && goals[result.observation] { successes += 1 }
+                    break
+                }
+                state = result.observation
+                action = nextAction
+            }
+            returns += total
+            sinceLast += 1
+            if curveEvery > 0 && (episode + 1) % curveEvery == 0 {
+                curve.append(
+                    CurvePoint(
+                        episode: episode + 1, meanReturn: returns / Double(sinceLast),
+                        successRate: Double(successes) / Double(sinceLast)))
+                returns = 0
+                successes = 0
+                sinceLast = 0
+            }
+        }
+        return (curve, steps)
+    }
+
+    /// Runs the greedy policy (first best action) for `episodes` episodes from `seed`. Episodes end at the
+    /// environment's time limit, or after `stepCap` steps where it has none (a greedy policy can loop forever).
+    public static func evaluate<Environment: DiscreteEnvironment>(
+        _ agent: TabularAgent, in environment: inout Environment, episodes: Int, seed: UInt64, stepCap: Int = 1_000
+    ) -> Evaluation {
+        let goals = environment.dynamics.goalStates
+        var returns = 0.0
+        var successes = 0
+        for episode in 0..<episodes {
+            var state = environment.reset(seed: episode == 0 ? seed : nil)
+            var total = 0.0
+            for step in 1...max(stepCap, 1) {
+                let result = environment.step(agent.greedyAction(state))
+                total += result.reward
+                if result.terminated || result.truncated || (environment.maxEpisodeSteps == nil && step == stepCap) {
+                    if result.terminated && goals[result.observation] { successes += 1 }
+                    break
+                }
+                state = result.observation
+            }
+            returns += total
+        }
+        return Evaluation(
+            episodes: episodes, meanReturn: returns / Double(max(episodes, 1)),
+            successRate: Double(successes) / Double(max(episodes, 1)))
+    }
+}

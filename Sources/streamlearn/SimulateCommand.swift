@@ -1,0 +1,343 @@
+import ArgumentParser
+import Foundation
+import OnlineLearning
+import Simulation
+import StreamCore
+
+struct SimulateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Train agents in Gymnasium-faithful environments, or run bandit policies on a testbed.",
+        discussion: """
+            Examples:
+              streamlearn simulate frozenlake --map 4x4 --episodes 20000 --seed 1
+              streamlearn simulate taxi --agent sarsa --json
+              streamlearn simulate cliffwalking --dump-dynamics
+              streamlearn simulate bandit --arms 10 --policy thompson --pulls 100000 --seeds 20
+            """,
+        subcommands: [SimulateFrozenLake.self, SimulateCliffWalking.self, SimulateTaxi.self, SimulateBandit.self]
+    )
+}
+
+/// Options every tabular environment takes; `nil` means the environment's default.
+struct TabularOptions: ParsableArguments {
+    @Option(help: "The agent: qlearning, sarsa or expected-sarsa.")
+    var agent: AgentName = .qlearning
+
+    @Option(help: "Training episodes (default per environment).")
+    var episodes: Int?
+
+    @Option(help: "Seed of the environment and the agent.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Learning rate α (default per environment).")
+    var alpha: Double?
+
+    @Option(help: "Discount γ (default per environment).")
+    var gamma: Double?
+
+    @Option(help: "ε at the first episode.")
+    var epsilonStart: Double = 1
+
+    @Option(help: "ε after the decay.")
+    var epsilonEnd: Double?
+
+    @Option(help: "Episodes over which ε decays linearly (default: half the episodes).")
+    var epsilonDecayEpisodes: Int?
+
+    @Option(help: "Greedy evaluation episodes after training.")
+    var evalEpisodes: Int = 1_000
+
+    @Option(help: "Print a learning-curve point every N episodes (default: 10 points).")
+    var curveEvery: Int?
+
+    @Flag(help: "Print the transition table as JSON (Gymnasium's P) instead of training.")
+    var dumpDynamics = false
+
+    @Flag(help: "Print one JSON summary object.")
+    var json = false
+
+    func validate() throws {
+        if let episodes, episodes < 1 { throw ValidationError("--episodes must be at least 1, got \(episodes)") }
+        guard evalEpisodes >= 1 else { throw ValidationError("--eval-episodes must be at least 1, got \(evalEpisodes)") }
+        if let curveEvery, curveEvery < 1 { throw ValidationError("--curve-every must be at least 1, got \(curveEvery)") }
+    }
+
+    /// Defaults that reach Gymnasium's solved levels for each environment.
+    struct Defaults {
+        var episodes: Int
+        var alpha: Double
+        var gamma: Double
+        var epsilonEnd: Double
+    }
+
+    func run<Environment: DiscreteEnvironment>(
+        name: String, environment: Environment, defaults: Defaults
+    ) throws {
+        var environment = environment
+        if dumpDynamics {
+            let data = try JSONSerialization.data(withJSONObject: environment.dynamics.jsonObject(), options: [.sortedKeys])
+            Output.line(String(decoding: data, as: UTF8.self))
+            return
+        }
+        let episodes = self.episodes ?? defaults.episodes
+        var agent: TabularAgent
+        do {
+            agent = try TabularAgent(
+                algorithm: self.agent.algorithm, states: environment.stateCount, actions: environment.actionCount,
+                learningRate: alpha ?? defaults.alpha, discount: gamma ?? defaults.gamma,
+                exploration: .linear(
+                    start: epsilonStart, end: epsilonEnd ?? defaults.epsilonEnd,
+                    episodes: epsilonDecayEpisodes ?? episodes / 2),
+                seed: seed)
+        } catch {
+            throw ValidationError(LearnCommand.optionMessage(error).replacingOccurrences(of: "_", with: "-"))
+        }
+        let start = ContinuousClock.now
+        let (curve, steps) = try Training.train(
+            &agent, in: &environment, episodes: episodes, seed: seed, curveEvery: curveEvery ?? max(episodes / 10, 1))
+        let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
+        let evaluation = Training.evaluate(agent, in: &environment, episodes: evalEpisodes, seed: seed &+ 1_000_003)
+        if json {
+            let object: [String: Any] = [
+                "env": name, "agent": self.agent.rawValue, "episodes": episodes, "steps": steps,
+                "steps_per_second": (Double(steps) / seconds).rounded(), "eval_episodes": evaluation.episodes,
+                "eval_mean_return": evaluation.meanReturn, "eval_success_rate": evaluation.successRate,
+                "curve": curve.map { ["episode": $0.episode, "mean_return": $0.meanReturn, "success_rate": $0.successRate] },
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            Output.line(String(decoding: data, as: UTF8.self))
+        } else {
+            Output.line("\(name), \(self.agent.rawValue): \(episodes) episodes, \(steps) steps, \(Int(Double(steps) / seconds)) steps/s")
+            Output.line("episode    mean return    success rate   (training, ε-greedy)")
+            for point in curve {
+                Output.line(
+                    String(
+                        format: "%7d    %11.3f    %12.3f", point.episode, point.meanReturn, point.successRate))
+            }
+            Output.line(
+                String(
+                    format: "greedy evaluation over %d episodes: mean return %.3f, success rate %.3f",
+                    evaluation.episodes, evaluation.meanReturn, evaluation.successRate))
+        }
+    }
+}
+
+/// `--agent` values.
+enum AgentName: String, ExpressibleByArgument, CaseIterable {
+    case qlearning, sarsa, expectedSarsa = "expected-sarsa"
+
+    var algorithm: TabularAgent.Algorithm { TabularAgent.Algorithm(rawValue: rawValue)! }
+}
+
+struct SimulateFrozenLake: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "frozenlake",
+        abstract: "FrozenLake-v1 (4x4, 8x8 or a custom map), slippery by default.",
+        discussion: """
+            Defaults: 4x4 — 20,000 episodes, α 0.1, γ 0.99, ε 1 → 0.01; 8x8 — 100,000 episodes.
+
+            Examples:
+              streamlearn simulate frozenlake --json
+              streamlearn simulate frozenlake --map 8x8 --no-slippery
+              streamlearn simulate frozenlake --map SFFF,FHFH,FFFH,HFFG --dump-dynamics
+            """
+    )
+
+    @Option(help: "4x4, 8x8, or rows separated by commas (S start, F frozen, H hole, G goal).")
+    var map: String = "4x4"
+
+    @Flag(inversion: .prefixedNo, help: "Slippery ice: the intended direction or either perpendicular one, 1/3 each.")
+    var slippery = true
+
+    @OptionGroup var options: TabularOptions
+
+    func run() async throws {
+        let rows =
+            switch map {
+            case "4x4": Environments.frozenLake4x4
+            case "8x8": Environments.frozenLake8x8
+            default: map.split(separator: ",").map(String.init)
+            }
+        let environment: TabularEnvironment
+        do {
+            environment = try Environments.frozenLake(map: rows, slippery: slippery, seed: options.seed)
+        } catch {
+            throw ValidationError("--map: \(error)")
+        }
+        let big = rows.count * (rows.first?.count ?? 0) > 16
+        try options.run(
+            name: "frozenlake", environment: environment,
+            defaults: .init(episodes: big ? 100_000 : 20_000, alpha: 0.1, gamma: 0.99, epsilonEnd: 0.01))
+    }
+}
+
+struct SimulateCliffWalking: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cliffwalking",
+        abstract: "CliffWalking-v1: 4x12, −1 a step, −100 and back to the start for the cliff.",
+        discussion: """
+            Defaults: 500 episodes, α 0.5, γ 1, ε 1 → 0.01. Evaluation caps a greedy episode at 1,000 steps.
+
+            Example:
+              streamlearn simulate cliffwalking --agent sarsa --json
+            """
+    )
+
+    @OptionGroup var options: TabularOptions
+
+    func run() async throws {
+        try options.run(
+            name: "cliffwalking", environment: Environments.cliffWalking(seed: options.seed),
+            defaults: .init(episodes: 500, alpha: 0.5, gamma: 1, epsilonEnd: 0.01))
+    }
+}
+
+struct SimulateTaxi: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "taxi",
+        abstract: "Taxi-v3: 500 states, 6 actions, +20 for a correct drop-off, −10 for an illegal one.",
+        discussion: """
+            Defaults: 10,000 episodes, α 0.5, γ 0.99, ε 1 → 0.01.
+
+            Example:
+              streamlearn simulate taxi --eval-episodes 100 --json
+            """
+    )
+
+    @OptionGroup var options: TabularOptions
+
+    func run() async throws {
+        try options.run(
+            name: "taxi", environment: Environments.taxi(seed: options.seed),
+            defaults: .init(episodes: 10_000, alpha: 0.5, gamma: 0.99, epsilonEnd: 0.01))
+    }
+}
+
+struct SimulateBandit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bandit",
+        abstract: "A bandit policy on a k-armed testbed: mean pseudo-regret over seeds, and pulls/s.",
+        discussion: """
+            Each seed draws new arm means (Bernoulli: uniform in [0, 1); Gaussian: N(0, 1) means, unit noise). \
+            linucb runs on a linear contextual bandit (8 context features). Regret is pseudo-regret: the best \
+            arm's mean minus the chosen arm's, summed over pulls.
+
+            Examples:
+              streamlearn simulate bandit --arms 10 --policy thompson --pulls 100000 --seeds 20
+              streamlearn simulate bandit --arms 5 --policy linucb --pulls 10000 --json
+            """
+    )
+
+    enum Policy: String, ExpressibleByArgument, CaseIterable {
+        case epsilonGreedy = "epsilon-greedy", ucb1, thompson, exp3, linucb
+    }
+
+    enum Testbed: String, ExpressibleByArgument, CaseIterable {
+        case bernoulli, gaussian
+    }
+
+    @Option(help: "Number of arms.")
+    var arms: Int = 10
+
+    @Option(help: "epsilon-greedy, ucb1, thompson, exp3 or linucb.")
+    var policy: Policy = .thompson
+
+    @Option(help: "Pulls per seed.")
+    var pulls: Int = 10_000
+
+    @Option(help: "Seeds (independent runs) to average over.")
+    var seeds: Int = 10
+
+    @Option(help: "Reward distribution of the arms: bernoulli or gaussian.")
+    var bandit: Testbed = .bernoulli
+
+    @Option(help: "ε of epsilon-greedy.")
+    var epsilon: Double = 0.1
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard arms >= 2 else { throw ValidationError("--arms must be at least 2, got \(arms)") }
+        guard pulls >= 1 else { throw ValidationError("--pulls must be at least 1, got \(pulls)") }
+        guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
+        if bandit == .gaussian && (policy == .exp3) {
+            throw ValidationError("--policy exp3 needs rewards in [0, 1]: use --bandit bernoulli")
+        }
+    }
+
+    func run() async throws {
+        let checkpoints = [1_000, 10_000, pulls].filter { $0 <= pulls }
+        var totals = Array(repeating: 0.0, count: checkpoints.count)
+        let start = ContinuousClock.now
+        for seed in 1...UInt64(seeds) {
+            let regret = try runSeed(seed, checkpoints: checkpoints)
+            for index in totals.indices { totals[index] += regret[index] }
+        }
+        let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
+        let rate = Double(pulls * seeds) / seconds
+        var regret: [String: Double] = [:]
+        for (index, checkpoint) in checkpoints.enumerated() { regret[String(checkpoint)] = totals[index] / Double(seeds) }
+        if json {
+            let object: [String: Any] = [
+                "policy": policy.rawValue, "pulls": pulls, "seeds": seeds, "arms": arms, "bandit": bandit.rawValue,
+                "regret": regret, "pulls_per_second": rate.rounded(),
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            Output.line(String(decoding: data, as: UTF8.self))
+        } else {
+            Output.line("\(policy.rawValue) on a \(arms)-armed \(policy == .linucb ? "linear contextual" : bandit.rawValue) bandit, \(seeds) seeds")
+            for checkpoint in checkpoints {
+                Output.line(String(format: "regret after %7d pulls   %10.2f", checkpoint, regret[String(checkpoint)]!))
+            }
+            Output.line("\(Int(rate)) pulls/s")
+        }
+    }
+
+    /// Pseudo-regret at each checkpoint for one seed.
+    func runSeed(_ seed: UInt64, checkpoints: [Int]) throws -> [Double] {
+        var regret = 0.0
+        var marks: [Double] = []
+        if policy == .linucb {
+            var testbed = LinearContextualBandit(arms: arms, dimension: 8, seed: seed)
+            var learner = try LinUCB(arms: arms, dimension: 8, alpha: 0.5)
+            for pull in 1...pulls {
+                let context = testbed.context()
+                let arm = learner.predict(BanditContext(context)).arm
+                regret += testbed.bestExpectedReward(context: context) - testbed.expectedReward(arm: arm, context: context)
+                try learner.learn(BanditFeedback(arm: arm, reward: testbed.pull(arm, context: context), context: BanditContext(context)))
+                if checkpoints.contains(pull) { marks.append(regret) }
+            }
+            return marks
+        }
+        func play<P: BanditPolicy>(_ learner: P) throws -> [Double] {
+            var learner = learner
+            var random = SeededRandom(seed: seed &* 7_919)
+            let means: [Double] =
+                bandit == .bernoulli
+                ? (0..<arms).map { _ in random.nextUnitDouble() } : (0..<arms).map { _ in random.nextGaussian() }
+            let best = means.max()!
+            for pull in 1...pulls {
+                let arm = learner.select().arm
+                regret += best - means[arm]
+                let reward =
+                    bandit == .bernoulli
+                    ? (random.nextUnitDouble() < means[arm] ? 1.0 : 0.0) : means[arm] + random.nextGaussian()
+                try learner.update(arm: arm, reward: reward)
+                if checkpoints.contains(pull) { marks.append(regret) }
+            }
+            return marks
+        }
+        switch policy {
+        case .epsilonGreedy: return try play(EpsilonGreedy(arms: arms, epsilon: epsilon, seed: seed))
+        case .ucb1: return try play(UCB1(arms: arms))
+        case .thompson:
+            return try play(
+                ThompsonSampling(
+                    arms: arms, prior: bandit == .bernoulli ? .beta(alpha: 1, beta: 1) : .gaussian(variance: 1), seed: seed))
+        case .exp3: return try play(EXP3(arms: arms, gamma: 0.05, seed: seed))
+        case .linucb: return []
+        }
+    }
+}
