@@ -12,7 +12,8 @@ struct BenchLearn: AsyncParsableCommand {
             Logistic regression on 20 dense features (pre-vectorised, copied into a reused vector per event) and on \
             20 hashed features, per optimizer, with and without online standardisation; progressive metrics \
             alone; the whole `learn` path from JSON bytes (decode + vectorize + predict + learn + metrics); bandit \
-            select + update on a 10-armed Bernoulli bandit; tabular Q-learning updates.
+            select + update on a 10-armed Bernoulli bandit; tabular Q-learning updates; FrozenLake + Q-learning \
+            steps (environment and agent together).
 
             Examples:
               swift run -c release streamlearn bench learn
@@ -215,6 +216,19 @@ struct BenchLearn: AsyncParsableCommand {
                     try agent.learn(step)
                 }
             }))
+        // Environment + agent loop: tabular Q-learning on FrozenLake 4x4 (slippery), acting and learning.
+        var lake = try Environments.frozenLake()
+        var lakeAgent = try TabularAgent(
+            states: 16, actions: 4, exploration: .linear(start: 1, end: 0.01, episodes: 10_000), seed: 1)
+        var lakeSteps = 0
+        var lakeBest = Duration.seconds(1_000_000)
+        for pass in 0..<3 {
+            let start = ContinuousClock.now
+            let (_, steps) = try Training.train(&lakeAgent, in: &lake, episodes: max(events / 30, 100), seed: UInt64(pass + 1))
+            lakeBest = min(lakeBest, ContinuousClock.now - start)
+            lakeSteps = steps
+        }
+        results.append(("frozenlake 4x4 + q-learning, env + agent steps", Double(lakeSteps) / lakeBest.seconds))
         precondition(checksum.isFinite)
 
         if json {

@@ -132,7 +132,9 @@ struct CLITests {
     @Test("Every command has help with an example")
     func helpHasExamples() throws {
         for command in [["broker"], ["produce"], ["consume"], ["decode"], ["learn"], ["generate", "transactions"],
-                        ["generate", "logistic"], ["bench", "kafka"], ["bench", "decode"], ["bench", "learn"]] {
+                        ["generate", "logistic"], ["generate", "fraud"], ["simulate", "frozenlake"], ["simulate", "taxi"],
+                        ["simulate", "cliffwalking"], ["simulate", "bandit"], ["bench", "kafka"], ["bench", "decode"],
+                        ["bench", "learn"]] {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0)
             #expect(result.stdout.contains("streamlearn \(command[0])"), "\(command)")
@@ -245,5 +247,80 @@ struct CLITests {
         #expect(object["events"] as? Int == 2000)
         #expect((object["logreg ftrl, 20 dense"] as? Double ?? 0) > 0)
         #expect((object["q-learning update"] as? Double ?? 0) > 0)
+    }
+
+    @Test("simulate trains with defaults that reach the solved levels, and reports a JSON summary")
+    func simulateSolved() throws {
+        func summary(_ arguments: [String]) throws -> [String: Any] {
+            let result = try CLI.run(["simulate"] + arguments + ["--json"])
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+            return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        }
+        let lake = try summary(["frozenlake"])
+        #expect((lake["eval_success_rate"] as? Double ?? 0) >= 0.70)
+        #expect(lake["episodes"] as? Int == 20_000)
+        #expect((lake["steps_per_second"] as? Double ?? 0) > 0)
+        #expect((lake["curve"] as? [[String: Any]])?.count == 10)
+        let taxi = try summary(["taxi", "--eval-episodes", "100"])
+        #expect((taxi["eval_mean_return"] as? Double ?? 0) >= 8)
+        let cliff = try summary(["cliffwalking"])
+        #expect(cliff["eval_mean_return"] as? Double == -13)
+        let sarsa = try summary(["cliffwalking", "--agent", "sarsa", "--episodes", "300"])
+        #expect(sarsa["agent"] as? String == "sarsa")
+        #expect(try CLI.run(["simulate", "taxi", "--alpha", "2"]).stderr.contains("--alpha: must be in (0, 1], got 2.0"))
+        #expect(try CLI.run(["simulate", "frozenlake", "--map", "SFX"]).status == 64)
+    }
+
+    @Test("simulate --dump-dynamics prints Gymnasium's P for every environment")
+    func dumpDynamics() throws {
+        for (environment, states, actions) in [("frozenlake", 16, 4), ("cliffwalking", 48, 4), ("taxi", 500, 6)] {
+            let result = try CLI.run(["simulate", environment, "--dump-dynamics"])
+            #expect(result.status == 0)
+            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+            #expect(object["n_states"] as? Int == states)
+            #expect(object["n_actions"] as? Int == actions)
+            let table = object["P"] as? [String: [String: [[Any]]]] ?? [:]
+            #expect(table.count == states)
+            #expect(table["0"]?.count == actions)
+        }
+        let eight = try CLI.run(["simulate", "frozenlake", "--map", "8x8", "--no-slippery", "--dump-dynamics"])
+        let object = try JSONSerialization.jsonObject(with: Data(eight.stdout.utf8)) as? [String: Any] ?? [:]
+        let cell = (object["P"] as? [String: [String: [[Any]]]])?["62"]?["2"]
+        #expect(cell?.count == 1)
+        #expect(cell?.first?[1] as? Int == 63)
+        #expect(cell?.first?[2] as? Double == 1)
+    }
+
+    @Test("simulate bandit reports regret at 1k, 10k and N pulls")
+    func simulateBandit() throws {
+        let result = try CLI.run(["simulate", "bandit", "--arms", "10", "--policy", "ucb1", "--pulls", "20000", "--seeds", "2", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        let regret = object["regret"] as? [String: Double] ?? [:]
+        #expect(Set(regret.keys) == ["1000", "10000", "20000"])
+        #expect(regret["1000"]! < regret["10000"]! && regret["10000"]! < regret["20000"]!)
+        #expect(object["policy"] as? String == "ucb1" && object["seeds"] as? Int == 2)
+        #expect((object["pulls_per_second"] as? Double ?? 0) > 0)
+    }
+
+    @Test("generate fraud is byte-identical for a seed; drift and label delay options shape the stream")
+    func generateFraud() throws {
+        let first = try CLI.run(["generate", "fraud", "--events", "2000", "--seed", "3"])
+        #expect(first.status == 0)
+        #expect(first.stdout == (try CLI.run(["generate", "fraud", "--events", "2000", "--seed", "3"])).stdout)
+        #expect(first.stdout.split(separator: "\n").count == 2000)
+        let delayed = try CLI.run(["generate", "fraud", "--events", "2000", "--seed", "3", "--label-delay", "50"])
+        let lines = delayed.stdout.split(separator: "\n")
+        #expect(lines.count == 4000)
+        #expect(lines.filter { $0.hasPrefix("{\"id\":") && $0.contains("\"label\"") && !$0.contains("amount") }.count == 2000)
+        // Abrupt drift leaves the events before it untouched and changes the ones after.
+        let drifted = try CLI.run(
+            ["generate", "fraud", "--events", "2000", "--seed", "3", "--drift-at", "1000", "--drift", "covariate"])
+        let driftedLines = drifted.stdout.split(separator: "\n")
+        let plainLines = first.stdout.split(separator: "\n")
+        #expect(driftedLines.prefix(1000) == plainLines.prefix(1000))
+        #expect(driftedLines[1000] != plainLines[1000])
+        #expect(try CLI.run(["generate", "fraud", "--drift", "sideways"]).status == 64)
+        #expect(try CLI.run(["generate", "fraud", "--label-delay", "-1"]).status == 64)
     }
 }
