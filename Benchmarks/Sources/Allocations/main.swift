@@ -105,6 +105,14 @@ for algorithm in TabularAgent.Algorithm.allCases {
     }))
 }
 
+var lake = try Environments.frozenLake()
+var lakeAgent = try TabularAgent(states: 16, actions: 4, seed: 3)
+var lakeSteps = 0
+let lakeAllocations = try allocationsPerEvent {
+    lakeSteps = try Training.train(&lakeAgent, in: &lake, episodes: 3_000, seed: 1).steps
+}
+learnerRows.append(("frozenlake + q-learning, per step", lakeAllocations * Double(events) / Double(max(lakeSteps, 1))))
+
 print("allocations per event (\(events) generated events, after one warm-up pass)")
 print("  Foundation JSONSerialization            \(String(format: "%.2f", foundation))")
 print("  EventDecoder                            \(String(format: "%.2f", decode))")

@@ -43,7 +43,7 @@ public struct LogisticRegression: OnlineLearner, Hashable {
     }
 
     /// The intercept.
-    public var bias: Double { intercept.weights[0] }
+    public var bias: Double { intercept.weight(0) }
     /// Dense feature weights by schema index.
     public var denseWeights: [Double] { dense.weights }
     /// Per dense feature, the weight used when it is missing.
@@ -120,25 +120,26 @@ public struct LogisticRegression: OnlineLearner, Hashable {
     /// The raw score, and whether every value was acceptable (no infinite dense value, finite in-range hashed).
     @inline(__always)
     func margin(_ features: FeatureVector) -> (score: Double, valid: Bool) {
-        var score = configuration.fitIntercept ? intercept.weights[0] : 0
+        var score = configuration.fitIntercept ? intercept.weight(0) : 0
         var valid = true
+        let stride = dense.stride
         let standardize = configuration.standardize
         let useMissing = configuration.missingIndicators
         features.dense.withUnsafeBufferPointer { x in
-            dense.weights.withUnsafeBufferPointer { w in
-                missing.weights.withUnsafeBufferPointer { m in
+            dense.storage.withUnsafeBufferPointer { w in
+                missing.storage.withUnsafeBufferPointer { m in
                     standardizer.means.withUnsafeBufferPointer { mean in
                         standardizer.inverseDeviations.withUnsafeBufferPointer { inverse in
-                            let n = min(x.count, w.count)
+                            let n = min(x.count, w.count / stride)
                             for i in 0..<n {
                                 let value = x[i]
                                 if value.isNaN {
-                                    if useMissing { score += m[i] }
+                                    if useMissing { score += m[i * stride] }
                                     continue
                                 }
                                 valid = valid && value.isFinite
                                 let scaled = standardize ? (value - mean[i]) * inverse[i] : value
-                                score += w[i] * scaled
+                                score += w[i * stride] * scaled
                             }
                         }
                     }
@@ -147,15 +148,16 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         }
         features.hashedIndices.withUnsafeBufferPointer { indices in
             features.hashedValues.withUnsafeBufferPointer { values in
-                hashed.weights.withUnsafeBufferPointer { w in
+                hashed.storage.withUnsafeBufferPointer { w in
+                    let buckets = w.count / stride
                     for j in 0..<min(indices.count, values.count) {
                         let index = Int(indices[j])
                         let value = values[j]
-                        guard index < w.count, value.isFinite else {
+                        guard index < buckets, value.isFinite else {
                             valid = valid && !(index >= (1 << configuration.hashBits) || !value.isFinite)
                             continue
                         }
-                        score += w[index] * value
+                        score += w[index * stride] * value
                     }
                 }
             }
@@ -199,19 +201,19 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         features.dense.withUnsafeBufferPointer { x in
             standardizer.means.withUnsafeBufferPointer { mean in
                 standardizer.inverseDeviations.withUnsafeBufferPointer { inverse in
-                    dense.withPointers { w, a, b in
-                        missing.withPointers { mw, ma, mb in
+                    dense.withPointer { w, stride in
+                        missing.withPointer { m, _ in
                             for i in 0..<x.count {
                                 let value = x[i]
                                 if value.isNaN {
                                     if useMissing {
-                                        rule.step(i, mw, ma, mb, gradient: clipped(gradient), l1: l1, l2: l2)
+                                        rule.step(m + i * stride, gradient: clipped(gradient), l1: l1, l2: l2)
                                     }
                                     continue
                                 }
                                 let scaled = standardize ? (value - mean[i]) * inverse[i] : value
                                 guard scaled != 0 else { continue }
-                                rule.step(i, w, a, b, gradient: clipped(gradient * scaled), l1: l1, l2: l2)
+                                rule.step(w + i * stride, gradient: clipped(gradient * scaled), l1: l1, l2: l2)
                             }
                         }
                     }
@@ -221,12 +223,11 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         guard !features.hashedIndices.isEmpty else { return }
         features.hashedIndices.withUnsafeBufferPointer { indices in
             features.hashedValues.withUnsafeBufferPointer { values in
-                hashed.withPointers { w, a, b in
+                hashed.withPointer { w, stride in
                     for j in 0..<indices.count {
-                        let index = Int(indices[j])
                         let value = values[j]
                         guard value != 0 else { continue }
-                        rule.step(index, w, a, b, gradient: clipped(gradient * value), l1: l1, l2: l2)
+                        rule.step(w + Int(indices[j]) * stride, gradient: clipped(gradient * value), l1: l1, l2: l2)
                     }
                 }
             }
@@ -237,30 +238,18 @@ public struct LogisticRegression: OnlineLearner, Hashable {
     static func step<Rule: CoordinateRule>(
         _ rule: Rule, _ block: inout ParameterBlock, _ index: Int, _ g: Double, _ l1: Double, _ l2: Double
     ) {
-        block.withPointers { w, a, b in rule.step(index, w, a, b, gradient: g, l1: l1, l2: l2) }
+        block.withPointer { w, stride in rule.step(w + index * stride, gradient: g, l1: l1, l2: l2) }
     }
 }
 
 extension ParameterBlock {
-    /// Mutable base pointers to the weights and both state arrays. A state array the optimizer does not keep is
-    /// passed as the weights' pointer; the rule of that optimizer never dereferences it.
+    /// The interleaved storage's base pointer and stride; nothing is called for an empty block.
     @inline(__always)
-    mutating func withPointers(
-        _ body: (UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void
-    ) {
-        let arrays = stateArrays
-        weights.withUnsafeMutableBufferPointer { w in
-            guard let wBase = w.baseAddress else { return }
-            switch arrays {
-            case 0:
-                body(wBase, wBase, wBase)
-            case 1:
-                first.withUnsafeMutableBufferPointer { a in body(wBase, a.baseAddress!, wBase) }
-            default:
-                first.withUnsafeMutableBufferPointer { a in
-                    second.withUnsafeMutableBufferPointer { b in body(wBase, a.baseAddress!, b.baseAddress!) }
-                }
-            }
+    mutating func withPointer(_ body: (UnsafeMutablePointer<Double>, Int) -> Void) {
+        let stride = self.stride
+        storage.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            body(base, stride)
         }
     }
 }

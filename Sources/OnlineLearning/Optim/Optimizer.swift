@@ -94,13 +94,11 @@ public enum LearningRateSchedule: Sendable, Hashable, Codable {
     }
 }
 
-/// One optimizer step on coordinate `i`: weights `w`, optimizer state `a` and `b` (AdaGrad uses `a`; FTRL uses
-/// `a` as z and `b` as n; SGD neither, and a rule never dereferences a state array it does not use), given the loss
-/// gradient `g` (without regularisation) and the block's L1 and L2.
+/// One optimizer step on one coordinate: `p[0]` is its weight, `p[1]` and `p[2]` its optimizer state (AdaGrad
+/// uses `p[1]`; FTRL uses `p[1]` as z and `p[2]` as n; SGD neither, and a rule never touches a slot its optimizer
+/// does not keep), given the loss gradient `g` (without regularisation) and the block's L1 and L2.
 protocol CoordinateRule {
-    func step(
-        _ i: Int, _ w: UnsafeMutablePointer<Double>, _ a: UnsafeMutablePointer<Double>,
-        _ b: UnsafeMutablePointer<Double>, gradient g: Double, l1: Double, l2: Double)
+    func step(_ p: UnsafeMutablePointer<Double>, gradient g: Double, l1: Double, l2: Double)
 }
 
 @inline(__always)
@@ -112,14 +110,11 @@ struct SGDRule: CoordinateRule {
     var rate: Double
 
     @inline(__always)
-    func step(
-        _ i: Int, _ w: UnsafeMutablePointer<Double>, _ a: UnsafeMutablePointer<Double>,
-        _ b: UnsafeMutablePointer<Double>, gradient g: Double, l1: Double, l2: Double
-    ) {
-        var weight = w[i]
+    func step(_ p: UnsafeMutablePointer<Double>, gradient g: Double, l1: Double, l2: Double) {
+        var weight = p[0]
         weight -= rate * (g + l2 * weight)
         if l1 > 0 { weight = softThreshold(weight, rate * l1) }
-        w[i] = weight
+        p[0] = weight
     }
 }
 
@@ -128,22 +123,19 @@ struct AdaGradRule: CoordinateRule {
     var epsilon: Double
 
     @inline(__always)
-    func step(
-        _ i: Int, _ w: UnsafeMutablePointer<Double>, _ a: UnsafeMutablePointer<Double>,
-        _ b: UnsafeMutablePointer<Double>, gradient g: Double, l1: Double, l2: Double
-    ) {
-        var weight = w[i]
+    func step(_ p: UnsafeMutablePointer<Double>, gradient g: Double, l1: Double, l2: Double) {
+        var weight = p[0]
         let gradient = g + l2 * weight
-        let squares = a[i] + gradient * gradient
-        a[i] = squares
+        let squares = p[1] + gradient * gradient
+        p[1] = squares
         let coordinateRate = rate / (squares.squareRoot() + epsilon)
         weight -= coordinateRate * gradient
         if l1 > 0 { weight = softThreshold(weight, coordinateRate * l1) }
-        w[i] = weight
+        p[0] = weight
     }
 }
 
-/// FTRL-Proximal per coordinate: `a` is z, `b` is n (the sum of squared gradients).
+/// FTRL-Proximal per coordinate: `p[1]` is z, `p[2]` is n (the sum of squared gradients).
 struct FTRLRule: CoordinateRule {
     var inverseAlpha: Double
     var betaOverAlpha: Double
@@ -154,21 +146,18 @@ struct FTRLRule: CoordinateRule {
     }
 
     @inline(__always)
-    func step(
-        _ i: Int, _ w: UnsafeMutablePointer<Double>, _ a: UnsafeMutablePointer<Double>,
-        _ b: UnsafeMutablePointer<Double>, gradient g: Double, l1: Double, l2: Double
-    ) {
-        let n = b[i]
+    func step(_ p: UnsafeMutablePointer<Double>, gradient g: Double, l1: Double, l2: Double) {
+        let n = p[2]
         let oldRoot = n.squareRoot()
         let newN = n + g * g
         let newRoot = newN.squareRoot()
-        let z = a[i] + g - (newRoot - oldRoot) * inverseAlpha * w[i]
-        a[i] = z
-        b[i] = newN
+        let z = p[1] + g - (newRoot - oldRoot) * inverseAlpha * p[0]
+        p[1] = z
+        p[2] = newN
         if abs(z) <= l1 {
-            w[i] = 0
+            p[0] = 0
         } else {
-            w[i] = -(z - (z < 0 ? -l1 : l1)) / (betaOverAlpha + newRoot * inverseAlpha + l2)
+            p[0] = -(z - (z < 0 ? -l1 : l1)) / (betaOverAlpha + newRoot * inverseAlpha + l2)
         }
     }
 }
