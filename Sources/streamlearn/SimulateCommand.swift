@@ -268,7 +268,8 @@ struct SimulateBandit: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let checkpoints = [1_000, 10_000, pulls].filter { $0 <= pulls }
+        // 1k, 10k and N pulls, each once (N may be one of the others).
+        let checkpoints = Array(Set([1_000, 10_000, pulls].filter { $0 <= pulls })).sorted()
         var totals = Array(repeating: 0.0, count: checkpoints.count)
         let start = ContinuousClock.now
         for seed in 1...UInt64(seeds) {

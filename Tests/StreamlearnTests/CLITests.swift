@@ -301,6 +301,15 @@ struct CLITests {
         #expect(regret["1000"]! < regret["10000"]! && regret["10000"]! < regret["20000"]!)
         #expect(object["policy"] as? String == "ucb1" && object["seeds"] as? Int == 2)
         #expect((object["pulls_per_second"] as? Double ?? 0) > 0)
+
+        // N equal to a checkpoint, and the contextual policy.
+        let linucb = try CLI.run(["simulate", "bandit", "--arms", "5", "--policy", "linucb", "--pulls", "10000", "--seeds", "1", "--json"])
+        #expect(linucb.status == 0, "\(linucb.stderr)")
+        let linucbObject = try JSONSerialization.jsonObject(with: Data(linucb.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(Set((linucbObject["regret"] as? [String: Double] ?? [:]).keys) == ["1000", "10000"])
+        let short = try CLI.run(["simulate", "bandit", "--policy", "exp3", "--pulls", "500", "--seeds", "1"])
+        #expect(short.status == 0)
+        #expect(short.stdout.contains("regret after     500 pulls"))
     }
 
     @Test("generate fraud is byte-identical for a seed; drift and label delay options shape the stream")
