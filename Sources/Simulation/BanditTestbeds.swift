@@ -64,3 +64,55 @@ public struct LinearContextualBandit: Sendable {
         expectedReward(arm: arm, context: context) + noise * random.nextGaussian()
     }
 }
+
+/// A k-armed Gaussian bandit: arm i pays `means[i]` plus N(0, `noise`²). Means are drawn from N(0, 1) with the
+/// seed (the Sutton and Barto 10-armed testbed) unless given.
+public struct GaussianBandit: Sendable {
+    public let means: [Double]
+    public let noise: Double
+    private var random: SeededRandom
+
+    public init(arms: Int, noise: Double = 1, seed: UInt64) {
+        var random = SeededRandom(seed: seed)
+        means = (0..<arms).map { _ in random.nextGaussian() }
+        self.noise = noise
+        self.random = random
+    }
+
+    public var bestMean: Double { means.max() ?? 0 }
+
+    public mutating func pull(_ arm: Int) -> Double {
+        means[arm] + noise * random.nextGaussian()
+    }
+}
+
+/// A non-stationary Bernoulli bandit, to exercise drift: the arm means in force change at given pull indices.
+/// `regimes[0]` holds from pull 0; `regimes[k]` from pull `changes[k − 1]` on.
+public struct NonStationaryBernoulliBandit: Sendable {
+    public let regimes: [[Double]]
+    public let changes: [Int]
+    /// Pulls so far.
+    public private(set) var pulls = 0
+    private var random: SeededRandom
+
+    /// - Precondition: one more regime than changes, ascending changes, every regime with the same arm count.
+    public init(regimes: [[Double]], changes: [Int], seed: UInt64) {
+        precondition(regimes.count == changes.count + 1, "one more regime than changes")
+        precondition(zip(changes, changes.dropFirst()).allSatisfy { $0 < $1 }, "changes must ascend")
+        precondition(Set(regimes.map(\.count)).count == 1, "every regime needs the same arms")
+        self.regimes = regimes
+        self.changes = changes
+        random = SeededRandom(seed: seed)
+    }
+
+    /// The means in force for the next pull.
+    public var means: [Double] { regimes[changes.firstIndex { pulls < $0 } ?? changes.count] }
+
+    public var bestMean: Double { means.max() ?? 0 }
+
+    public mutating func pull(_ arm: Int) -> Double {
+        let reward: Double = random.nextUnitDouble() < means[arm] ? 1 : 0
+        pulls += 1
+        return reward
+    }
+}

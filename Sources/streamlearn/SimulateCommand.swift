@@ -255,10 +255,61 @@ struct SimulateBandit: AsyncParsableCommand {
     @Option(help: "ε of epsilon-greedy.")
     var epsilon: Double = 0.1
 
+    @Option(name: .customLong("shift-at"), help: "Re-draw the Bernoulli arm means at this pull (repeatable): a non-stationary bandit.")
+    var shifts: [Int] = []
+
+    @Option(help: "Discount of epsilon-greedy, UCB1 and Thompson statistics (1: none; below 1 forgets, for --shift-at).")
+    var discount: Double = 1
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    /// The arm means in force and the rewards, for one seed.
+    enum TestbedState {
+        case bernoulli(NonStationaryBernoulliBandit)
+        case gaussian(GaussianBandit)
+
+        var means: [Double] {
+            switch self {
+            case .bernoulli(let bandit): bandit.means
+            case .gaussian(let bandit): bandit.means
+            }
+        }
+
+        var bestMean: Double { means.max() ?? 0 }
+
+        mutating func pull(_ arm: Int) -> Double {
+            switch self {
+            case .bernoulli(var bandit):
+                let reward = bandit.pull(arm)
+                self = .bernoulli(bandit)
+                return reward
+            case .gaussian(var bandit):
+                let reward = bandit.pull(arm)
+                self = .gaussian(bandit)
+                return reward
+            }
+        }
+    }
+
+    func makeTestbed(seed: UInt64) -> TestbedState {
+        switch bandit {
+        case .gaussian:
+            return .gaussian(GaussianBandit(arms: arms, seed: seed &* 7_919))
+        case .bernoulli:
+            var random = SeededRandom(seed: seed &* 7_919)
+            let changes = shifts.sorted()
+            let regimes = (0...changes.count).map { _ in (0..<arms).map { _ in random.nextUnitDouble() } }
+            return .bernoulli(NonStationaryBernoulliBandit(regimes: regimes, changes: changes, seed: random.next()))
+        }
+    }
+
     func validate() throws {
+        guard discount > 0, discount <= 1 else { throw ValidationError("--discount must be in (0, 1], got \(discount)") }
+        guard Set(shifts).count == shifts.count, shifts.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--shift-at values must be distinct pulls of at least 1, got \(shifts)")
+        }
+        if !shifts.isEmpty && bandit == .gaussian { throw ValidationError("--shift-at needs --bandit bernoulli") }
         guard arms >= 2 else { throw ValidationError("--arms must be at least 2, got \(arms)") }
         guard pulls >= 1 else { throw ValidationError("--pulls must be at least 1, got \(pulls)") }
         guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
@@ -314,29 +365,23 @@ struct SimulateBandit: AsyncParsableCommand {
         }
         func play<P: BanditPolicy>(_ learner: P) throws -> [Double] {
             var learner = learner
-            var random = SeededRandom(seed: seed &* 7_919)
-            let means: [Double] =
-                bandit == .bernoulli
-                ? (0..<arms).map { _ in random.nextUnitDouble() } : (0..<arms).map { _ in random.nextGaussian() }
-            let best = means.max()!
+            var testbed = makeTestbed(seed: seed)
             for pull in 1...pulls {
                 let arm = learner.select().arm
-                regret += best - means[arm]
-                let reward =
-                    bandit == .bernoulli
-                    ? (random.nextUnitDouble() < means[arm] ? 1.0 : 0.0) : means[arm] + random.nextGaussian()
-                try learner.update(arm: arm, reward: reward)
+                regret += testbed.bestMean - testbed.means[arm]
+                try learner.update(arm: arm, reward: testbed.pull(arm))
                 if checkpoints.contains(pull) { marks.append(regret) }
             }
             return marks
         }
         switch policy {
-        case .epsilonGreedy: return try play(EpsilonGreedy(arms: arms, epsilon: epsilon, seed: seed))
-        case .ucb1: return try play(UCB1(arms: arms))
+        case .epsilonGreedy: return try play(EpsilonGreedy(arms: arms, epsilon: epsilon, discount: discount, seed: seed))
+        case .ucb1: return try play(UCB1(arms: arms, discount: discount))
         case .thompson:
             return try play(
                 ThompsonSampling(
-                    arms: arms, prior: bandit == .bernoulli ? .beta(alpha: 1, beta: 1) : .gaussian(variance: 1), seed: seed))
+                    arms: arms, prior: bandit == .bernoulli ? .beta(alpha: 1, beta: 1) : .gaussian(variance: 1),
+                    discount: discount, seed: seed))
         case .exp3: return try play(EXP3(arms: arms, gamma: 0.05, seed: seed))
         case .linucb: return []
         }

@@ -100,22 +100,36 @@ struct BanditTests {
         #expect(ucb.select() == ArmChoice(arm: 0, propensity: 1))
     }
 
-    @Test("A discounted UCB1 follows an arm change that plain UCB1 is slow to notice")
+    @Test("A discounted UCB1 follows an arm change that plain UCB1 is slow to notice (non-stationary testbed)")
     func discountedTracksChange() throws {
         func regretAfterChange(discount: Double) throws -> Double {
             var policy = try UCB1(arms: 2, discount: discount)
-            var random = SeededRandom(seed: 5)
+            var bandit = NonStationaryBernoulliBandit(regimes: [[0.7, 0.4], [0.3, 0.6]], changes: [10_000], seed: 5)
             var regret = 0.0
             for step in 0..<20_000 {
-                let means = step < 10_000 ? [0.7, 0.4] : [0.3, 0.6]
                 let arm = policy.select().arm
-                if step >= 10_000 { regret += means.max()! - means[arm] }
-                try policy.update(arm: arm, reward: random.nextUnitDouble() < means[arm] ? 1 : 0)
+                if step >= 10_000 { regret += bandit.bestMean - bandit.means[arm] }
+                try policy.update(arm: arm, reward: bandit.pull(arm))
             }
+            #expect(bandit.means == [0.3, 0.6])
             return regret
         }
         let plain = try regretAfterChange(discount: 1)
         let discounted = try regretAfterChange(discount: 0.999)
         #expect(discounted < 0.5 * plain, "discounted \(discounted) vs plain \(plain)")
+    }
+
+    @Test("Gaussian testbed: Gaussian Thompson sampling finds the best of 10 arms")
+    func gaussianTestbed() throws {
+        var bandit = GaussianBandit(arms: 10, seed: 4)
+        var policy = try ThompsonSampling(arms: 10, prior: .gaussian(variance: 1), seed: 4)
+        var bestPulls = 0
+        let best = bandit.means.firstIndex(of: bandit.bestMean)!
+        for step in 0..<5_000 {
+            let arm = policy.select().arm
+            if step >= 4_000 && arm == best { bestPulls += 1 }
+            try policy.update(arm: arm, reward: bandit.pull(arm))
+        }
+        #expect(bestPulls > 900, "best arm pulled \(bestPulls) of the last 1,000 times")
     }
 }

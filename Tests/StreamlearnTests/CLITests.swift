@@ -307,6 +307,16 @@ struct CLITests {
         #expect(linucb.status == 0, "\(linucb.stderr)")
         let linucbObject = try JSONSerialization.jsonObject(with: Data(linucb.stdout.utf8)) as? [String: Any] ?? [:]
         #expect(Set((linucbObject["regret"] as? [String: Double] ?? [:]).keys) == ["1000", "10000"])
+        // A non-stationary bandit: after the means are re-drawn, plain UCB1's regret grows faster than before.
+        let shifted = try CLI.run(
+            ["simulate", "bandit", "--policy", "ucb1", "--pulls", "20000", "--seeds", "3", "--shift-at", "10000", "--json"])
+        let shiftedRegret = (try JSONSerialization.jsonObject(with: Data(shifted.stdout.utf8)) as? [String: Any])?["regret"]
+            as? [String: Double] ?? [:]
+        let stationaryRegret = (try JSONSerialization.jsonObject(
+            with: Data(try CLI.run(["simulate", "bandit", "--policy", "ucb1", "--pulls", "20000", "--seeds", "3", "--json"]).stdout.utf8))
+            as? [String: Any])?["regret"] as? [String: Double] ?? [:]
+        #expect(shiftedRegret["20000"]! - shiftedRegret["10000"]! > 1.5 * (stationaryRegret["20000"]! - stationaryRegret["10000"]!))
+        #expect(try CLI.run(["simulate", "bandit", "--shift-at", "5", "--bandit", "gaussian"]).status == 64)
         let short = try CLI.run(["simulate", "bandit", "--policy", "exp3", "--pulls", "500", "--seeds", "1"])
         #expect(short.status == 0)
         #expect(short.stdout.contains("regret after     500 pulls"))

@@ -162,33 +162,14 @@ public struct EpsilonGreedy: BanditPolicy, Hashable {
     /// O(arms).
     public mutating func predict(_ context: BanditContext) -> ArmChoice {
         let arms = armCount
-        var best = -Double.infinity
-        var ties = 0
-        for arm in 0..<arms {
-            let value = statistics.mean(arm, initial: initialValue)
-            if value > best {
-                best = value
-                ties = 1
-            } else if value == best {
-                ties += 1
-            }
-        }
+        let statistics = self.statistics
+        let initialValue = self.initialValue
+        let mean = { (arm: Int) in statistics.mean(arm, initial: initialValue) }
+        let (best, ties) = Argmax.maximum(arms, mean)
         let explore = random.nextUnitDouble() < epsilon
-        let arm: Int
-        if explore {
-            arm = Int(random.next() % UInt64(arms))
-        } else {
-            var pick = ties == 1 ? 0 : Int(random.next() % UInt64(ties))
-            var chosen = 0
-            for candidate in 0..<arms where statistics.mean(candidate, initial: initialValue) == best {
-                if pick == 0 {
-                    chosen = candidate
-                    break
-                }
-                pick -= 1
-            }
-            arm = chosen
-        }
+        let arm =
+            explore
+            ? Int(random.next() % UInt64(arms)) : Argmax.uniformTie(arms, best: best, ties: ties, random: &random, mean)
         let greedy = statistics.mean(arm, initial: initialValue) == best
         let propensity = epsilon / Double(arms) + (greedy ? (1 - epsilon) / Double(ties) : 0)
         return ArmChoice(arm: arm, propensity: propensity)
@@ -230,15 +211,11 @@ public struct UCB1: BanditPolicy, Hashable {
             return ArmChoice(arm: untried, propensity: 1)
         }
         let logTotal = 2 * log(statistics.totalCount)
-        var best = 0
-        var bestValue = -Double.infinity
-        for arm in 0..<arms {
+        let statistics = self.statistics
+        let exploration = self.exploration
+        let best = Argmax.first(arms) { arm in
             let count = statistics.counts[arm]
-            let value = statistics.rewardSums[arm] / count + exploration * (logTotal / count).squareRoot()
-            if value > bestValue {
-                bestValue = value
-                best = arm
-            }
+            return statistics.rewardSums[arm] / count + exploration * (logTotal / count).squareRoot()
         }
         return ArmChoice(arm: best, propensity: 1)
     }

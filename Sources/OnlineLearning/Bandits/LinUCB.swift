@@ -111,16 +111,7 @@ public struct LinUCB: BanditPolicy, Hashable {
 
     /// O(arms × d²).
     public func predict(_ context: BanditContext) -> ArmChoice {
-        var best = 0
-        var bestValue = -Double.infinity
-        for arm in 0..<armCount {
-            let value = upperConfidenceBound(arm: arm, context: context)
-            if value > bestValue {
-                bestValue = value
-                best = arm
-            }
-        }
-        return ArmChoice(arm: best, propensity: 1)
+        ArmChoice(arm: Argmax.first(armCount) { upperConfidenceBound(arm: $0, context: context) }, propensity: 1)
     }
 
     /// Sherman–Morrison update of the arm's A⁻¹, then b and θ. O(d²).

@@ -71,16 +71,7 @@ public struct ThompsonSampling: BanditPolicy, Hashable {
     }
 
     private mutating func argmaxDraw() -> Int {
-        var best = 0
-        var bestValue = -Double.infinity
-        for arm in 0..<armCount {
-            let value = draw(arm)
-            if value > bestValue {
-                bestValue = value
-                best = arm
-            }
-        }
-        return best
+        Argmax.first(armCount) { draw($0) }
     }
 
     /// O(arms), plus O(`propensityDraws` × arms) when estimating the propensity.

@@ -155,13 +155,7 @@ public struct TabularAgent: OnlineLearner, Hashable {
     /// The first action with the highest Q-value in `state` (the evaluation policy). O(actions).
     public func greedyAction(_ state: Int) -> Int {
         let base = state * actionCount
-        var best = 0
-        var bestValue = values[base]
-        for action in 1..<max(actionCount, 1) where values[base + action] > bestValue {
-            bestValue = values[base + action]
-            best = action
-        }
-        return best
+        return values.withUnsafeBufferPointer { q in Argmax.first(actionCount) { q[base + $0] } }
     }
 
     /// An ε-greedy action for `state`: uniform with probability ε, else a greedy one (ties broken uniformly, so
@@ -172,24 +166,12 @@ public struct TabularAgent: OnlineLearner, Hashable {
             return Int(random.next() % UInt64(actionCount))
         }
         let base = state * actionCount
-        var bestValue = -Double.infinity
-        var ties = 0
-        for action in 0..<actionCount {
-            let value = values[base + action]
-            if value > bestValue {
-                bestValue = value
-                ties = 1
-            } else if value == bestValue {
-                ties += 1
-            }
+        let actions = actionCount
+        return values.withUnsafeBufferPointer { q in
+            let value = { (action: Int) in q[base + action] }
+            let (best, ties) = Argmax.maximum(actions, value)
+            return Argmax.uniformTie(actions, best: best, ties: ties, random: &random, value)
         }
-        guard ties > 1 else { return greedyAction(state) }
-        var pick = Int(random.next() % UInt64(ties))
-        for action in 0..<actionCount where values[base + action] == bestValue {
-            if pick == 0 { return action }
-            pick -= 1
-        }
-        return greedyAction(state)
     }
 
     /// One TD update. Throws (changing nothing) for a state or action outside the table, a non-finite reward, or a

@@ -113,6 +113,38 @@ public enum Snapshot: Sendable {
     }
 }
 
+/// Base64 of fixed-width integers, little-endian, in order: the packing behind ``PackedDoubles`` and
+/// ``PackedIndices``.
+enum LittleEndianBase64 {
+    static func encode<Word: FixedWidthInteger>(_ words: some Sequence<Word>, count: Int) -> String {
+        var data = Data(capacity: count * MemoryLayout<Word>.size)
+        for word in words {
+            withUnsafeBytes(of: word.littleEndian) { data.append(contentsOf: $0) }
+        }
+        return data.base64EncodedString()
+    }
+
+    /// The words, or `nil` when `text` is not base64 of a whole number of words.
+    static func decode<Word: FixedWidthInteger>(_ text: String, as type: Word.Type) -> [Word]? {
+        let size = MemoryLayout<Word>.size
+        guard let data = Data(base64Encoded: text), data.count % size == 0 else { return nil }
+        return data.withUnsafeBytes { raw in
+            (0..<data.count / size).map { Word(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * size, as: Word.self)) }
+        }
+    }
+
+    static func decode<Word: FixedWidthInteger>(from decoder: any Decoder, as type: Word.Type, name: String) throws
+        -> [Word]
+    {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let words = decode(text, as: type) else {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not base64 of little-endian \(name) values"))
+        }
+        return words
+    }
+}
+
 /// A `[Double]` that encodes as base64 of its IEEE-754 binary64 values, little-endian, in order: exact to the bit
 /// and about 11 bytes per value. In Python: `numpy.frombuffer(base64.b64decode(s), "<f8")`.
 public struct PackedDoubles: Sendable, Hashable, Codable {
@@ -123,23 +155,12 @@ public struct PackedDoubles: Sendable, Hashable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let data = Data(base64Encoded: text), data.count % 8 == 0 else {
-            throw DecodingError.dataCorrupted(
-                .init(codingPath: decoder.codingPath, debugDescription: "not base64 of little-endian float64 values"))
-        }
-        values = data.withUnsafeBytes { raw in
-            (0..<data.count / 8).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
-        }
+        values = try LittleEndianBase64.decode(from: decoder, as: UInt64.self, name: "float64").map(Double.init(bitPattern:))
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var data = Data(capacity: values.count * 8)
-        for value in values {
-            withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
-        }
         var container = encoder.singleValueContainer()
-        try container.encode(data.base64EncodedString())
+        try container.encode(LittleEndianBase64.encode(values.lazy.map(\.bitPattern), count: values.count))
     }
 }
 
@@ -152,22 +173,11 @@ public struct PackedIndices: Sendable, Hashable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let data = Data(base64Encoded: text), data.count % 4 == 0 else {
-            throw DecodingError.dataCorrupted(
-                .init(codingPath: decoder.codingPath, debugDescription: "not base64 of little-endian uint32 values"))
-        }
-        values = data.withUnsafeBytes { raw in
-            (0..<data.count / 4).map { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)) }
-        }
+        values = try LittleEndianBase64.decode(from: decoder, as: UInt32.self, name: "uint32")
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var data = Data(capacity: values.count * 4)
-        for value in values {
-            withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) }
-        }
         var container = encoder.singleValueContainer()
-        try container.encode(data.base64EncodedString())
+        try container.encode(LittleEndianBase64.encode(values, count: values.count))
     }
 }
