@@ -162,17 +162,23 @@ public struct EpsilonGreedy: BanditPolicy, Hashable {
     /// O(arms).
     public mutating func predict(_ context: BanditContext) -> ArmChoice {
         let arms = armCount
-        let statistics = self.statistics
         let initialValue = self.initialValue
-        let mean = { (arm: Int) in statistics.mean(arm, initial: initialValue) }
-        let (best, ties) = Argmax.maximum(arms, mean)
-        let explore = random.nextUnitDouble() < epsilon
-        let arm =
-            explore
-            ? Int(random.next() % UInt64(arms)) : Argmax.uniformTie(arms, best: best, ties: ties, random: &random, mean)
-        let greedy = statistics.mean(arm, initial: initialValue) == best
-        let propensity = epsilon / Double(arms) + (greedy ? (1 - epsilon) / Double(ties) : 0)
-        return ArmChoice(arm: arm, propensity: propensity)
+        let epsilon = self.epsilon
+        var random = self.random
+        defer { self.random = random }
+        return statistics.counts.withUnsafeBufferPointer { counts in
+            statistics.rewardSums.withUnsafeBufferPointer { sums in
+                let mean = { (arm: Int) in counts[arm] > 0 ? sums[arm] / counts[arm] : initialValue }
+                let (best, ties) = Argmax.maximum(arms, mean)
+                let explore = random.nextUnitDouble() < epsilon
+                let arm =
+                    explore
+                    ? Int(random.next() % UInt64(arms))
+                    : Argmax.uniformTie(arms, best: best, ties: ties, random: &random, mean)
+                let greedy = mean(arm) == best
+                return ArmChoice(arm: arm, propensity: epsilon / Double(arms) + (greedy ? (1 - epsilon) / Double(ties) : 0))
+            }
+        }
     }
 
     public mutating func learn(_ feedback: BanditFeedback) throws(LearningError) {
@@ -211,11 +217,11 @@ public struct UCB1: BanditPolicy, Hashable {
             return ArmChoice(arm: untried, propensity: 1)
         }
         let logTotal = 2 * log(statistics.totalCount)
-        let statistics = self.statistics
         let exploration = self.exploration
-        let best = Argmax.first(arms) { arm in
-            let count = statistics.counts[arm]
-            return statistics.rewardSums[arm] / count + exploration * (logTotal / count).squareRoot()
+        let best = statistics.counts.withUnsafeBufferPointer { counts in
+            statistics.rewardSums.withUnsafeBufferPointer { sums in
+                Argmax.first(arms) { arm in sums[arm] / counts[arm] + exploration * (logTotal / counts[arm]).squareRoot() }
+            }
         }
         return ArmChoice(arm: best, propensity: 1)
     }
