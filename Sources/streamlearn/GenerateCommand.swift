@@ -37,13 +37,7 @@ struct GenerateTransactions: AsyncParsableCommand {
 
     func run() async throws {
         var generator = TransactionGenerator(seed: seed)
-        var text = ""
-        text.reserveCapacity(events * 200)
-        for _ in 0..<events {
-            text += generator.next().json
-            text += "\n"
-        }
-        try writeOutput(text, to: file)
+        try writeLines(events, bytesPerLine: 200, to: file) { [generator.next().json] }
     }
 }
 
@@ -85,13 +79,7 @@ struct GenerateLogistic: AsyncParsableCommand {
 
     func run() async throws {
         var generator = LogisticStreamGenerator(seed: seed, features: features, relevant: relevant)
-        var text = ""
-        text.reserveCapacity(events * (features * 10 + 30))
-        for _ in 0..<events {
-            text += generator.next().json
-            text += "\n"
-        }
-        try writeOutput(text, to: file)
+        try writeLines(events, bytesPerLine: features * 10 + 30, to: file) { [generator.next().json] }
     }
 }
 
@@ -156,20 +144,28 @@ struct GenerateFraud: AsyncParsableCommand {
         configuration.driftWidth = driftWidth
         configuration.labelDelay = labelDelay
         var generator = FraudStreamGenerator(configuration: configuration)
-        var text = ""
-        text.reserveCapacity(events * 330)
-        for _ in 0..<events {
-            for line in generator.next() {
-                text += line
-                text += "\n"
-            }
-        }
-        for line in generator.finish() {
+        try writeLines(events, bytesPerLine: 330, to: file, next: { generator.next() }, finish: { generator.finish() })
+    }
+}
+
+/// Writes the lines of `count` calls of `next` (then those of `finish`), each ending in a newline, with
+/// ``writeOutput(_:to:)``.
+func writeLines(
+    _ count: Int, bytesPerLine: Int, to file: String, next: () -> [String], finish: () -> [String] = { [] }
+) throws {
+    var text = ""
+    text.reserveCapacity(count * bytesPerLine)
+    for _ in 0..<count {
+        for line in next() {
             text += line
             text += "\n"
         }
-        try writeOutput(text, to: file)
     }
+    for line in finish() {
+        text += line
+        text += "\n"
+    }
+    try writeOutput(text, to: file)
 }
 
 /// Writes `text` to stdout (`-`) or atomically to a file; exit 73 when the file cannot be written.
