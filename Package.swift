@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "StreamCore", targets: ["StreamCore"]),
         .library(name: "OnlineLearning", targets: ["OnlineLearning"]),
         .library(name: "Simulation", targets: ["Simulation"]),
+        .library(name: "DriftDetection", targets: ["DriftDetection"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,6 +42,7 @@ let package = Package(
         ),
         .target(name: "OnlineLearning", dependencies: ["StreamCore"]),
         .target(name: "Simulation", dependencies: ["StreamCore", "OnlineLearning"]),
+        .target(name: "DriftDetection", dependencies: ["StreamCore"]),
         .executableTarget(
             name: "streamlearn",
             dependencies: [
@@ -48,6 +50,7 @@ let package = Package(
                 "StreamCore",
                 "OnlineLearning",
                 "Simulation",
+                "DriftDetection",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -61,6 +64,7 @@ let package = Package(
         .testTarget(name: "StreamCoreTests", dependencies: ["StreamCore", "Simulation"]),
         .testTarget(name: "OnlineLearningTests", dependencies: ["OnlineLearning", "StreamCore", "Simulation"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "OnlineLearning", "StreamCore"]),
+        .testTarget(name: "DriftDetectionTests", dependencies: ["DriftDetection", "Simulation", "OnlineLearning", "StreamCore"]),
         // End-to-end tests of the CLI; depending on the executable makes `swift test` build it.
         .testTarget(name: "StreamlearnTests", dependencies: ["streamlearn", "StreamKafka"]),
     ]

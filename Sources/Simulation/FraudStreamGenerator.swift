@@ -80,8 +80,29 @@ public struct FraudStreamGenerator: Sendable {
         return weights.count - 1
     }
 
-    /// The next lines: one event, plus any labels now due (all remaining ones after `finish()`).
-    public mutating func next() -> [String] {
+    /// One event's fields, before formatting (category fields index the documented value lists).
+    public struct Record: Sendable, Hashable {
+        public var id: Int
+        public var timestamp: Int64
+        public var amount: Double
+        public var merchantCategory: String
+        public var country: String
+        public var device: String
+        public var channel: String
+        public var hour: Int
+        public var customerAgeDays: Int
+        public var transactionsLastHour: Int
+        public var transactionsLastDay: Int
+        public var distanceKilometres: Double
+        public var cardPresent: Int
+        public var failedLogins: Int
+        public var ipRisk: Double
+        public var merchantRisk: Double
+        public var label: Bool
+    }
+
+    /// The next event's fields (values as they will be printed: amount to 2 decimals, distance to 1, risks to 3).
+    public mutating func nextRecord() -> Record {
         let id = index + 1
         let isDrifted = drifted(index)
         index += 1
@@ -132,16 +153,33 @@ public struct FraudStreamGenerator: Sendable {
         }
         logit += 0.5 * random.nextGaussian()
         let label = random.nextUnitDouble() < 1 / (1 + exp(-logit))
+        func rounded(_ value: Double, _ decimals: Int) -> Double {
+            Double(TransactionGenerator.fixed(value, decimals: decimals)) ?? value
+        }
+        return Record(
+            id: id, timestamp: clock, amount: rounded(amount, 2), merchantCategory: Self.categories[category],
+            country: Self.countries[country], device: Self.devices[device], channel: Self.channels[channel],
+            hour: hour, customerAgeDays: ageDays, transactionsLastHour: count1h, transactionsLastDay: count24h,
+            distanceKilometres: rounded(distance, 1), cardPresent: cardPresent, failedLogins: failedLogins,
+            ipRisk: rounded(ipRisk, 3), merchantRisk: rounded(merchantRisk, 3), label: label)
 
-        var json = "{\"id\":\(id),\"ts\":\(clock)"
-        json += ",\"amount\":\(TransactionGenerator.fixed(amount, decimals: 2))"
-        json += ",\"merchant_category\":\"\(Self.categories[category])\",\"country\":\"\(Self.countries[country])\""
-        json += ",\"device\":\"\(Self.devices[device])\",\"channel\":\"\(Self.channels[channel])\""
-        json += ",\"hour\":\(hour),\"customer_age_days\":\(ageDays),\"txn_count_1h\":\(count1h)"
-        json += ",\"txn_count_24h\":\(count24h),\"distance_km\":\(TransactionGenerator.fixed(distance, decimals: 1))"
-        json += ",\"card_present\":\(cardPresent),\"failed_logins_24h\":\(failedLogins)"
-        json += ",\"ip_risk\":\(TransactionGenerator.fixed(ipRisk, decimals: 3))"
-        json += ",\"merchant_risk\":\(TransactionGenerator.fixed(merchantRisk, decimals: 3))"
+    }
+
+    /// The next lines: one event, plus any labels now due (all remaining ones after `finish()`).
+    public mutating func next() -> [String] {
+        let record = nextRecord()
+        var json = "{\"id\":\(record.id),\"ts\":\(record.timestamp)"
+        json += ",\"amount\":\(TransactionGenerator.fixed(record.amount, decimals: 2))"
+        json += ",\"merchant_category\":\"\(record.merchantCategory)\",\"country\":\"\(record.country)\""
+        json += ",\"device\":\"\(record.device)\",\"channel\":\"\(record.channel)\""
+        json += ",\"hour\":\(record.hour),\"customer_age_days\":\(record.customerAgeDays)"
+        json += ",\"txn_count_1h\":\(record.transactionsLastHour),\"txn_count_24h\":\(record.transactionsLastDay)"
+        json += ",\"distance_km\":\(TransactionGenerator.fixed(record.distanceKilometres, decimals: 1))"
+        json += ",\"card_present\":\(record.cardPresent),\"failed_logins_24h\":\(record.failedLogins)"
+        json += ",\"ip_risk\":\(TransactionGenerator.fixed(record.ipRisk, decimals: 3))"
+        json += ",\"merchant_risk\":\(TransactionGenerator.fixed(record.merchantRisk, decimals: 3))"
+        let id = record.id
+        let label = record.label
         guard configuration.labelDelay > 0 else {
             return [json + ",\"label\":\(label ? 1 : 0)}"]
         }

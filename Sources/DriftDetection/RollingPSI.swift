@@ -1,0 +1,195 @@
+import StreamCore
+
+/// Defaults and limits of ``RollingPSI``.
+public struct PSIConfiguration: Sendable, Hashable, Codable {
+    /// Events in the reference (the first ones seen). Default 10,000.
+    public var referenceSize = 10_000
+    /// Events in the sliding current window. Default 10,000.
+    public var windowSize = 10_000
+    /// Events between evaluations once the window is full. Default 5,000.
+    public var step = 5_000
+    /// Bins of a numeric feature. Default 10.
+    public var bins = 10
+    /// Categories of a categorical feature kept from the reference (the most frequent), the rest share "other".
+    /// Default 20.
+    public var topCategories = 20
+    /// Warning at PSI ≥ this. Default 0.1.
+    public var warning = 0.1
+    /// Critical at PSI ≥ this. Default 0.2.
+    public var critical = 0.2
+
+    public init() {}
+
+    /// Throws ``DriftError/invalidConfiguration(key:reason:)`` naming the first bad key.
+    public func validate() throws(DriftError) {
+        for (key, value) in [("reference", referenceSize), ("window", windowSize), ("step", step), ("top_categories", topCategories)]
+        where value < 1 {
+            throw .invalidConfiguration(key: key, reason: "must be at least 1, got \(value)")
+        }
+        guard (2...1_000).contains(bins) else {
+            throw .invalidConfiguration(key: "bins", reason: "must be 2…1000, got \(bins)")
+        }
+        guard warning > 0, critical >= warning, critical.isFinite else {
+            throw .invalidConfiguration(key: "critical", reason: "need 0 < warning ≤ critical, got \(warning), \(critical)")
+        }
+    }
+}
+
+/// One PSI evaluation: the current window `[start, end)` in 0-based event indices, and its PSI.
+public struct PSIEvaluation: Sendable, Hashable {
+    public var start: Int
+    public var end: Int
+    public var psi: Double
+
+    public init(start: Int, end: Int, psi: Double) {
+        self.start = start
+        self.end = end
+        self.psi = psi
+    }
+}
+
+/// Rolling PSI of one feature (numeric, categorical, or the model's score) against a reference, by the exact
+/// definition in ``PopulationStability``.
+///
+/// The first `referenceSize` events form the reference; from then on a sliding window of the last `windowSize`
+/// events is compared with it every `step` events once full. Numeric bins have their inner edges at the
+/// reference's quantiles; categorical bins are the reference's top categories plus "other". A missing value
+/// (`NaN`, `null` or an absent field) counts in one more bin, "missing", in both — so a feature that starts or
+/// stops being missing moves the PSI, and one that never is adds nothing.
+///
+/// - Complexity: per event O(log B) (numeric) or O(1) expected (categorical); memory O(B) for the reference and
+///   O(window) for the window's bin indices; no allocation per event after the reference.
+public struct RollingPSI: Sendable {
+    public enum Kind: Sendable, Hashable {
+        case numeric
+        case categorical
+    }
+
+    public let kind: Kind
+    public let configuration: PSIConfiguration
+    /// Events seen (the next event's index).
+    public private(set) var index = 0
+    /// Numeric inner edges (after the reference).
+    public private(set) var edges: [Double] = []
+    /// Categorical bins (after the reference), in bin order.
+    public private(set) var categories: [String] = []
+    private var categoryTable = FeatureSchema()
+    /// Reference proportions per bin (the last bin is "missing").
+    public private(set) var referenceProportions: [Double] = []
+    private var referenceNumbers: [Double] = []
+    private var referenceCategories: [String: Int] = [:]
+    private var referenceOrder: [String] = []
+    private var referenceMissing = 0
+    private var window: [UInt16] = []
+    private var head = 0
+    private var counts: [Int] = []
+    private var sinceEvaluation = 0
+    private var evaluated = false
+
+    public init(kind: Kind, configuration: PSIConfiguration = .init()) throws(DriftError) {
+        try configuration.validate()
+        self.kind = kind
+        self.configuration = configuration
+    }
+
+    /// Whether the reference is complete.
+    public var hasReference: Bool { !referenceProportions.isEmpty }
+
+    /// Observes a numeric value (`NaN`: missing); returns an evaluation when one is due.
+    public mutating func observe(_ value: Double) -> PSIEvaluation? {
+        precondition(kind == .numeric, "observe(_:) is for numeric features")
+        if !hasReference {
+            if value.isNaN { referenceMissing += 1 } else { referenceNumbers.append(value) }
+            return advanceReference()
+        }
+        let bin = value.isNaN ? edges.count + 1 : PopulationStability.bin(of: value, edges: edges)
+        return track(bin)
+    }
+
+    /// Observes a category given by its bytes (`nil`: missing); returns an evaluation when one is due.
+    public mutating func observe(category: UnsafeRawBufferPointer?) -> PSIEvaluation? {
+        precondition(kind == .categorical, "observe(category:) is for categorical features")
+        if !hasReference {
+            if let category {
+                let name = String(decoding: category, as: UTF8.self)  // reference phase only
+                if referenceCategories[name] == nil { referenceOrder.append(name) }
+                referenceCategories[name, default: 0] += 1
+            } else {
+                referenceMissing += 1
+            }
+            return advanceReference()
+        }
+        let bins = categories.count + 2  // categories, other, missing
+        guard let category else { return track(bins - 1) }
+        let found = categoryTable.index(of: category, hash: fnv1a64(category), learn: false)
+        return track(found ?? categories.count)
+    }
+
+    private mutating func advanceReference() -> PSIEvaluation? {
+        index += 1
+        guard index == configuration.referenceSize else { return nil }
+        let total = Double(configuration.referenceSize)
+        var referenceCounts: [Int]
+        switch kind {
+        case .numeric:
+            referenceNumbers.sort()
+            edges = PopulationStability.edges(sorted: referenceNumbers, bins: configuration.bins)
+            referenceCounts = Array(repeating: 0, count: edges.count + 2)
+            for value in referenceNumbers { referenceCounts[PopulationStability.bin(of: value, edges: edges)] += 1 }
+            referenceCounts[edges.count + 1] = referenceMissing
+        case .categorical:
+            // The most frequent categories; ties by first appearance.
+            let order = Dictionary(uniqueKeysWithValues: referenceOrder.enumerated().map { ($1, $0) })
+            categories = Array(
+                referenceCategories.sorted { ($0.value, order[$1.key]!) > ($1.value, order[$0.key]!) }
+                    .prefix(configuration.topCategories).map(\.key))
+            categoryTable = FeatureSchema(names: categories)
+            referenceCounts = categories.map { referenceCategories[$0]! }
+            referenceCounts.append(referenceCategories.values.reduce(0, +) - referenceCounts.reduce(0, +))
+            referenceCounts.append(referenceMissing)
+        }
+        referenceProportions = referenceCounts.map { Double($0) / total }
+        counts = Array(repeating: 0, count: referenceCounts.count)
+        window.reserveCapacity(configuration.windowSize)
+        referenceNumbers = []
+        referenceCategories = [:]
+        referenceOrder = []
+        return nil
+    }
+
+    private mutating func track(_ bin: Int) -> PSIEvaluation? {
+        index += 1
+        counts[bin] += 1
+        if window.count < configuration.windowSize {
+            window.append(UInt16(bin))
+        } else {
+            counts[Int(window[head])] -= 1
+            window[head] = UInt16(bin)
+            head = head + 1 == configuration.windowSize ? 0 : head + 1
+        }
+        guard window.count == configuration.windowSize else { return nil }
+        sinceEvaluation += 1
+        guard !evaluated || sinceEvaluation >= configuration.step else { return nil }
+        evaluated = true
+        sinceEvaluation = 0
+        return PSIEvaluation(start: index - configuration.windowSize, end: index, psi: currentPSI())
+    }
+
+    /// The PSI of the current window against the reference (window proportions are count / window length).
+    public func currentPSI() -> Double {
+        let length = Double(configuration.windowSize)
+        var total = 0.0
+        for bin in counts.indices {
+            let r = referenceProportions[bin] == 0 ? PopulationStability.epsilon : referenceProportions[bin]
+            let c = counts[bin] == 0 ? PopulationStability.epsilon : Double(counts[bin]) / length
+            total += (c - r) * log(c / r)
+        }
+        return total
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
