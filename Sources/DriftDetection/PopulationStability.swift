@@ -46,12 +46,17 @@ public enum PopulationStability: Sendable {
     /// so a value equal to an edge goes to the upper bin. O(log B).
     @inline(__always)
     public static func bin(of value: Double, edges: [Double]) -> Int {
-        var low = 0
-        var high = edges.count
-        while low < high {
-            let middle = (low + high) / 2
-            if edges[middle] <= value { low = middle + 1 } else { high = middle }
+        edges.withUnsafeBufferPointer { edges in
+            // Branch-free binary search (the loop runs a fixed ⌈log₂ B⌉ times, whatever the value), so random
+            // values cost no mispredictions: the upper bound of `value`.
+            guard var remaining = Optional(edges.count), remaining > 0 else { return 0 }
+            var base = 0
+            while remaining > 1 {
+                let half = remaining / 2
+                base = edges[base + half] <= value ? base + half : base
+                remaining -= half
+            }
+            return base + (edges[base] <= value ? 1 : 0)
         }
-        return low
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DriftDetection
 import Foundation
 import OnlineLearning
 import Simulation
@@ -216,6 +217,31 @@ struct BenchLearn: AsyncParsableCommand {
                     try agent.learn(step)
                 }
             }))
+        // Drift detectors: rolling PSI over the 20 dense features (values observed per feature), and rolling F1.
+        var psiDetectors = try (0..<featureCount).map { _ in try RollingPSI(kind: .numeric) }
+        var psiChecksum = 0.0
+        let psiRate = rate(events) {
+            denseValues.withUnsafeBufferPointer { values in
+                for index in 0..<events {
+                    let base = index * featureCount
+                    for j in 0..<featureCount {
+                        if let evaluation = psiDetectors[j].observe(values[base + j]) { psiChecksum += evaluation.psi }
+                    }
+                }
+            }
+        }
+        results.append(("drift: rolling PSI over 20 features (per event)", psiRate))
+        var f1Detector = try RollingF1()
+        results.append(
+            ("drift: rolling F1", rate(events) {
+                for index in 0..<events {
+                    if let evaluation = f1Detector.observe(probability: scores[index], label: labels[index]) {
+                        psiChecksum += evaluation.f1
+                    }
+                }
+            }))
+        checksum += psiChecksum
+
         // Environment + agent loop: tabular Q-learning on FrozenLake 4x4 (slippery), acting and learning.
         var lake = try Environments.frozenLake()
         var lakeAgent = try TabularAgent(

@@ -133,7 +133,7 @@ struct CLITests {
     func helpHasExamples() throws {
         for command in [["broker"], ["produce"], ["consume"], ["decode"], ["learn"], ["generate", "transactions"],
                         ["generate", "logistic"], ["generate", "fraud"], ["simulate", "frozenlake"], ["simulate", "taxi"],
-                        ["simulate", "cliffwalking"], ["simulate", "bandit"], ["bench", "kafka"], ["bench", "decode"],
+                        ["simulate", "cliffwalking"], ["simulate", "bandit"], ["drift"], ["bench", "kafka"], ["bench", "decode"],
                         ["bench", "learn"]] {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0)
@@ -341,5 +341,34 @@ struct CLITests {
         #expect(driftedLines[1000] != plainLines[1000])
         #expect(try CLI.run(["generate", "fraud", "--drift", "sideways"]).status == 64)
         #expect(try CLI.run(["generate", "fraud", "--label-delay", "-1"]).status == 64)
+    }
+
+    @Test("drift replays a stream through PSI: quiet before an abrupt covariate shift, critical within one window after")
+    func driftCommand() throws {
+        let stream = try CLI.run(
+            ["generate", "fraud", "--events", "40000", "--seed", "6", "--drift-at", "20000", "--drift", "covariate"]).stdout
+        let result = try CLI.run(
+            ["drift", "--features", "amount,country,hour", "--reference", "5000", "--window", "5000", "--step", "2500",
+             "--json", "-"], stdin: stream)
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try result.stdout.split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:]
+        }
+        // Evaluations at end = 10,000, 12,500, …, 40,000 for each of the three features.
+        #expect(rows.count == 3 * 13)
+        for row in rows {
+            for key in ["feature", "start", "end", "psi", "state"] { #expect(row[key] != nil, "missing \(key)") }
+            #expect((row["end"] as! Int) - (row["start"] as! Int) == 5_000)
+        }
+        for feature in ["amount", "country", "hour"] {
+            let mine = rows.filter { $0["feature"] as? String == feature }
+            #expect(mine.filter { ($0["end"] as! Int) <= 20_000 }.allSatisfy { $0["state"] as? String == "ok" })
+            let critical = mine.first { $0["state"] as? String == "critical" }
+            #expect((critical?["end"] as? Int ?? .max) <= 25_000, "\(feature): \(String(describing: critical))")
+        }
+        let text = try CLI.run(["drift", "--features", "amount", "--reference", "5000", "--window", "5000", "-"], stdin: stream)
+        #expect(text.stdout.contains("amount               [5000, 10000)  psi "))
+        #expect(text.stdout.contains("7 evaluations of 1 features, 1 alerts, 0 rejected lines"))
+        #expect(try CLI.run(["drift", "--bins", "1", "-"]).stderr.contains("--bins: must be 2…1000, got 1"))
     }
 }
