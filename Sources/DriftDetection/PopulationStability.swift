@@ -46,17 +46,21 @@ public enum PopulationStability: Sendable {
     /// so a value equal to an edge goes to the upper bin. O(log B).
     @inline(__always)
     public static func bin(of value: Double, edges: [Double]) -> Int {
-        edges.withUnsafeBufferPointer { edges in
-            // Branch-free binary search (the loop runs a fixed ⌈log₂ B⌉ times, whatever the value), so random
-            // values cost no mispredictions: the upper bound of `value`.
-            guard var remaining = Optional(edges.count), remaining > 0 else { return 0 }
-            var base = 0
-            while remaining > 1 {
-                let half = remaining / 2
-                base = edges[base + half] <= value ? base + half : base
-                remaining -= half
-            }
-            return base + (edges[base] <= value ? 1 : 0)
+        edges.withUnsafeBufferPointer { bin(of: value, in: $0) }
+    }
+
+    /// ``bin(of:edges:)`` over borrowed edges. A branch-free binary search: the loop runs a fixed ⌈log₂ B⌉ times
+    /// whatever the value, so random values cost no mispredictions.
+    @inline(__always)
+    public static func bin(of value: Double, in edges: UnsafeBufferPointer<Double>) -> Int {
+        var remaining = edges.count
+        guard remaining > 0 else { return 0 }
+        var base = 0
+        while remaining > 1 {
+            let half = remaining / 2
+            base = edges[base + half] <= value ? base + half : base
+            remaining -= half
         }
+        return base + (edges[base] <= value ? 1 : 0)
     }
 }

@@ -102,7 +102,7 @@ public struct RollingPSI: Sendable {
             if value.isNaN { referenceMissing += 1 } else { referenceNumbers.append(value) }
             return advanceReference()
         }
-        let bin = value.isNaN ? edges.count + 1 : PopulationStability.bin(of: value, edges: edges)
+        let bin = value.isNaN ? edges.count + 1 : edges.withUnsafeBufferPointer { PopulationStability.bin(of: value, in: $0) }
         return track(bin)
     }
 
@@ -157,17 +157,25 @@ public struct RollingPSI: Sendable {
         return nil
     }
 
+    @inline(__always)
     private mutating func track(_ bin: Int) -> PSIEvaluation? {
         index += 1
-        counts[bin] += 1
-        if window.count < configuration.windowSize {
-            window.append(UInt16(bin))
+        let size = configuration.windowSize
+        if window.count < size {
+            counts[bin] += 1
+            window.append(UInt16(truncatingIfNeeded: bin))
+            guard window.count == size else { return nil }
         } else {
-            counts[Int(window[head])] -= 1
-            window[head] = UInt16(bin)
-            head = head + 1 == configuration.windowSize ? 0 : head + 1
+            let position = head
+            counts.withUnsafeMutableBufferPointer { counts in
+                window.withUnsafeMutableBufferPointer { window in
+                    counts[Int(window[position])] -= 1
+                    counts[bin] += 1
+                    window[position] = UInt16(truncatingIfNeeded: bin)
+                }
+            }
+            head = position + 1 == size ? 0 : position + 1
         }
-        guard window.count == configuration.windowSize else { return nil }
         sinceEvaluation += 1
         guard !evaluated || sinceEvaluation >= configuration.step else { return nil }
         evaluated = true
