@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "OnlineLearning", targets: ["OnlineLearning"]),
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "DriftDetection", targets: ["DriftDetection"]),
+        .library(name: "Alerting", targets: ["Alerting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,6 +44,10 @@ let package = Package(
         .target(name: "OnlineLearning", dependencies: ["StreamCore"]),
         .target(name: "Simulation", dependencies: ["StreamCore", "OnlineLearning"]),
         .target(name: "DriftDetection", dependencies: ["StreamCore"]),
+        .target(
+            name: "Alerting",
+            dependencies: ["DriftDetection", "StreamKafka", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "streamlearn",
             dependencies: [
@@ -51,6 +56,7 @@ let package = Package(
                 "OnlineLearning",
                 "Simulation",
                 "DriftDetection",
+                "Alerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,7 +1,10 @@
+import Alerting
 import ArgumentParser
 import DriftDetection
 import Foundation
+import Logging
 import StreamCore
+import StreamKafka
 
 struct DriftCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,9 +19,15 @@ struct DriftCommand: AsyncParsableCommand {
             the PSI and the alert state (ok, warning ≥ 0.1, critical ≥ 0.2, resolved; with hysteresis, so one \
             drift gives one alert and one resolution).
 
+            Alerts (firing, escalated, resolved) go to every sink given: --alerts-topic on --brokers (the ops \
+            feed), --alerts-file (JSON Lines), --alertmanager (Prometheus Alertmanager's POST /api/v2/alerts). A \
+            failing sink is retried 3 times with backoff; an alert it still refuses goes to --alerts-file or, \
+            without one, to the log with its full body.
+
             Examples:
               streamlearn generate fraud --events 200000 --drift-at 100000 --drift covariate | streamlearn drift -
               streamlearn drift --features amount,country --window 5000 --step 2500 --json events.jsonl
+              streamlearn drift --brokers "$(cat /tmp/bootstrap)" --alerts-topic ops-alerts --alerts-file alerts.jsonl -
             """
     )
 
@@ -43,6 +52,26 @@ struct DriftCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object per evaluation: feature, start, end, psi, state.")
     var json = false
 
+    @Option(help: "Kafka bootstrap servers for --alerts-topic.")
+    var brokers: String?
+
+    @Option(help: "Publish alerts to this Kafka topic (needs --brokers).")
+    var alertsTopic: String?
+
+    @Option(help: "Append alerts to this JSON Lines file (also the fallback of failing sinks).")
+    var alertsFile: String?
+
+    @Option(help: "Post alerts to this Prometheus Alertmanager (e.g. http://localhost:9093).")
+    var alertmanager: String?
+
+    @Option(help: "Model name in alerts.")
+    var modelName: String = "streamlearn"
+
+    @Option(help: "Model version in alerts.")
+    var modelVersion: String = "0"
+
+    @OptionGroup var global: GlobalOptions
+
     @OptionGroup var fields: EventFieldOptions
 
     var psiConfiguration: PSIConfiguration {
@@ -56,6 +85,12 @@ struct DriftCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try fields.decoderConfiguration()
+        if (alertsTopic == nil) != (brokers == nil) {
+            throw ValidationError("--alerts-topic and --brokers go together")
+        }
+        if let alertmanager, URL(string: alertmanager)?.scheme?.hasPrefix("http") != true {
+            throw ValidationError("--alertmanager must be an http(s) URL, got '\(alertmanager)'")
+        }
         do {
             try psiConfiguration.validate()
         } catch {
@@ -72,6 +107,30 @@ struct DriftCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let logger = global.bootstrapLogging()
+        var sinks: [any AlertSink] = []
+        var kafkaSink: KafkaAlertSink?
+        if let brokers, let alertsTopic {
+            kafkaSink = try KafkaAlertSink(bootstrapServers: brokers, topic: alertsTopic, logger: logger)
+            sinks.append(kafkaSink!)
+        }
+        if let alertmanager, let url = URL(string: alertmanager) { sinks.append(AlertmanagerSink(base: url)) }
+        let file = alertsFile.map { JSONLinesFileSink(path: $0) }
+        if let file { sinks.append(file) }
+        let dispatcher = AlertDispatcher(sinks: sinks, fallback: file, logger: logger)
+        try await runOnDedicatedThread(name: "streamlearn.drift") { [self] in
+            try replay(dispatcher: dispatcher)
+        }
+        try kafkaSink?.close()
+        let counts = dispatcher.counts
+        if counts.failed > 0 {
+            Output.error("\(counts.failed) alert deliveries failed after retries (see the log and --alerts-file)")
+            throw ExitCode(1)
+        }
+    }
+
+    func replay(dispatcher: AlertDispatcher) throws {
+        let model = Alert.Model(name: modelName, version: modelVersion)
         let decoder = EventDecoder(configuration: try fields.decoderConfiguration())
         let event = DecodedEvent()
         let input = try JSONLinesInput(path: file)
@@ -89,6 +148,12 @@ struct DriftCommand: AsyncParsableCommand {
         func report(_ watch: inout Watch, _ evaluation: PSIEvaluation) {
             evaluations += 1
             let change = watch.tracker.evaluate(evaluation.psi)
+            if let change, !dispatcher.sinks.isEmpty {
+                dispatcher.dispatch(
+                    Alert.from(
+                        change, detector: "psi", feature: watch.name, value: evaluation.psi, policy: watch.tracker.policy,
+                        window: Alert.Window(start: evaluation.start, end: evaluation.end), model: model, at: Date()))
+            }
             let state: String
             if case .resolved = change { state = "resolved" } else { state = watch.tracker.state.rawValue }
             if json {

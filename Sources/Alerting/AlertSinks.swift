@@ -1,0 +1,202 @@
+public import Foundation
+public import Logging
+import StreamKafka
+import DriftDetection
+import Synchronization
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Where alerts go. `deliver` throws when the alert did not arrive; ``AlertDispatcher`` retries.
+public protocol AlertSink: Sendable {
+    /// A short name for logs and counters (`stdout`, `file:/path`, `kafka:topic`, `alertmanager:url`).
+    var name: String { get }
+    func deliver(_ alert: Alert) throws
+}
+
+/// What went wrong delivering an alert; names the sink.
+public struct AlertSinkError: Error, Sendable, CustomStringConvertible {
+    public var sink: String
+    public var reason: String
+
+    public var description: String { "alert sink \(sink): \(reason)" }
+}
+
+/// Prints each alert as one JSON line on stdout.
+public struct StandardOutputSink: AlertSink {
+    public let name = "stdout"
+
+    public init() {}
+
+    public func deliver(_ alert: Alert) throws {
+        FileHandle.standardOutput.write(Data((alert.jsonLine() + "\n").utf8))
+    }
+}
+
+/// Appends each alert as one JSON line to a file (created if missing), flushed to disk before returning.
+public struct JSONLinesFileSink: AlertSink {
+    public let path: String
+    public var name: String { "file:\(path)" }
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    public func deliver(_ alert: Alert) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard descriptor >= 0 else {
+            throw AlertSinkError(sink: name, reason: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let bytes = Array((alert.jsonLine() + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == bytes.count, fsync(descriptor) == 0 else {
+            throw AlertSinkError(sink: name, reason: "cannot write: \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Publishes each alert to a Kafka topic (the ops feed), keyed by alert id, and waits for its delivery.
+public final class KafkaAlertSink: AlertSink {
+    public let topic: String
+    private let producer: KafkaProducer
+    public var name: String { "kafka:\(topic)" }
+
+    public init(bootstrapServers: String, topic: String, logger: Logger = Logger(label: "streamlearn.alerts")) throws {
+        self.topic = topic
+        var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServers)
+        configuration.messageTimeout = .seconds(10)
+        producer = try KafkaProducer(configuration: configuration, logger: logger)
+    }
+
+    public func deliver(_ alert: Alert) throws {
+        let before = producer.deliveryReport
+        try producer.send(topic: topic, key: alert.id, value: alert.jsonLine())
+        try producer.flush(timeout: .seconds(10))
+        let after = producer.deliveryReport
+        guard after.failed == before.failed else {
+            throw AlertSinkError(sink: name, reason: "the broker did not take the alert: \(after.failures.last.map { "\($0)" } ?? "unknown error")")
+        }
+    }
+
+    /// Flushes and closes the producer.
+    public func close() throws {
+        _ = try producer.close(timeout: .seconds(10))
+    }
+}
+
+/// Posts each alert to Prometheus Alertmanager's v2 API (`POST /api/v2/alerts`): a one-element array with
+/// `labels` (alertname, severity, detector, feature, model, model_version), `annotations` (value, threshold,
+/// window, snapshot), `startsAt` and, when resolved, `endsAt`.
+public struct AlertmanagerSink: AlertSink {
+    public let url: URL
+    public let timeout: Duration
+    public var name: String { "alertmanager:\(url.absoluteString)" }
+
+    /// `base`: Alertmanager's address, e.g. `http://localhost:9093`.
+    public init(base: URL, timeout: Duration = .seconds(5)) {
+        url = base.appendingPathComponent("api/v2/alerts")
+        self.timeout = timeout
+    }
+
+    /// The request body for `alert`.
+    public static func body(for alert: Alert) -> [[String: Any]] {
+        let formatter = ISO8601DateFormatter()
+        var item: [String: Any] = [
+            "labels": [
+                "alertname": alert.kind, "severity": alert.severity.rawValue, "detector": alert.detector,
+                "feature": alert.feature, "model": alert.model.name, "model_version": alert.model.version,
+                "alert_id": alert.id,
+            ],
+            "annotations": [
+                "value": String(alert.value), "threshold": String(alert.threshold),
+                "window": "[\(alert.window.start), \(alert.window.end))", "snapshot": alert.snapshot ?? "",
+                "summary": "\(alert.kind) \(alert.state.rawValue) on \(alert.feature): \(alert.value)",
+            ],
+            "startsAt": formatter.string(from: alert.at),
+        ]
+        if alert.state == .resolved { item["endsAt"] = formatter.string(from: alert.at) }
+        return [item]
+    }
+
+    public func deliver(_ alert: Alert) throws {
+        var request = URLRequest(url: url)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = try JSONSerialization.data(withJSONObject: Self.body(for: alert), options: [.sortedKeys])
+        request.timeoutInterval = Double(timeout.components.seconds) + 1
+        let outcome = Mutex<Result<Int, AlertSinkError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let sinkName = name
+        URLSession.shared.dataTask(with: request) { _, response, error in
+            let result: Result<Int, AlertSinkError> =
+                if let error {
+                    .failure(AlertSinkError(sink: sinkName, reason: error.localizedDescription))
+                } else {
+                    .success((response as? HTTPURLResponse)?.statusCode ?? 0)
+                }
+            outcome.withLock { $0 = result }
+            done.signal()
+        }.resume()
+        guard done.wait(timeout: .now() + .seconds(Int(timeout.components.seconds) + 2)) == .success else {
+            throw AlertSinkError(sink: name, reason: "no answer within \(timeout)")
+        }
+        let status = try outcome.withLock { $0 }!.get()
+        guard (200..<300).contains(status) else { throw AlertSinkError(sink: name, reason: "HTTP status \(status)") }
+    }
+}
+
+/// Sends every alert to every sink, retrying a failing sink with exponential backoff. A sink that still fails is
+/// counted, and the alert is written to the fallback file (or, without one, logged with its full body): an alert
+/// is never dropped silently, and a failing sink never stops the caller for longer than its retries.
+public final class AlertDispatcher: Sendable {
+    public let sinks: [any AlertSink]
+    public let fallback: JSONLinesFileSink?
+    /// Attempts per sink and alert. Default 3.
+    public let attempts: Int
+    /// Wait before the second attempt; doubled for each further one. Default 100 ms.
+    public let backoff: Duration
+    private let logger: Logger
+    private let counters = Mutex<(delivered: Int, retried: Int, failed: Int)>((0, 0, 0))
+
+    public init(
+        sinks: [any AlertSink], fallback: JSONLinesFileSink? = nil, attempts: Int = 3,
+        backoff: Duration = .milliseconds(100), logger: Logger = Logger(label: "streamlearn.alerts")
+    ) {
+        self.sinks = sinks
+        self.fallback = fallback
+        self.attempts = max(attempts, 1)
+        self.backoff = backoff
+        self.logger = logger
+    }
+
+    /// Deliveries that succeeded, retries made, and deliveries that failed every attempt.
+    public var counts: (delivered: Int, retried: Int, failed: Int) { counters.withLock { $0 } }
+
+    public func dispatch(_ alert: Alert) {
+        for sink in sinks {
+            var wait = backoff
+            var lastError: (any Error)?
+            for attempt in 1...attempts {
+                do {
+                    try sink.deliver(alert)
+                    lastError = nil
+                    counters.withLock { $0.delivered += 1 }
+                    break
+                } catch {
+                    lastError = error
+                    guard attempt < attempts else { break }
+                    counters.withLock { $0.retried += 1 }
+                    Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) * 1e-18)
+                    wait = wait * 2
+                }
+            }
+            guard let lastError else { continue }
+            counters.withLock { $0.failed += 1 }
+            logger.error("alert not delivered to \(sink.name) after \(attempts) attempts: \(lastError)")
+            if let fallback, (try? fallback.deliver(alert)) != nil { continue }
+            logger.critical("undelivered alert: \(alert.jsonLine())")
+        }
+    }
+}
