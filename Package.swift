@@ -70,6 +70,7 @@ let package = Package(
         .testTarget(name: "StreamCoreTests", dependencies: ["StreamCore", "Simulation"]),
         .testTarget(name: "OnlineLearningTests", dependencies: ["OnlineLearning", "StreamCore", "Simulation"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "OnlineLearning", "StreamCore"]),
+        .testTarget(name: "AlertingTests", dependencies: ["Alerting", "DriftDetection"]),
         .testTarget(name: "DriftDetectionTests", dependencies: ["DriftDetection", "Simulation", "OnlineLearning", "StreamCore"]),
         // End-to-end tests of the CLI; depending on the executable makes `swift test` build it.
         .testTarget(name: "StreamlearnTests", dependencies: ["streamlearn", "StreamKafka"]),

@@ -1,3 +1,4 @@
+import Alerting
 import ArgumentParser
 import Foundation
 import OnlineLearning
@@ -83,6 +84,15 @@ struct LearnCommand: AsyncParsableCommand {
     @Option(help: "Continue from this snapshot.")
     var loadSnapshot: String?
 
+    @Option(help: "Keep durable snapshots in this directory (checksummed, atomic, pruned); one at the end.")
+    var snapshotDir: String?
+
+    @Option(help: "With --snapshot-dir: also one every N lines.")
+    var snapshotEvery: Int?
+
+    @Option(help: "Continue from the newest good snapshot in this directory, skipping the lines it had consumed.")
+    var resume: String?
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -90,6 +100,11 @@ struct LearnCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try fields.decoderConfiguration()
+        if let snapshotEvery, snapshotEvery < 1 {
+            throw ValidationError("--snapshot-every must be at least 1, got \(snapshotEvery)")
+        }
+        if snapshotEvery != nil && snapshotDir == nil { throw ValidationError("--snapshot-every needs --snapshot-dir") }
+        if resume != nil && loadSnapshot != nil { throw ValidationError("--resume and --load-snapshot exclude each other") }
         do {
             _ = try makeClassifier()
         } catch {
@@ -134,8 +149,12 @@ struct LearnCommand: AsyncParsableCommand {
             features: features, model: configuration, threshold: threshold, window: window == 0 ? nil : window)
     }
 
+    /// The offsets key of this input in snapshots: lines consumed from it.
+    var inputKey: String { "file:\(file == "-" ? "stdin" : file)" }
+
     func run() async throws {
         var classifier: ProgressiveClassifier
+        var skipLines = 0
         if let loadSnapshot {
             guard let data = FileManager.default.contents(atPath: loadSnapshot) else {
                 Output.error("error: cannot read snapshot '\(loadSnapshot)'")
@@ -147,9 +166,25 @@ struct LearnCommand: AsyncParsableCommand {
                 Output.error("error: snapshot '\(loadSnapshot)' refused: \(error)")
                 throw ExitCode(65)
             }
+        } else if let resume {
+            let store = try SnapshotStore(directory: resume)
+            let (entry, refused) = store.newestGood()
+            for error in refused { Output.error("warning: \(error); using an older one") }
+            guard let entry else {
+                Output.error("error: no usable snapshot in '\(resume)'")
+                throw ExitCode(66)
+            }
+            do {
+                classifier = try Snapshot.decode(ProgressiveClassifier.self, from: entry.payload)
+            } catch {
+                Output.error("error: snapshot '\(entry.path)' refused: \(error)")
+                throw ExitCode(65)
+            }
+            skipLines = Int(entry.header.offsets[inputKey] ?? 0)
         } else {
             classifier = try makeClassifier()
         }
+        let store = try snapshotDir.map { try SnapshotStore(directory: $0) }
         let decoder = EventDecoder(configuration: try fields.decoderConfiguration())
         let event = DecodedEvent()
         let input = try JSONLinesInput(path: file)
@@ -158,7 +193,13 @@ struct LearnCommand: AsyncParsableCommand {
         var unlabeled = 0
         var events = 0
         let start = ContinuousClock.now
+        var lastLine = skipLines
         try input.forEachLine { lineNumber, line in
+            guard lineNumber > skipLines else { return }
+            lastLine = lineNumber
+            if let store, let snapshotEvery, lineNumber % snapshotEvery == 0 {
+                try store.write(Snapshot.encode(classifier), reason: .periodic, offsets: [inputKey: Int64(lineNumber - 1)], at: Date())
+            }
             events += 1
             do {
                 try line.withUnsafeBytes { try decoder.decode($0, into: event) }
@@ -178,6 +219,9 @@ struct LearnCommand: AsyncParsableCommand {
         let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
         if rejected > 10 || refused > 10 {
             Output.error("(\(rejected) rejected and \(refused) not learned in all; the first 10 of each shown)")
+        }
+        if let store {
+            try store.write(Snapshot.encode(classifier), reason: .shutdown, offsets: [inputKey: Int64(lastLine)], at: Date())
         }
         if let saveSnapshot {
             do {

@@ -133,7 +133,8 @@ struct CLITests {
     func helpHasExamples() throws {
         for command in [["broker"], ["produce"], ["consume"], ["decode"], ["learn"], ["generate", "transactions"],
                         ["generate", "logistic"], ["generate", "fraud"], ["simulate", "frozenlake"], ["simulate", "taxi"],
-                        ["simulate", "cliffwalking"], ["simulate", "bandit"], ["drift"], ["bench", "kafka"], ["bench", "decode"],
+                        ["simulate", "cliffwalking"], ["simulate", "bandit"], ["drift"], ["snapshot", "list"], ["snapshot", "show"],
+                        ["bench", "kafka"], ["bench", "decode"],
                         ["bench", "learn"]] {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0)
@@ -370,5 +371,52 @@ struct CLITests {
         #expect(text.stdout.contains("amount               [5000, 10000)  psi "))
         #expect(text.stdout.contains("7 evaluations of 1 features, 1 alerts, 0 rejected lines"))
         #expect(try CLI.run(["drift", "--bins", "1", "-"]).stderr.contains("--bins: must be 2…1000, got 1"))
+    }
+
+    @Test("learn keeps durable snapshots; --resume continues from the newest good one bit for bit, skipping a corrupt one")
+    func learnSnapshotStore() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("events.jsonl").path
+        #expect(try CLI.run(["generate", "logistic", "--events", "5000", "--seed", "4", input]).status == 0)
+        let store = directory.appendingPathComponent("store").path
+        let oneGo = directory.appendingPathComponent("one-go.json").path
+        let resumed = directory.appendingPathComponent("resumed.json").path
+        let options = ["--hash-bits", "12", "--window", "300"]
+        #expect(try CLI.run(["learn", "--save-snapshot", oneGo] + options + [input]).status == 0)
+
+        // A run that stops at line 3,000 (its input is the first 3,000 lines, under the same name): periodic
+        // snapshots before lines 1,000, 2,000 and 3,000, and one at the end.
+        let whole = try String(contentsOfFile: input, encoding: .utf8)
+        let first = whole.split(separator: "\n").prefix(3_000).joined(separator: "\n") + "\n"
+        try first.write(toFile: input, atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["learn", "--snapshot-dir", store, "--snapshot-every", "1000"] + options + [input]).status == 0)
+        try whole.write(toFile: input, atomically: true, encoding: .utf8)
+        let list = try CLI.run(["snapshot", "list", "--json", store])
+        let rows = try list.stdout.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }
+        #expect(rows.map { $0["reason"] as? String } == ["shutdown", "periodic", "periodic", "periodic"])
+        let show = try CLI.run(["snapshot", "show", "--json", store + "/snapshot-00000004.json"])
+        let shown = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(shown["kind"] as? String == "progressive-classifier")
+        #expect((shown["offsets"] as? [String: Int])?["file:\(input)"] == 3_000)
+
+        // Resuming from the end-of-run snapshot and reading the whole file gives the one-go state, byte for byte.
+        let continued = try CLI.run(["learn", "--resume", store, "--save-snapshot", resumed, "--json", input])
+        #expect(continued.status == 0, "\(continued.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: oneGo)) == Data(contentsOf: URL(fileURLWithPath: resumed)))
+
+        // Corrupt the newest snapshot (one flipped byte): it is refused by name and the previous one (before line
+        // 3,000) is used, which ends in the same state.
+        let newest = store + "/snapshot-00000004.json"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: newest))
+        bytes[bytes.count - 3] ^= 0x20
+        try bytes.write(to: URL(fileURLWithPath: newest))
+        let fallback = try CLI.run(["learn", "--resume", store, "--save-snapshot", resumed, "--json", input])
+        #expect(fallback.status == 0)
+        #expect(fallback.stderr.contains("snapshot '\(newest)' refused: checksum mismatch"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: oneGo)) == Data(contentsOf: URL(fileURLWithPath: resumed)))
+        #expect(try CLI.run(["snapshot", "list", store]).stdout.contains("snapshot-00000004.json  REFUSED: checksum mismatch"))
+        #expect(try CLI.run(["snapshot", "show", newest]).status == 65)
     }
 }

@@ -1,0 +1,259 @@
+public import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Durable snapshots in one directory: each written to a temporary file, fsynced, renamed into place, and the
+/// directory fsynced, so a crash leaves either the old set or the new one; each file carries a CRC-32 of its
+/// payload; `manifest.json` lists them; old ones are pruned.
+///
+/// A file is one JSON header line, then the payload (for learners, a ``Snapshot`` document):
+///
+/// ```
+/// {"created_at":"…","crc32":"9f1c0a2b","format":"streamlearn-snapshot-file","length":48213,"offsets":{"events/0":1200},"reason":"periodic","sequence":12,"version":1}
+/// {"format":"streamlearn-snapshot", …}
+/// ```
+///
+/// Retention: the newest `keepLast` snapshots are kept, and every alert snapshot until it is older than
+/// `keepAlertSnapshotsFor`. ``newestGood()`` verifies length and checksum and skips (naming them) files that are
+/// truncated, altered or unreadable, so a corrupt snapshot is refused and the previous good one is used.
+public struct SnapshotStore: Sendable {
+    public enum Reason: Sendable, Hashable, Codable, CustomStringConvertible {
+        case periodic
+        case shutdown
+        /// Written for a critical alert (its id).
+        case alert(String)
+
+        public var description: String {
+            switch self {
+            case .periodic: "periodic"
+            case .shutdown: "shutdown"
+            case .alert(let id): "alert:\(id)"
+            }
+        }
+
+        init(_ text: String) {
+            if text == "periodic" {
+                self = .periodic
+            } else if text == "shutdown" {
+                self = .shutdown
+            } else {
+                self = .alert(String(text.dropFirst("alert:".count)))
+            }
+        }
+    }
+
+    /// A snapshot file's header.
+    public struct Header: Sendable, Hashable, Codable {
+        public var format: String
+        public var version: Int
+        public var sequence: Int
+        public var reason: String
+        public var createdAt: Date
+        public var length: Int
+        public var crc32: String
+        public var offsets: [String: Int64]
+
+        enum CodingKeys: String, CodingKey {
+            case format, version, sequence, reason, createdAt = "created_at", length, crc32, offsets
+        }
+    }
+
+    /// A verified snapshot: its file, header and payload.
+    public struct Entry: Sendable {
+        public var path: String
+        public var header: Header
+        public var payload: Data
+    }
+
+    public let directory: String
+    /// Newest snapshots kept, whatever their reason. Default 5.
+    public let keepLast: Int
+    /// Alert snapshots are kept at least this long. Default 7 days.
+    public let keepAlertSnapshotsFor: Duration
+
+    public static let fileFormat = "streamlearn-snapshot-file"
+
+    public init(directory: String, keepLast: Int = 5, keepAlertSnapshotsFor: Duration = .seconds(7 * 86_400)) throws {
+        self.directory = directory
+        self.keepLast = max(keepLast, 1)
+        self.keepAlertSnapshotsFor = keepAlertSnapshotsFor
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    static func fileName(sequence: Int) -> String { String(format: "snapshot-%08d.json", sequence) }
+
+    /// Snapshot files in the directory, newest (highest sequence) first.
+    public func files() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasPrefix("snapshot-") && $0.hasSuffix(".json") }.sorted(by: >)
+            .map { (directory as NSString).appendingPathComponent($0) }
+    }
+
+    /// Writes `payload` as the next snapshot, durably; then rewrites the manifest and prunes. Returns its path.
+    @discardableResult
+    public func write(_ payload: Data, reason: Reason, offsets: [String: Int64] = [:], at date: Date) throws -> String {
+        let sequence = (files().compactMap { Self.sequence(of: $0) }.max() ?? 0) + 1
+        let header = Header(
+            format: Self.fileFormat, version: 1, sequence: sequence, reason: reason.description, createdAt: date,
+            length: payload.count, crc32: String(format: "%08x", CRC32.checksum(payload)), offsets: offsets)
+        var contents = try Self.encoder.encode(header)
+        contents.append(UInt8(ascii: "\n"))
+        contents.append(payload)
+        let path = (directory as NSString).appendingPathComponent(Self.fileName(sequence: sequence))
+        try Self.writeDurably(contents, to: path, directory: directory)
+        try prune(now: date)
+        try writeManifest()
+        return path
+    }
+
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+
+    static func sequence(of path: String) -> Int? {
+        let name = (path as NSString).lastPathComponent
+        return Int(name.dropFirst("snapshot-".count).dropLast(".json".count))
+    }
+
+    /// Reads and verifies one snapshot file; the error names the file and what is wrong.
+    public static func read(_ path: String) throws(SnapshotStoreError) -> Entry {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SnapshotStoreError(path: path, reason: "cannot be read")
+        }
+        guard let newline = data.firstIndex(of: UInt8(ascii: "\n")) else {
+            throw SnapshotStoreError(path: path, reason: "has no header line (truncated?)")
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let header: Header
+        do {
+            header = try decoder.decode(Header.self, from: data[data.startIndex..<newline])
+        } catch {
+            throw SnapshotStoreError(path: path, reason: "header is not valid (\(error))")
+        }
+        guard header.format == fileFormat, header.version == 1 else {
+            throw SnapshotStoreError(path: path, reason: "format '\(header.format)' version \(header.version) is not readable")
+        }
+        let payload = Data(data[(newline + 1)...])
+        guard payload.count == header.length else {
+            throw SnapshotStoreError(
+                path: path, reason: "truncated or padded: payload is \(payload.count) bytes, header says \(header.length)")
+        }
+        let checksum = String(format: "%08x", CRC32.checksum(payload))
+        guard checksum == header.crc32 else {
+            throw SnapshotStoreError(path: path, reason: "checksum mismatch: crc32 \(checksum), header says \(header.crc32)")
+        }
+        return Entry(path: path, header: header, payload: payload)
+    }
+
+    /// The newest snapshot that verifies, and the files refused on the way (with reasons).
+    public func newestGood() -> (entry: Entry?, refused: [SnapshotStoreError]) {
+        var refused: [SnapshotStoreError] = []
+        for path in files() {
+            do {
+                return (try Self.read(path), refused)
+            } catch {
+                refused.append(error)
+            }
+        }
+        return (nil, refused)
+    }
+
+    /// Keeps the newest `keepLast` files, and alert snapshots younger than `keepAlertSnapshotsFor`.
+    func prune(now: Date) throws {
+        let all = files()
+        for path in all.dropFirst(keepLast) {
+            if let entry = try? Self.read(path), entry.header.reason.hasPrefix("alert:"),
+                now.timeIntervalSince(entry.header.createdAt) < Double(keepAlertSnapshotsFor.components.seconds)
+            {
+                continue
+            }
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    /// `manifest.json`: every snapshot file, newest first, with its header (or why it is refused).
+    func writeManifest() throws {
+        var items: [[String: Any]] = []
+        for path in files() {
+            let name = (path as NSString).lastPathComponent
+            do {
+                let entry = try Self.read(path)
+                items.append([
+                    "file": name, "sequence": entry.header.sequence, "reason": entry.header.reason,
+                    "created_at": ISO8601DateFormatter().string(from: entry.header.createdAt),
+                    "crc32": entry.header.crc32, "length": entry.header.length,
+                ])
+            } catch {
+                items.append(["file": name, "refused": error.reason])
+            }
+        }
+        let data = try JSONSerialization.data(withJSONObject: ["snapshots": items], options: [.sortedKeys, .prettyPrinted])
+        try Self.writeDurably(data, to: (directory as NSString).appendingPathComponent("manifest.json"), directory: directory)
+    }
+
+    /// Temporary file, fsync, rename, fsync of the directory.
+    static func writeDurably(_ data: Data, to path: String, directory: String) throws {
+        let temporary = path + ".tmp-\(getpid())"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0 else { throw SnapshotStoreError(path: temporary, reason: String(cString: strerror(errno))) }
+        var offset = 0
+        var failure: Int32 = 0
+        data.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                if written <= 0 {
+                    failure = errno
+                    return
+                }
+                offset += written
+            }
+        }
+        if failure == 0 && fsync(descriptor) != 0 { failure = errno }
+        close(descriptor)
+        guard failure == 0 else {
+            unlink(temporary)
+            throw SnapshotStoreError(path: path, reason: "cannot write: \(String(cString: strerror(failure)))")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw SnapshotStoreError(path: path, reason: "cannot rename into place: \(reason)")
+        }
+        let directoryDescriptor = open(directory, O_RDONLY)
+        if directoryDescriptor >= 0 {
+            fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
+    }
+}
+
+/// A snapshot file that cannot be used; names the file.
+public struct SnapshotStoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+
+    public var description: String { "snapshot '\(path)' refused: \(reason)" }
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).
+enum CRC32 {
+    static let table: [UInt32] = (0..<256).map { index in
+        var value = UInt32(index)
+        for _ in 0..<8 { value = value & 1 != 0 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }
+        return value
+    }
+
+    static func checksum(_ data: Data) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in data { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        return crc ^ 0xFFFF_FFFF
+    }
+}

@@ -1,0 +1,90 @@
+import Alerting
+import DriftDetection
+import Foundation
+import Testing
+
+@Suite("Snapshot store")
+struct SnapshotStoreTests {
+    static func directory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)").path
+    }
+
+    @Test("Writes are durable files with a verified CRC-32, listed newest first, with a manifest; old ones pruned")
+    func writeListPrune() throws {
+        let path = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try SnapshotStore(directory: path, keepLast: 3, keepAlertSnapshotsFor: .seconds(3_600))
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        try store.write(Data("alert state".utf8), reason: .alert("m/drift.psi/amount/1"), at: start)
+        for index in 0..<5 {
+            try store.write(Data("state \(index)".utf8), reason: .periodic, offsets: ["events/0": Int64(index * 100)], at: start + Double(index))
+        }
+        let names = store.files().map { ($0 as NSString).lastPathComponent }
+        // The newest three, and the alert snapshot (younger than an hour).
+        #expect(names == ["snapshot-00000006.json", "snapshot-00000005.json", "snapshot-00000004.json", "snapshot-00000001.json"])
+        let newest = try SnapshotStore.read(store.files()[0])
+        #expect(newest.payload == Data("state 4".utf8))
+        #expect(newest.header.offsets == ["events/0": 400])
+        #expect(newest.header.crc32 == "6a7ceaf5")  // zlib.crc32(b"state 4")
+        let manifest = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: path + "/manifest.json"))) as? [String: [[String: Any]]]
+        #expect(manifest?["snapshots"]?.count == 4)
+        #expect(!FileManager.default.fileExists(atPath: path + "/snapshot-00000002.json"))
+        // Past its age the alert snapshot goes too.
+        try store.write(Data("late".utf8), reason: .periodic, at: start + 7_200)
+        #expect(!store.files().contains { $0.hasSuffix("snapshot-00000001.json") })
+        // No temporary files are left behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: path).allSatisfy { !$0.contains(".tmp") })
+    }
+
+    @Test("CRC-32 is zlib's")
+    func crc() throws {
+        let path = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try SnapshotStore(directory: path)
+        // zlib.crc32(b"123456789") == 0xcbf43926
+        try store.write(Data("123456789".utf8), reason: .shutdown, at: Date(timeIntervalSince1970: 0))
+        #expect(try SnapshotStore.read(store.files()[0]).header.crc32 == "cbf43926")
+    }
+
+    @Test("A truncated or altered snapshot is refused, naming the file, and the previous good one is used")
+    func corruption() throws {
+        let path = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try SnapshotStore(directory: path)
+        for index in 1...3 {
+            try store.write(Data(String(repeating: "payload \(index) ", count: 50).utf8), reason: .periodic, at: Date(timeIntervalSince1970: Double(index)))
+        }
+        let files = store.files()
+        // Newest: truncated. Second: one flipped byte in the payload.
+        let newest = try Data(contentsOf: URL(fileURLWithPath: files[0]))
+        try newest.prefix(newest.count - 10).write(to: URL(fileURLWithPath: files[0]))
+        var second = try Data(contentsOf: URL(fileURLWithPath: files[1]))
+        second[second.count - 5] ^= 0x01
+        try second.write(to: URL(fileURLWithPath: files[1]))
+
+        let (entry, refused) = store.newestGood()
+        #expect(entry?.path == files[2])
+        #expect(entry?.payload == Data(String(repeating: "payload 1 ", count: 50).utf8))
+        #expect(refused.count == 2)
+        #expect(refused[0].description.contains("snapshot '\(files[0])' refused: truncated or padded"))
+        #expect(refused[1].description.contains("snapshot '\(files[1])' refused: checksum mismatch"))
+        #expect(throws: SnapshotStoreError.self) { try SnapshotStore.read(path + "/missing.json") }
+    }
+
+    @Test("An alert carries the wire keys; resolved alerts keep the episode's id")
+    func alertFormat() throws {
+        let model = Alert.Model(name: "fraud", version: "3")
+        let fired = Alert.from(
+            .fired(.critical, episode: 2), detector: "psi", feature: "amount", value: 0.31, policy: .psi,
+            window: .init(start: 100, end: 200), model: model, offsets: ["events/0": 42], at: Date(timeIntervalSince1970: 0))
+        let resolved = Alert.from(
+            .resolved(episode: 2), detector: "psi", feature: "amount", value: 0.02, policy: .psi,
+            window: .init(start: 300, end: 400), model: model, at: Date(timeIntervalSince1970: 60))
+        #expect(fired.id == resolved.id)
+        #expect(fired.jsonLine() == #"{"at":"1970-01-01T00:00:00Z","detector":"psi","feature":"amount","id":"fraud/drift.psi/amount/2","kind":"drift.psi","model":{"name":"fraud","version":"3"},"offsets":{"events/0":42},"severity":"critical","snapshot":null,"state":"firing","threshold":0.2,"value":0.31,"window":{"end":200,"start":100}}"#)
+        #expect(resolved.state == .resolved)
+        let body = AlertmanagerSink.body(for: resolved)
+        #expect(body.first?["endsAt"] as? String == "1970-01-01T00:01:00Z")
+    }
+}
