@@ -52,23 +52,7 @@ struct DriftCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object per evaluation: feature, start, end, psi, state.")
     var json = false
 
-    @Option(help: "Kafka bootstrap servers for --alerts-topic.")
-    var brokers: String?
-
-    @Option(help: "Publish alerts to this Kafka topic (needs --brokers).")
-    var alertsTopic: String?
-
-    @Option(help: "Append alerts to this JSON Lines file (also the fallback of failing sinks).")
-    var alertsFile: String?
-
-    @Option(help: "Post alerts to this Prometheus Alertmanager (e.g. http://localhost:9093).")
-    var alertmanager: String?
-
-    @Option(help: "Model name in alerts.")
-    var modelName: String = "streamlearn"
-
-    @Option(help: "Model version in alerts.")
-    var modelVersion: String = "0"
+    @OptionGroup var alerts: AlertOptions
 
     @OptionGroup var global: GlobalOptions
 
@@ -85,12 +69,6 @@ struct DriftCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try fields.decoderConfiguration()
-        if (alertsTopic == nil) != (brokers == nil) {
-            throw ValidationError("--alerts-topic and --brokers go together")
-        }
-        if let alertmanager, URL(string: alertmanager)?.scheme?.hasPrefix("http") != true {
-            throw ValidationError("--alertmanager must be an http(s) URL, got '\(alertmanager)'")
-        }
         do {
             try psiConfiguration.validate()
         } catch {
@@ -108,29 +86,15 @@ struct DriftCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = global.bootstrapLogging()
-        var sinks: [any AlertSink] = []
-        var kafkaSink: KafkaAlertSink?
-        if let brokers, let alertsTopic {
-            kafkaSink = try KafkaAlertSink(bootstrapServers: brokers, topic: alertsTopic, logger: logger)
-            sinks.append(kafkaSink!)
-        }
-        if let alertmanager, let url = URL(string: alertmanager) { sinks.append(AlertmanagerSink(base: url)) }
-        let file = alertsFile.map { JSONLinesFileSink(path: $0) }
-        if let file { sinks.append(file) }
-        let dispatcher = AlertDispatcher(sinks: sinks, fallback: file, logger: logger)
+        let (dispatcher, kafkaSink) = try alerts.makeDispatcher(logger: logger)
         try await runOnDedicatedThread(name: "streamlearn.drift") { [self] in
             try replay(dispatcher: dispatcher)
         }
-        try kafkaSink?.close()
-        let counts = dispatcher.counts
-        if counts.failed > 0 {
-            Output.error("\(counts.failed) alert deliveries failed after retries (see the log and --alerts-file)")
-            throw ExitCode(1)
-        }
+        try alerts.finish(dispatcher, kafkaSink)
     }
 
     func replay(dispatcher: AlertDispatcher) throws {
-        let model = Alert.Model(name: modelName, version: modelVersion)
+        let model = alerts.model
         let decoder = EventDecoder(configuration: try fields.decoderConfiguration())
         let event = DecodedEvent()
         let input = try JSONLinesInput(path: file)

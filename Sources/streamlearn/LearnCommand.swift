@@ -1,5 +1,6 @@
 import Alerting
 import ArgumentParser
+import DriftDetection
 import Foundation
 import OnlineLearning
 import StreamCore
@@ -14,6 +15,10 @@ struct LearnCommand: AsyncParsableCommand {
             reported on stderr, never learned; events without a label are scored but not learned. The defaults \
             (online standardisation, missing-value weights, AdaGrad at 0.1) work on unscaled data without tuning; \
             --optimizer sgd (rate 0.01) reproduces River's StandardScaler | LogisticRegression exactly.
+
+            --f1-window and --score-psi-window watch the model as it learns and send alerts to the sinks of \
+            --alerts-topic/--brokers, --alerts-file and --alertmanager (as `drift` does); with --snapshot-dir a \
+            critical alert also writes a snapshot of the model as it was at detection, named in the alert.
 
             --save-snapshot writes the whole state (feature schema, model, standardiser, metrics) atomically as \
             a versioned JSON snapshot; --load-snapshot continues from one, bit for bit (its model options win \
@@ -93,10 +98,20 @@ struct LearnCommand: AsyncParsableCommand {
     @Option(help: "Continue from the newest good snapshot in this directory, skipping the lines it had consumed.")
     var resume: String?
 
+    @Option(help: "Watch the model's rolling F1 over this many labelled events against the first as many (alerts drift.f1).")
+    var f1Window: Int?
+
+    @Option(help: "Watch the PSI of the model's score over this many events against the first as many (alerts drift.psi on score).")
+    var scorePsiWindow: Int?
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
     @OptionGroup var fields: EventFieldOptions
+
+    @OptionGroup var alerts: AlertOptions
+
+    @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         _ = try fields.decoderConfiguration()
@@ -105,6 +120,9 @@ struct LearnCommand: AsyncParsableCommand {
         }
         if snapshotEvery != nil && snapshotDir == nil { throw ValidationError("--snapshot-every needs --snapshot-dir") }
         if resume != nil && loadSnapshot != nil { throw ValidationError("--resume and --load-snapshot exclude each other") }
+        for (name, value) in [("--f1-window", f1Window), ("--score-psi-window", scorePsiWindow)] {
+            if let value, value < 10 { throw ValidationError("\(name) must be at least 10, got \(value)") }
+        }
         do {
             _ = try makeClassifier()
         } catch {
@@ -193,6 +211,42 @@ struct LearnCommand: AsyncParsableCommand {
         var unlabeled = 0
         var events = 0
         let start = ContinuousClock.now
+        let logger = global.bootstrapLogging()
+        let (dispatcher, kafkaSink) = try alerts.makeDispatcher(logger: logger)
+        var f1Detector = try f1Window.map { window in
+            var configuration = RollingF1.Configuration()
+            configuration.referenceSize = window
+            configuration.windowSize = window
+            configuration.step = max(window / 5, 1)
+            configuration.threshold = threshold
+            return try RollingF1(configuration: configuration)
+        }
+        var f1Tracker: AlertTracker?
+        var scoreDetector = try scorePsiWindow.map { window in
+            var configuration = PSIConfiguration()
+            configuration.referenceSize = window
+            configuration.windowSize = window
+            configuration.step = max(window / 2, 1)
+            return try RollingPSI(kind: .numeric, configuration: configuration)
+        }
+        var scoreTracker = AlertTracker(policy: .psi)
+        var alertCount = 0
+        /// Sends the alert for `change`; a critical one first snapshots the model into the store.
+        func raise(
+            _ change: AlertChange, detector: String, feature: String, value: Double, policy: AlertPolicy,
+            window: Alert.Window, line: Int
+        ) throws {
+            alertCount += 1
+            let offsets = [inputKey: Int64(line)]
+            var alert = Alert.from(
+                change, detector: detector, feature: feature, value: value, policy: policy, window: window,
+                model: alerts.model, offsets: offsets, at: Date())
+            if let store, alert.state == .firing, alert.severity == .critical {
+                alert.snapshot = try store.write(Snapshot.encode(classifier), reason: .alert(alert.id), offsets: offsets, at: alert.at)
+            }
+            dispatcher.dispatch(alert)
+        }
+        var labelled = 0
         var lastLine = skipLines
         try input.forEachLine { lineNumber, line in
             guard lineNumber > skipLines else { return }
@@ -209,11 +263,29 @@ struct LearnCommand: AsyncParsableCommand {
                 return
             }
             if event.label == nil { unlabeled += 1 }
+            let probability: Double
             do {
-                try classifier.process(event)
+                probability = try classifier.process(event)
             } catch {
                 refused += 1
                 if refused <= 10 { Output.error("line \(lineNumber): not learned: \(error)") }
+                return
+            }
+            if let evaluation = scoreDetector?.observe(probability), let change = scoreTracker.evaluate(evaluation.psi) {
+                try raise(
+                    change, detector: "psi", feature: "score", value: evaluation.psi, policy: scoreTracker.policy,
+                    window: Alert.Window(start: evaluation.start, end: evaluation.end), line: lineNumber)
+            }
+            if let label = event.label {
+                labelled += 1
+                if let evaluation = f1Detector?.observe(probability: probability, label: label != 0) {
+                    if f1Tracker == nil, let policy = f1Detector?.policy { f1Tracker = AlertTracker(policy: policy) }
+                    if let change = f1Tracker?.evaluate(evaluation.f1) {
+                        try raise(
+                            change, detector: "f1", feature: "f1", value: evaluation.f1, policy: f1Tracker!.policy,
+                            window: Alert.Window(start: evaluation.start, end: evaluation.end), line: lineNumber)
+                    }
+                }
             }
         }
         let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
@@ -240,7 +312,7 @@ struct LearnCommand: AsyncParsableCommand {
                 "rejected": rejected, "unlabeled": unlabeled, "not_learned": refused,
                 "f1": summary.f1, "precision": summary.precision, "recall": summary.recall,
                 "log_loss": summary.logLoss, "accuracy": summary.accuracy,
-                "optimizer": classifier.model.configuration.optimizer.name,
+                "optimizer": classifier.model.configuration.optimizer.name, "alerts": alertCount,
             ]
             object["roc_auc"] = summary.rocAUC ?? NSNull()
             if let rolling = classifier.metrics.rolling {
@@ -268,6 +340,7 @@ struct LearnCommand: AsyncParsableCommand {
                 Output.line("last \(classifier.metrics.rolling!.window)    roc_auc \(figure(rolling.rocAUC)), f1 \(figure(rolling.f1)), log_loss \(figure(rolling.logLoss))")
             }
         }
+        try alerts.finish(dispatcher, kafkaSink)
         if rejected > 0 { throw ExitCode(65) }
     }
 }

@@ -41,7 +41,7 @@ struct SnapshotList: AsyncParsableCommand {
             } catch {
                 if json {
                     let object: [String: Any] = ["file": name, "ok": false, "reason": error.reason]
-                    Output.line(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                    Output.line(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
                 } else {
                     Output.line("\(name)  REFUSED: \(error.reason)")
                 }
@@ -53,7 +53,7 @@ struct SnapshotList: AsyncParsableCommand {
                     "created_at": ISO8601DateFormatter().string(from: entry.header.createdAt),
                     "length": entry.header.length, "crc32": entry.header.crc32, "ok": true,
                 ]
-                Output.line(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                Output.line(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
             } else {
                 Output.line("\(name)  #\(entry.header.sequence)  \(entry.header.reason)  \(ISO8601DateFormatter().string(from: entry.header.createdAt))  \(entry.header.length) bytes  crc32 \(entry.header.crc32)  ok")
             }
@@ -96,7 +96,7 @@ struct SnapshotShow: AsyncParsableCommand {
                 "created_at": ISO8601DateFormatter().string(from: entry.header.createdAt), "length": entry.header.length,
                 "crc32": entry.header.crc32, "offsets": entry.header.offsets, "kind": kind, "kind_version": kindVersion,
             ]
-            Output.line(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            Output.line(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
         } else {
             Output.line("file        \(path)")
             Output.line("sequence    \(entry.header.sequence) (\(entry.header.reason))")

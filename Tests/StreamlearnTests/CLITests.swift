@@ -419,4 +419,40 @@ struct CLITests {
         #expect(try CLI.run(["snapshot", "list", store]).stdout.contains("snapshot-00000004.json  REFUSED: checksum mismatch"))
         #expect(try CLI.run(["snapshot", "show", newest]).status == 65)
     }
+
+    @Test("learn watches its own F1 and score PSI: concept drift raises alerts within two windows, each critical one with a snapshot")
+    func learnRaisesAlerts() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("alerts-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stream = try CLI.run(
+            ["generate", "fraud", "--events", "50000", "--seed", "3", "--drift-at", "30000", "--drift", "concept"]).stdout
+        let file = directory.appendingPathComponent("alerts.jsonl").path
+        let store = directory.appendingPathComponent("store").path
+        let result = try CLI.run(
+            ["learn", "--positive-weight", "10", "--f1-window", "5000", "--score-psi-window", "5000",
+             "--alerts-file", file, "--snapshot-dir", store, "--model-name", "fraud", "--json", "-"], stdin: stream)
+        #expect(result.status == 0, "\(result.stderr)")
+        let alerts = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:]
+        }
+        let f1 = alerts.filter { $0["kind"] as? String == "drift.f1" }
+        let firstF1 = try #require(f1.first)
+        #expect(firstF1["state"] as? String == "firing")
+        let window = firstF1["window"] as? [String: Int] ?? [:]
+        #expect(window["start"]! >= 25_000 && window["end"]! <= 30_000 + 2 * 5_000, "\(window)")
+        // No alert of either kind before the drift.
+        #expect(alerts.allSatisfy { ($0["window"] as? [String: Int])?["end"] ?? 0 > 30_000 })
+        // Every critical firing names a snapshot that verifies and holds the classifier.
+        for alert in alerts where alert["severity"] as? String == "critical" && alert["state"] as? String == "firing" {
+            let snapshot = try #require(alert["snapshot"] as? String)
+            let shown = try CLI.run(["snapshot", "show", "--json", snapshot])
+            #expect(shown.status == 0)
+            let object = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any] ?? [:]
+            #expect(object["kind"] as? String == "progressive-classifier")
+            #expect(object["reason"] as? String == "alert:\(alert["id"] as! String)")
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(summary["alerts"] as? Int == alerts.count)
+    }
 }

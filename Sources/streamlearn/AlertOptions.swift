@@ -1,0 +1,60 @@
+import Alerting
+import ArgumentParser
+import Foundation
+import Logging
+
+/// Where alerts go, shared by `drift` and `learn`.
+struct AlertOptions: ParsableArguments {
+    @Option(help: "Kafka bootstrap servers for --alerts-topic.")
+    var brokers: String?
+
+    @Option(help: "Publish alerts to this Kafka topic (needs --brokers): the ops feed.")
+    var alertsTopic: String?
+
+    @Option(help: "Append alerts to this JSON Lines file (also the fallback of failing sinks).")
+    var alertsFile: String?
+
+    @Option(help: "Post alerts to this Prometheus Alertmanager (e.g. http://localhost:9093).")
+    var alertmanager: String?
+
+    @Option(help: "Model name in alerts.")
+    var modelName: String = "streamlearn"
+
+    @Option(help: "Model version in alerts.")
+    var modelVersion: String = "0"
+
+    func validate() throws {
+        if (alertsTopic == nil) != (brokers == nil) {
+            throw ValidationError("--alerts-topic and --brokers go together")
+        }
+        if let alertmanager, URL(string: alertmanager)?.scheme?.hasPrefix("http") != true {
+            throw ValidationError("--alertmanager must be an http(s) URL, got '\(alertmanager)'")
+        }
+    }
+
+    var model: Alert.Model { Alert.Model(name: modelName, version: modelVersion) }
+
+    /// The dispatcher over every sink given (none: alerts go nowhere), and the Kafka sink to close at the end.
+    func makeDispatcher(logger: Logger) throws -> (AlertDispatcher, KafkaAlertSink?) {
+        var sinks: [any AlertSink] = []
+        var kafkaSink: KafkaAlertSink?
+        if let brokers, let alertsTopic {
+            let sink = try KafkaAlertSink(bootstrapServers: brokers, topic: alertsTopic, logger: logger)
+            kafkaSink = sink
+            sinks.append(sink)
+        }
+        if let alertmanager, let url = URL(string: alertmanager) { sinks.append(AlertmanagerSink(base: url)) }
+        let file = alertsFile.map { JSONLinesFileSink(path: $0) }
+        if let file { sinks.append(file) }
+        return (AlertDispatcher(sinks: sinks, fallback: file, logger: logger), kafkaSink)
+    }
+
+    /// Closes the Kafka sink; exit 1 when some alert could not be delivered after retries.
+    func finish(_ dispatcher: AlertDispatcher, _ kafkaSink: KafkaAlertSink?) throws {
+        try kafkaSink?.close()
+        if dispatcher.counts.failed > 0 {
+            Output.error("\(dispatcher.counts.failed) alert deliveries failed after retries (see the log and --alerts-file)")
+            throw ExitCode(1)
+        }
+    }
+}
