@@ -104,6 +104,12 @@ struct LearnCommand: AsyncParsableCommand {
     @Option(help: "Watch the PSI of the model's score over this many events against the first as many (alerts drift.psi on score).")
     var scorePsiWindow: Int?
 
+    @Flag(help: "Watch the error stream (misclassifications) with ADWIN (δ 0.002); each change is a drift.adwin alert.")
+    var adwin = false
+
+    @Flag(help: "Watch the error stream with two-sided Page-Hinkley (δ 0.005, λ 50); each change is a drift.page-hinkley alert.")
+    var pageHinkley = false
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -230,6 +236,20 @@ struct LearnCommand: AsyncParsableCommand {
             return try RollingPSI(kind: .numeric, configuration: configuration)
         }
         var scoreTracker = AlertTracker(policy: .psi)
+        var adwinDetector = adwin ? ADWIN() : nil
+        var pageHinkleyDetector = pageHinkley ? PageHinkley() : nil
+        var changeEpisodes = 0
+        /// A change-point detector's finding: a warning that fires once (change detectors have no resolution).
+        func raiseChange(detector: String, value: Double, threshold: Double, line: Int) {
+            alertCount += 1
+            changeEpisodes += 1
+            dispatcher.dispatch(
+                Alert(
+                    id: "\(alerts.model.name)/drift.\(detector)/error/\(changeEpisodes)", kind: "drift.\(detector)",
+                    severity: .warning, state: .firing, detector: detector, feature: "error", value: value,
+                    threshold: threshold, window: Alert.Window(start: max(labelled - 1, 0), end: labelled),
+                    model: alerts.model, offsets: [inputKey: Int64(line)], at: Date()))
+        }
         var alertCount = 0
         /// Sends the alert for `change`; a critical one first snapshots the model into the store.
         func raise(
@@ -278,6 +298,15 @@ struct LearnCommand: AsyncParsableCommand {
             }
             if let label = event.label {
                 labelled += 1
+                let error: Double = (probability >= threshold) == (label != 0) ? 0 : 1
+                if adwinDetector?.update(error) == true {
+                    raiseChange(detector: "adwin", value: adwinDetector!.mean, threshold: adwinDetector!.delta, line: lineNumber)
+                }
+                if let change = pageHinkleyDetector?.update(error) {
+                    raiseChange(
+                        detector: "page-hinkley", value: change == .increase ? 1 : -1,
+                        threshold: pageHinkleyDetector!.threshold, line: lineNumber)
+                }
                 if let evaluation = f1Detector?.observe(probability: probability, label: label != 0) {
                     if f1Tracker == nil, let policy = f1Detector?.policy { f1Tracker = AlertTracker(policy: policy) }
                     if let change = f1Tracker?.evaluate(evaluation.f1) {

@@ -228,3 +228,28 @@ struct AlertLifecycleTests {
         #expect(changes.last?.1 == .decrease && (4_000..<4_100).contains(changes.last!.0))
     }
 }
+
+@Suite("ADWIN")
+struct ADWINTests {
+    @Test("Detects a mean shift of the error stream within 150 values, keeps only the new regime, stays quiet when stable")
+    func meanShift() {
+        var random = SeededRandom(seed: 7)
+        var adwin = ADWIN()
+        var detectedAt: [Int] = []
+        for step in 0..<6_000 {
+            let error: Double = random.nextUnitDouble() < (step < 3_000 ? 0.1 : 0.4) ? 1 : 0
+            if adwin.update(error) { detectedAt.append(step) }
+        }
+        #expect(detectedAt.count >= 1)
+        #expect(detectedAt.allSatisfy { $0 >= 3_000 })
+        #expect(detectedAt.first.map { $0 < 3_150 } == true, "\(detectedAt)")
+        #expect(abs(adwin.mean - 0.4) < 0.05)
+        #expect(adwin.width < 3_200)
+
+        var stable = ADWIN()
+        var falseAlarms = 0
+        for _ in 0..<50_000 where stable.update(random.nextUnitDouble() < 0.2 ? 1 : 0) { falseAlarms += 1 }
+        #expect(falseAlarms == 0)
+        #expect(stable.width == 50_000)
+    }
+}

@@ -454,5 +454,15 @@ struct CLITests {
         }
         let summary = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
         #expect(summary["alerts"] as? Int == alerts.count)
+
+        // The optional change detectors on the error stream report as alerts of their own kinds.
+        let changes = directory.appendingPathComponent("changes.jsonl").path
+        let watched = try CLI.run(
+            ["learn", "--positive-weight", "10", "--adwin", "--page-hinkley", "--alerts-file", changes, "-"], stdin: stream)
+        #expect(watched.status == 0)
+        let kinds = try String(contentsOfFile: changes, encoding: .utf8).split(separator: "\n").map {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["kind"] as? String ?? ""
+        }
+        #expect(kinds.contains("drift.adwin") && kinds.contains("drift.page-hinkley"))
     }
 }
