@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Debian's librdkafka-dev 2.0.2; never vendored.
@@ -46,7 +47,10 @@ let package = Package(
         .target(name: "DriftDetection", dependencies: ["StreamCore"]),
         .target(
             name: "Alerting",
-            dependencies: ["DriftDetection", "StreamKafka", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "DriftDetection", "StreamKafka", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
         .executableTarget(
             name: "streamlearn",

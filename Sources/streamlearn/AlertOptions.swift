@@ -17,6 +17,9 @@ struct AlertOptions: ParsableArguments {
     @Option(help: "Post alerts to this Prometheus Alertmanager (e.g. http://localhost:9093).")
     var alertmanager: String?
 
+    @Option(help: "Keep Prometheus gauges of every PSI and F1 value (and alert counters) in this text-format file.")
+    var metricsFile: String?
+
     @Option(help: "Model name in alerts.")
     var modelName: String = "streamlearn"
 
@@ -33,6 +36,19 @@ struct AlertOptions: ParsableArguments {
     }
 
     var model: Alert.Model { Alert.Model(name: modelName, version: modelVersion) }
+
+    /// The metrics to keep, when --metrics-file is given.
+    func makeMetrics() -> DriftMetrics? { metricsFile.map { _ in DriftMetrics(model: modelName) } }
+
+    /// Rewrites the metrics file (atomically); a failure is reported once per call, never fatal.
+    func publish(_ metrics: DriftMetrics?) {
+        guard let metrics, let metricsFile else { return }
+        do {
+            try metrics.write(to: metricsFile)
+        } catch {
+            Output.error("warning: cannot write --metrics-file: \(error)")
+        }
+    }
 
     /// The dispatcher over every sink given (none: alerts go nowhere), and the Kafka sink to close at the end.
     func makeDispatcher(logger: Logger) throws -> (AlertDispatcher, KafkaAlertSink?) {

@@ -95,6 +95,7 @@ struct DriftCommand: AsyncParsableCommand {
 
     func replay(dispatcher: AlertDispatcher) throws {
         let model = alerts.model
+        let metrics = alerts.makeMetrics()
         let decoder = EventDecoder(configuration: try fields.decoderConfiguration())
         let event = DecodedEvent()
         let input = try JSONLinesInput(path: file)
@@ -112,12 +113,15 @@ struct DriftCommand: AsyncParsableCommand {
         func report(_ watch: inout Watch, _ evaluation: PSIEvaluation) {
             evaluations += 1
             let change = watch.tracker.evaluate(evaluation.psi)
-            if let change, !dispatcher.sinks.isEmpty {
-                dispatcher.dispatch(
-                    Alert.from(
-                        change, detector: "psi", feature: watch.name, value: evaluation.psi, policy: watch.tracker.policy,
-                        window: Alert.Window(start: evaluation.start, end: evaluation.end), model: model, at: Date()))
+            if let change {
+                let alert = Alert.from(
+                    change, detector: "psi", feature: watch.name, value: evaluation.psi, policy: watch.tracker.policy,
+                    window: Alert.Window(start: evaluation.start, end: evaluation.end), model: model, at: Date())
+                metrics?.recordAlert(alert)
+                if !dispatcher.sinks.isEmpty { dispatcher.dispatch(alert) }
             }
+            metrics?.recordPSI(evaluation.psi, feature: watch.name)
+            alerts.publish(metrics)
             let state: String
             if case .resolved = change { state = "resolved" } else { state = watch.tracker.state.rawValue }
             if json {

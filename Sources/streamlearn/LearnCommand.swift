@@ -236,6 +236,7 @@ struct LearnCommand: AsyncParsableCommand {
             return try RollingPSI(kind: .numeric, configuration: configuration)
         }
         var scoreTracker = AlertTracker(policy: .psi)
+        let metrics = alerts.makeMetrics()
         var adwinDetector = adwin ? ADWIN() : nil
         var pageHinkleyDetector = pageHinkley ? PageHinkley() : nil
         var changeEpisodes = 0
@@ -243,12 +244,13 @@ struct LearnCommand: AsyncParsableCommand {
         func raiseChange(detector: String, value: Double, threshold: Double, line: Int) {
             alertCount += 1
             changeEpisodes += 1
-            dispatcher.dispatch(
-                Alert(
-                    id: "\(alerts.model.name)/drift.\(detector)/error/\(changeEpisodes)", kind: "drift.\(detector)",
-                    severity: .warning, state: .firing, detector: detector, feature: "error", value: value,
-                    threshold: threshold, window: Alert.Window(start: max(labelled - 1, 0), end: labelled),
-                    model: alerts.model, offsets: [inputKey: Int64(line)], at: Date()))
+            let alert = Alert(
+                id: "\(alerts.model.name)/drift.\(detector)/error/\(changeEpisodes)", kind: "drift.\(detector)",
+                severity: .warning, state: .firing, detector: detector, feature: "error", value: value,
+                threshold: threshold, window: Alert.Window(start: max(labelled - 1, 0), end: labelled),
+                model: alerts.model, offsets: [inputKey: Int64(line)], at: Date())
+            metrics?.recordAlert(alert)
+            dispatcher.dispatch(alert)
         }
         var alertCount = 0
         /// Sends the alert for `change`; a critical one first snapshots the model into the store.
@@ -264,6 +266,7 @@ struct LearnCommand: AsyncParsableCommand {
             if let store, alert.state == .firing, alert.severity == .critical {
                 alert.snapshot = try store.write(Snapshot.encode(classifier), reason: .alert(alert.id), offsets: offsets, at: alert.at)
             }
+            metrics?.recordAlert(alert)
             dispatcher.dispatch(alert)
         }
         var labelled = 0
@@ -291,10 +294,14 @@ struct LearnCommand: AsyncParsableCommand {
                 if refused <= 10 { Output.error("line \(lineNumber): not learned: \(error)") }
                 return
             }
-            if let evaluation = scoreDetector?.observe(probability), let change = scoreTracker.evaluate(evaluation.psi) {
-                try raise(
-                    change, detector: "psi", feature: "score", value: evaluation.psi, policy: scoreTracker.policy,
-                    window: Alert.Window(start: evaluation.start, end: evaluation.end), line: lineNumber)
+            if let evaluation = scoreDetector?.observe(probability) {
+                if let change = scoreTracker.evaluate(evaluation.psi) {
+                    try raise(
+                        change, detector: "psi", feature: "score", value: evaluation.psi, policy: scoreTracker.policy,
+                        window: Alert.Window(start: evaluation.start, end: evaluation.end), line: lineNumber)
+                }
+                metrics?.recordPSI(evaluation.psi, feature: "score")
+                alerts.publish(metrics)
             }
             if let label = event.label {
                 labelled += 1
@@ -308,6 +315,8 @@ struct LearnCommand: AsyncParsableCommand {
                         threshold: pageHinkleyDetector!.threshold, line: lineNumber)
                 }
                 if let evaluation = f1Detector?.observe(probability: probability, label: label != 0) {
+                    metrics?.recordF1(evaluation.f1, baseline: evaluation.baseline)
+                    alerts.publish(metrics)
                     if f1Tracker == nil, let policy = f1Detector?.policy { f1Tracker = AlertTracker(policy: policy) }
                     if let change = f1Tracker?.evaluate(evaluation.f1) {
                         try raise(

@@ -367,6 +367,17 @@ struct CLITests {
             let critical = mine.first { $0["state"] as? String == "critical" }
             #expect((critical?["end"] as? Int ?? .max) <= 25_000, "\(feature): \(String(describing: critical))")
         }
+        // Prometheus gauges of the latest PSI per feature, and alert counters, in the text format.
+        let metrics = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString).prom").path
+        defer { try? FileManager.default.removeItem(atPath: metrics) }
+        let withMetrics = try CLI.run(
+            ["drift", "--features", "amount", "--reference", "5000", "--window", "5000", "--json", "--metrics-file", metrics,
+             "--model-name", "fraud", "-"], stdin: stream)
+        let last = try JSONSerialization.jsonObject(with: Data(withMetrics.stdout.split(separator: "\n").last!.utf8)) as? [String: Any]
+        let exposition = try String(contentsOfFile: metrics, encoding: .utf8)
+        #expect(exposition.contains("# TYPE streamlearn_drift_psi gauge"))
+        #expect(exposition.contains("streamlearn_drift_psi{model=\"fraud\",feature=\"amount\"} \(last?["psi"] as! Double)"))
+        #expect(exposition.contains("streamlearn_alerts_total{model=\"fraud\",kind=\"drift.psi\",state=\"firing\"} 1"))
         let text = try CLI.run(["drift", "--features", "amount", "--reference", "5000", "--window", "5000", "-"], stdin: stream)
         #expect(text.stdout.contains("amount               [5000, 10000)  psi "))
         #expect(text.stdout.contains("7 evaluations of 1 features, 1 alerts, 0 rejected lines"))
@@ -429,9 +440,15 @@ struct CLITests {
             ["generate", "fraud", "--events", "50000", "--seed", "3", "--drift-at", "30000", "--drift", "concept"]).stdout
         let file = directory.appendingPathComponent("alerts.jsonl").path
         let store = directory.appendingPathComponent("store").path
+        let metrics = directory.appendingPathComponent("metrics.prom").path
         let result = try CLI.run(
             ["learn", "--positive-weight", "10", "--f1-window", "5000", "--score-psi-window", "5000",
-             "--alerts-file", file, "--snapshot-dir", store, "--model-name", "fraud", "--json", "-"], stdin: stream)
+             "--alerts-file", file, "--snapshot-dir", store, "--model-name", "fraud", "--metrics-file", metrics, "--json", "-"],
+            stdin: stream)
+        let exposition = try String(contentsOfFile: metrics, encoding: .utf8)
+        #expect(exposition.contains("streamlearn_drift_f1{model=\"fraud\"} "))
+        #expect(exposition.contains("streamlearn_drift_f1_baseline{model=\"fraud\"} "))
+        #expect(exposition.contains("streamlearn_drift_psi{model=\"fraud\",feature=\"score\"} "))
         #expect(result.status == 0, "\(result.stderr)")
         let alerts = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:]
