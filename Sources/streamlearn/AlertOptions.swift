@@ -17,6 +17,9 @@ struct AlertOptions: ParsableArguments {
     @Option(help: "Post alerts to this Prometheus Alertmanager (e.g. http://localhost:9093).")
     var alertmanager: String?
 
+    @Flag(help: "Print alerts on stdout, one JSON object per line (prefixed by nothing; other output goes to stderr).")
+    var alertsStdout = false
+
     @Option(help: "Keep Prometheus gauges of every PSI and F1 value (and alert counters) in this text-format file.")
     var metricsFile: String?
 
@@ -36,6 +39,11 @@ struct AlertOptions: ParsableArguments {
     }
 
     var model: Alert.Model { Alert.Model(name: modelName, version: modelVersion) }
+
+    /// A line of the command's own output: stdout, or stderr when stdout carries the alerts.
+    func report(_ line: String) {
+        if alertsStdout { Output.error(line) } else { Output.line(line) }
+    }
 
     /// The metrics to keep, when --metrics-file is given.
     func makeMetrics() -> DriftMetrics? { metricsFile.map { _ in DriftMetrics(model: modelName) } }
@@ -60,6 +68,7 @@ struct AlertOptions: ParsableArguments {
             sinks.append(sink)
         }
         if let alertmanager, let url = URL(string: alertmanager) { sinks.append(AlertmanagerSink(base: url)) }
+        if alertsStdout { sinks.append(StandardOutputSink()) }
         let file = alertsFile.map { JSONLinesFileSink(path: $0) }
         if let file { sinks.append(file) }
         return (AlertDispatcher(sinks: sinks, fallback: file, logger: logger), kafkaSink)

@@ -54,6 +54,8 @@ struct DriftCommand: AsyncParsableCommand {
 
     @OptionGroup var alerts: AlertOptions
 
+    func report(_ line: String) { alerts.report(line) }
+
     @OptionGroup var global: GlobalOptions
 
     @OptionGroup var fields: EventFieldOptions
@@ -110,7 +112,7 @@ struct DriftCommand: AsyncParsableCommand {
                 watches.append(Watch(name: name))
             }
         }
-        func report(_ watch: inout Watch, _ evaluation: PSIEvaluation) {
+        func handle(_ watch: inout Watch, _ evaluation: PSIEvaluation) {
             evaluations += 1
             let change = watch.tracker.evaluate(evaluation.psi)
             if let change {
@@ -130,10 +132,10 @@ struct DriftCommand: AsyncParsableCommand {
                     "state": state,
                 ]
                 if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
-                    Output.line(String(decoding: data, as: UTF8.self))
+                    report(String(decoding: data, as: UTF8.self))
                 }
             } else {
-                Output.line(
+                report(
                     "\(watch.name.padding(toLength: 20, withPad: " ", startingAt: 0)) [\(evaluation.start), \(evaluation.end))  psi \(String(format: "%.6f", evaluation.psi))  \(state)")
             }
         }
@@ -158,20 +160,20 @@ struct DriftCommand: AsyncParsableCommand {
                     seen[index] = true
                     if watches[index].detector == nil { watches[index].detector = try RollingPSI(kind: .numeric, configuration: configuration) }
                     guard watches[index].detector!.kind == .numeric else { continue }
-                    if let evaluation = watches[index].detector!.observe(feature.value) { report(&watches[index], evaluation) }
+                    if let evaluation = watches[index].detector!.observe(feature.value) { handle(&watches[index], evaluation) }
                 }
                 for feature in event.categorical {
                     guard let index = table.index(of: event.bytes(feature.name), hash: feature.nameHash, learn: false) else { continue }
                     seen[index] = true
                     if watches[index].detector == nil { watches[index].detector = try RollingPSI(kind: .categorical, configuration: configuration) }
                     guard watches[index].detector!.kind == .categorical else { continue }
-                    if let evaluation = watches[index].detector!.observe(category: event.bytes(feature.value)) { report(&watches[index], evaluation) }
+                    if let evaluation = watches[index].detector!.observe(category: event.bytes(feature.value)) { handle(&watches[index], evaluation) }
                 }
                 for index in seen.indices where !seen[index] {
                     guard var detector = watches[index].detector else { continue }
                     let evaluation = detector.kind == .numeric ? detector.observe(.nan) : detector.observe(category: nil)
                     watches[index].detector = detector
-                    if let evaluation { report(&watches[index], evaluation) }
+                    if let evaluation { handle(&watches[index], evaluation) }
                 }
             } catch let error as DriftError {
                 throw ValidationError("\(error)")
@@ -180,7 +182,7 @@ struct DriftCommand: AsyncParsableCommand {
         if rejected > 10 { Output.error("(\(rejected) lines rejected in all; the first 10 shown)") }
         if !json {
             let alerts = watches.map(\.tracker.episodes).reduce(0, +)
-            Output.line("\(evaluations) evaluations of \(watches.count) features, \(alerts) alerts, \(rejected) rejected lines")
+            report("\(evaluations) evaluations of \(watches.count) features, \(alerts) alerts, \(rejected) rejected lines")
         }
     }
 }

@@ -117,6 +117,8 @@ struct LearnCommand: AsyncParsableCommand {
 
     @OptionGroup var alerts: AlertOptions
 
+    func report(_ line: String) { alerts.report(line) }
+
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -361,21 +363,21 @@ struct LearnCommand: AsyncParsableCommand {
             }
             object["ks"] = summary.ks ?? NSNull()
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            Output.line(String(decoding: data, as: UTF8.self))
+            report(String(decoding: data, as: UTF8.self))
         } else {
             func figure(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "n/a" }
-            Output.line("events       \(events) (\(summary.events) learned, \(unlabeled) unlabeled, \(rejected) rejected, \(refused) not learned)")
-            Output.line("events/s     \(Int(rate))")
-            Output.line("optimizer    \(classifier.model.configuration.optimizer.name)")
-            Output.line("roc_auc      \(figure(summary.rocAUC))")
-            Output.line("log_loss     \(figure(summary.logLoss))")
-            Output.line("f1           \(figure(summary.f1))  (threshold \(classifier.metrics.cumulative.threshold))")
-            Output.line("precision    \(figure(summary.precision))")
-            Output.line("recall       \(figure(summary.recall))")
-            Output.line("accuracy     \(figure(summary.accuracy))")
-            Output.line("ks           \(figure(summary.ks))")
+            report("events       \(events) (\(summary.events) learned, \(unlabeled) unlabeled, \(rejected) rejected, \(refused) not learned)")
+            report("events/s     \(Int(rate))")
+            report("optimizer    \(classifier.model.configuration.optimizer.name)")
+            report("roc_auc      \(figure(summary.rocAUC))")
+            report("log_loss     \(figure(summary.logLoss))")
+            report("f1           \(figure(summary.f1))  (threshold \(classifier.metrics.cumulative.threshold))")
+            report("precision    \(figure(summary.precision))")
+            report("recall       \(figure(summary.recall))")
+            report("accuracy     \(figure(summary.accuracy))")
+            report("ks           \(figure(summary.ks))")
             if let rolling = classifier.metrics.rolling?.summary {
-                Output.line("last \(classifier.metrics.rolling!.window)    roc_auc \(figure(rolling.rocAUC)), f1 \(figure(rolling.f1)), log_loss \(figure(rolling.logLoss))")
+                report("last \(classifier.metrics.rolling!.window)    roc_auc \(figure(rolling.rocAUC)), f1 \(figure(rolling.f1)), log_loss \(figure(rolling.logLoss))")
             }
         }
         try alerts.finish(dispatcher, kafkaSink)

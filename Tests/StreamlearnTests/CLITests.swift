@@ -378,6 +378,15 @@ struct CLITests {
         #expect(exposition.contains("# TYPE streamlearn_drift_psi gauge"))
         #expect(exposition.contains("streamlearn_drift_psi{model=\"fraud\",feature=\"amount\"} \(last?["psi"] as! Double)"))
         #expect(exposition.contains("streamlearn_alerts_total{model=\"fraud\",kind=\"drift.psi\",state=\"firing\"} 1"))
+        // --alerts-stdout: stdout carries only alerts; the evaluation rows move to stderr.
+        let onStdout = try CLI.run(
+            ["drift", "--features", "amount", "--reference", "5000", "--window", "5000", "--alerts-stdout", "-"], stdin: stream)
+        let alertLines = onStdout.stdout.split(separator: "\n")
+        #expect(!alertLines.isEmpty)
+        #expect(try alertLines.allSatisfy {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["kind"] as? String == "drift.psi"
+        })
+        #expect(onStdout.stderr.contains("amount               [5000, 10000)  psi "))
         let text = try CLI.run(["drift", "--features", "amount", "--reference", "5000", "--window", "5000", "-"], stdin: stream)
         #expect(text.stdout.contains("amount               [5000, 10000)  psi "))
         #expect(text.stdout.contains("7 evaluations of 1 features, 1 alerts, 0 rejected lines"))
