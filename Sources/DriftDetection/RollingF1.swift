@@ -4,7 +4,7 @@
 /// full, and only when the window holds at least `minimumPositives` positives (no alerts from tiny samples).
 ///
 /// - Complexity: O(1) per event; memory O(window).
-public struct RollingF1: Sendable {
+public struct RollingF1: Sendable, Codable {
     public struct Configuration: Sendable, Hashable, Codable {
         /// Labelled events in the baseline. Default 5,000.
         public var referenceSize = 5_000
@@ -51,7 +51,13 @@ public struct RollingF1: Sendable {
     public private(set) var index = 0
     /// F1 over the reference, once complete.
     public private(set) var baseline: Double?
-    private var counts = (tp: 0, fp: 0, fn: 0)
+    private var counts = Counts()
+
+    struct Counts: Sendable, Hashable, Codable {
+        var tp = 0
+        var fp = 0
+        var fn = 0
+    }
     /// Per window slot: bit 0 predicted, bit 1 actual.
     private var window: [UInt8] = []
     private var head = 0
@@ -87,7 +93,7 @@ public struct RollingF1: Sendable {
             window.append(code)
             if index == configuration.referenceSize {
                 baseline = Self.f1(counts.tp, counts.fp, counts.fn)
-                counts = (0, 0, 0)
+                counts = Counts()
                 window.removeAll(keepingCapacity: true)
             }
             return nil

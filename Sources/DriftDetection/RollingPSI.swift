@@ -59,8 +59,8 @@ public struct PSIEvaluation: Sendable, Hashable {
 ///
 /// - Complexity: per event O(log B) (numeric) or O(1) expected (categorical); memory O(B) for the reference and
 ///   O(window) for the window's bin indices; no allocation per event after the reference.
-public struct RollingPSI: Sendable {
-    public enum Kind: Sendable, Hashable {
+public struct RollingPSI: Sendable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable {
         case numeric
         case categorical
     }

@@ -11,15 +11,10 @@
 /// | ``LogisticRegression`` | ``FeatureVector`` | probability of the positive class | ``LabeledExample`` |
 /// | bandit policies (``BanditPolicy``) | ``BanditContext`` | ``ArmChoice`` (arm and propensity) | ``BanditFeedback`` |
 /// | ``TabularAgent`` (Q-learning, SARSA, Expected SARSA) | state | action | ``Transition`` |
-public protocol OnlineLearner: Sendable, Codable {
+public protocol OnlineLearner: Snapshotable {
     associatedtype Query
     associatedtype Prediction
     associatedtype Feedback
-
-    /// The learner's name in snapshots, e.g. `"logistic-regression"`.
-    static var snapshotKind: String { get }
-    /// The version of this learner's snapshot layout; bumped whenever the encoded state changes meaning.
-    static var snapshotVersion: Int { get }
 
     /// The prediction for one query. Mutating because some learners draw randomness (a bandit's exploration);
     /// deterministic learners implement it without mutation.
@@ -27,6 +22,15 @@ public protocol OnlineLearner: Sendable, Codable {
 
     /// Learns from one piece of feedback; throws (and changes nothing) on non-finite or out-of-range input.
     mutating func learn(_ feedback: Feedback) throws(LearningError)
+}
+
+/// State that ``Snapshot`` can write and read: every learner, and anything that bundles learners with other
+/// versioned state (a runtime's detectors, say).
+public protocol Snapshotable: Sendable, Codable {
+    /// The state's name in snapshots, e.g. `"logistic-regression"`.
+    static var snapshotKind: String { get }
+    /// The version of this state's layout; bumped whenever the encoded state changes meaning.
+    static var snapshotVersion: Int { get }
 }
 
 /// What went wrong in ``OnlineLearning``: bad input to a learner, a bad configuration, or a snapshot that cannot

@@ -180,6 +180,7 @@ struct LearnCommand: AsyncParsableCommand {
 
     func run() async throws {
         var classifier: ProgressiveClassifier
+        var restored: LearnState?
         var skipLines = 0
         if let loadSnapshot {
             guard let data = FileManager.default.contents(atPath: loadSnapshot) else {
@@ -201,7 +202,8 @@ struct LearnCommand: AsyncParsableCommand {
                 throw ExitCode(66)
             }
             do {
-                classifier = try Snapshot.decode(ProgressiveClassifier.self, from: entry.payload)
+                restored = try Snapshot.decode(LearnState.self, from: entry.payload)
+                classifier = restored!.classifier
             } catch {
                 Output.error("error: snapshot '\(entry.path)' refused: \(error)")
                 throw ExitCode(65)
@@ -221,7 +223,7 @@ struct LearnCommand: AsyncParsableCommand {
         let start = ContinuousClock.now
         let logger = global.bootstrapLogging()
         let (dispatcher, kafkaSink) = try alerts.makeDispatcher(logger: logger)
-        var f1Detector = try f1Window.map { window in
+        let f1Detector = try f1Window.map { window in
             var configuration = RollingF1.Configuration()
             configuration.referenceSize = window
             configuration.windowSize = window
@@ -229,27 +231,28 @@ struct LearnCommand: AsyncParsableCommand {
             configuration.threshold = threshold
             return try RollingF1(configuration: configuration)
         }
-        var f1Tracker: AlertTracker?
-        var scoreDetector = try scorePsiWindow.map { window in
+        let scoreDetector = try scorePsiWindow.map { window in
             var configuration = PSIConfiguration()
             configuration.referenceSize = window
             configuration.windowSize = window
             configuration.step = max(window / 2, 1)
             return try RollingPSI(kind: .numeric, configuration: configuration)
         }
-        var scoreTracker = AlertTracker(policy: .psi)
+        // A resumed run continues its detectors (their references, windows and alert states) with the model.
+        var state =
+            restored
+            ?? LearnState(
+                classifier: classifier, f1: f1Detector, score: scoreDetector, adwin: adwin ? ADWIN() : nil,
+                pageHinkley: pageHinkley ? PageHinkley() : nil)
         let metrics = alerts.makeMetrics()
-        var adwinDetector = adwin ? ADWIN() : nil
-        var pageHinkleyDetector = pageHinkley ? PageHinkley() : nil
-        var changeEpisodes = 0
         /// A change-point detector's finding: a warning that fires once (change detectors have no resolution).
         func raiseChange(detector: String, value: Double, threshold: Double, line: Int) {
             alertCount += 1
-            changeEpisodes += 1
+            state.changeEpisodes += 1
             let alert = Alert(
-                id: "\(alerts.model.name)/drift.\(detector)/error/\(changeEpisodes)", kind: "drift.\(detector)",
+                id: "\(alerts.model.name)/drift.\(detector)/error/\(state.changeEpisodes)", kind: "drift.\(detector)",
                 severity: .warning, state: .firing, detector: detector, feature: "error", value: value,
-                threshold: threshold, window: Alert.Window(start: max(labelled - 1, 0), end: labelled),
+                threshold: threshold, window: Alert.Window(start: max(state.labelled - 1, 0), end: state.labelled),
                 model: alerts.model, offsets: [inputKey: Int64(line)], at: Date())
             metrics?.recordAlert(alert)
             dispatcher.dispatch(alert)
@@ -266,18 +269,17 @@ struct LearnCommand: AsyncParsableCommand {
                 change, detector: detector, feature: feature, value: value, policy: policy, window: window,
                 model: alerts.model, offsets: offsets, at: Date())
             if let store, alert.state == .firing, alert.severity == .critical {
-                alert.snapshot = try store.write(Snapshot.encode(classifier), reason: .alert(alert.id), offsets: offsets, at: alert.at)
+                alert.snapshot = try store.write(Snapshot.encode(state), reason: .alert(alert.id), offsets: offsets, at: alert.at)
             }
             metrics?.recordAlert(alert)
             dispatcher.dispatch(alert)
         }
-        var labelled = 0
         var lastLine = skipLines
         try input.forEachLine { lineNumber, line in
             guard lineNumber > skipLines else { return }
             lastLine = lineNumber
             if let store, let snapshotEvery, lineNumber % snapshotEvery == 0 {
-                try store.write(Snapshot.encode(classifier), reason: .periodic, offsets: [inputKey: Int64(lineNumber - 1)], at: Date())
+                try store.write(Snapshot.encode(state), reason: .periodic, offsets: [inputKey: Int64(lineNumber - 1)], at: Date())
             }
             events += 1
             do {
@@ -290,39 +292,39 @@ struct LearnCommand: AsyncParsableCommand {
             if event.label == nil { unlabeled += 1 }
             let probability: Double
             do {
-                probability = try classifier.process(event)
+                probability = try state.classifier.process(event)
             } catch {
                 refused += 1
                 if refused <= 10 { Output.error("line \(lineNumber): not learned: \(error)") }
                 return
             }
-            if let evaluation = scoreDetector?.observe(probability) {
-                if let change = scoreTracker.evaluate(evaluation.psi) {
+            if let evaluation = state.score?.observe(probability) {
+                if let change = state.scoreTracker.evaluate(evaluation.psi) {
                     try raise(
-                        change, detector: "psi", feature: "score", value: evaluation.psi, policy: scoreTracker.policy,
+                        change, detector: "psi", feature: "score", value: evaluation.psi, policy: state.scoreTracker.policy,
                         window: Alert.Window(start: evaluation.start, end: evaluation.end), line: lineNumber)
                 }
                 metrics?.recordPSI(evaluation.psi, feature: "score")
                 alerts.publish(metrics)
             }
             if let label = event.label {
-                labelled += 1
+                state.labelled += 1
                 let error: Double = (probability >= threshold) == (label != 0) ? 0 : 1
-                if adwinDetector?.update(error) == true {
-                    raiseChange(detector: "adwin", value: adwinDetector!.mean, threshold: adwinDetector!.delta, line: lineNumber)
+                if state.adwin?.update(error) == true {
+                    raiseChange(detector: "adwin", value: state.adwin!.mean, threshold: state.adwin!.delta, line: lineNumber)
                 }
-                if let change = pageHinkleyDetector?.update(error) {
+                if let change = state.pageHinkley?.update(error) {
                     raiseChange(
                         detector: "page-hinkley", value: change == .increase ? 1 : -1,
-                        threshold: pageHinkleyDetector!.threshold, line: lineNumber)
+                        threshold: state.pageHinkley!.threshold, line: lineNumber)
                 }
-                if let evaluation = f1Detector?.observe(probability: probability, label: label != 0) {
+                if let evaluation = state.f1?.observe(probability: probability, label: label != 0) {
                     metrics?.recordF1(evaluation.f1, baseline: evaluation.baseline)
                     alerts.publish(metrics)
-                    if f1Tracker == nil, let policy = f1Detector?.policy { f1Tracker = AlertTracker(policy: policy) }
-                    if let change = f1Tracker?.evaluate(evaluation.f1) {
+                    if state.f1Tracker == nil, let policy = state.f1?.policy { state.f1Tracker = AlertTracker(policy: policy) }
+                    if let change = state.f1Tracker?.evaluate(evaluation.f1) {
                         try raise(
-                            change, detector: "f1", feature: "f1", value: evaluation.f1, policy: f1Tracker!.policy,
+                            change, detector: "f1", feature: "f1", value: evaluation.f1, policy: state.f1Tracker!.policy,
                             window: Alert.Window(start: evaluation.start, end: evaluation.end), line: lineNumber)
                     }
                 }
@@ -333,18 +335,18 @@ struct LearnCommand: AsyncParsableCommand {
             Output.error("(\(rejected) rejected and \(refused) not learned in all; the first 10 of each shown)")
         }
         if let store {
-            try store.write(Snapshot.encode(classifier), reason: .shutdown, offsets: [inputKey: Int64(lastLine)], at: Date())
+            try store.write(Snapshot.encode(state), reason: .shutdown, offsets: [inputKey: Int64(lastLine)], at: Date())
         }
         if let saveSnapshot {
             do {
-                let data = try Snapshot.encode(classifier)
+                let data = try Snapshot.encode(state.classifier)
                 try data.write(to: URL(fileURLWithPath: saveSnapshot), options: .atomic)
             } catch {
                 Output.error("error: cannot write snapshot '\(saveSnapshot)': \(error)")
                 throw ExitCode(73)
             }
         }
-        let summary = classifier.metrics.cumulative.summary
+        let summary = state.classifier.metrics.cumulative.summary
         let rate = Double(events) / seconds
         if json {
             var object: [String: Any] = [
@@ -352,10 +354,10 @@ struct LearnCommand: AsyncParsableCommand {
                 "rejected": rejected, "unlabeled": unlabeled, "not_learned": refused,
                 "f1": summary.f1, "precision": summary.precision, "recall": summary.recall,
                 "log_loss": summary.logLoss, "accuracy": summary.accuracy,
-                "optimizer": classifier.model.configuration.optimizer.name, "alerts": alertCount,
+                "optimizer": state.classifier.model.configuration.optimizer.name, "alerts": alertCount,
             ]
             object["roc_auc"] = summary.rocAUC ?? NSNull()
-            if let rolling = classifier.metrics.rolling {
+            if let rolling = state.classifier.metrics.rolling {
                 object["rolling"] = [
                     "window": rolling.window, "roc_auc": rolling.summary.rocAUC ?? NSNull(), "f1": rolling.summary.f1,
                     "log_loss": rolling.summary.logLoss,
@@ -368,19 +370,39 @@ struct LearnCommand: AsyncParsableCommand {
             func figure(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "n/a" }
             report("events       \(events) (\(summary.events) learned, \(unlabeled) unlabeled, \(rejected) rejected, \(refused) not learned)")
             report("events/s     \(Int(rate))")
-            report("optimizer    \(classifier.model.configuration.optimizer.name)")
+            report("optimizer    \(state.classifier.model.configuration.optimizer.name)")
             report("roc_auc      \(figure(summary.rocAUC))")
             report("log_loss     \(figure(summary.logLoss))")
-            report("f1           \(figure(summary.f1))  (threshold \(classifier.metrics.cumulative.threshold))")
+            report("f1           \(figure(summary.f1))  (threshold \(state.classifier.metrics.cumulative.threshold))")
             report("precision    \(figure(summary.precision))")
             report("recall       \(figure(summary.recall))")
             report("accuracy     \(figure(summary.accuracy))")
             report("ks           \(figure(summary.ks))")
-            if let rolling = classifier.metrics.rolling?.summary {
-                report("last \(classifier.metrics.rolling!.window)    roc_auc \(figure(rolling.rocAUC)), f1 \(figure(rolling.f1)), log_loss \(figure(rolling.logLoss))")
+            if let rolling = state.classifier.metrics.rolling?.summary {
+                report("last \(state.classifier.metrics.rolling!.window)    roc_auc \(figure(rolling.rocAUC)), f1 \(figure(rolling.f1)), log_loss \(figure(rolling.logLoss))")
             }
         }
         try alerts.finish(dispatcher, kafkaSink)
         if rejected > 0 { throw ExitCode(65) }
     }
+}
+
+/// Everything `learn` carries across a restart: the classifier and the detectors watching it, with their
+/// references, windows and alert states (snapshot kind `learn-state`). `--save-snapshot` and `--load-snapshot`
+/// exchange the classifier alone (kind `progressive-classifier`).
+struct LearnState: Snapshotable {
+    static let snapshotKind = "learn-state"
+    static let snapshotVersion = 1
+
+    var classifier: ProgressiveClassifier
+    var f1: RollingF1?
+    var f1Tracker: AlertTracker?
+    var score: RollingPSI?
+    var scoreTracker = AlertTracker(policy: .psi)
+    var adwin: ADWIN?
+    var pageHinkley: PageHinkley?
+    /// Change alerts raised so far (numbers ADWIN's and Page-Hinkley's alert ids).
+    var changeEpisodes = 0
+    /// Labelled events seen.
+    var labelled = 0
 }

@@ -418,7 +418,7 @@ struct CLITests {
         #expect(rows.map { $0["reason"] as? String } == ["shutdown", "periodic", "periodic", "periodic"])
         let show = try CLI.run(["snapshot", "show", "--json", store + "/snapshot-00000004.json"])
         let shown = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any] ?? [:]
-        #expect(shown["kind"] as? String == "progressive-classifier")
+        #expect(shown["kind"] as? String == "learn-state")
         #expect((shown["offsets"] as? [String: Int])?["file:\(input)"] == 3_000)
 
         // Resuming from the end-of-run snapshot and reading the whole file gives the one-go state, byte for byte.
@@ -438,6 +438,25 @@ struct CLITests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: oneGo)) == Data(contentsOf: URL(fileURLWithPath: resumed)))
         #expect(try CLI.run(["snapshot", "list", store]).stdout.contains("snapshot-00000004.json  REFUSED: checksum mismatch"))
         #expect(try CLI.run(["snapshot", "show", newest]).status == 65)
+
+        // The detectors travel with the model: stopping and resuming a watched run ends in the same state
+        // (references, windows, alert states included) as running it in one go.
+        let watched = ["--f1-window", "500", "--score-psi-window", "500", "--adwin"] + options
+        let storeOneGo = directory.appendingPathComponent("store-one-go").path
+        let storeSplit = directory.appendingPathComponent("store-split").path
+        #expect(try CLI.run(["learn", "--snapshot-dir", storeOneGo] + watched + [input]).status == 0)
+        try first.write(toFile: input, atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["learn", "--snapshot-dir", storeSplit] + watched + [input]).status == 0)
+        try whole.write(toFile: input, atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["learn", "--resume", storeSplit, "--snapshot-dir", storeSplit] + watched + [input]).status == 0)
+        func payload(_ store: String) throws -> Data {
+            let newestFile = try FileManager.default.contentsOfDirectory(atPath: store).filter { $0.hasPrefix("snapshot-") }.max()!
+            let data = try Data(contentsOf: URL(fileURLWithPath: store + "/" + newestFile))
+            return data[(data.firstIndex(of: UInt8(ascii: "\n"))! + 1)...]
+        }
+        let oneGoPayload = try payload(storeOneGo)
+        #expect(oneGoPayload == (try payload(storeSplit)))
+        #expect(String(decoding: oneGoPayload, as: UTF8.self).contains("\"f1Tracker\""))
     }
 
     @Test("learn watches its own F1 and score PSI: concept drift raises alerts within two windows, each critical one with a snapshot")
@@ -475,7 +494,7 @@ struct CLITests {
             let shown = try CLI.run(["snapshot", "show", "--json", snapshot])
             #expect(shown.status == 0)
             let object = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any] ?? [:]
-            #expect(object["kind"] as? String == "progressive-classifier")
+            #expect(object["kind"] as? String == "learn-state")
             #expect(object["reason"] as? String == "alert:\(alert["id"] as! String)")
         }
         let summary = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]

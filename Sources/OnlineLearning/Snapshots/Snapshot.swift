@@ -1,6 +1,7 @@
 public import Foundation
 
-/// The versioned, language-neutral snapshot format of every ``OnlineLearner``: one JSON document.
+/// The versioned, language-neutral snapshot format of every ``OnlineLearner`` (any ``Snapshotable``): one JSON
+/// document.
 ///
 /// ```json
 /// {"format": "streamlearn-snapshot", "format_version": 1,
@@ -21,7 +22,7 @@ public enum Snapshot: Sendable {
     public static let formatVersion = 1
 
     /// The snapshot of `learner` as UTF-8 JSON bytes.
-    public static func encode<Learner: OnlineLearner>(_ learner: Learner) throws(LearningError) -> Data {
+    public static func encode<Learner: Snapshotable>(_ learner: Learner) throws(LearningError) -> Data {
         let envelope = Envelope(
             format: format, formatVersion: formatVersion, kind: Learner.snapshotKind,
             kindVersion: Learner.snapshotVersion, state: learner)
@@ -35,7 +36,7 @@ public enum Snapshot: Sendable {
     }
 
     /// The learner a snapshot holds; refuses another format, kind or a newer version with a clear message.
-    public static func decode<Learner: OnlineLearner>(
+    public static func decode<Learner: Snapshotable>(
         _ type: Learner.Type, from data: Data
     ) throws(LearningError) -> Learner {
         let decoder = JSONDecoder()
