@@ -95,6 +95,9 @@ struct LearnCommand: AsyncParsableCommand {
     @Option(help: "With --snapshot-dir: also one every N lines.")
     var snapshotEvery: Int?
 
+    @Option(help: "With --snapshot-dir: also one whenever this many seconds have passed since the last.")
+    var snapshotSeconds: Double?
+
     @Option(help: "Continue from the newest good snapshot in this directory, skipping the lines it had consumed.")
     var resume: String?
 
@@ -127,6 +130,12 @@ struct LearnCommand: AsyncParsableCommand {
             throw ValidationError("--snapshot-every must be at least 1, got \(snapshotEvery)")
         }
         if snapshotEvery != nil && snapshotDir == nil { throw ValidationError("--snapshot-every needs --snapshot-dir") }
+        if let snapshotSeconds {
+            guard snapshotSeconds > 0, snapshotSeconds.isFinite else {
+                throw ValidationError("--snapshot-seconds must be positive, got \(snapshotSeconds)")
+            }
+            guard snapshotDir != nil else { throw ValidationError("--snapshot-seconds needs --snapshot-dir") }
+        }
         if resume != nil && loadSnapshot != nil { throw ValidationError("--resume and --load-snapshot exclude each other") }
         for (name, value) in [("--f1-window", f1Window), ("--score-psi-window", scorePsiWindow)] {
             if let value, value < 10 { throw ValidationError("\(name) must be at least 10, got \(value)") }
@@ -275,11 +284,17 @@ struct LearnCommand: AsyncParsableCommand {
             dispatcher.dispatch(alert)
         }
         var lastLine = skipLines
+        var lastSnapshot = ContinuousClock.now
         try input.forEachLine { lineNumber, line in
             guard lineNumber > skipLines else { return }
             lastLine = lineNumber
-            if let store, let snapshotEvery, lineNumber % snapshotEvery == 0 {
-                try store.write(Snapshot.encode(state), reason: .periodic, offsets: [inputKey: Int64(lineNumber - 1)], at: Date())
+            if let store {
+                let byCount = snapshotEvery.map { lineNumber % $0 == 0 } ?? false
+                let byTime = snapshotSeconds.map { ContinuousClock.now - lastSnapshot >= .seconds($0) } ?? false
+                if byCount || byTime {
+                    try store.write(Snapshot.encode(state), reason: .periodic, offsets: [inputKey: Int64(lineNumber - 1)], at: Date())
+                    lastSnapshot = ContinuousClock.now
+                }
             }
             events += 1
             do {
