@@ -201,3 +201,27 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// Rolling PSI of several numeric features observed together, one row of values per event (the way a model's
+/// dense features arrive): one call per event instead of one per feature.
+public struct RollingPSIGroup: Sendable, Codable {
+    public private(set) var detectors: [RollingPSI]
+
+    public init(features: Int, configuration: PSIConfiguration = .init()) throws(DriftError) {
+        detectors = []
+        detectors.reserveCapacity(features)
+        for _ in 0..<features { detectors.append(try RollingPSI(kind: .numeric, configuration: configuration)) }
+    }
+
+    /// Observes one event's values (`NaN`: missing; a row shorter than the group counts the rest as missing) and
+    /// calls `report` with the feature index and evaluation of every evaluation now due.
+    public mutating func observe(_ row: UnsafeBufferPointer<Double>, report: (Int, PSIEvaluation) -> Void) {
+        let count = detectors.count
+        detectors.withUnsafeMutableBufferPointer { detectors in
+            for feature in 0..<count {
+                let value = feature < row.count ? row[feature] : .nan
+                if let evaluation = detectors[feature].observe(value) { report(feature, evaluation) }
+            }
+        }
+    }
+}

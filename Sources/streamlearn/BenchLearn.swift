@@ -218,15 +218,13 @@ struct BenchLearn: AsyncParsableCommand {
                 }
             }))
         // Drift detectors: rolling PSI over the 20 dense features (values observed per feature), and rolling F1.
-        var psiDetectors = try (0..<featureCount).map { _ in try RollingPSI(kind: .numeric) }
+        var psiGroup = try RollingPSIGroup(features: featureCount)
         var psiChecksum = 0.0
         let psiRate = rate(events) {
             denseValues.withUnsafeBufferPointer { values in
                 for index in 0..<events {
-                    let base = index * featureCount
-                    for j in 0..<featureCount {
-                        if let evaluation = psiDetectors[j].observe(values[base + j]) { psiChecksum += evaluation.psi }
-                    }
+                    let row = UnsafeBufferPointer(rebasing: values[(index * featureCount)..<((index + 1) * featureCount)])
+                    psiGroup.observe(row) { _, evaluation in psiChecksum += evaluation.psi }
                 }
             }
         }

@@ -253,3 +253,31 @@ struct ADWINTests {
         #expect(stable.width == 50_000)
     }
 }
+
+@Suite("PSI group")
+struct PSIGroupTests {
+    @Test("A group of detectors evaluates exactly as the detectors one by one; short rows count as missing")
+    func groupMatchesSingles() throws {
+        var configuration = PSIConfiguration()
+        configuration.referenceSize = 100
+        configuration.windowSize = 50
+        configuration.step = 25
+        var group = try RollingPSIGroup(features: 3, configuration: configuration)
+        var singles = try (0..<3).map { _ in try RollingPSI(kind: .numeric, configuration: configuration) }
+        var random = SeededRandom(seed: 12)
+        var fromGroup: [[PSIEvaluation]] = [[], [], []]
+        var fromSingles: [[PSIEvaluation]] = [[], [], []]
+        for step in 0..<400 {
+            let row = step % 10 == 0 ? [random.nextGaussian()] : [random.nextGaussian(), Double(step % 7), step > 250 ? 5 : random.nextUnitDouble()]
+            row.withUnsafeBufferPointer { buffer in group.observe(buffer) { fromGroup[$0].append($1) } }
+            for feature in 0..<3 {
+                if let evaluation = singles[feature].observe(feature < row.count ? row[feature] : .nan) {
+                    fromSingles[feature].append(evaluation)
+                }
+            }
+        }
+        #expect(fromGroup == fromSingles)
+        #expect(fromGroup[2].last!.psi > 1)  // the shifted feature
+        #expect(fromGroup.allSatisfy { $0.count == (400 - 100 - 50) / 25 + 1 })
+    }
+}
