@@ -16,7 +16,8 @@ struct LearnCommand: AsyncParsableCommand {
             (online standardisation, missing-value weights, AdaGrad at 0.1) work on unscaled data without tuning; \
             --optimizer sgd (rate 0.01) reproduces River's StandardScaler | LogisticRegression exactly.
 
-            --f1-window and --score-psi-window watch the model as it learns and send alerts to the sinks of \
+            --f1-window and --score-psi-window watch the model once it has warmed up (--watch-after) and send \
+            alerts to the sinks of \
             --alerts-topic/--brokers, --alerts-file and --alertmanager (as `drift` does); with --snapshot-dir a \
             critical alert also writes a snapshot of the model as it was at detection, named in the alert.
 
@@ -107,6 +108,9 @@ struct LearnCommand: AsyncParsableCommand {
     @Option(help: "Watch the PSI of the model's score over this many events against the first as many (alerts drift.psi on score).")
     var scorePsiWindow: Int?
 
+    @Option(help: "Detectors start watching after this many events, once the model has warmed up (default: twice the largest watch window; ADWIN and Page-Hinkley: 2,000).")
+    var watchAfter: Int?
+
     @Flag(help: "Watch the error stream (misclassifications) with ADWIN (δ 0.002); each change is a drift.adwin alert.")
     var adwin = false
 
@@ -137,6 +141,7 @@ struct LearnCommand: AsyncParsableCommand {
             guard snapshotDir != nil else { throw ValidationError("--snapshot-seconds needs --snapshot-dir") }
         }
         if resume != nil && loadSnapshot != nil { throw ValidationError("--resume and --load-snapshot exclude each other") }
+        if let watchAfter, watchAfter < 0 { throw ValidationError("--watch-after must not be negative, got \(watchAfter)") }
         for (name, value) in [("--f1-window", f1Window), ("--score-psi-window", scorePsiWindow)] {
             if let value, value < 10 { throw ValidationError("\(name) must be at least 10, got \(value)") }
         }
@@ -183,6 +188,10 @@ struct LearnCommand: AsyncParsableCommand {
         return try ProgressiveClassifier(
             features: features, model: configuration, threshold: threshold, window: window == 0 ? nil : window)
     }
+
+    /// Events the model learns before any detector watches it: a fresh model's scores and errors move as it
+    /// learns, and a reference taken then would call that drift.
+    var warmUp: Int { watchAfter ?? max(2 * max(f1Window ?? 0, scorePsiWindow ?? 0), 2_000) }
 
     /// The offsets key of this input in snapshots: lines consumed from it.
     var inputKey: String { "file:\(file == "-" ? "stdin" : file)" }
@@ -313,17 +322,25 @@ struct LearnCommand: AsyncParsableCommand {
                 if refused <= 10 { Output.error("line \(lineNumber): not learned: \(error)") }
                 return
             }
+            if event.label != nil { state.labelled += 1 }
+            guard state.classifier.scored > warmUp else { return }
+            // Detector windows count from where watching began; alerts give them as stream indices.
+            if state.watchStart == nil {
+                state.watchStart = .init(scored: state.classifier.scored - 1, labelled: max(state.labelled - (event.label == nil ? 0 : 1), 0))
+            }
+            let scoredOffset = state.watchStart!.scored
+            let labelledOffset = state.watchStart!.labelled
             if let evaluation = state.score?.observe(probability) {
                 if let change = state.scoreTracker.evaluate(evaluation.psi) {
                     try raise(
                         change, detector: "psi", feature: "score", value: evaluation.psi, policy: state.scoreTracker.policy,
-                        window: Alert.Window(start: evaluation.start, end: evaluation.end), line: lineNumber)
+                        window: Alert.Window(start: evaluation.start + scoredOffset, end: evaluation.end + scoredOffset),
+                        line: lineNumber)
                 }
                 metrics?.recordPSI(evaluation.psi, feature: "score")
                 alerts.publish(metrics)
             }
             if let label = event.label {
-                state.labelled += 1
                 let error: Double = (probability >= threshold) == (label != 0) ? 0 : 1
                 if state.adwin?.update(error) == true {
                     raiseChange(detector: "adwin", value: state.adwin!.mean, threshold: state.adwin!.delta, line: lineNumber)
@@ -340,7 +357,8 @@ struct LearnCommand: AsyncParsableCommand {
                     if let change = state.f1Tracker?.evaluate(evaluation.f1) {
                         try raise(
                             change, detector: "f1", feature: "f1", value: evaluation.f1, policy: state.f1Tracker!.policy,
-                            window: Alert.Window(start: evaluation.start, end: evaluation.end), line: lineNumber)
+                            window: Alert.Window(start: evaluation.start + labelledOffset, end: evaluation.end + labelledOffset),
+                            line: lineNumber)
                     }
                 }
             }
@@ -420,4 +438,11 @@ struct LearnState: Snapshotable {
     var changeEpisodes = 0
     /// Labelled events seen.
     var labelled = 0
+    /// Scored and labelled events before the detectors began watching (after the warm-up).
+    var watchStart: WatchStart?
+
+    struct WatchStart: Codable {
+        var scored: Int
+        var labelled: Int
+    }
 }
