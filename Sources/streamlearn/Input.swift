@@ -33,7 +33,12 @@ final class JSONLinesInput {
 
     /// Calls `body` with each line's 1-based number and bytes (without the newline or a trailing CR), as soon as
     /// the line is complete. Blank lines are skipped but counted.
-    func forEachLine(_ body: (Int, ArraySlice<UInt8>) throws -> Void) throws {
+    ///
+    /// With `shutdown`, reading stops before the next line once a stop is requested — also while waiting for
+    /// input on a pipe, which is polled every 100 ms — and the method returns `true`; a partial last line is then
+    /// left unread. Without it, or at the end of the input, it returns `false`.
+    @discardableResult
+    func forEachLine(shutdown: ShutdownRequest? = nil, _ body: (Int, ArraySlice<UInt8>) throws -> Void) throws -> Bool {
         let chunkSize = 1 << 16
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: chunkSize)
@@ -49,6 +54,14 @@ final class JSONLinesInput {
         }
 
         while true {
+            if let shutdown {
+                var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                while !shutdown.isRequested {
+                    let polled = poll(&ready, 1, 100)
+                    if polled > 0 || (polled < 0 && errno != EINTR) { break }  // readable, or let read() report it
+                }
+                if shutdown.isRequested { return true }
+            }
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, chunkSize) }
             if count < 0 {
                 if errno == EINTR { continue }
@@ -59,11 +72,13 @@ final class JSONLinesInput {
             pending.append(contentsOf: chunk[0..<count])
             var start = pending.startIndex
             while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                if let shutdown, shutdown.isRequested { return true }
                 try emit(pending[start..<newline])
                 start = newline + 1
             }
             pending.removeSubrange(..<start)
         }
         if !pending.isEmpty { try emit(pending[...]) }
+        return false
     }
 }

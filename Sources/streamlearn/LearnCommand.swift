@@ -21,6 +21,10 @@ struct LearnCommand: AsyncParsableCommand {
             --alerts-topic/--brokers, --alerts-file and --alertmanager (as `drift` does); with --snapshot-dir a \
             critical alert also writes a snapshot of the model as it was at detection, named in the alert.
 
+            SIGTERM or SIGINT stops reading before the next line (also while waiting on a pipe): the last \
+            snapshot, the sinks and the summary are written as at the end of the input, and the exit status is 0; \
+            a second signal exits at once.
+
             --save-snapshot writes the whole state (feature schema, model, standardiser, metrics) atomically as \
             a versioned JSON snapshot; --load-snapshot continues from one, bit for bit (its model options win \
             over the command line's).
@@ -294,7 +298,8 @@ struct LearnCommand: AsyncParsableCommand {
         }
         var lastLine = skipLines
         var lastSnapshot = ContinuousClock.now
-        try input.forEachLine { lineNumber, line in
+        let shutdown = await ShutdownRequest.trap()
+        let interrupted = try input.forEachLine(shutdown: shutdown) { lineNumber, line in
             guard lineNumber > skipLines else { return }
             lastLine = lineNumber
             if let store {
@@ -367,8 +372,14 @@ struct LearnCommand: AsyncParsableCommand {
         if rejected > 10 || refused > 10 {
             Output.error("(\(rejected) rejected and \(refused) not learned in all; the first 10 of each shown)")
         }
+        var finalSnapshot: String?
         if let store {
-            try store.write(Snapshot.encode(state), reason: .shutdown, offsets: [inputKey: Int64(lastLine)], at: Date())
+            finalSnapshot = try store.write(Snapshot.encode(state), reason: .shutdown, offsets: [inputKey: Int64(lastLine)], at: Date())
+        }
+        if interrupted {
+            Output.error(
+                "\(shutdown.signalName): stopped after line \(lastLine)"
+                    + (finalSnapshot.map { "; state saved in '\($0)' (continue with --resume)" } ?? ""))
         }
         if let saveSnapshot {
             do {

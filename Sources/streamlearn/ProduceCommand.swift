@@ -49,9 +49,11 @@ struct ProduceCommand: AsyncParsableCommand {
         configuration.messageTimeout = .seconds(timeout)
         configuration.properties = try parseProperties(properties)
         let producer = try KafkaProducer(configuration: configuration, logger: logger)
+        let shutdown = await ShutdownRequest.trap()
         let summary = try await runOnDedicatedThread { [self] in
-            try produce(JSONLinesInput(path: file), with: producer)
+            try produce(JSONLinesInput(path: file), with: producer, shutdown: shutdown)
         }
+        if shutdown.isRequested { Output.error("\(shutdown.signalName): stopped reading; what was read was flushed") }
         Output.error(
             "produced \(summary.delivered) message(s) to '\(topic)'; invalid lines \(summary.invalid); "
                 + "undeliverable \(summary.undeliverable)")
@@ -66,7 +68,8 @@ struct ProduceCommand: AsyncParsableCommand {
         var unreachable = false
     }
 
-    private func produce(_ input: JSONLinesInput, with producer: KafkaProducer) throws -> Summary {
+    /// Sends every line; a stop request ends reading, and what was sent is still flushed and confirmed.
+    private func produce(_ input: JSONLinesInput, with producer: KafkaProducer, shutdown: ShutdownRequest) throws -> Summary {
         var summary = Summary()
         do {
             try producer.checkBrokersReachable(timeout: .seconds(timeout))
@@ -76,7 +79,7 @@ struct ProduceCommand: AsyncParsableCommand {
             summary.unreachable = true
             return summary
         }
-        try input.forEachLine { lineNumber, line in
+        try input.forEachLine(shutdown: shutdown) { lineNumber, line in
             let key: String?
             do {
                 key = try messageKey(Data(line))

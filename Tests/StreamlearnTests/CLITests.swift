@@ -459,6 +459,60 @@ struct CLITests {
         #expect(String(decoding: oneGoPayload, as: UTF8.self).contains("\"f1Tracker\""))
     }
 
+    @Test("SIGTERM stops learn while it waits on a pipe: a shutdown snapshot at the last line, exit 0, and --resume ends bit-identical")
+    func learnStopsOnSignal() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("signal-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("events.jsonl").path
+        #expect(try CLI.run(["generate", "logistic", "--events", "5000", "--seed", "9", input]).status == 0)
+        let oneGo = directory.appendingPathComponent("one-go.json").path
+        let resumed = directory.appendingPathComponent("resumed.json").path
+        let store = directory.appendingPathComponent("store").path
+        let options = ["--hash-bits", "12", "--f1-window", "300", "--score-psi-window", "300"]
+        #expect(try CLI.run(["learn", "--save-snapshot", oneGo] + options + [input]).status == 0)
+
+        // The first 3,000 lines go down a pipe that stays open: learn waits for more when the signal comes.
+        let lines = try String(contentsOfFile: input, encoding: .utf8).split(separator: "\n")
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["learn", "--snapshot-dir", store, "--snapshot-every", "1000"] + options + ["-"]
+        let stdin = Pipe()
+        let stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = stderr
+        _ = CLI.ignoreBrokenPipe
+        try process.run()
+        let errors = CLI.Reader(stderr.fileHandleForReading)
+        try stdin.fileHandleForWriting.write(contentsOf: Data((lines.prefix(3_000).joined(separator: "\n") + "\n").utf8))
+        // The periodic snapshot before line 3,000 shows that learn has reached the last line it was given.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while SnapshotFiles.count(in: store) < 3 && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(SnapshotFiles.count(in: store) == 3)
+        Thread.sleep(forTimeInterval: 0.3)
+        process.terminate()
+        let stopDeadline = ContinuousClock.now + .seconds(20)
+        while process.isRunning && ContinuousClock.now < stopDeadline { Thread.sleep(forTimeInterval: 0.02) }
+        let stopped = !process.isRunning
+        #expect(stopped, "learn did not stop within 20 s of SIGTERM")
+        if !stopped { kill(process.processIdentifier, SIGKILL) }
+        try stdin.fileHandleForWriting.close()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        #expect(errors.text().contains("SIGTERM: stopped after line 3000; state saved in '\(store)/snapshot-00000004.json'"))
+        let show = try CLI.run(["snapshot", "show", "--json", store + "/snapshot-00000004.json"])
+        let shown = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(shown["reason"] as? String == "shutdown")
+        #expect((shown["offsets"] as? [String: Int])?["file:stdin"] == 3_000)
+
+        // Resuming from it with the whole stream (the 3,000 lines already learned are skipped) ends where one go does.
+        let continued = try CLI.run(
+            ["learn", "--resume", store, "--save-snapshot", resumed] + options + ["-"], stdin: lines.joined(separator: "\n") + "\n")
+        #expect(continued.status == 0, "\(continued.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: oneGo)) == Data(contentsOf: URL(fileURLWithPath: resumed)))
+    }
+
     @Test("learn watches its own F1 and score PSI: concept drift raises alerts within two windows, each critical one with a snapshot")
     func learnRaisesAlerts() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("alerts-\(UUID().uuidString)")
@@ -509,5 +563,13 @@ struct CLITests {
             (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["kind"] as? String ?? ""
         }
         #expect(kinds.contains("drift.adwin") && kinds.contains("drift.page-hinkley"))
+    }
+}
+
+/// Snapshot files of a store directory, counted from the outside.
+enum SnapshotFiles {
+    static func count(in directory: String) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasPrefix("snapshot-") && $0.hasSuffix(".json") }.count
     }
 }
