@@ -203,25 +203,186 @@ import Darwin
 #endif
 
 /// Rolling PSI of several numeric features observed together, one row of values per event (the way a model's
-/// dense features arrive): one call per event instead of one per feature.
+/// dense features arrive): one call per event instead of one per feature, and the same evaluations as one
+/// ``RollingPSI`` per feature, to the bit.
+///
+/// Built for the hot path: every feature's edges, bin counts and window sit in flat arrays (the window is a ring of
+/// rows of bin indices); bins are found by counting edges ≤ value, one edge rank at a time across the whole row, so
+/// the comparisons vectorise over features with no branches (a binary search per feature above 16 bins); one index,
+/// ring position and step counter serve all features.
+///
+/// - Complexity: per event O(F · B) comparisons for B ≤ 16 bins, O(F · log B) above; memory O(F · R) during the
+///   reference, then O(F · B) for edges and counts and O(F · window) for the ring; no allocation per event after
+///   the reference.
 public struct RollingPSIGroup: Sendable, Codable {
-    public private(set) var detectors: [RollingPSI]
+    /// Features per row.
+    public let features: Int
+    public let configuration: PSIConfiguration
+    /// Events seen (the next event's index).
+    public private(set) var index = 0
+    /// Rows of the reference (feature-major after it completes), `NaN` for missing; emptied once edges are known.
+    private var reference: [Double] = []
+    /// Inner edges, rank-major: edge k of feature f at `k · features + f`, so one pass per rank compares a whole row
+    /// at once (`NaN` edges when a feature was missing throughout the reference).
+    private var edges: [Double] = []
+    /// Reference proportions, `bins + 1` per feature (the last is "missing").
+    private var referenceProportions: [Double] = []
+    /// Window counts, `bins + 1` per feature.
+    private var counts: [Int] = []
+    /// The window's bin indices: a ring of `windowSize` rows of `features` entries, in bytes when the bins (with
+    /// "missing") fit in one, else in `wideWindow`.
+    private var window: [UInt8] = []
+    private var wideWindow: [UInt16] = []
+    /// The current row's bins (scratch, not state).
+    private var rowBins: [Int] = []
+    private var head = 0
+    private var sinceEvaluation = 0
+    private var evaluated = false
+
+    enum CodingKeys: String, CodingKey {
+        case features, configuration, index, reference, edges, referenceProportions, counts, window, wideWindow, head
+        case sinceEvaluation
+        case evaluated
+    }
 
     public init(features: Int, configuration: PSIConfiguration = .init()) throws(DriftError) {
-        detectors = []
-        detectors.reserveCapacity(features)
-        for _ in 0..<features { detectors.append(try RollingPSI(kind: .numeric, configuration: configuration)) }
+        try configuration.validate()
+        guard features >= 1 else { throw .invalidConfiguration(key: "features", reason: "must be at least 1, got \(features)") }
+        self.features = features
+        self.configuration = configuration
     }
+
+    /// Whether the reference is complete.
+    public var hasReference: Bool { !referenceProportions.isEmpty }
 
     /// Observes one event's values (`NaN`: missing; a row shorter than the group counts the rest as missing) and
     /// calls `report` with the feature index and evaluation of every evaluation now due.
     public mutating func observe(_ row: UnsafeBufferPointer<Double>, report: (Int, PSIEvaluation) -> Void) {
-        let count = detectors.count
-        detectors.withUnsafeMutableBufferPointer { detectors in
-            for feature in 0..<count {
-                let value = feature < row.count ? row[feature] : .nan
-                if let evaluation = detectors[feature].observe(value) { report(feature, evaluation) }
+        guard hasReference else {
+            for feature in 0..<features { reference.append(feature < row.count ? row[feature] : .nan) }
+            index += 1
+            if index == configuration.referenceSize { completeReference() }
+            return
+        }
+        let features = features
+        let stride = configuration.bins + 1
+        let edgeCount = configuration.bins - 1
+        let missing = configuration.bins
+        let full = index - configuration.referenceSize >= configuration.windowSize
+        let rowStart = head * features
+        if rowBins.count != features { rowBins = Array(repeating: 0, count: features) }
+        edges.withUnsafeBufferPointer { edges in
+            rowBins.withUnsafeMutableBufferPointer { bins in
+                let edges = edges.baseAddress!
+                let bins = bins.baseAddress!
+                let known = min(row.count, features)
+                for feature in 0..<features { bins[feature] = 0 }
+                if edgeCount <= 15 {
+                    // The number of edges ≤ value, one rank at a time across the row (vectorises over features).
+                    for rank in 0..<edgeCount {
+                        let rankEdges = edges + rank &* features
+                        for feature in 0..<known { bins[feature] &+= rankEdges[feature] <= row[feature] ? 1 : 0 }
+                    }
+                } else {
+                    // A branch-free binary search per feature over its strided edges.
+                    for feature in 0..<known {
+                        let value = row[feature]
+                        var base = 0
+                        var remaining = edgeCount
+                        while remaining > 1 {
+                            let half = remaining / 2
+                            base = edges[(base + half) &* features &+ feature] <= value ? base + half : base
+                            remaining -= half
+                        }
+                        bins[feature] = base + (edges[base &* features &+ feature] <= value ? 1 : 0)
+                    }
+                }
+                for feature in 0..<known { bins[feature] = row[feature].isNaN ? missing : bins[feature] }
+                for feature in known..<features { bins[feature] = missing }
             }
         }
+        rowBins.withUnsafeBufferPointer { bins in
+            if wideWindow.isEmpty {
+                Self.slide(row: bins, ring: &window, at: rowStart, counts: &counts, stride: stride, full: full)
+            } else {
+                Self.slide(row: bins, ring: &wideWindow, at: rowStart, counts: &counts, stride: stride, full: full)
+            }
+        }
+        index += 1
+        head = head + 1 == configuration.windowSize ? 0 : head + 1
+        guard full || index - configuration.referenceSize == configuration.windowSize else { return }
+        sinceEvaluation += 1
+        guard !evaluated || sinceEvaluation >= configuration.step else { return }
+        evaluated = true
+        sinceEvaluation = 0
+        for feature in 0..<features {
+            report(feature, PSIEvaluation(start: index - configuration.windowSize, end: index, psi: currentPSI(feature: feature)))
+        }
+    }
+
+    /// Moves the ring's row at `start` out of the counts (once the window is full) and `row` in.
+    @inline(__always)
+    private static func slide<Bin: FixedWidthInteger>(
+        row bins: UnsafeBufferPointer<Int>, ring: inout [Bin], at start: Int, counts: inout [Int], stride: Int, full: Bool
+    ) {
+        counts.withUnsafeMutableBufferPointer { counts in
+            ring.withUnsafeMutableBufferPointer { ring in
+                do {
+                    let ring = ring.baseAddress! + start
+                    var featureCounts = counts.baseAddress!
+                    for feature in 0..<bins.count {
+                        if full { featureCounts[Int(ring[feature])] &-= 1 }
+                        featureCounts[bins[feature]] &+= 1
+                        ring[feature] = Bin(truncatingIfNeeded: bins[feature])
+                        featureCounts += stride
+                    }
+                }
+            }
+        }
+    }
+
+    /// The PSI of `feature`'s current window against its reference (window proportions are count / window length).
+    public func currentPSI(feature: Int) -> Double {
+        let stride = configuration.bins + 1
+        let length = Double(configuration.windowSize)
+        var total = 0.0
+        for bin in (feature * stride)..<((feature + 1) * stride) {
+            let r = referenceProportions[bin] == 0 ? PopulationStability.epsilon : referenceProportions[bin]
+            let c = counts[bin] == 0 ? PopulationStability.epsilon : Double(counts[bin]) / length
+            total += (c - r) * log(c / r)
+        }
+        return total
+    }
+
+    /// Edges at the reference's quantiles and its proportions, per feature; then the reference rows go.
+    private mutating func completeReference() {
+        let rows = configuration.referenceSize
+        let stride = configuration.bins + 1
+        let total = Double(rows)
+        edges = Array(repeating: 0, count: features * (configuration.bins - 1))
+        referenceProportions = []
+        referenceProportions.reserveCapacity(features * stride)
+        for feature in 0..<features {
+            var values = (0..<rows).map { reference[$0 * features + feature] }.filter { !$0.isNaN }
+            values.sort()
+            let missing = rows - values.count
+            // A feature missing throughout has no edges: every value then lands in bin 0, as with one detector.
+            var featureEdges = PopulationStability.edges(sorted: values, bins: configuration.bins)
+            // (NaN edges compare false with everything; the bins they leave empty add exactly 0 to the PSI.)
+            if featureEdges.isEmpty { featureEdges = Array(repeating: .nan, count: configuration.bins - 1) }
+            var referenceCounts = Array(repeating: 0, count: stride)
+            for value in values { referenceCounts[PopulationStability.bin(of: value, edges: featureEdges)] += 1 }
+            referenceCounts[stride - 1] = missing
+            for (rank, edge) in featureEdges.enumerated() { edges[rank * features + feature] = edge }
+            referenceProportions.append(contentsOf: referenceCounts.map { Double($0) / total })
+        }
+        counts = Array(repeating: 0, count: features * stride)
+        if stride <= Int(UInt8.max) {
+            window = Array(repeating: 0, count: features * configuration.windowSize)
+        } else {
+            wideWindow = Array(repeating: 0, count: features * configuration.windowSize)
+        }
+        reference = []
+        rowBins = Array(repeating: 0, count: features)
     }
 }

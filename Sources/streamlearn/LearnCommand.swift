@@ -16,8 +16,9 @@ struct LearnCommand: AsyncParsableCommand {
             (online standardisation, missing-value weights, AdaGrad at 0.1) work on unscaled data without tuning; \
             --optimizer sgd (rate 0.01) reproduces River's StandardScaler | LogisticRegression exactly.
 
-            --f1-window and --score-psi-window watch the model once it has warmed up (--watch-after) and send \
-            alerts to the sinks of \
+            --f1-window and --score-psi-window watch the model once it has warmed up (--watch-after); \
+            --input-psi-window watches the input features from the first event (inputs do not depend on the \
+            model). Detectors send alerts to the sinks of \
             --alerts-topic/--brokers, --alerts-file and --alertmanager (as `drift` does); with --snapshot-dir a \
             critical alert also writes a snapshot of the model as it was at detection, named in the alert.
 
@@ -112,6 +113,9 @@ struct LearnCommand: AsyncParsableCommand {
     @Option(help: "Watch the PSI of the model's score over this many events against the first as many (alerts drift.psi on score).")
     var scorePsiWindow: Int?
 
+    @Option(help: "Watch the PSI of every dense input feature over this many events against the first as many of the stream (alerts drift.psi per feature; features first seen later are not watched).")
+    var inputPsiWindow: Int?
+
     @Option(help: "Detectors start watching after this many events, once the model has warmed up (default: twice the largest watch window; ADWIN and Page-Hinkley: 2,000).")
     var watchAfter: Int?
 
@@ -146,7 +150,7 @@ struct LearnCommand: AsyncParsableCommand {
         }
         if resume != nil && loadSnapshot != nil { throw ValidationError("--resume and --load-snapshot exclude each other") }
         if let watchAfter, watchAfter < 0 { throw ValidationError("--watch-after must not be negative, got \(watchAfter)") }
-        for (name, value) in [("--f1-window", f1Window), ("--score-psi-window", scorePsiWindow)] {
+        for (name, value) in [("--f1-window", f1Window), ("--score-psi-window", scorePsiWindow), ("--input-psi-window", inputPsiWindow)] {
             if let value, value < 10 { throw ValidationError("\(name) must be at least 10, got \(value)") }
         }
         do {
@@ -328,6 +332,23 @@ struct LearnCommand: AsyncParsableCommand {
                 return
             }
             if event.label != nil { state.labelled += 1 }
+            if let window = inputPsiWindow {
+                // Moved out and back (not copied), so the window's ring is never duplicated.
+                var inputs = try state.inputs.take()
+                    ?? InputWatch(names: state.classifier.vectorizer.schema.names, window: window, start: state.classifier.scored - 1)
+                let due = state.classifier.withLastDenseValues { inputs.observe($0) }
+                state.inputs = inputs
+                for (feature, evaluation, change) in due {
+                    metrics?.recordPSI(evaluation.psi, feature: inputs.names[feature])
+                    if let change {
+                        try raise(
+                            change, detector: "psi", feature: inputs.names[feature], value: evaluation.psi, policy: .psi,
+                            window: Alert.Window(start: evaluation.start + inputs.start, end: evaluation.end + inputs.start),
+                            line: lineNumber)
+                    }
+                }
+                if !due.isEmpty { alerts.publish(metrics) }
+            }
             guard state.classifier.scored > warmUp else { return }
             // Detector windows count from where watching began; alerts give them as stream indices.
             if state.watchStart == nil {
@@ -451,9 +472,44 @@ struct LearnState: Snapshotable {
     var labelled = 0
     /// Scored and labelled events before the detectors began watching (after the warm-up).
     var watchStart: WatchStart?
+    /// The PSI of the dense input features, from the first event scored.
+    var inputs: InputWatch?
 
     struct WatchStart: Codable {
         var scored: Int
         var labelled: Int
+    }
+}
+
+/// `learn --input-psi-window`: the rolling PSI of the dense input features known when watching began, one alert
+/// tracker each.
+struct InputWatch: Codable {
+    /// The watched features, in schema order (the group's columns).
+    var names: [String]
+    /// Events scored before watching began (window indices are offset by it in alerts).
+    var start: Int
+    var group: RollingPSIGroup
+    var trackers: [AlertTracker]
+
+    init(names: [String], window: Int, start: Int = 0) throws {
+        var configuration = PSIConfiguration()
+        configuration.referenceSize = window
+        configuration.windowSize = window
+        configuration.step = max(window / 2, 1)
+        self.names = names
+        self.start = start
+        group = try RollingPSIGroup(features: max(names.count, 1), configuration: configuration)
+        trackers = Array(repeating: AlertTracker(policy: .psi), count: max(names.count, 1))
+    }
+
+    /// Observes one event's dense row; returns every evaluation now due with its tracker's change, if any (an
+    /// empty array, which does not allocate, on most events).
+    mutating func observe(_ row: UnsafeBufferPointer<Double>) -> [(feature: Int, evaluation: PSIEvaluation, change: AlertChange?)] {
+        var due: [(feature: Int, evaluation: PSIEvaluation, change: AlertChange?)] = []
+        group.observe(row) { feature, evaluation in
+            guard feature < names.count else { return }
+            due.append((feature, evaluation, trackers[feature].evaluate(evaluation.psi)))
+        }
+        return due
     }
 }

@@ -256,21 +256,25 @@ struct ADWINTests {
 
 @Suite("PSI group")
 struct PSIGroupTests {
-    @Test("A group of detectors evaluates exactly as the detectors one by one; short rows count as missing")
-    func groupMatchesSingles() throws {
+    @Test("A group of detectors evaluates exactly as the detectors one by one; short rows count as missing", arguments: [10, 40])
+    func groupMatchesSingles(bins: Int) throws {
         var configuration = PSIConfiguration()
         configuration.referenceSize = 100
         configuration.windowSize = 50
         configuration.step = 25
-        var group = try RollingPSIGroup(features: 3, configuration: configuration)
-        var singles = try (0..<3).map { _ in try RollingPSI(kind: .numeric, configuration: configuration) }
+        configuration.bins = bins
+        var group = try RollingPSIGroup(features: 4, configuration: configuration)
+        var singles = try (0..<4).map { _ in try RollingPSI(kind: .numeric, configuration: configuration) }
         var random = SeededRandom(seed: 12)
-        var fromGroup: [[PSIEvaluation]] = [[], [], []]
-        var fromSingles: [[PSIEvaluation]] = [[], [], []]
+        var fromGroup: [[PSIEvaluation]] = [[], [], [], []]
+        var fromSingles: [[PSIEvaluation]] = [[], [], [], []]
         for step in 0..<400 {
-            let row = step % 10 == 0 ? [random.nextGaussian()] : [random.nextGaussian(), Double(step % 7), step > 250 ? 5 : random.nextUnitDouble()]
+            // Feature 3 is missing throughout the reference, then present.
+            let row = step % 10 == 0
+                ? [random.nextGaussian()]
+                : [random.nextGaussian(), Double(step % 7), step > 250 ? 5 : random.nextUnitDouble(), step < 100 ? .nan : Double(step % 3)]
             row.withUnsafeBufferPointer { buffer in group.observe(buffer) { fromGroup[$0].append($1) } }
-            for feature in 0..<3 {
+            for feature in 0..<4 {
                 if let evaluation = singles[feature].observe(feature < row.count ? row[feature] : .nan) {
                     fromSingles[feature].append(evaluation)
                 }
@@ -278,6 +282,7 @@ struct PSIGroupTests {
         }
         #expect(fromGroup == fromSingles)
         #expect(fromGroup[2].last!.psi > 1)  // the shifted feature
+        #expect(fromGroup[3].last!.psi > 1)  // missing in the reference, present now
         #expect(fromGroup.allSatisfy { $0.count == (400 - 100 - 50) / 25 + 1 })
     }
 }

@@ -441,7 +441,7 @@ struct CLITests {
 
         // The detectors travel with the model: stopping and resuming a watched run ends in the same state
         // (references, windows, alert states included) as running it in one go.
-        let watched = ["--f1-window", "500", "--score-psi-window", "500", "--adwin"] + options
+        let watched = ["--f1-window", "500", "--score-psi-window", "500", "--input-psi-window", "500", "--adwin"] + options
         let storeOneGo = directory.appendingPathComponent("store-one-go").path
         let storeSplit = directory.appendingPathComponent("store-split").path
         #expect(try CLI.run(["learn", "--snapshot-dir", storeOneGo] + watched + [input]).status == 0)
@@ -457,6 +457,31 @@ struct CLITests {
         let oneGoPayload = try payload(storeOneGo)
         #expect(oneGoPayload == (try payload(storeSplit)))
         #expect(String(decoding: oneGoPayload, as: UTF8.self).contains("\"f1Tracker\""))
+        #expect(String(decoding: oneGoPayload, as: UTF8.self).contains("\"inputs\""))
+    }
+
+    @Test("learn --input-psi-window watches every dense input: quiet before an abrupt covariate shift, critical within one window after")
+    func learnWatchesInputs() throws {
+        let stream = try CLI.run(
+            ["generate", "fraud", "--events", "40000", "--seed", "6", "--drift-at", "20000", "--drift", "covariate"]).stdout
+        let result = try CLI.run(["learn", "--input-psi-window", "5000", "--alerts-stdout", "-"], stdin: stream)
+        #expect(result.status == 0, "\(result.stderr)")
+        let alerts = try result.stdout.split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:]
+        }
+        // Windows overlapping the drift only (evaluations every 2,500 events from end = 10,000).
+        #expect(!alerts.isEmpty)
+        for alert in alerts {
+            let window = alert["window"] as? [String: Int] ?? [:]
+            #expect(alert["kind"] as? String == "drift.psi" && alert["state"] as? String == "firing")
+            #expect((window["end"] ?? 0) > 20_000, "\(alert)")
+        }
+        for feature in ["amount", "hour", "distance_km"] {
+            let critical = alerts.first { $0["feature"] as? String == feature && $0["severity"] as? String == "critical" }
+            #expect(((critical?["window"] as? [String: Int])?["end"] ?? .max) <= 25_000, "\(feature)")
+        }
+        // Ids and timestamps are not features, so never watched.
+        #expect(!alerts.contains { ["id", "ts", "label"].contains($0["feature"] as? String ?? "") })
     }
 
     @Test("SIGTERM stops learn while it waits on a pipe: a shutdown snapshot at the last line, exit 0, and --resume ends bit-identical")

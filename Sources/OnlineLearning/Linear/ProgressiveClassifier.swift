@@ -54,6 +54,12 @@ public struct ProgressiveClassifier: OnlineLearner {
         _ = try process(event)
     }
 
+    /// Calls `body` with the dense values of the event last scored, in schema order, as they arrived (before
+    /// standardisation; `NaN`: missing). Borrowed: valid only inside `body`.
+    public func withLastDenseValues<Result>(_ body: (UnsafeBufferPointer<Double>) throws -> Result) rethrows -> Result {
+        try vector.dense.withUnsafeBufferPointer(body)
+    }
+
     /// Scores `event` before learning; when it has a label, updates the metrics, then learns. Returns the score.
     /// Throws (learning nothing, metrics unchanged) when the model refuses the event's values.
     @discardableResult
