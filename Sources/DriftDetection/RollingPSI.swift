@@ -227,8 +227,8 @@ public struct RollingPSIGroup: Sendable, Codable {
     private var edges: [Double] = []
     /// Reference proportions, `bins + 1` per feature (the last is "missing").
     private var referenceProportions: [Double] = []
-    /// Window counts, `bins + 1` per feature.
-    private var counts: [Int] = []
+    /// Window counts, `bins + 1` per feature (32-bit: half the cache lines per event).
+    private var counts: [Int32] = []
     /// The window's bin indices: a ring of `windowSize` rows of `features` entries, in bytes when the bins (with
     /// "missing") fit in one, else in `wideWindow`.
     private var window: [UInt8] = []
@@ -248,6 +248,9 @@ public struct RollingPSIGroup: Sendable, Codable {
     public init(features: Int, configuration: PSIConfiguration = .init()) throws(DriftError) {
         try configuration.validate()
         guard features >= 1 else { throw .invalidConfiguration(key: "features", reason: "must be at least 1, got \(features)") }
+        guard configuration.windowSize <= Int(Int32.max) else {
+            throw .invalidConfiguration(key: "window", reason: "must be at most \(Int32.max), got \(configuration.windowSize)")
+        }
         self.features = features
         self.configuration = configuration
     }
@@ -323,7 +326,7 @@ public struct RollingPSIGroup: Sendable, Codable {
     /// Moves the ring's row at `start` out of the counts (once the window is full) and `row` in.
     @inline(__always)
     private static func slide<Bin: FixedWidthInteger>(
-        row bins: UnsafeBufferPointer<Int>, ring: inout [Bin], at start: Int, counts: inout [Int], stride: Int, full: Bool
+        row bins: UnsafeBufferPointer<Int>, ring: inout [Bin], at start: Int, counts: inout [Int32], stride: Int, full: Bool
     ) {
         counts.withUnsafeMutableBufferPointer { counts in
             ring.withUnsafeMutableBufferPointer { ring in
@@ -376,7 +379,7 @@ public struct RollingPSIGroup: Sendable, Codable {
             for (rank, edge) in featureEdges.enumerated() { edges[rank * features + feature] = edge }
             referenceProportions.append(contentsOf: referenceCounts.map { Double($0) / total })
         }
-        counts = Array(repeating: 0, count: features * stride)
+        counts = Array(repeating: 0, count: features * stride)  // windowSize ≤ Int32.max, checked at init
         if stride <= Int(UInt8.max) {
             window = Array(repeating: 0, count: features * configuration.windowSize)
         } else {
