@@ -302,6 +302,7 @@ struct LearnCommand: AsyncParsableCommand {
         }
         var lastLine = skipLines
         var lastSnapshot = ContinuousClock.now
+        var inputRow: [Double] = []
         let shutdown = await ShutdownRequest.trap()
         let interrupted = try input.forEachLine(shutdown: shutdown) { lineNumber, line in
             guard lineNumber > skipLines else { return }
@@ -333,17 +334,21 @@ struct LearnCommand: AsyncParsableCommand {
             }
             if event.label != nil { state.labelled += 1 }
             if let window = inputPsiWindow {
-                // Moved out and back (not copied), so the window's ring is never duplicated.
-                var inputs = try state.inputs.take()
-                    ?? InputWatch(names: state.classifier.vectorizer.schema.names, window: window, start: state.classifier.scored - 1)
-                let due = state.classifier.withLastDenseValues { inputs.observe($0) }
-                state.inputs = inputs
+                if state.inputs == nil {
+                    state.inputs = try InputWatch(
+                        names: state.classifier.vectorizer.schema.names, window: window, start: state.classifier.scored - 1)
+                }
+                // The row is copied into a reused buffer: the detectors then update in place in `state`.
+                state.classifier.copyLastDenseValues(into: &inputRow)
+                let due = inputRow.withUnsafeBufferPointer { state.inputs!.observe($0) }
                 for (feature, evaluation, change) in due {
-                    metrics?.recordPSI(evaluation.psi, feature: inputs.names[feature])
+                    let name = state.inputs!.names[feature]
+                    let start = state.inputs!.start
+                    metrics?.recordPSI(evaluation.psi, feature: name)
                     if let change {
                         try raise(
-                            change, detector: "psi", feature: inputs.names[feature], value: evaluation.psi, policy: .psi,
-                            window: Alert.Window(start: evaluation.start + inputs.start, end: evaluation.end + inputs.start),
+                            change, detector: "psi", feature: name, value: evaluation.psi, policy: .psi,
+                            window: Alert.Window(start: evaluation.start + start, end: evaluation.end + start),
                             line: lineNumber)
                     }
                 }
