@@ -272,7 +272,7 @@ struct LearnCommand: AsyncParsableCommand {
                 pageHinkley: pageHinkley ? PageHinkley() : nil)
         let metrics = alerts.makeMetrics()
         /// A change-point detector's finding: a warning that fires once (change detectors have no resolution).
-        func raiseChange(detector: String, value: Double, threshold: Double, line: Int) {
+        func raiseChange(detector: String, value: Double, threshold: Double, line: Int, state: inout LearnState) {
             alertCount += 1
             state.changeEpisodes += 1
             let alert = Alert(
@@ -287,7 +287,7 @@ struct LearnCommand: AsyncParsableCommand {
         /// Sends the alert for `change`; a critical one first snapshots the model into the store.
         func raise(
             _ change: AlertChange, detector: String, feature: String, value: Double, policy: AlertPolicy,
-            window: Alert.Window, line: Int
+            window: Alert.Window, line: Int, state: LearnState
         ) throws {
             alertCount += 1
             let offsets = [inputKey: Int64(line)]
@@ -302,16 +302,23 @@ struct LearnCommand: AsyncParsableCommand {
         }
         var lastLine = skipLines
         var lastSnapshot = ContinuousClock.now
+        // The command's options, read once: each read of a property wrapper in the per-line closure costs.
         var inputRow: [Double] = []
+        let warmUpEvents = warmUp
+        let watchInputsWindow = inputPsiWindow
+        let decisionThreshold = threshold
+        let everyLines = snapshotEvery
+        let everySeconds = snapshotSeconds
+        let offsetsKey = inputKey
         let shutdown = await ShutdownRequest.trap()
         let interrupted = try input.forEachLine(shutdown: shutdown) { lineNumber, line in
             guard lineNumber > skipLines else { return }
             lastLine = lineNumber
             if let store {
-                let byCount = snapshotEvery.map { lineNumber % $0 == 0 } ?? false
-                let byTime = snapshotSeconds.map { ContinuousClock.now - lastSnapshot >= .seconds($0) } ?? false
+                let byCount = everyLines.map { lineNumber % $0 == 0 } ?? false
+                let byTime = everySeconds.map { ContinuousClock.now - lastSnapshot >= .seconds($0) } ?? false
                 if byCount || byTime {
-                    try store.write(Snapshot.encode(state), reason: .periodic, offsets: [inputKey: Int64(lineNumber - 1)], at: Date())
+                    try store.write(Snapshot.encode(state), reason: .periodic, offsets: [offsetsKey: Int64(lineNumber - 1)], at: Date())
                     lastSnapshot = ContinuousClock.now
                 }
             }
@@ -333,7 +340,7 @@ struct LearnCommand: AsyncParsableCommand {
                 return
             }
             if event.label != nil { state.labelled += 1 }
-            if let window = inputPsiWindow {
+            if let window = watchInputsWindow {
                 if state.inputs == nil {
                     state.inputs = try InputWatch(
                         names: state.classifier.vectorizer.schema.names, window: window, start: state.classifier.scored - 1)
@@ -349,12 +356,12 @@ struct LearnCommand: AsyncParsableCommand {
                         try raise(
                             change, detector: "psi", feature: name, value: evaluation.psi, policy: .psi,
                             window: Alert.Window(start: evaluation.start + start, end: evaluation.end + start),
-                            line: lineNumber)
+                            line: lineNumber, state: state)
                     }
                 }
                 if !due.isEmpty { alerts.publish(metrics) }
             }
-            guard state.classifier.scored > warmUp else { return }
+            guard state.classifier.scored > warmUpEvents else { return }
             // Detector windows count from where watching began; alerts give them as stream indices.
             if state.watchStart == nil {
                 state.watchStart = .init(scored: state.classifier.scored - 1, labelled: max(state.labelled - (event.label == nil ? 0 : 1), 0))
@@ -366,20 +373,20 @@ struct LearnCommand: AsyncParsableCommand {
                     try raise(
                         change, detector: "psi", feature: "score", value: evaluation.psi, policy: state.scoreTracker.policy,
                         window: Alert.Window(start: evaluation.start + scoredOffset, end: evaluation.end + scoredOffset),
-                        line: lineNumber)
+                        line: lineNumber, state: state)
                 }
                 metrics?.recordPSI(evaluation.psi, feature: "score")
                 alerts.publish(metrics)
             }
             if let label = event.label {
-                let error: Double = (probability >= threshold) == (label != 0) ? 0 : 1
+                let error: Double = (probability >= decisionThreshold) == (label != 0) ? 0 : 1
                 if state.adwin?.update(error) == true {
-                    raiseChange(detector: "adwin", value: state.adwin!.mean, threshold: state.adwin!.delta, line: lineNumber)
+                    raiseChange(detector: "adwin", value: state.adwin!.mean, threshold: state.adwin!.delta, line: lineNumber, state: &state)
                 }
                 if let change = state.pageHinkley?.update(error) {
                     raiseChange(
                         detector: "page-hinkley", value: change == .increase ? 1 : -1,
-                        threshold: state.pageHinkley!.threshold, line: lineNumber)
+                        threshold: state.pageHinkley!.threshold, line: lineNumber, state: &state)
                 }
                 if let evaluation = state.f1?.observe(probability: probability, label: label != 0) {
                     metrics?.recordF1(evaluation.f1, baseline: evaluation.baseline)
@@ -389,7 +396,7 @@ struct LearnCommand: AsyncParsableCommand {
                         try raise(
                             change, detector: "f1", feature: "f1", value: evaluation.f1, policy: state.f1Tracker!.policy,
                             window: Alert.Window(start: evaluation.start + labelledOffset, end: evaluation.end + labelledOffset),
-                            line: lineNumber)
+                            line: lineNumber, state: state)
                     }
                 }
             }
