@@ -70,8 +70,8 @@ final class JSONLinesInput {
             }
             if count == 0 { break }
             pending.append(contentsOf: chunk[0..<count])
-            var start = pending.startIndex
-            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            var start = 0
+            while let newline = Self.newline(in: pending, from: start) {
                 if let shutdown, shutdown.isRequested { return true }
                 try emit(pending[start..<newline])
                 start = newline + 1
@@ -80,5 +80,15 @@ final class JSONLinesInput {
         }
         if !pending.isEmpty { try emit(pending[...]) }
         return false
+    }
+
+    /// The index of the first `\n` at or after `start` (libc's vectorised `memchr`).
+    @inline(__always)
+    private static func newline(in bytes: [UInt8], from start: Int) -> Int? {
+        guard start < bytes.count else { return nil }
+        return bytes.withUnsafeBytes { raw in
+            guard let found = memchr(raw.baseAddress! + start, 0x0A, raw.count - start) else { return nil }
+            return raw.baseAddress!.distance(to: UnsafeRawPointer(found))
+        }
     }
 }
