@@ -1,5 +1,8 @@
 import StreamCore
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a corpus document must give.
 enum Expectation: Sendable, CustomStringConvertible {
@@ -406,6 +409,38 @@ struct EventDecoderCorpusTests {
             #expect(event.numeric.map { event.string($0.name) } == ["b", "a"])
             #expect(event.numeric.map(\.value) == [5, 6])
         }
+    }
+
+    @Test("Numbers of 1 to 25 integer digits, with fractions of 0 to 20, signed or not, end where the document does or not: each equals strtod")
+    func numbersOfEveryLength() throws {
+        let decoder = EventDecoder()
+        let event = DecodedEvent()
+        let digits = Array("9876543210123456789012345")
+        var checked = 0
+        for integerLength in 1...digits.count {
+            for fractionLength in [0, 1, 2, 3, 7, 8, 9, 12, 17, 20] {
+                for padding in ["", " ", "        "] {
+                    var number = String(digits[0..<integerLength])
+                    if fractionLength > 0 { number += "." + String(digits.reversed()[0..<fractionLength]) }
+                    for text in [number, "-" + number, "0." + String(repeating: "0", count: fractionLength) + number.filter { $0 != "." }] {
+                        let document = "{\"x\":" + text + padding + "}"
+                        try decoder.decode(Array(document.utf8), into: event)
+                        let expected = strtod(text, nil)
+                        #expect(event.numeric.first?.value == expected, "\(document)")
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked == 25 * 10 * 3 * 3)
+        // A 20-digit integer ending in 0 keeps its last digit's power of ten (it used to be dropped).
+        try decoder.decode(Array("{\"x\":98765432101234567890}".utf8), into: event)
+        #expect(event.numeric.first?.value == 98_765_432_101_234_567_890.0)
+        // A non-digit ends the number; junk after it is an error.
+        try decoder.decode(Array("{\"x\":1234,\"y\":56789012}".utf8), into: event)
+        #expect(event.numeric.map(\.value) == [1234, 56_789_012])
+        #expect(throws: EventDecodingError.self) { try decoder.decode(Array("{\"x\":12345a78}".utf8), into: event) }
+        #expect(throws: EventDecodingError.self) { try decoder.decode(Array("{\"x\":1.2345:789}".utf8), into: event) }
     }
 
     @Test("A decoder and an event buffer are reusable: errors leave no state behind")

@@ -264,7 +264,7 @@ struct Scanner {
             throw error(.invalidNumber)
         }
         let afterInteger = peek()
-        if !truncated && afterInteger != UInt8(ascii: ".") && afterInteger | 0x20 != UInt8(ascii: "e") {
+        if !truncated && exponent == 0 && afterInteger != UInt8(ascii: ".") && afterInteger | 0x20 != UInt8(ascii: "e") {
             // An integer (most event fields): converting the exact mantissa is correctly rounded, and finite.
             let value = Double(mantissa)
             return negative ? -value : value
