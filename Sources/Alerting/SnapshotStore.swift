@@ -166,12 +166,13 @@ public struct SnapshotStore: Sendable {
         return (nil, refused)
     }
 
-    /// Keeps the newest `keepLast` files, and alert snapshots younger than `keepAlertSnapshotsFor`.
+    /// Keeps the newest `keepLast` files, and alert snapshots younger than `keepAlertSnapshotsFor`. Reads only
+    /// the header lines of the files past `keepLast` (a file whose header cannot be read goes).
     func prune(now: Date) throws {
         let all = files()
         for path in all.dropFirst(keepLast) {
-            if let entry = try? Self.read(path), entry.header.reason.hasPrefix("alert:"),
-                now.timeIntervalSince(entry.header.createdAt) < Double(keepAlertSnapshotsFor.components.seconds)
+            if let header = Self.readHeader(path), header.reason.hasPrefix("alert:"),
+                now.timeIntervalSince(header.createdAt) < Double(keepAlertSnapshotsFor.components.seconds)
             {
                 continue
             }
@@ -179,24 +180,52 @@ public struct SnapshotStore: Sendable {
         }
     }
 
-    /// `manifest.json`: every snapshot file, newest first, with its header (or why it is refused).
+    /// The header line of a snapshot file, read alone (at most 64 KiB), or nil when it cannot be read or parsed.
+    static func readHeader(_ path: String) -> Header? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let prefix = try? handle.read(upToCount: 1 << 16), let newline = prefix.firstIndex(of: UInt8(ascii: "\n")) else {
+            return nil
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(Header.self, from: prefix[prefix.startIndex..<newline])
+    }
+
+    /// `manifest.json`: every snapshot file, newest first, with its header and size, or why it is refused. Each
+    /// file is verified in full once, when it first appears; an entry of the previous manifest whose file has the
+    /// same size is carried over unread, so a write costs one verification, not one per kept file. (`snapshot
+    /// list` and ``newestGood()`` always verify in full.)
     func writeManifest() throws {
+        let manifestPath = (directory as NSString).appendingPathComponent("manifest.json")
+        var previous: [String: [String: Any]] = [:]
+        if let data = FileManager.default.contents(atPath: manifestPath),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let items = object["snapshots"] as? [[String: Any]]
+        {
+            for item in items { if let name = item["file"] as? String { previous[name] = item } }
+        }
         var items: [[String: Any]] = []
         for path in files() {
             let name = (path as NSString).lastPathComponent
+            let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? -1
+            if let known = previous[name], known["refused"] == nil, (known["file_size"] as? Int) == size {
+                items.append(known)
+                continue
+            }
             do {
                 let entry = try Self.read(path)
                 items.append([
                     "file": name, "sequence": entry.header.sequence, "reason": entry.header.reason,
                     "created_at": ISO8601DateFormatter().string(from: entry.header.createdAt),
-                    "crc32": entry.header.crc32, "length": entry.header.length,
+                    "crc32": entry.header.crc32, "length": entry.header.length, "file_size": size,
                 ])
             } catch {
                 items.append(["file": name, "refused": error.reason])
             }
         }
         let data = try JSONSerialization.data(withJSONObject: ["snapshots": items], options: [.sortedKeys, .prettyPrinted])
-        try Self.writeDurably(data, to: (directory as NSString).appendingPathComponent("manifest.json"), directory: directory)
+        try Self.writeDurably(data, to: manifestPath, directory: directory)
     }
 
     /// Temporary file, fsync, rename, fsync of the directory.

@@ -30,9 +30,26 @@ struct SnapshotStoreTests {
             with: Data(contentsOf: URL(fileURLWithPath: path + "/manifest.json"))) as? [String: [[String: Any]]]
         #expect(manifest?["snapshots"]?.count == 4)
         #expect(!FileManager.default.fileExists(atPath: path + "/snapshot-00000002.json"))
+        #expect(manifest?["snapshots"]?.first?["file_size"] as? Int
+            == (try FileManager.default.attributesOfItem(atPath: store.files()[0])[.size] as? NSNumber)?.intValue)
+        // Entries are verified once and carried over while the file keeps its size; a file that changed size is
+        // verified again at the next write (here: truncated, so refused).
+        let truncated = path + "/snapshot-00000005.json"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: truncated))
+        try bytes.prefix(bytes.count - 2).write(to: URL(fileURLWithPath: truncated))
+        try store.write(Data("state 5".utf8), reason: .periodic, at: start + 5)
+        let after = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: path + "/manifest.json"))) as? [String: [[String: Any]]]
+        let rows = after?["snapshots"] ?? []
+        #expect(rows.map { $0["file"] as? String } == [
+            "snapshot-00000007.json", "snapshot-00000006.json", "snapshot-00000005.json", "snapshot-00000001.json",
+        ])
+        #expect((rows[2]["refused"] as? String)?.contains("truncated") == true)
+        #expect(rows[1]["refused"] == nil && rows[1]["crc32"] != nil)
         // Past its age the alert snapshot goes too.
         try store.write(Data("late".utf8), reason: .periodic, at: start + 7_200)
         #expect(!store.files().contains { $0.hasSuffix("snapshot-00000001.json") })
+        #expect(store.files().count == 3)
         // No temporary files are left behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: path).allSatisfy { !$0.contains(".tmp") })
     }
