@@ -130,11 +130,9 @@ public struct SnapshotStore: Sendable {
         guard let newline = data.firstIndex(of: UInt8(ascii: "\n")) else {
             throw SnapshotStoreError(path: path, reason: "has no header line (truncated?)")
         }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         let header: Header
         do {
-            header = try decoder.decode(Header.self, from: data[data.startIndex..<newline])
+            header = try decodeHeader(data[data.startIndex..<newline])
         } catch {
             throw SnapshotStoreError(path: path, reason: "header is not valid (\(error))")
         }
@@ -187,9 +185,14 @@ public struct SnapshotStore: Sendable {
         guard let prefix = try? handle.read(upToCount: 1 << 16), let newline = prefix.firstIndex(of: UInt8(ascii: "\n")) else {
             return nil
         }
+        return try? decodeHeader(prefix[prefix.startIndex..<newline])
+    }
+
+    /// A header line's fields (dates in ISO 8601).
+    static func decodeHeader(_ line: Data) throws -> Header {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return try? decoder.decode(Header.self, from: prefix[prefix.startIndex..<newline])
+        return try decoder.decode(Header.self, from: line)
     }
 
     /// `manifest.json`: every snapshot file, newest first, with its header and size, or why it is refused. Each

@@ -21,6 +21,19 @@ public enum PopulationStability: Sendable {
         return total
     }
 
+    /// ``index(reference:current:)`` of a window given as bin counts over `length` events (a proportion is
+    /// count / length): the form the rolling detectors keep.
+    @inline(__always)
+    static func index<Count: BinaryInteger>(reference: ArraySlice<Double>, counts: ArraySlice<Count>, length: Double) -> Double {
+        var total = 0.0
+        for (proportion, count) in zip(reference, counts) {
+            let r = proportion == 0 ? epsilon : proportion
+            let c = count == 0 ? epsilon : Double(count) / length
+            total += (c - r) * log(c / r)
+        }
+        return total
+    }
+
     /// The quantile `p` of ascending `sorted` values, numpy's default `linear` method: h = (n − 1)·p;
     /// x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋ + 1] − x[⌊h⌋]) — evaluated as numpy's `_lerp` does, from the upper value when
     /// h − ⌊h⌋ ≥ 0.5 (x[⌊h⌋ + 1] − (1 − t)·(x[⌊h⌋ + 1] − x[⌊h⌋])), so edges agree with numpy to the bit.

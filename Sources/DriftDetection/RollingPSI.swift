@@ -185,14 +185,8 @@ public struct RollingPSI: Sendable, Codable {
 
     /// The PSI of the current window against the reference (window proportions are count / window length).
     public func currentPSI() -> Double {
-        let length = Double(configuration.windowSize)
-        var total = 0.0
-        for bin in counts.indices {
-            let r = referenceProportions[bin] == 0 ? PopulationStability.epsilon : referenceProportions[bin]
-            let c = counts[bin] == 0 ? PopulationStability.epsilon : Double(counts[bin]) / length
-            total += (c - r) * log(c / r)
-        }
-        return total
+        PopulationStability.index(
+            reference: referenceProportions[...], counts: counts[...], length: Double(configuration.windowSize))
     }
 }
 
@@ -220,7 +214,7 @@ public struct RollingPSIGroup: Sendable, Codable {
     public let configuration: PSIConfiguration
     /// Events seen (the next event's index).
     public private(set) var index = 0
-    /// Rows of the reference (feature-major after it completes), `NaN` for missing; emptied once edges are known.
+    /// The reference's rows, one after another (`NaN`: missing); emptied once the edges are known.
     private var reference: [Double] = []
     /// Inner edges, rank-major: edge k of feature f at `k · features + f`, so one pass per rank compares a whole row
     /// at once (`NaN` edges when a feature was missing throughout the reference).
@@ -346,15 +340,9 @@ public struct RollingPSIGroup: Sendable, Codable {
 
     /// The PSI of `feature`'s current window against its reference (window proportions are count / window length).
     public func currentPSI(feature: Int) -> Double {
-        let stride = configuration.bins + 1
-        let length = Double(configuration.windowSize)
-        var total = 0.0
-        for bin in (feature * stride)..<((feature + 1) * stride) {
-            let r = referenceProportions[bin] == 0 ? PopulationStability.epsilon : referenceProportions[bin]
-            let c = counts[bin] == 0 ? PopulationStability.epsilon : Double(counts[bin]) / length
-            total += (c - r) * log(c / r)
-        }
-        return total
+        let bins = (feature * (configuration.bins + 1))..<((feature + 1) * (configuration.bins + 1))
+        return PopulationStability.index(
+            reference: referenceProportions[bins], counts: counts[bins], length: Double(configuration.windowSize))
     }
 
     /// Edges at the reference's quantiles and its proportions, per feature; then the reference rows go.
