@@ -10,8 +10,8 @@ struct BenchLearn: AsyncParsableCommand {
         commandName: "learn",
         abstract: "Predict + learn throughput of every learner on one core; report events/s (best of 3 passes).",
         discussion: """
-            Logistic regression on 20 dense features (pre-vectorised, copied into a reused vector per event) and on \
-            20 hashed features, per optimizer, with and without online standardisation; progressive metrics \
+            Logistic regression on 20 dense features (pre-vectorised, copied into a reused vector per event; on \
+            unit scale, or unscaled with online standardisation) and on 20 hashed features, per optimizer; progressive metrics \
             alone; the whole `learn` path from JSON bytes (decode + vectorize + predict + learn + metrics); bandit \
             select + update on a 10-armed Bernoulli bandit; tabular Q-learning updates; FrozenLake + Q-learning \
             steps (environment and agent together).
@@ -25,8 +25,14 @@ struct BenchLearn: AsyncParsableCommand {
     @Option(help: "Events per pass.")
     var events: Int = 1_000_000
 
+    @Option(help: "Measure only the rows whose name contains this text (for profiling one path).")
+    var only: String?
+
     @Flag(help: "Print one JSON object.")
     var json = false
+
+    /// Whether the row `name` is measured this run.
+    func selected(_ name: String) -> Bool { only.map { name.contains($0) } ?? true }
 
     func validate() throws {
         guard events >= 1_000 else { throw ValidationError("--events must be at least 1000, got \(events)") }
@@ -68,10 +74,23 @@ struct BenchLearn: AsyncParsableCommand {
                 for feature in event.numeric.prefix(featureCount) { denseValues.append(feature.value) }
             }
         }
+        // The rows without online standardisation get the same values put on unit scale with the generator's
+        // known means and scales, as a user feeding scaled features would: fed the raw values (scales up to 1,000),
+        // plain SGD diverges and the timing would measure `exp` overflowing instead of learning.
+        var scaledValues = denseValues
+        for index in scaledValues.indices {
+            let feature = index % featureCount
+            scaledValues[index] = (scaledValues[index] - generator.means[feature]) / generator.scales[feature]
+        }
         var random = SeededRandom(seed: 2)
         let hashedIndices = (0..<events * featureCount).map { _ in UInt32(truncatingIfNeeded: random.next()) & 0xF_FFFF }
 
         var results: [(name: String, rate: Double)] = []
+        /// Runs and records `body` as row `name` when selected.
+        func measure(_ name: String, _ body: () throws -> Void) rethrows {
+            guard selected(name) else { return }
+            results.append((name, try rate(events, body)))
+        }
         var checksum = 0.0
         let optimizers: [Optimizer] = [.defaultSGD, .defaultAdaGrad, .defaultFTRL]
         for standardize in [false, true] {
@@ -82,8 +101,8 @@ struct BenchLearn: AsyncParsableCommand {
                 var model = try LogisticRegression(configuration: configuration)
                 var vector = FeatureVector()
                 vector.dense = Array(repeating: 0, count: featureCount)
-                let measured = try rate(events) {
-                    try denseValues.withUnsafeBufferPointer { values in
+                try measure("logreg \(optimizer.name), 20 dense\(standardize ? ", standardised" : "")") {
+                    try (standardize ? denseValues : scaledValues).withUnsafeBufferPointer { values in
                         for index in 0..<events {
                             let base = index * featureCount
                             vector.dense.withUnsafeMutableBufferPointer { dense in
@@ -93,7 +112,6 @@ struct BenchLearn: AsyncParsableCommand {
                         }
                     }
                 }
-                results.append(("logreg \(optimizer.name), 20 dense\(standardize ? ", standardised" : "")", measured))
             }
         }
         for optimizer in optimizers {
@@ -103,7 +121,7 @@ struct BenchLearn: AsyncParsableCommand {
             var vector = FeatureVector()
             vector.hashedIndices = Array(repeating: 0, count: featureCount)
             vector.hashedValues = Array(repeating: 1, count: featureCount)
-            let measured = try rate(events) {
+            try measure("logreg \(optimizer.name), 20 hashed") {
                 try hashedIndices.withUnsafeBufferPointer { indices in
                     for index in 0..<events {
                         let base = index * featureCount
@@ -114,7 +132,6 @@ struct BenchLearn: AsyncParsableCommand {
                     }
                 }
             }
-            results.append(("logreg \(optimizer.name), 20 hashed", measured))
         }
 
         // Progressive metrics alone (cumulative exact ROC-AUC + a 1,000-event rolling window).
@@ -122,45 +139,40 @@ struct BenchLearn: AsyncParsableCommand {
         var scores = [Double]()
         scores.reserveCapacity(events)
         for _ in 0..<events { scores.append(random.nextUnitDouble()) }
-        results.append(
-            ("progressive metrics (cumulative + rolling)", rate(events) {
-                for index in 0..<events { metrics.update(probability: scores[index], label: labels[index]) }
-            }))
+        measure("progressive metrics (cumulative + rolling)") {
+            for index in 0..<events { metrics.update(probability: scores[index], label: labels[index]) }
+        }
         checksum += metrics.cumulative.rocAUC.value ?? 0
         var cumulativeOnly = BinaryClassificationMetrics()
-        results.append(
-            ("metrics: cumulative only", rate(events) {
-                for index in 0..<events { cumulativeOnly.update(probability: scores[index], label: labels[index]) }
-            }))
+        measure("metrics: cumulative only") {
+            for index in 0..<events { cumulativeOnly.update(probability: scores[index], label: labels[index]) }
+        }
         var rollingOnly = RollingBinaryClassificationMetrics()
-        results.append(
-            ("metrics: rolling only (window 1,000)", rate(events) {
-                for index in 0..<events { rollingOnly.update(probability: scores[index], label: labels[index]) }
-            }))
+        measure("metrics: rolling only (window 1,000)") {
+            for index in 0..<events { rollingOnly.update(probability: scores[index], label: labels[index]) }
+        }
         checksum += (cumulativeOnly.rocAUC.value ?? 0) + (rollingOnly.rocAUC.value ?? 0)
 
         // The `learn` command's path from bytes, and its parts.
-        results.append(
-            ("learn path: decode only", try rate(events) {
-                try payload.withUnsafeBytes { bytes in
-                    for range in bounds {
-                        try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
-                        checksum += event.numeric[0].value
-                    }
+        try measure("learn path: decode only") {
+            try payload.withUnsafeBytes { bytes in
+                for range in bounds {
+                    try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
+                    checksum += event.numeric[0].value
                 }
-            }))
+            }
+        }
         var vectorizer = FeatureVectorizer()
         var vector = FeatureVector()
-        results.append(
-            ("learn path: decode + vectorize", try rate(events) {
-                try payload.withUnsafeBytes { bytes in
-                    for range in bounds {
-                        try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
-                        vectorizer.vectorize(event, into: &vector)
-                        checksum += vector.dense[0]
-                    }
+        try measure("learn path: decode + vectorize") {
+            try payload.withUnsafeBytes { bytes in
+                for range in bounds {
+                    try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
+                    vectorizer.vectorize(event, into: &vector)
+                    checksum += vector.dense[0]
                 }
-            }))
+            }
+        }
         // The learn path alone and watched by rolling PSI over its 20 dense inputs (as `learn --input-psi-window`,
         // default reference, window and step), timed in alternation (best of 5 each) so that the VM's drift in
         // speed does not land on one side of the comparison. The detectors persist across passes, as in a long
@@ -185,7 +197,8 @@ struct BenchLearn: AsyncParsableCommand {
         var bestPlain = Duration.seconds(1_000_000)
         var bestWatched = Duration.seconds(1_000_000)
         var pairRatios: [Double] = []
-        for _ in 0..<7 {
+        let learnPathName = "learn path: decode + vectorize + learn + cumulative metrics"
+        for _ in 0..<(selected(learnPathName) ? 7 : 0) {
             let start = ContinuousClock.now
             try learnPath(watched: false, &inputs)
             let middle = ContinuousClock.now
@@ -196,9 +209,12 @@ struct BenchLearn: AsyncParsableCommand {
             pairRatios.append((end - middle).seconds / (middle - start).seconds)
         }
         // The overhead is the median over adjacent pairs, the figure least moved by the VM's drift.
-        let psiOverhead = (pairRatios.sorted()[pairRatios.count / 2] - 1) * 100
-        results.append(("learn path: decode + vectorize + learn + cumulative metrics", Double(events) / bestPlain.seconds))
-        results.append(("learn path + rolling PSI over the 20 inputs", Double(events) / bestWatched.seconds))
+        var psiOverhead: Double?
+        if !pairRatios.isEmpty {
+            psiOverhead = (pairRatios.sorted()[pairRatios.count / 2] - 1) * 100
+            results.append((learnPathName, Double(events) / bestPlain.seconds))
+            results.append(("learn path + rolling PSI over the 20 inputs", Double(events) / bestWatched.seconds))
+        }
 
         // Bandits: select + update on a 10-armed Bernoulli bandit.
         let arms = 10
@@ -206,14 +222,13 @@ struct BenchLearn: AsyncParsableCommand {
         func banditRate<Policy: BanditPolicy>(_ name: String, _ policy: Policy, context: BanditContext = .none) throws {
             var policy = policy
             var environment = SeededRandom(seed: 3)
-            results.append(
-                ("bandit \(name), select + update", try rate(events) {
-                    for _ in 0..<events {
-                        let choice = policy.predict(context)
-                        let reward: Double = environment.nextUnitDouble() < means[choice.arm] ? 1 : 0
-                        try policy.learn(BanditFeedback(arm: choice.arm, reward: reward, context: context))
-                    }
-                }))
+            try measure("bandit \(name), select + update") {
+                for _ in 0..<events {
+                    let choice = policy.predict(context)
+                    let reward: Double = environment.nextUnitDouble() < means[choice.arm] ? 1 : 0
+                    try policy.learn(BanditFeedback(arm: choice.arm, reward: reward, context: context))
+                }
+            }
         }
         try banditRate("epsilon-greedy", EpsilonGreedy(arms: arms, seed: 1))
         try banditRate("ucb1", UCB1(arms: arms))
@@ -232,23 +247,21 @@ struct BenchLearn: AsyncParsableCommand {
                     state: state, action: Int(random.next() % 4), reward: random.nextUnitDouble(),
                     nextState: Int(random.next() % 64), terminated: random.next() % 50 == 0))
         }
-        results.append(
-            ("q-learning update", try rate(events) {
-                for transition in transitions { try agent.learn(transition) }
-            }))
-        results.append(
-            ("q-learning act + update", try rate(events) {
-                for transition in transitions {
-                    let action = agent.predict(transition.state)
-                    var step = transition
-                    step.action = action
-                    try agent.learn(step)
-                }
-            }))
+        try measure("q-learning update") {
+            for transition in transitions { try agent.learn(transition) }
+        }
+        try measure("q-learning act + update") {
+            for transition in transitions {
+                let action = agent.predict(transition.state)
+                var step = transition
+                step.action = action
+                try agent.learn(step)
+            }
+        }
         // Drift detectors: rolling PSI over the 20 dense features (values observed per feature), and rolling F1.
         var psiGroup = try RollingPSIGroup(features: featureCount)
         var psiChecksum = 0.0
-        let psiRate = rate(events) {
+        measure("drift: rolling PSI over 20 features (per event)") {
             denseValues.withUnsafeBufferPointer { values in
                 for index in 0..<events {
                     let row = UnsafeBufferPointer(rebasing: values[(index * featureCount)..<((index + 1) * featureCount)])
@@ -256,16 +269,14 @@ struct BenchLearn: AsyncParsableCommand {
                 }
             }
         }
-        results.append(("drift: rolling PSI over 20 features (per event)", psiRate))
         var f1Detector = try RollingF1()
-        results.append(
-            ("drift: rolling F1", rate(events) {
-                for index in 0..<events {
-                    if let evaluation = f1Detector.observe(probability: scores[index], label: labels[index]) {
-                        psiChecksum += evaluation.f1
-                    }
+        measure("drift: rolling F1") {
+            for index in 0..<events {
+                if let evaluation = f1Detector.observe(probability: scores[index], label: labels[index]) {
+                    psiChecksum += evaluation.f1
                 }
-            }))
+            }
+        }
         checksum += psiChecksum
 
         // Environment + agent loop: tabular Q-learning on FrozenLake 4x4 (slippery), acting and learning.
@@ -274,17 +285,19 @@ struct BenchLearn: AsyncParsableCommand {
             states: 16, actions: 4, exploration: .linear(start: 1, end: 0.01, episodes: 10_000), seed: 1)
         var lakeSteps = 0
         var lakeBest = Duration.seconds(1_000_000)
-        for pass in 0..<3 {
+        let lakeName = "frozenlake 4x4 + q-learning, env + agent steps"
+        for pass in 0..<(selected(lakeName) ? 3 : 0) {
             let start = ContinuousClock.now
             let (_, steps) = try Training.train(&lakeAgent, in: &lake, episodes: max(events / 30, 100), seed: UInt64(pass + 1))
             lakeBest = min(lakeBest, ContinuousClock.now - start)
             lakeSteps = steps
         }
-        results.append(("frozenlake 4x4 + q-learning, env + agent steps", Double(lakeSteps) / lakeBest.seconds))
+        if lakeSteps > 0 { results.append((lakeName, Double(lakeSteps) / lakeBest.seconds)) }
         precondition(checksum.isFinite)
 
         if json {
-            var object: [String: Any] = ["events": events, "psi_overhead_percent": (psiOverhead * 10).rounded() / 10]
+            var object: [String: Any] = ["events": events]
+            if let psiOverhead { object["psi_overhead_percent"] = (psiOverhead * 10).rounded() / 10 }
             for (name, rate) in results { object[name] = rate.rounded() }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             Output.line(String(decoding: data, as: UTF8.self))
@@ -293,7 +306,9 @@ struct BenchLearn: AsyncParsableCommand {
             for (name, rate) in results {
                 Output.line("\(name.padding(toLength: 52, withPad: " ", startingAt: 0)) \(Int(rate)) /s")
             }
-            Output.line(String(format: "rolling PSI over 20 inputs adds %.1f%% to the learn path's per-event time (median of 7 paired passes)", psiOverhead))
+            if let psiOverhead {
+                Output.line(String(format: "rolling PSI over 20 inputs adds %.1f%% to the learn path's per-event time (median of 7 paired passes)", psiOverhead))
+            }
         }
     }
 }

@@ -126,6 +126,120 @@ struct LogisticRegressionTests {
         #expect(abs(model.predict(probe) - 0.5) < 0.2)
     }
 
+    /// The model's semantics one coordinate at a time, as the paper and the documentation state them: the oracle
+    /// for the four-lane dense path (tail lanes, missing lanes, masks).
+    struct ScalarReference {
+        let configuration: LogisticRegressionConfiguration
+        var bias = 0.0, biasState = [0.0, 0.0]
+        var weights: [Double], states: [[Double]]
+        var missing: [Double], missingStates: [[Double]]
+        var counts: [Double], means: [Double], squares: [Double]
+
+        init(_ configuration: LogisticRegressionConfiguration, features: Int) {
+            self.configuration = configuration
+            weights = Array(repeating: 0, count: features)
+            states = Array(repeating: [0, 0], count: features)
+            missing = weights
+            missingStates = states
+            counts = weights
+            means = weights
+            squares = weights
+        }
+
+        func scaled(_ x: Double, _ i: Int) -> Double {
+            guard configuration.standardize else { return x }
+            guard counts[i] >= 2, squares[i] > 0 else { return 0 }
+            return (x - means[i]) * (counts[i] / squares[i]).squareRoot()
+        }
+
+        func score(_ x: [Double]) -> Double {
+            var score = bias
+            for i in x.indices {
+                if x[i].isNaN {
+                    if configuration.missingIndicators { score += missing[i] }
+                } else {
+                    score += weights[i] * scaled(x[i], i)
+                }
+            }
+            return score
+        }
+
+        func step(_ w: inout Double, _ state: inout [Double], _ g: Double, l1: Double, l2: Double) {
+            let g = min(max(g, -configuration.gradientClip), configuration.gradientClip)
+            func shrink(_ w: Double, _ t: Double) -> Double { w > t ? w - t : (w < -t ? w + t : 0) }
+            switch configuration.optimizer {
+            case .sgd(let schedule):
+                let rate = schedule.rate(atStep: 1)
+                w = shrink(w - rate * (g + l2 * w), l1 > 0 ? rate * l1 : 0)
+            case .adaGrad(let rate, let epsilon):
+                let gradient = g + l2 * w
+                state[0] += gradient * gradient
+                let coordinateRate = rate / (state[0].squareRoot() + epsilon)
+                w = shrink(w - coordinateRate * gradient, l1 > 0 ? coordinateRate * l1 : 0)
+            case .ftrl(let alpha, let beta):
+                let sigma = ((state[1] + g * g).squareRoot() - state[1].squareRoot()) / alpha
+                state[0] += g - sigma * w
+                state[1] += g * g
+                let z = state[0]
+                w = abs(z) <= l1 ? 0 : -(z - (z < 0 ? -l1 : l1)) / ((beta + state[1].squareRoot()) / alpha + l2)
+            }
+        }
+
+        mutating func learn(_ x: [Double], label: Bool) {
+            var probability = 1 / (1 + exp(-score(x)))
+            if configuration.standardize {
+                for i in x.indices where !x[i].isNaN {
+                    counts[i] += 1
+                    let delta = x[i] - means[i]
+                    means[i] += delta / counts[i]
+                    squares[i] += delta * (x[i] - means[i])
+                }
+                probability = 1 / (1 + exp(-score(x)))
+            }
+            let gradient = probability - (label ? 1 : 0)
+            step(&bias, &biasState, gradient, l1: 0, l2: 0)
+            for i in x.indices {
+                if x[i].isNaN {
+                    if configuration.missingIndicators {
+                        step(&missing[i], &missingStates[i], gradient, l1: configuration.l1, l2: configuration.l2)
+                    }
+                } else if scaled(x[i], i) != 0 {
+                    step(&weights[i], &states[i], gradient * scaled(x[i], i), l1: configuration.l1, l2: configuration.l2)
+                }
+            }
+        }
+    }
+
+    @Test(
+        "Dense features four at a time give what the rules give one coordinate at a time (7 features: a tail lane; missing values; L1 and L2)",
+        arguments: [Optimizer.sgd(.constant(0.05)), .defaultAdaGrad, .defaultFTRL], [false, true])
+    func lanesMatchScalarRules(optimizer: Optimizer, standardize: Bool) throws {
+        var configuration = LogisticRegressionConfiguration()
+        configuration.optimizer = optimizer
+        configuration.standardize = standardize
+        configuration.l1 = 0.001
+        configuration.l2 = 0.01
+        configuration.gradientClip = 2
+        var model = try LogisticRegression(configuration: configuration)
+        var reference = ScalarReference(configuration, features: 7)
+        var random = SeededRandom(seed: 21)
+        for _ in 0..<3_000 {
+            let x = (0..<7).map { i in random.next() % 9 == 0 ? Double.nan : Double(i + 1) * random.nextGaussian() + Double(i) }
+            let label = x[0].isNaN ? true : x[0] + (x[3].isNaN ? 0 : x[3]) > 3
+            var vector = FeatureVector()
+            vector.dense = x
+            try model.learn(LabeledExample(features: vector, label: label))
+            reference.learn(x, label: label)
+        }
+        func close(_ a: [Double], _ b: [Double]) -> Bool {
+            zip(a, b).allSatisfy { abs($0 - $1) <= 1e-9 * max(1, abs($1)) }
+        }
+        #expect(close(model.denseWeights, reference.weights), "\(model.denseWeights) vs \(reference.weights)")
+        #expect(close(model.missingWeights, reference.missing), "\(model.missingWeights) vs \(reference.missing)")
+        #expect(close([model.bias], [reference.bias]))
+        #expect(model.denseWeights.contains { $0 != 0 } && model.missingWeights.contains { $0 != 0 })
+    }
+
     @Test("Gradient clipping and refusal keep weights finite under extreme values")
     func weightsStayFinite() throws {
         var configuration = LogisticRegressionConfiguration()

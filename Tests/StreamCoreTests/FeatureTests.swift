@@ -115,6 +115,34 @@ struct FeatureTests {
         #expect(vector.dense[2].isNaN)  // missing stays missing
     }
 
+    @Test("The four-lane standardiser update equals Welford's formulas one feature at a time, bit for bit")
+    func standardiserLanesMatchScalar() {
+        var random = SeededRandom(seed: 5)
+        var standardizer = OnlineStandardizer()
+        let features = 7  // one full group of four lanes and a tail of three
+        var counts = Array(repeating: 0.0, count: features), means = counts, squares = counts, inverses = counts
+        var vector = FeatureVector()
+        for _ in 0..<5_000 {
+            vector.dense = (0..<features).map { i in
+                random.next() % 6 == 0 ? .nan : Double(i * 100) + Double(i + 1) * random.nextGaussian()
+            }
+            standardizer.update(vector)
+            for (i, x) in vector.dense.enumerated() where !x.isNaN {
+                counts[i] += 1
+                let delta = x - means[i]
+                means[i] += delta / counts[i]
+                squares[i] += delta * (x - means[i])
+                let inverse = (counts[i] / squares[i]).squareRoot()
+                inverses[i] = counts[i] >= 2 && squares[i] > 0 && inverse.isFinite ? inverse : 0
+            }
+        }
+        #expect(standardizer.counts == counts)
+        #expect(standardizer.means.map(\.bitPattern) == means.map(\.bitPattern))
+        #expect(standardizer.squaredDeviations.map(\.bitPattern) == squares.map(\.bitPattern))
+        #expect(standardizer.inverseDeviations.map(\.bitPattern) == inverses.map(\.bitPattern))
+        #expect(counts.allSatisfy { $0 > 4_000 && $0 < 5_000 })
+    }
+
     @Test("Vectorizer and standardiser state survive a Codable round trip and continue identically")
     func codableRoundTrip() throws {
         var vectorizer = FeatureVectorizer()

@@ -22,10 +22,10 @@ public struct LogisticRegression: OnlineLearner, Hashable {
     public static let snapshotVersion = 1
 
     public let configuration: LogisticRegressionConfiguration
-    var intercept: ParameterBlock
-    var dense: ParameterBlock
-    var missing: ParameterBlock
-    var hashed: ParameterBlock
+    var intercept: ParameterBlock<InterleavedLayout>
+    var dense: ParameterBlock<PlanarLayout>
+    var missing: ParameterBlock<PlanarLayout>
+    var hashed: ParameterBlock<InterleavedLayout>
     /// Running mean and deviation of the dense features (unused when standardisation is off).
     public private(set) var standardizer = OnlineStandardizer()
     /// Learning steps taken (the `t` of inverse-scaling SGD).
@@ -117,29 +117,51 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         }
     }
 
+    /// How many of the vector's dense values the model covers (its blocks and standardiser grow together; the
+    /// smallest bounds every pointer read).
+    @inline(__always)
+    func denseLimit(_ features: FeatureVector) -> Int {
+        min(features.dense.count, dense.count, missing.count, standardizer.count)
+    }
+
     /// The raw score, and whether every value was acceptable (no infinite dense value, finite in-range hashed).
+    ///
+    /// Dense features go four at a time (``DoubleLanes``): each lane sums its own terms and the lanes are added
+    /// at the end, so the score is deterministic.
     @inline(__always)
     func margin(_ features: FeatureVector) -> (score: Double, valid: Bool) {
         var score = configuration.fitIntercept ? intercept.weight(0) : 0
         var valid = true
-        let stride = dense.stride
         let standardize = configuration.standardize
         let useMissing = configuration.missingIndicators
-        features.dense.withUnsafeBufferPointer { x in
-            dense.storage.withUnsafeBufferPointer { w in
-                missing.storage.withUnsafeBufferPointer { m in
-                    standardizer.means.withUnsafeBufferPointer { mean in
-                        standardizer.inverseDeviations.withUnsafeBufferPointer { inverse in
-                            let n = min(x.count, w.count / stride)
-                            for i in 0..<n {
-                                let value = x[i]
-                                if value.isNaN {
-                                    if useMissing { score += m[i * stride] }
-                                    continue
+        let limit = denseLimit(features)
+        if limit > 0 {
+            features.dense.withUnsafeBufferPointer { x in
+                dense.storage.withUnsafeBufferPointer { w in
+                    missing.storage.withUnsafeBufferPointer { m in
+                        standardizer.means.withUnsafeBufferPointer { mean in
+                            standardizer.inverseDeviations.withUnsafeBufferPointer { inverse in
+                                let x = x.baseAddress!, w = w.baseAddress!, m = m.baseAddress!
+                                let mean = mean.baseAddress!, inverse = inverse.baseAddress!
+                                var sum = DoubleLanes(repeating: 0)
+                                var infinite = SIMDMask<DoubleLanes.MaskStorage>(repeating: false)
+                                var index = 0
+                                while index < limit {
+                                    let value = x.lanes(at: index, limit: limit)
+                                    infinite .|= (value .== .infinity) .| (value .== -.infinity)
+                                    let scaled =
+                                        standardize
+                                        ? (value - mean.lanes(at: index, limit: limit))
+                                            * inverse.lanes(at: index, limit: limit)
+                                        : value
+                                    let missingTerm =
+                                        useMissing ? m.lanes(at: index, limit: limit) : DoubleLanes(repeating: 0)
+                                    sum += (w.lanes(at: index, limit: limit) * scaled)
+                                        .replacing(with: missingTerm, where: value .!= value)
+                                    index += DoubleLanes.scalarCount
                                 }
-                                valid = valid && value.isFinite
-                                let scaled = standardize ? (value - mean[i]) * inverse[i] : value
-                                score += w[i * stride] * scaled
+                                score += sum.sum()
+                                valid = !any(infinite)
                             }
                         }
                     }
@@ -149,7 +171,7 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         features.hashedIndices.withUnsafeBufferPointer { indices in
             features.hashedValues.withUnsafeBufferPointer { values in
                 hashed.storage.withUnsafeBufferPointer { w in
-                    let buckets = w.count / stride
+                    let buckets = hashed.count
                     for j in 0..<min(indices.count, values.count) {
                         let index = Int(indices[j])
                         let value = values[j]
@@ -157,7 +179,7 @@ public struct LogisticRegression: OnlineLearner, Hashable {
                             valid = valid && !(index >= (1 << configuration.hashBits) || !value.isFinite)
                             continue
                         }
-                        score += w[index * stride] * value
+                        score += w[hashed.offset(slot: 0, index: index)] * value
                     }
                 }
             }
@@ -185,36 +207,68 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         throw .outOfRange("invalid feature vector")
     }
 
-    /// One optimizer step over the event's coordinates, given the loss gradient with respect to the score.
+    /// One optimizer step over the event's coordinates, given the loss gradient with respect to the score:
+    /// dense features four at a time (a lane whose scaled value is 0 is left alone; a missing one steps the
+    /// feature's missing weight instead), hashed features one at a time, in order.
     @inline(__always)
     mutating func apply<Rule: CoordinateRule>(_ rule: Rule, _ features: FeatureVector, _ gradient: Double) {
         let clip = configuration.gradientClip
         let l1 = configuration.l1
         let l2 = configuration.l2
-        @inline(__always) func clipped(_ g: Double) -> Double { g > clip ? clip : (g < -clip ? -clip : g) }
+        @inline(__always) func clipped<Lanes: CoordinateLanes>(_ g: Lanes) -> Lanes {
+            g.replacing(with: Lanes(repeating: clip), where: g .> Lanes(repeating: clip))
+                .replacing(with: Lanes(repeating: -clip), where: g .< Lanes(repeating: -clip))
+        }
 
         if configuration.fitIntercept {
-            Self.step(rule, &intercept, 0, clipped(gradient), 0, 0)
+            intercept.step(rule, at: 0, gradient: clipped(gradient), l1: 0, l2: 0)
         }
         let standardize = configuration.standardize
-        let useMissing = configuration.missingIndicators
-        features.dense.withUnsafeBufferPointer { x in
-            standardizer.means.withUnsafeBufferPointer { mean in
-                standardizer.inverseDeviations.withUnsafeBufferPointer { inverse in
-                    dense.withPointer { w, stride in
-                        missing.withPointer { m, _ in
-                            for i in 0..<x.count {
-                                let value = x[i]
-                                if value.isNaN {
-                                    if useMissing {
-                                        rule.step(m + i * stride, gradient: clipped(gradient), l1: l1, l2: l2)
-                                    }
-                                    continue
-                                }
-                                let scaled = standardize ? (value - mean[i]) * inverse[i] : value
-                                guard scaled != 0 else { continue }
-                                rule.step(w + i * stride, gradient: clipped(gradient * scaled), l1: l1, l2: l2)
+        let limit = denseLimit(features)
+        if limit > 0 {
+            let broadcastGradient = DoubleLanes(repeating: gradient)
+            var anyMissing = false
+            // The block is borrowed first and the standardiser's arrays inside it: the other way round, the
+            // compiler keeps the arrays alive with a retain and a release each per event.
+            dense.withSlots { slots in
+                features.dense.withUnsafeBufferPointer { x in
+                    standardizer.means.withUnsafeBufferPointer { mean in
+                        standardizer.inverseDeviations.withUnsafeBufferPointer { inverse in
+                            let x = x.baseAddress!, mean = mean.baseAddress!, inverse = inverse.baseAddress!
+                            var absentLanes = SIMDMask<DoubleLanes.MaskStorage>(repeating: false)
+                            var index = 0
+                            while index < limit {
+                                let value = x.lanes(at: index, limit: limit)
+                                let scaled =
+                                    standardize
+                                    ? (value - mean.lanes(at: index, limit: limit))
+                                        * inverse.lanes(at: index, limit: limit)
+                                    : value
+                                let absent = value .!= value
+                                absentLanes .|= absent
+                                slots.step(
+                                    rule, at: index, limit: limit, gradient: clipped(broadcastGradient * scaled),
+                                    where: .!absent .& (scaled .!= 0), l1: l1, l2: l2)
+                                index += DoubleLanes.scalarCount
                             }
+                            anyMissing = any(absentLanes)
+                        }
+                    }
+                }
+            }
+            // Missing values are rare: their weights get a pass of their own, only when the event has one.
+            if anyMissing && configuration.missingIndicators {
+                let missingGradient = clipped(broadcastGradient)
+                features.dense.withUnsafeBufferPointer { x in
+                    missing.withSlots { slots in
+                        let x = x.baseAddress!
+                        var index = 0
+                        while index < limit {
+                            let value = x.lanes(at: index, limit: limit)
+                            slots.step(
+                                rule, at: index, limit: limit, gradient: missingGradient, where: value .!= value,
+                                l1: l1, l2: l2)
+                            index += DoubleLanes.scalarCount
                         }
                     }
                 }
@@ -223,33 +277,87 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         guard !features.hashedIndices.isEmpty else { return }
         features.hashedIndices.withUnsafeBufferPointer { indices in
             features.hashedValues.withUnsafeBufferPointer { values in
-                hashed.withPointer { w, stride in
-                    for j in 0..<indices.count {
-                        let value = values[j]
-                        guard value != 0 else { continue }
-                        rule.step(w + Int(indices[j]) * stride, gradient: clipped(gradient * value), l1: l1, l2: l2)
-                    }
+                for j in 0..<indices.count {
+                    let value = values[j]
+                    guard value != 0 else { continue }
+                    hashed.step(rule, at: Int(indices[j]), gradient: clipped(gradient * value), l1: l1, l2: l2)
                 }
             }
         }
     }
-
-    @inline(__always)
-    static func step<Rule: CoordinateRule>(
-        _ rule: Rule, _ block: inout ParameterBlock, _ index: Int, _ g: Double, _ l1: Double, _ l2: Double
-    ) {
-        block.withPointer { w, stride in rule.step(w + index * stride, gradient: g, l1: l1, l2: l2) }
-    }
 }
 
 extension ParameterBlock {
-    /// The interleaved storage's base pointer and stride; nothing is called for an empty block.
+    /// One rule step on coordinate `index`.
     @inline(__always)
-    mutating func withPointer(_ body: (UnsafeMutablePointer<Double>, Int) -> Void) {
-        let stride = self.stride
+    mutating func step<Rule: CoordinateRule>(
+        _ rule: Rule, at index: Int, gradient: Double, l1: Double, l2: Double
+    ) {
+        let weightOffset = offset(slot: 0, index: index)
+        let firstOffset = offset(slot: 1, index: index)
+        let secondOffset = offset(slot: 2, index: index)
+        let thirdOffset = offset(slot: 3, index: index)
+        storage.withUnsafeMutableBufferPointer { p in
+            var weight = p[weightOffset]
+            var first = Rule.stateSlots >= 1 ? p[firstOffset] : 0
+            var second = Rule.stateSlots >= 2 ? p[secondOffset] : 0
+            var third = Rule.stateSlots >= 3 ? p[thirdOffset] : 0
+            rule.step(
+                weight: &weight, first: &first, second: &second, third: &third, gradient: gradient, l1: l1, l2: l2)
+            p[weightOffset] = weight
+            if Rule.stateSlots >= 1 { p[firstOffset] = first }
+            if Rule.stateSlots >= 2 { p[secondOffset] = second }
+            if Rule.stateSlots >= 3 { p[thirdOffset] = third }
+        }
+    }
+}
+
+extension ParameterBlock where Layout == PlanarLayout {
+    /// Calls `body` with pointers to the block's slots (one uniqueness check for the whole pass).
+    @inline(__always)
+    mutating func withSlots(_ body: (PlanarSlots) -> Void) {
+        let count = self.count
         storage.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
-            body(base, stride)
+            body(PlanarSlots(base: base, count: count))
+        }
+    }
+}
+
+/// A planar block's slots, each `count` values long: weights at `base`, state slot k at `base + k·count`.
+struct PlanarSlots {
+    let base: UnsafeMutablePointer<Double>
+    let count: Int
+
+    /// One rule step on coordinates `index…index+3` below `limit`, changing only the lanes `active` selects.
+    @_transparent
+    func step<Rule: CoordinateRule>(
+        _ rule: Rule, at index: Int, limit: Int, gradient: DoubleLanes,
+        where active: SIMDMask<DoubleLanes.MaskStorage>, l1: Double, l2: Double
+    ) {
+        let zero = DoubleLanes(repeating: 0)
+        let weights = base
+        let firsts = base + count
+        let seconds = base + 2 * count
+        let thirds = base + 3 * count
+        let oldWeight = weights.lanes(at: index, limit: limit)
+        let oldFirst = Rule.stateSlots >= 1 ? firsts.lanes(at: index, limit: limit) : zero
+        let oldSecond = Rule.stateSlots >= 2 ? seconds.lanes(at: index, limit: limit) : zero
+        let oldThird = Rule.stateSlots >= 3 ? thirds.lanes(at: index, limit: limit) : zero
+        var weight = oldWeight
+        var first = oldFirst
+        var second = oldSecond
+        var third = oldThird
+        rule.step(weight: &weight, first: &first, second: &second, third: &third, gradient: gradient, l1: l1, l2: l2)
+        weights.storeLanes(oldWeight.replacing(with: weight, where: active), at: index, limit: limit)
+        if Rule.stateSlots >= 1 {
+            firsts.storeLanes(oldFirst.replacing(with: first, where: active), at: index, limit: limit)
+        }
+        if Rule.stateSlots >= 2 {
+            seconds.storeLanes(oldSecond.replacing(with: second, where: active), at: index, limit: limit)
+        }
+        if Rule.stateSlots >= 3 {
+            thirds.storeLanes(oldThird.replacing(with: third, where: active), at: index, limit: limit)
         }
     }
 }

@@ -1,3 +1,5 @@
+import StreamCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -94,49 +96,94 @@ public enum LearningRateSchedule: Sendable, Hashable, Codable {
     }
 }
 
-/// One optimizer step on one coordinate: `p[0]` is its weight, `p[1]` and `p[2]` its optimizer state (AdaGrad
-/// uses `p[1]`; FTRL uses `p[1]` as z and `p[2]` as n; SGD neither, and a rule never touches a slot its optimizer
-/// does not keep), given the loss gradient `g` (without regularisation) and the block's L1 and L2.
-protocol CoordinateRule {
-    func step(_ p: UnsafeMutablePointer<Double>, gradient g: Double, l1: Double, l2: Double)
+/// What an optimizer step computes on: one coordinate (`Double`) or four at once (``DoubleLanes``), so each
+/// rule's arithmetic is written once and gives bit-identical results either way.
+protocol CoordinateLanes {
+    associatedtype Mask
+    init(repeating value: Double)
+    static func + (lhs: Self, rhs: Self) -> Self
+    static func - (lhs: Self, rhs: Self) -> Self
+    static func * (lhs: Self, rhs: Self) -> Self
+    static func / (lhs: Self, rhs: Self) -> Self
+    static prefix func - (operand: Self) -> Self
+    /// `√|x|`, the square root of the sums of squares the rules keep (without `squareRoot()`'s libm call).
+    func squareRootOfMagnitude() -> Self
+    static func .< (lhs: Self, rhs: Self) -> Mask
+    static func .> (lhs: Self, rhs: Self) -> Mask
+    static func .<= (lhs: Self, rhs: Self) -> Mask
+    func replacing(with other: Self, where mask: Mask) -> Self
 }
 
+extension DoubleLanes: CoordinateLanes {}
+
+extension Double: CoordinateLanes {
+    @inline(__always)
+    init(repeating value: Double) { self = value }
+    @inline(__always)
+    static func .< (lhs: Double, rhs: Double) -> Bool { lhs < rhs }
+    @inline(__always)
+    static func .> (lhs: Double, rhs: Double) -> Bool { lhs > rhs }
+    @inline(__always)
+    static func .<= (lhs: Double, rhs: Double) -> Bool { lhs <= rhs }
+    @inline(__always)
+    func replacing(with other: Double, where mask: Bool) -> Double { mask ? other : self }
+}
+
+/// One optimizer step on one coordinate, or on four at once: its weight and its optimizer state (AdaGrad keeps
+/// the squared-gradient sum in `first`; FTRL z in `first`, n in `second` and √n in `third`; a rule never reads or
+/// writes a slot beyond its ``stateSlots``), given the loss gradient `g` (without regularisation) and the block's
+/// L1 and L2.
+protocol CoordinateRule {
+    /// How many state values the rule keeps per coordinate in memory (0, 1 or 3; see ``ParameterBlock``).
+    static var stateSlots: Int { get }
+    func step<Lanes: CoordinateLanes>(
+        weight: inout Lanes, first: inout Lanes, second: inout Lanes, third: inout Lanes, gradient g: Lanes,
+        l1: Double, l2: Double)
+}
+
+/// `w` moved towards 0 by `threshold`, and 0 within it (NaN gives 0).
 @inline(__always)
-func softThreshold(_ w: Double, _ threshold: Double) -> Double {
-    w > threshold ? w - threshold : (w < -threshold ? w + threshold : 0)
+func softThreshold<Lanes: CoordinateLanes>(_ w: Lanes, _ threshold: Lanes) -> Lanes {
+    Lanes(repeating: 0).replacing(with: w + threshold, where: w .< -threshold)
+        .replacing(with: w - threshold, where: w .> threshold)
 }
 
 struct SGDRule: CoordinateRule {
+    static var stateSlots: Int { 0 }
     var rate: Double
 
     @inline(__always)
-    func step(_ p: UnsafeMutablePointer<Double>, gradient g: Double, l1: Double, l2: Double) {
-        var weight = p[0]
-        weight -= rate * (g + l2 * weight)
-        if l1 > 0 { weight = softThreshold(weight, rate * l1) }
-        p[0] = weight
+    func step<Lanes: CoordinateLanes>(
+        weight: inout Lanes, first: inout Lanes, second: inout Lanes, third: inout Lanes, gradient g: Lanes,
+        l1: Double, l2: Double
+    ) {
+        weight = weight - Lanes(repeating: rate) * (g + Lanes(repeating: l2) * weight)
+        if l1 > 0 { weight = softThreshold(weight, Lanes(repeating: rate * l1)) }
     }
 }
 
 struct AdaGradRule: CoordinateRule {
+    static var stateSlots: Int { 1 }
     var rate: Double
     var epsilon: Double
 
     @inline(__always)
-    func step(_ p: UnsafeMutablePointer<Double>, gradient g: Double, l1: Double, l2: Double) {
-        var weight = p[0]
-        let gradient = g + l2 * weight
-        let squares = p[1] + gradient * gradient
-        p[1] = squares
-        let coordinateRate = rate / (squares.squareRoot() + epsilon)
-        weight -= coordinateRate * gradient
-        if l1 > 0 { weight = softThreshold(weight, coordinateRate * l1) }
-        p[0] = weight
+    func step<Lanes: CoordinateLanes>(
+        weight: inout Lanes, first squares: inout Lanes, second: inout Lanes, third: inout Lanes, gradient g: Lanes,
+        l1: Double, l2: Double
+    ) {
+        let gradient = g + Lanes(repeating: l2) * weight
+        squares = squares + gradient * gradient
+        let coordinateRate = Lanes(repeating: rate) / (squares.squareRootOfMagnitude() + Lanes(repeating: epsilon))
+        weight = weight - coordinateRate * gradient
+        if l1 > 0 { weight = softThreshold(weight, coordinateRate * Lanes(repeating: l1)) }
     }
 }
 
-/// FTRL-Proximal per coordinate: `p[1]` is z, `p[2]` is n (the sum of squared gradients).
+/// FTRL-Proximal per coordinate: `first` is z, `second` is n (the sum of squared gradients), `third` is √n (kept
+/// so that a step takes one square root; always exactly `second.squareRoot()`).
 struct FTRLRule: CoordinateRule {
+    static var stateSlots: Int { 3 }
     var inverseAlpha: Double
     var betaOverAlpha: Double
 
@@ -146,18 +193,20 @@ struct FTRLRule: CoordinateRule {
     }
 
     @inline(__always)
-    func step(_ p: UnsafeMutablePointer<Double>, gradient g: Double, l1: Double, l2: Double) {
-        let n = p[2]
-        let oldRoot = n.squareRoot()
-        let newN = n + g * g
-        let newRoot = newN.squareRoot()
-        let z = p[1] + g - (newRoot - oldRoot) * inverseAlpha * p[0]
-        p[1] = z
-        p[2] = newN
-        if abs(z) <= l1 {
-            p[0] = 0
-        } else {
-            p[0] = -(z - (z < 0 ? -l1 : l1)) / (betaOverAlpha + newRoot * inverseAlpha + l2)
-        }
+    func step<Lanes: CoordinateLanes>(
+        weight: inout Lanes, first z: inout Lanes, second n: inout Lanes, third root: inout Lanes, gradient g: Lanes,
+        l1: Double, l2: Double
+    ) {
+        let oldRoot = root
+        n = n + g * g
+        let newRoot = n.squareRootOfMagnitude()
+        root = newRoot
+        z = z + g - (newRoot - oldRoot) * Lanes(repeating: inverseAlpha) * weight
+        let l1 = Lanes(repeating: l1)
+        let zero = Lanes(repeating: 0)
+        let shrunk = (z - l1).replacing(with: z + l1, where: z .< zero)
+        let magnitude = z.replacing(with: -z, where: z .< zero)
+        weight = (-shrunk / (Lanes(repeating: betaOverAlpha) + newRoot * Lanes(repeating: inverseAlpha) + Lanes(repeating: l2)))
+            .replacing(with: zero, where: magnitude .<= l1)
     }
 }

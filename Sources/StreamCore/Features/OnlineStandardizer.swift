@@ -43,25 +43,54 @@ public struct OnlineStandardizer: Sendable, Hashable, Codable {
         inverseDeviations.append(contentsOf: repeatElement(0, count: extra))
     }
 
-    /// Adds one vector's dense values to the running statistics.
+    /// Adds one vector's dense values to the running statistics, four features at a time (``DoubleLanes``; each
+    /// lane computes exactly what the scalar formulas give).
     /// - Complexity: O(dense features), no allocation once grown.
     public mutating func update(_ vector: FeatureVector) {
         grow(to: vector.dense.count)
-        for index in vector.dense.indices {
-            let x = vector.dense[index]
-            guard !x.isNaN else { continue }
-            counts[index] += 1
-            let delta = x - means[index]
-            means[index] += delta / counts[index]
-            squaredDeviations[index] += delta * (x - means[index])
-            inverseDeviations[index] = Self.inverseDeviation(count: counts[index], m2: squaredDeviations[index])
+        let limit = vector.dense.count
+        vector.dense.withUnsafeBufferPointer { x in
+            counts.withUnsafeMutableBufferPointer { counts in
+                means.withUnsafeMutableBufferPointer { means in
+                    squaredDeviations.withUnsafeMutableBufferPointer { squares in
+                        inverseDeviations.withUnsafeMutableBufferPointer { inverses in
+                            guard let x = x.baseAddress, let counts = counts.baseAddress,
+                                let means = means.baseAddress, let squares = squares.baseAddress,
+                                let inverses = inverses.baseAddress
+                            else { return }
+                            var index = 0
+                            while index < limit {
+                                let value = x.lanes(at: index, limit: limit)
+                                let observed = value .== value
+                                let oldCount = counts.lanes(at: index, limit: limit)
+                                let oldMean = means.lanes(at: index, limit: limit)
+                                let oldSquares = squares.lanes(at: index, limit: limit)
+                                let count = oldCount + 1
+                                let delta = value - oldMean
+                                let mean = oldMean + delta / count
+                                let m2 = oldSquares + delta * (value - mean)
+                                var inverse = (count / m2).squareRootOfMagnitude()  // 1 / √(m2 / count), one division
+                                inverse.replace(
+                                    with: 0, where: .!((count .>= 2) .& (m2 .> 0) .& (inverse .< .infinity)))
+                                counts.storeLanes(oldCount.replacing(with: count, where: observed), at: index, limit: limit)
+                                means.storeLanes(oldMean.replacing(with: mean, where: observed), at: index, limit: limit)
+                                squares.storeLanes(oldSquares.replacing(with: m2, where: observed), at: index, limit: limit)
+                                let oldInverse = inverses.lanes(at: index, limit: limit)
+                                inverses.storeLanes(
+                                    oldInverse.replacing(with: inverse, where: observed), at: index, limit: limit)
+                                index += DoubleLanes.scalarCount
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 
     @inline(__always)
     static func inverseDeviation(count: Double, m2: Double) -> Double {
         guard count >= 2, m2 > 0 else { return 0 }
-        let inverse = (count / m2).squareRoot()  // 1 / √(m2 / count), one division
+        let inverse = (count / m2).squareRootOfMagnitude()  // 1 / √(m2 / count), one division
         return inverse.isFinite ? inverse : 0
     }
 
