@@ -57,6 +57,51 @@ struct FeatureTests {
         #expect(vectorizer.schema.names == ["b", "a"])
     }
 
+    @Test("Names resolved by key shape land where a schema lookup puts them, across shapes, decoders and kinds")
+    func keyShapeResolution() throws {
+        var configuration = FeatureSpaceConfiguration()
+        configuration.maxDenseFeatures = 4  // the fifth numeric name is hashed
+        configuration.hashBits = 12
+        var vectorizer = FeatureVectorizer(configuration: configuration)
+        let first = EventDecoder(), second = EventDecoder()
+        let firstEvent = DecodedEvent(), secondEvent = DecodedEvent()
+        var vector = FeatureVector()
+        var random = SeededRandom(seed: 17)
+        let orders = [["a", "b", "c", "d", "e"], ["e", "d", "c", "b", "a"], ["c", "a", "e", "b", "d"]]
+        var shapes = Set<UInt64>()
+        for step in 0..<600 {
+            // Each decoder keeps a shape for a while, then moves to another order; `b` is sometimes null and `d`
+            // sometimes a string, so the same shape carries different kinds under the same names.
+            let (decoder, event) = step % 2 == 0 ? (first, firstEvent) : (second, secondEvent)
+            let keys = orders[(step / 50 + (step % 2)) % orders.count]
+            var values: [String: Double] = [:]
+            let members = keys.map { key -> String in
+                if key == "b" && random.next() % 5 == 0 { return "\"b\":null" }
+                if key == "d" && random.next() % 5 == 0 { return "\"d\":\"x\"" }
+                let value = Double(random.next() % 1_000)
+                values[key] = value
+                return "\"\(key)\":\(Int(value))"
+            }
+            try decoder.decode(Array("{\(members.joined(separator: ","))}".utf8), into: event)
+            if event.keyShape != 0 { shapes.insert(event.keyShape) }
+            vectorizer.vectorize(event, into: &vector)
+            for (position, name) in vectorizer.schema.names.enumerated() {
+                if let value = values[name] {
+                    #expect(vector.dense[position] == value, "step \(step): \(name)")
+                } else {
+                    #expect(vector.dense[position].isNaN, "step \(step): \(name) missing")
+                }
+            }
+            let hashedName = keys.first { !vectorizer.schema.names.contains($0) }
+            if let hashedName, let value = values[hashedName] {
+                let bucket = MurmurHash3.hash32(Array(hashedName.utf8), seed: 0) & 4095
+                #expect(zip(vector.hashedIndices, vector.hashedValues).contains { $0 == bucket && $1 == value })
+            }
+        }
+        #expect(vectorizer.schema.names.count == 4)
+        #expect(shapes.count >= 6)  // two decoders, several orders each: every shape numbered apart
+    }
+
     @Test("Categorical features hash name=value with MurmurHash3 into 2^k buckets; signed hashing uses bit 31")
     func categoricalHashing() throws {
         var vectorizer = FeatureVectorizer()
@@ -141,6 +186,14 @@ struct FeatureTests {
         #expect(standardizer.squaredDeviations.map(\.bitPattern) == squares.map(\.bitPattern))
         #expect(standardizer.inverseDeviations.map(\.bitPattern) == inverses.map(\.bitPattern))
         #expect(counts.allSatisfy { $0 > 4_000 && $0 < 5_000 })
+
+        // Scaling four at a time: each value as `scaled(_:at:)` gives it, NaN kept, features beyond the tracked
+        // ones 0.
+        vector.dense = [1, .nan, 250, -3, 400, 555, .nan, 8, .nan]
+        let expected = vector.dense.enumerated().map { $1.isNaN ? $1 : standardizer.scaled($1, at: $0) }
+        standardizer.standardize(&vector)
+        #expect(vector.dense.map(\.bitPattern) == expected.map(\.bitPattern))
+        #expect(vector.dense[7] == 0 && vector.dense[8].isNaN && vector.dense[2] != 0)
     }
 
     @Test("Vectorizer and standardiser state survive a Codable round trip and continue identically")

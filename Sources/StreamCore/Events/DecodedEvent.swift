@@ -64,14 +64,28 @@ public final class DecodedEvent {
     /// Features given as `null`.
     public var missing: UnsafeBufferPointer<MissingFeature> { missingBuffer.view }
 
-    /// The decoder's key-shape cache whose names this event's text starts with, and that cache's version.
-    var shapeOwner: ObjectIdentifier?
-    var shapeVersion: UInt64 = 0
+    /// The key shape whose names ``text`` starts with (0: none). A decoder that sees documents with the same keys
+    /// in the same order writes their names once, at the start of the text, and decodes the keys by position.
+    /// Shapes are numbered across the process, so two events with the same nonzero `keyShape` have the same names
+    /// at the same ranges below ``keyShapeLength``: a name range there identifies its name without reading it.
+    public private(set) var keyShape: UInt64 = 0
+    /// How many bytes at the start of ``text`` hold the names of ``keyShape``.
+    public private(set) var keyShapeLength = 0
 
     @inline(__always)
     func reset() {
-        shapeOwner = nil  // the names prefix is about to be overwritten
+        keyShape = 0  // the names prefix is about to be overwritten
+        keyShapeLength = 0
         reset(keepingTextPrefix: 0)
+    }
+
+    /// Starts the text with the names of shape `shape`.
+    @inline(__always)
+    func writeKeyShape(_ shape: UInt64, names: UnsafeRawPointer, count: Int) {
+        reset()
+        textBuffer.append(names, count: count)
+        keyShape = shape
+        keyShapeLength = count
     }
 
     /// Clears everything but the first `prefix` bytes of text (the cached key names).

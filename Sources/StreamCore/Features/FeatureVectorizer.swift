@@ -7,6 +7,13 @@ public struct FeatureVectorizer: Sendable, Codable {
     private let crosses: [Cross]
     /// `name=value` bytes for hashing; reused, never encoded.
     private var scratch: [UInt8] = []
+    /// The key shape (``DecodedEvent/keyShape``) whose names `shapeIndices` resolves, and per name start offset in
+    /// it: the dense index, `notDense` (hashed instead) or `unresolved`. A cache, never encoded: with it, a name
+    /// written by the decoder's shape costs one array read instead of a schema lookup.
+    private var shape: UInt64 = 0
+    private var shapeIndices: [Int32] = []
+    private static let unresolved: Int32 = -2
+    private static let notDense: Int32 = -1
 
     struct Cross: Sendable, Codable {
         var first: [UInt8]
@@ -56,12 +63,25 @@ public struct FeatureVectorizer: Sendable, Codable {
         vector.hashedIndices.removeAll(keepingCapacity: true)
         vector.hashedValues.removeAll(keepingCapacity: true)
 
+        if event.keyShape != shape {
+            // A new shape (rare: the stream's keys changed order or set): its names are resolved as they come.
+            shape = event.keyShape
+            shapeIndices = Array(repeating: Self.unresolved, count: event.keyShapeLength)
+        }
+        let shapeLength = shapeIndices.count
         for feature in event.numeric {
-            let name = event.bytes(feature.name)
-            if let index = denseIndex(name, hash: feature.nameHash, learning: learning, vector: &vector) {
-                vector.dense[index] = feature.value
+            let start = Int(feature.name.start)
+            var index = shapeLength > 0 && Int(feature.name.end) <= shapeLength ? shapeIndices[start] : Self.unresolved
+            if index == Self.unresolved {
+                // The schema only grows: a name's index, or its absence from a full or fixed schema, is final.
+                let resolved = denseIndex(event.bytes(feature.name), hash: feature.nameHash, learning: learning, vector: &vector)
+                index = resolved.map { Int32($0) } ?? Self.notDense
+                if Int(feature.name.end) <= shapeLength { shapeIndices[start] = index }
+            }
+            if index >= 0 {
+                vector.dense[Int(index)] = feature.value
             } else {
-                appendHashed(name, value: nil, weight: feature.value, into: &vector)
+                appendHashed(event.bytes(feature.name), value: nil, weight: feature.value, into: &vector)
             }
         }
         // A missing feature keeps (or gets) its dense slot, left NaN.

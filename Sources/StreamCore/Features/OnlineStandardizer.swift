@@ -107,11 +107,25 @@ public struct OnlineStandardizer: Sendable, Hashable, Codable {
     }
 
     /// Replaces each dense value by `(x − mean) / standard deviation`; 0 where the deviation is 0 or unknown.
+    /// Missing values (`NaN`) stay `NaN`: `(NaN − mean) · 1/σ` is `NaN` in every lane.
+    /// - Complexity: O(dense features), four at a time.
     public func standardize(_ vector: inout FeatureVector) {
-        for index in vector.dense.indices {
-            let x = vector.dense[index]
-            guard !x.isNaN else { continue }
-            vector.dense[index] = scaled(x, at: index)
+        let known = min(vector.dense.count, count)
+        vector.dense.withUnsafeMutableBufferPointer { x in
+            guard let values = x.baseAddress else { return }
+            means.withUnsafeBufferPointer { means in
+                inverseDeviations.withUnsafeBufferPointer { inverses in
+                    guard let means = means.baseAddress, let inverses = inverses.baseAddress else { return }
+                    var index = 0
+                    while index < known {
+                        let scaled = (values.lanes(at: index, limit: known) - means.lanes(at: index, limit: known))
+                            * inverses.lanes(at: index, limit: known)
+                        values.storeLanes(scaled, at: index, limit: known)
+                        index += DoubleLanes.scalarCount
+                    }
+                }
+            }
+            for index in known..<x.count where !x[index].isNaN { x[index] = 0 }
         }
     }
 }
