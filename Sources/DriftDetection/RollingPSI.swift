@@ -227,8 +227,6 @@ public struct RollingPSIGroup: Sendable, Codable {
     /// "missing") fit in one, else in `wideWindow`.
     private var window: [UInt8] = []
     private var wideWindow: [UInt16] = []
-    /// The current row's bins (scratch, not state).
-    private var rowBins: [Int] = []
     private var head = 0
     private var sinceEvaluation = 0
     private var evaluated = false
@@ -261,49 +259,15 @@ public struct RollingPSIGroup: Sendable, Codable {
             if index == configuration.referenceSize { completeReference() }
             return
         }
-        let features = features
-        let stride = configuration.bins + 1
-        let edgeCount = configuration.bins - 1
-        let missing = configuration.bins
         let full = index - configuration.referenceSize >= configuration.windowSize
-        let rowStart = head * features
-        if rowBins.count != features { rowBins = Array(repeating: 0, count: features) }
-        edges.withUnsafeBufferPointer { edges in
-            rowBins.withUnsafeMutableBufferPointer { bins in
-                let edges = edges.baseAddress!
-                let bins = bins.baseAddress!
-                let known = min(row.count, features)
-                for feature in 0..<features { bins[feature] = 0 }
-                if edgeCount <= 15 {
-                    // The number of edges ≤ value, one rank at a time across the row (vectorises over features).
-                    for rank in 0..<edgeCount {
-                        let rankEdges = edges + rank &* features
-                        for feature in 0..<known { bins[feature] &+= rankEdges[feature] <= row[feature] ? 1 : 0 }
-                    }
-                } else {
-                    // A branch-free binary search per feature over its strided edges.
-                    for feature in 0..<known {
-                        let value = row[feature]
-                        var base = 0
-                        var remaining = edgeCount
-                        while remaining > 1 {
-                            let half = remaining / 2
-                            base = edges[(base + half) &* features &+ feature] <= value ? base + half : base
-                            remaining -= half
-                        }
-                        bins[feature] = base + (edges[base &* features &+ feature] <= value ? 1 : 0)
-                    }
-                }
-                for feature in 0..<known { bins[feature] = row[feature].isNaN ? missing : bins[feature] }
-                for feature in known..<features { bins[feature] = missing }
-            }
-        }
-        rowBins.withUnsafeBufferPointer { bins in
-            if wideWindow.isEmpty {
-                Self.slide(row: bins, ring: &window, at: rowStart, counts: &counts, stride: stride, full: full)
-            } else {
-                Self.slide(row: bins, ring: &wideWindow, at: rowStart, counts: &counts, stride: stride, full: full)
-            }
+        if wideWindow.isEmpty {
+            Self.place(
+                row, edges: edges, features: features, bins: configuration.bins, ring: &window, at: head * features,
+                counts: &counts, full: full)
+        } else {
+            Self.place(
+                row, edges: edges, features: features, bins: configuration.bins, ring: &wideWindow, at: head * features,
+                counts: &counts, full: full)
         }
         index += 1
         head = head + 1 == configuration.windowSize ? 0 : head + 1
@@ -317,22 +281,63 @@ public struct RollingPSIGroup: Sendable, Codable {
         }
     }
 
-    /// Moves the ring's row at `start` out of the counts (once the window is full) and `row` in.
+    /// Bins one row and slides it into the window: each feature's bin goes into the counts and the ring's row at
+    /// `start`, whose previous bins (once the window is full) leave the counts.
     @inline(__always)
-    private static func slide<Bin: FixedWidthInteger>(
-        row bins: UnsafeBufferPointer<Int>, ring: inout [Bin], at start: Int, counts: inout [Int32], stride: Int, full: Bool
+    private static func place<Bin: FixedWidthInteger>(
+        _ row: UnsafeBufferPointer<Double>, edges: [Double], features: Int, bins: Int, ring: inout [Bin], at start: Int,
+        counts: inout [Int32], full: Bool
     ) {
-        counts.withUnsafeMutableBufferPointer { counts in
-            ring.withUnsafeMutableBufferPointer { ring in
-                do {
+        let stride = bins + 1
+        let edgeCount = bins - 1
+        let missing = bins
+        edges.withUnsafeBufferPointer { edges in
+            counts.withUnsafeMutableBufferPointer { counts in
+                ring.withUnsafeMutableBufferPointer { ring in
+                    let edges = edges.baseAddress!
+                    let counts = counts.baseAddress!
                     let ring = ring.baseAddress! + start
-                    var featureCounts = counts.baseAddress!
-                    for feature in 0..<bins.count {
+                    @inline(__always) func slide(_ feature: Int, _ bin: Int) {
+                        let featureCounts = counts + feature &* stride
                         if full { featureCounts[Int(ring[feature])] &-= 1 }
-                        featureCounts[bins[feature]] &+= 1
-                        ring[feature] = Bin(truncatingIfNeeded: bins[feature])
-                        featureCounts += stride
+                        featureCounts[bin] &+= 1
+                        ring[feature] = Bin(truncatingIfNeeded: bin)
                     }
+                    let known = min(row.count, features)
+                    if edgeCount <= 15, let values = row.baseAddress {
+                        // The number of edges ≤ value, four features at a time, each rank's edges side by side in
+                        // `edges`; the counts stay in registers across the ranks and go straight into the window.
+                        let one = SIMD4<Int64>(repeating: 1)
+                        var feature = 0
+                        while feature < known {
+                            let value = values.lanes(at: feature, limit: known)
+                            var below = SIMD4<Int64>(repeating: 0)
+                            for rank in 0..<edgeCount {
+                                let edge = (edges + rank &* features).lanes(at: feature, limit: known)
+                                below = below.replacing(with: below &+ one, where: edge .<= value)
+                            }
+                            below.replace(with: Int64(missing), where: value .!= value)
+                            for lane in 0..<min(DoubleLanes.scalarCount, known - feature) {
+                                slide(feature + lane, Int(below[lane]))
+                            }
+                            feature += DoubleLanes.scalarCount
+                        }
+                    } else {
+                        // A branch-free binary search per feature over its strided edges.
+                        for feature in 0..<known {
+                            let value = row[feature]
+                            var base = 0
+                            var remaining = edgeCount
+                            while remaining > 1 {
+                                let half = remaining / 2
+                                base = edges[(base + half) &* features &+ feature] <= value ? base + half : base
+                                remaining -= half
+                            }
+                            let bin = base + (edges[base &* features &+ feature] <= value ? 1 : 0)
+                            slide(feature, value.isNaN ? missing : bin)
+                        }
+                    }
+                    for feature in known..<features { slide(feature, missing) }
                 }
             }
         }
@@ -374,6 +379,5 @@ public struct RollingPSIGroup: Sendable, Codable {
             wideWindow = Array(repeating: 0, count: features * configuration.windowSize)
         }
         reference = []
-        rowBins = Array(repeating: 0, count: features)
     }
 }

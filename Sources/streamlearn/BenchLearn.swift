@@ -180,15 +180,15 @@ struct BenchLearn: AsyncParsableCommand {
         var inputs = try RollingPSIGroup(features: featureCount)
         func learnPath(watched: Bool, _ inputs: inout RollingPSIGroup) throws {
             var classifier = try ProgressiveClassifier(window: nil)
-            var row: [Double] = []
             try payload.withUnsafeBytes { bytes in
                 for range in bounds {
                     try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
                     checksum += try classifier.process(event)
                     if watched {
                         var psiSum = 0.0
-                        classifier.copyLastDenseValues(into: &row)
-                        row.withUnsafeBufferPointer { row in inputs.observe(row) { _, evaluation in psiSum += evaluation.psi } }
+                        classifier.withLastDenseValues { row in
+                            inputs.observe(row) { _, evaluation in psiSum += evaluation.psi }
+                        }
                         checksum += psiSum
                     }
                 }

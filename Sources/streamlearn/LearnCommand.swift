@@ -303,7 +303,6 @@ struct LearnCommand: AsyncParsableCommand {
         var lastLine = skipLines
         var lastSnapshot = ContinuousClock.now
         // The command's options, read once: each read of a property wrapper in the per-line closure costs.
-        var inputRow: [Double] = []
         let warmUpEvents = warmUp
         let watchInputsWindow = inputPsiWindow
         let decisionThreshold = threshold
@@ -345,9 +344,11 @@ struct LearnCommand: AsyncParsableCommand {
                     state.inputs = try InputWatch(
                         names: state.classifier.vectorizer.schema.names, window: window, start: state.classifier.scored - 1)
                 }
-                // The row is copied into a reused buffer: the detectors then update in place in `state`.
-                state.classifier.copyLastDenseValues(into: &inputRow)
-                let due = inputRow.withUnsafeBufferPointer { state.inputs!.observe($0) }
+                // The detectors leave `state` for the update (a move, no copy), so that they read the classifier's
+                // row in place.
+                var inputs = state.inputs.take()!
+                let due = state.classifier.withLastDenseValues { inputs.observe($0) }
+                state.inputs = consume inputs
                 for (feature, evaluation, change) in due {
                     let name = state.inputs!.names[feature]
                     let start = state.inputs!.start

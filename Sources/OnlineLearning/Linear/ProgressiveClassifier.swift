@@ -54,12 +54,12 @@ public struct ProgressiveClassifier: OnlineLearner {
         _ = try process(event)
     }
 
-    /// Replaces `buffer`'s contents with the dense values of the event last scored, in schema order, as they
-    /// arrived (before standardisation; `NaN`: missing). Mutating only so that callers holding the classifier in
-    /// a larger state reach it in place: nothing of the classifier changes. No allocation once `buffer` has grown.
-    public mutating func copyLastDenseValues(into buffer: inout [Double]) {
-        buffer.removeAll(keepingCapacity: true)
-        buffer.append(contentsOf: vector.dense)
+    /// Calls `body` with the dense values of the event last scored, in schema order, as they arrived (before
+    /// standardisation; `NaN`: missing), in place: no copy. The buffer is valid only inside `body`.
+    public func withLastDenseValues<Result>(
+        _ body: (UnsafeBufferPointer<Double>) throws -> Result
+    ) rethrows -> Result {
+        try vector.dense.withUnsafeBufferPointer(body)
     }
 
     /// Scores `event` before learning; when it has a label, updates the metrics, then learns. Returns the score.
