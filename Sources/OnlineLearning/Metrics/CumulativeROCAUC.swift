@@ -8,7 +8,9 @@ public struct CumulativeROCAUC: Sendable, Equatable {
     private var scores: [Double] = []
     private var positiveCounts: [Int] = []
     private var negativeCounts: [Int] = []
-    private var pending: [(score: Double, label: Bool)] = []
+    /// Scores not merged yet, by class: plain `Double`s sort several times faster than (score, label) pairs.
+    private var pendingPositives: [Double] = []
+    private var pendingNegatives: [Double] = []
     public private(set) var positives = 0
     public private(set) var negatives = 0
 
@@ -26,30 +28,39 @@ public struct CumulativeROCAUC: Sendable, Equatable {
     /// Adds one scored event (`NaN` is ignored).
     public mutating func update(score: Double, label: Bool) {
         guard !score.isNaN else { return }
-        if label { positives += 1 } else { negatives += 1 }
-        pending.append((score == 0 ? 0 : score, label))
-        if pending.count >= max(65_536, scores.count / 4) { compact() }
+        let score = score == 0 ? 0 : score  // −0 and +0 are one score
+        if label {
+            positives += 1
+            pendingPositives.append(score)
+        } else {
+            negatives += 1
+            pendingNegatives.append(score)
+        }
+        if pendingPositives.count + pendingNegatives.count >= max(65_536, scores.count / 4) { compact() }
     }
 
     /// Merges the buffer into the sorted run.
     mutating func compact() {
-        guard !pending.isEmpty else { return }
-        let merged = Self.merge(scores, positiveCounts, negativeCounts, pending)
+        guard !pendingPositives.isEmpty || !pendingNegatives.isEmpty else { return }
+        pendingPositives.sort()
+        pendingNegatives.sort()
+        let merged = Self.merge(scores, positiveCounts, negativeCounts, pendingPositives, pendingNegatives)
         scores = merged.scores
         positiveCounts = merged.positives
         negativeCounts = merged.negatives
-        pending.removeAll(keepingCapacity: true)
+        pendingPositives.removeAll(keepingCapacity: true)
+        pendingNegatives.removeAll(keepingCapacity: true)
     }
 
+    /// The run with the buffered scores merged in; `sortedPositives` and `sortedNegatives` ascend.
     private static func merge(
         _ scores: [Double], _ positiveCounts: [Int], _ negativeCounts: [Int],
-        _ pending: [(score: Double, label: Bool)]
+        _ sortedPositives: [Double], _ sortedNegatives: [Double]
     ) -> (scores: [Double], positives: [Int], negatives: [Int]) {
-        let batch = pending.sorted { $0.score < $1.score }
         var outScores: [Double] = []
         var outPositives: [Int] = []
         var outNegatives: [Int] = []
-        let capacity = scores.count + batch.count
+        let capacity = scores.count + sortedPositives.count + sortedNegatives.count
         outScores.reserveCapacity(capacity)
         outPositives.reserveCapacity(capacity)
         outNegatives.reserveCapacity(capacity)
@@ -63,15 +74,23 @@ public struct CumulativeROCAUC: Sendable, Equatable {
                 outNegatives.append(n)
             }
         }
+        // Three ascending sequences, smallest head first (ties land on one entry through `add`).
         var i = 0
-        var j = 0
-        while i < scores.count || j < batch.count {
-            if j == batch.count || (i < scores.count && scores[i] <= batch[j].score) {
-                add(scores[i], positiveCounts[i], negativeCounts[i])
+        var p = 0
+        var n = 0
+        while i < scores.count || p < sortedPositives.count || n < sortedNegatives.count {
+            let run = i < scores.count ? scores[i] : .infinity
+            let positive = p < sortedPositives.count ? sortedPositives[p] : .infinity
+            let negative = n < sortedNegatives.count ? sortedNegatives[n] : .infinity
+            if i < scores.count && run <= positive && run <= negative {
+                add(run, positiveCounts[i], negativeCounts[i])
                 i += 1
+            } else if p < sortedPositives.count && positive <= negative {
+                add(positive, 1, 0)
+                p += 1
             } else {
-                add(batch[j].score, batch[j].label ? 1 : 0, batch[j].label ? 0 : 1)
-                j += 1
+                add(negative, 0, 1)
+                n += 1
             }
         }
         return (outScores, outPositives, outNegatives)
@@ -79,9 +98,10 @@ public struct CumulativeROCAUC: Sendable, Equatable {
 
     /// The sorted distinct scores with per-class counts, buffer included.
     private func merged() -> (scores: [Double], positives: [Int], negatives: [Int]) {
-        pending.isEmpty
+        pendingPositives.isEmpty && pendingNegatives.isEmpty
             ? (scores, positiveCounts, negativeCounts)
-            : Self.merge(scores, positiveCounts, negativeCounts, pending)
+            : Self.merge(
+                scores, positiveCounts, negativeCounts, pendingPositives.sorted(), pendingNegatives.sorted())
     }
 
     /// The exact ROC-AUC (ties count one half), or `nil` until both classes are present.

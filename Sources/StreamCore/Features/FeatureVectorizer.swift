@@ -58,8 +58,12 @@ public struct FeatureVectorizer: Sendable, Codable {
     /// - Complexity: O(features); no allocation once `vector` and the schema have grown to the stream's size.
     public mutating func vectorize(_ event: DecodedEvent, into vector: inout FeatureVector) {
         let learning = configuration.numericFeatures == nil
-        vector.dense.removeAll(keepingCapacity: true)
-        vector.dense.append(contentsOf: repeatElement(Double.nan, count: schema.count))
+        if vector.dense.count == schema.count {
+            vector.dense.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
+        } else {
+            vector.dense.removeAll(keepingCapacity: true)
+            vector.dense.append(contentsOf: repeatElement(Double.nan, count: schema.count))
+        }
         vector.hashedIndices.removeAll(keepingCapacity: true)
         vector.hashedValues.removeAll(keepingCapacity: true)
 
