@@ -1,6 +1,7 @@
 import StreamCore
 import Testing
 #if canImport(Glibc)
+import Foundation
 import Glibc
 #endif
 
@@ -441,6 +442,43 @@ struct EventDecoderCorpusTests {
         #expect(event.numeric.map(\.value) == [1234, 56_789_012])
         #expect(throws: EventDecodingError.self) { try decoder.decode(Array("{\"x\":12345a78}".utf8), into: event) }
         #expect(throws: EventDecodingError.self) { try decoder.decode(Array("{\"x\":1.2345:789}".utf8), into: event) }
+    }
+
+    @Test("Decimals on the fast path (up to 2^53 over 10^22) equal strtod bit for bit: random, near powers of two, near halfway")
+    func decimalsMatchStrtod() throws {
+        let decoder = EventDecoder()
+        let event = DecodedEvent()
+        var random = SeededRandom(seed: 11)
+        var texts: [String] = []
+        for _ in 0..<200_000 {
+            // Mantissas of every length up to 16 digits and 2^53, 1 to 22 decimals.
+            let digits = 1 + Int(random.next() % 16)
+            var mantissa = random.next() % UInt64(pow(10.0, Double(digits)))
+            if random.next() % 50 == 0 { mantissa = 1 << 53 - random.next() % 3 }
+            let decimals = 1 + Int(random.next() % 22)
+            var text = String(mantissa)
+            if text.count <= decimals { text = String(repeating: "0", count: decimals - text.count + 1) + text }
+            text.insert(".", at: text.index(text.endIndex, offsetBy: -decimals))
+            texts.append(text)
+        }
+        for power in -70...52 {
+            // Just around powers of two (where the spacing of doubles halves) and just around halfway points.
+            let value = pow(2.0, Double(power))
+            for neighbour in [value.nextDown, value, value.nextUp, (value + value.nextUp) / 2] {
+                var text = String(format: "%.22f", neighbour)
+                while text.hasSuffix("0") { text.removeLast() }
+                if text.hasSuffix(".") { text.removeLast() }
+                texts.append(text)
+            }
+        }
+        var checked = 0
+        for text in texts {
+            try decoder.decode(Array("{\"x\":\(text)}".utf8), into: event)
+            let expected = strtod(text, nil)
+            #expect(event.numeric.first?.value.bitPattern == expected.bitPattern, "\(text)")
+            checked += 1
+        }
+        #expect(checked > 200_000)
     }
 
     @Test("A decoder and an event buffer are reusable: errors leave no state behind")
