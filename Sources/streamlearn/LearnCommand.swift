@@ -344,11 +344,10 @@ struct LearnCommand: AsyncParsableCommand {
                     state.inputs = try InputWatch(
                         names: state.classifier.vectorizer.schema.names, window: window, start: state.classifier.scored - 1)
                 }
-                // The detectors leave `state` for the update (a move, no copy), so that they read the classifier's
-                // row in place.
-                var inputs = state.inputs.take()!
-                let due = state.classifier.withLastDenseValues { inputs.observe($0) }
-                state.inputs = consume inputs
+                // The detectors read the classifier's row in place, both updated where they are in `state`.
+                let due = state.classifier.withLastDenseValues(updating: &state.inputs) { row, inputs in
+                    inputs!.observe(row)
+                }
                 for (feature, evaluation, change) in due {
                     let name = state.inputs!.names[feature]
                     let start = state.inputs!.start

@@ -55,11 +55,21 @@ public struct ProgressiveClassifier: OnlineLearner {
     }
 
     /// Calls `body` with the dense values of the event last scored, in schema order, as they arrived (before
-    /// standardisation; `NaN`: missing), in place: no copy. The buffer is valid only inside `body`.
-    public func withLastDenseValues<Result>(
+    /// standardisation; `NaN`: missing), in place: no copy. The buffer is valid only inside `body`. Mutating only
+    /// so that a caller holding the classifier in a larger state reaches it in place (as a non-mutating call, the
+    /// compiler copied the whole classifier per event there); nothing of the classifier changes.
+    public mutating func withLastDenseValues<Result>(
         _ body: (UnsafeBufferPointer<Double>) throws -> Result
     ) rethrows -> Result {
         try vector.dense.withUnsafeBufferPointer(body)
+    }
+
+    /// ``withLastDenseValues(_:)`` that also hands `body` a value to update in place, such as detectors kept beside
+    /// the classifier in one state (a closure capturing them would need the whole state).
+    public mutating func withLastDenseValues<Value, Result>(
+        updating value: inout Value, _ body: (UnsafeBufferPointer<Double>, inout Value) throws -> Result
+    ) rethrows -> Result {
+        try vector.dense.withUnsafeBufferPointer { try body($0, &value) }
     }
 
     /// Scores `event` before learning; when it has a label, updates the metrics, then learns. Returns the score.
