@@ -229,7 +229,8 @@ public struct LogisticRegression: OnlineLearner, Hashable {
             let broadcastGradient = DoubleLanes(repeating: gradient)
             var anyMissing = false
             // The block is borrowed first and the standardiser's arrays inside it: the other way round, the
-            // compiler keeps the arrays alive with a retain and a release each per event.
+            // compiler kept the arrays alive with a retain and a release each per event. (It still does for AdaGrad
+            // and FTRL, two pairs per event; only SGD's loop is free of them.)
             dense.withSlots { slots in
                 features.dense.withUnsafeBufferPointer { x in
                     standardizer.means.withUnsafeBufferPointer { mean in
