@@ -99,7 +99,6 @@ struct DriftCommand: AsyncParsableCommand {
         let model = alerts.model
         let metrics = alerts.makeMetrics()
         let decoder = EventDecoder(configuration: try fields.decoderConfiguration())
-        let event = DecodedEvent()
         let input = try JSONLinesInput(path: file)
         var watches: [Watch] = []
         var table = FeatureSchema()
@@ -139,12 +138,10 @@ struct DriftCommand: AsyncParsableCommand {
                     "\(watch.name.padding(toLength: 20, withPad: " ", startingAt: 0)) [\(evaluation.start), \(evaluation.end))  psi \(String(format: "%.6f", evaluation.psi))  \(state)")
             }
         }
-        try input.forEachLine { lineNumber, line in
-            do {
-                try line.withUnsafeBytes { try decoder.decode($0, into: event) }
-            } catch let error as EventDecodingError {
+        _ = try input.decodeLines(with: decoder) { lineNumber, event, rejection in
+            if let rejection {
                 rejected += 1
-                if rejected <= 10 { Output.error("line \(lineNumber): rejected: \(error)") }
+                if rejected <= 10 { Output.error("line \(lineNumber): rejected: \(rejection)") }
                 return
             }
             if features == nil && watches.isEmpty {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import StreamCore
 
 #if canImport(Glibc)
 import Glibc
@@ -34,11 +35,15 @@ final class JSONLinesInput {
     /// Calls `body` with each line's 1-based number and bytes (without the newline or a trailing CR), as soon as
     /// the line is complete. Blank lines are skipped but counted.
     ///
-    /// With `shutdown`, reading stops before the next line once a stop is requested — also while waiting for
-    /// input on a pipe, which is polled every 100 ms — and the method returns `true`; a partial last line is then
-    /// left unread. Without it, or at the end of the input, it returns `false`.
+    /// With `stopWhen` (a shutdown request, say), reading stops before the next line once it returns `true` —
+    /// also while waiting for input on a pipe, which is polled every 100 ms — and the method returns `true`; a
+    /// partial last line is then left unread. Without it, or at the end of the input, it returns `false`.
+    /// `beforeRead` runs before each wait for more input (to hand over work done so far).
     @discardableResult
-    func forEachLine(shutdown: ShutdownRequest? = nil, _ body: (Int, ArraySlice<UInt8>) throws -> Void) throws -> Bool {
+    func forEachLine(
+        stopWhen stopRequested: (() -> Bool)? = nil, beforeRead: () -> Void = {},
+        _ body: (Int, ArraySlice<UInt8>) throws -> Void
+    ) throws -> Bool {
         let chunkSize = 1 << 16
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: chunkSize)
@@ -54,13 +59,14 @@ final class JSONLinesInput {
         }
 
         while true {
-            if let shutdown {
+            beforeRead()
+            if let stopRequested {
                 var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-                while !shutdown.isRequested {
+                while !stopRequested() {
                     let polled = poll(&ready, 1, 100)
                     if polled > 0 || (polled < 0 && errno != EINTR) { break }  // readable, or let read() report it
                 }
-                if shutdown.isRequested { return true }
+                if stopRequested() { return true }
             }
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, chunkSize) }
             if count < 0 {
@@ -72,7 +78,7 @@ final class JSONLinesInput {
             pending.append(contentsOf: chunk[0..<count])
             var start = 0
             while let newline = Self.newline(in: pending, from: start) {
-                if let shutdown, shutdown.isRequested { return true }
+                if let stopRequested, stopRequested() { return true }
                 try emit(pending[start..<newline])
                 start = newline + 1
             }
@@ -80,6 +86,29 @@ final class JSONLinesInput {
         }
         if !pending.isEmpty { try emit(pending[...]) }
         return false
+    }
+
+    /// Reads and decodes every line on a second thread (``DecodeAhead``) and calls `body` on this one, in line
+    /// order, with each line's number, its event and its rejection, if any; lines up to `skip` are not decoded.
+    /// `stopWhen` and the result are as in ``forEachLine(stopWhen:beforeRead:_:)``; an error thrown by `body`
+    /// stops the reading and is rethrown. `threaded: false` decodes on this thread instead, with the same results.
+    func decodeLines(
+        with decoder: EventDecoder, threaded: Bool = true, skippingThrough skip: Int = 0,
+        stopWhen stopRequested: (() -> Bool)? = nil,
+        _ body: (_ line: Int, _ event: DecodedEvent, _ rejection: EventDecodingError?) throws -> Void
+    ) throws -> Bool {
+        var configuration = DecodeAhead.Configuration()
+        configuration.threaded = threaded
+        return try DecodeAhead.run(decoder: decoder, configuration: configuration) { reader in
+            try forEachLine(
+                stopWhen: { stopRequested?() == true || reader.isStopped }, beforeRead: reader.flush
+            ) { lineNumber, line in
+                guard lineNumber > skip else { return }
+                try line.withUnsafeBytes { try reader.decode(lineNumber, bytes: $0) }
+            }
+        } consume: { lineNumber, event, rejection in
+            try body(lineNumber, event, rejection)
+        }
     }
 
     /// The index of the first `\n` at or after `start` (libc's vectorised `memchr`).

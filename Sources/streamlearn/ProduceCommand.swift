@@ -79,7 +79,7 @@ struct ProduceCommand: AsyncParsableCommand {
             summary.unreachable = true
             return summary
         }
-        try input.forEachLine(shutdown: shutdown) { lineNumber, line in
+        try input.forEachLine(stopWhen: { shutdown.isRequested }) { lineNumber, line in
             let key: String?
             do {
                 key = try messageKey(Data(line))

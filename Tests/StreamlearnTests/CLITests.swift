@@ -205,7 +205,7 @@ struct CLITests {
         #expect(badRate.stderr.contains("--learning-rate: must be positive, got -1.0"))
     }
 
-    @Test("learn in two halves through a snapshot ends bit-identical to learning in one go")
+    @Test("learn in two halves through a snapshot, or decoding inline, ends bit-identical to learning in one go")
     func learnSnapshotResume() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("learn-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -228,6 +228,10 @@ struct CLITests {
             let oneGoBytes = try Data(contentsOf: URL(fileURLWithPath: oneGo))
             let resumedBytes = try Data(contentsOf: URL(fileURLWithPath: resumed))
             #expect(oneGoBytes == resumedBytes, "\(optimizer): resumed snapshot differs from one-go snapshot")
+            // Decoding on the calling thread instead of ahead on a second one changes nothing.
+            let inline = directory.appendingPathComponent("\(optimizer)-inline.json").path
+            #expect(try CLI.run(["learn", "--no-decode-ahead", "--save-snapshot", inline] + options + ["-"], stdin: whole).status == 0)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: inline)) == oneGoBytes, "\(optimizer): inline decoding differs")
             let object = try JSONSerialization.jsonObject(with: Data(continued.stdout.utf8)) as? [String: Any] ?? [:]
             #expect(object["learned"] as? Int == 6_000)  // the metrics came back with the snapshot
             #expect(object["optimizer"] as? String == optimizer)
