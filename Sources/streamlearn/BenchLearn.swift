@@ -216,6 +216,20 @@ struct BenchLearn: AsyncParsableCommand {
             results.append(("learn path + rolling PSI over the 20 inputs", Double(events) / bestWatched.seconds))
         }
 
+        // The same path as `learn` runs it: lines decoded ahead on a second thread, learned on this one.
+        try measure("learn path, decoded ahead on a second thread") {
+            var classifier = try ProgressiveClassifier(window: nil)
+            try payload.withUnsafeBytes { bytes in
+                try DecodeAhead.run(decoder: decoder) { reader in
+                    for (index, range) in bounds.enumerated() {
+                        try reader.decode(index + 1, bytes: UnsafeRawBufferPointer(rebasing: bytes[range]))
+                    }
+                } consume: { _, event, rejection in
+                    if rejection == nil { checksum += try classifier.process(event) }
+                }
+            }
+        }
+
         // Bandits: select + update on a 10-armed Bernoulli bandit.
         let arms = 10
         let means = (0..<arms).map { 0.1 + 0.08 * Double($0) }
