@@ -141,3 +141,15 @@ extension Duration {
         return Double(seconds) + Double(attoseconds) * 1e-18
     }
 }
+
+/// `count` divided by the fastest of `passes` runs of `body`, per second: the first pass also warms buffers, and
+/// the machine's noise only ever slows a pass.
+func bestRate(of count: Int, passes: Int, _ body: () throws -> Void) rethrows -> Double {
+    var best = Duration.seconds(1_000_000)
+    for _ in 0..<passes {
+        let start = ContinuousClock.now
+        try body()
+        best = min(best, ContinuousClock.now - start)
+    }
+    return Double(count) / best.seconds
+}

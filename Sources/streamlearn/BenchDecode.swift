@@ -40,7 +40,7 @@ struct BenchDecode: AsyncParsableCommand {
         // Foundation
         let foundationCount = min(foundationEvents, events)
         var foundationSum = 0.0
-        var start = ContinuousClock.now
+        let start = ContinuousClock.now
         for range in bounds.prefix(foundationCount) {
             let object = try JSONSerialization.jsonObject(with: Data(payload[range])) as? [String: Any]
             foundationSum += (object?["amt"] as? NSNumber)?.doubleValue ?? 0
@@ -51,59 +51,57 @@ struct BenchDecode: AsyncParsableCommand {
         let decoder = EventDecoder()
         let event = DecodedEvent()
         var sum = 0.0
-        // Best of five passes: the first also warms the buffers; the machine's noise only ever slows a pass.
-        var best = Duration.seconds(1_000_000)
-        for _ in 0..<5 {
-            start = ContinuousClock.now
-            try payload.withUnsafeBytes { bytes in
-                for range in bounds {
-                    try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
-                    sum += event.numeric[0].value
+        results.append(
+            (
+                "EventDecoder",
+                try bestRate(of: events, passes: 5) {
+                    try payload.withUnsafeBytes { bytes in
+                        for range in bounds {
+                            try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
+                            sum += event.numeric[0].value
+                        }
+                    }
                 }
-            }
-            best = min(best, ContinuousClock.now - start)
-        }
-        results.append(("EventDecoder", Double(events) / best.seconds))
+            ))
 
-        // Decode + feature hashing + online standardisation.
+        // Decode + feature hashing + online standardisation, inline and decoded ahead on a second thread (as
+        // `learn` and `drift` read files).
         var vectorizer = FeatureVectorizer()
         var standardizer = OnlineStandardizer()
         var vector = FeatureVector()
-        best = Duration.seconds(1_000_000)
-        for _ in 0..<5 {
-            start = ContinuousClock.now
-            try payload.withUnsafeBytes { bytes in
-                for range in bounds {
-                    try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
-                    vectorizer.vectorize(event, into: &vector)
-                    standardizer.update(vector)
-                    standardizer.standardize(&vector)
-                    sum += vector.dense[0]
-                }
-            }
-            best = min(best, ContinuousClock.now - start)
-        }
-        results.append(("decode + vectorize + standardise", Double(events) / best.seconds))
-
-        // The same, decoded ahead on a second thread (as `learn` and `drift` read files).
-        best = Duration.seconds(1_000_000)
-        for _ in 0..<5 {
-            start = ContinuousClock.now
-            try payload.withUnsafeBytes { bytes in
-                try DecodeAhead.run(decoder: decoder) { reader in
-                    for (index, range) in bounds.enumerated() {
-                        try reader.decode(index + 1, bytes: UnsafeRawBufferPointer(rebasing: bytes[range]))
+        results.append(
+            (
+                "decode + vectorize + standardise",
+                try bestRate(of: events, passes: 5) {
+                    try payload.withUnsafeBytes { bytes in
+                        for range in bounds {
+                            try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
+                            vectorizer.vectorize(event, into: &vector)
+                            standardizer.update(vector)
+                            standardizer.standardize(&vector)
+                            sum += vector.dense[0]
+                        }
                     }
-                } consume: { _, event, _ in
-                    vectorizer.vectorize(event, into: &vector)
-                    standardizer.update(vector)
-                    standardizer.standardize(&vector)
-                    sum += vector.dense[0]
                 }
-            }
-            best = min(best, ContinuousClock.now - start)
-        }
-        results.append(("decoded ahead on a second thread + vectorize + standardise", Double(events) / best.seconds))
+            ))
+        results.append(
+            (
+                "decoded ahead on a second thread + vectorize + standardise",
+                try bestRate(of: events, passes: 5) {
+                    try payload.withUnsafeBytes { bytes in
+                        try DecodeAhead.run(decoder: decoder) { reader in
+                            for (index, range) in bounds.enumerated() {
+                                try reader.decode(index + 1, bytes: UnsafeRawBufferPointer(rebasing: bytes[range]))
+                            }
+                        } consume: { _, event, _ in
+                            vectorizer.vectorize(event, into: &vector)
+                            standardizer.update(vector)
+                            standardizer.standardize(&vector)
+                            sum += vector.dense[0]
+                        }
+                    }
+                }
+            ))
         precondition(sum != 0 && foundationSum != 0)
 
         if json {

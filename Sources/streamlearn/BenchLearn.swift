@@ -40,13 +40,7 @@ struct BenchLearn: AsyncParsableCommand {
 
     /// The best of three timed passes of `body`, as events per second.
     func rate(_ count: Int, _ body: () throws -> Void) rethrows -> Double {
-        var best = Duration.seconds(1_000_000)
-        for _ in 0..<3 {
-            let start = ContinuousClock.now
-            try body()
-            best = min(best, ContinuousClock.now - start)
-        }
-        return Double(count) / best.seconds
+        try bestRate(of: count, passes: 3, body)
     }
 
     func run() async throws {

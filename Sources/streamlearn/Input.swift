@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import StreamCore
 
 #if canImport(Glibc)
@@ -88,12 +89,25 @@ final class JSONLinesInput {
         return false
     }
 
+    /// Whether decoding ahead can pay: more than one CPU to run on, by the process's affinity mask on Linux (so
+    /// `taskset -c 0` says no; Foundation's count ignores the mask).
+    static let decodesAhead: Bool = {
+        #if os(Linux)
+        var mask = [UInt8](repeating: 0, count: 128)  // 1,024 CPUs
+        if mask.withUnsafeMutableBytes({ schedGetAffinity(0, $0.count, $0.baseAddress!) }) == 0 {
+            return mask.reduce(0) { $0 + $1.nonzeroBitCount } > 1
+        }
+        #endif
+        return ProcessInfo.processInfo.activeProcessorCount > 1
+    }()
+
     /// Reads and decodes every line on a second thread (``DecodeAhead``) and calls `body` on this one, in line
     /// order, with each line's number, its event and its rejection, if any; lines up to `skip` are not decoded.
     /// `stopWhen` and the result are as in ``forEachLine(stopWhen:beforeRead:_:)``; an error thrown by `body`
-    /// stops the reading and is rethrown. `threaded: false` decodes on this thread instead, with the same results.
+    /// stops the reading and is rethrown. `threaded: false` decodes on this thread instead, with the same results
+    /// (the default when the process may run on one CPU only).
     func decodeLines(
-        with decoder: EventDecoder, threaded: Bool = true, skippingThrough skip: Int = 0,
+        with decoder: EventDecoder, threaded: Bool = JSONLinesInput.decodesAhead, skippingThrough skip: Int = 0,
         stopWhen stopRequested: (() -> Bool)? = nil,
         _ body: (_ line: Int, _ event: DecodedEvent, _ rejection: EventDecodingError?) throws -> Void
     ) throws -> Bool {
@@ -121,3 +135,9 @@ final class JSONLinesInput {
         }
     }
 }
+
+#if os(Linux)
+/// glibc's `sched_getaffinity(2)` wrapper, which the Glibc module does not export (it needs `_GNU_SOURCE`).
+@_silgen_name("sched_getaffinity")
+private func schedGetAffinity(_ pid: Int32, _ size: Int, _ mask: UnsafeMutableRawPointer) -> Int32
+#endif

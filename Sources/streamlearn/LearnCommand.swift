@@ -127,7 +127,7 @@ struct LearnCommand: AsyncParsableCommand {
 
     @Flag(
         inversion: .prefixedNo,
-        help: "Read and decode on a second thread, ahead of learning (as Vowpal Wabbit parses); results are the same.")
+        help: "Read and decode on a second thread, ahead of learning (as Vowpal Wabbit parses), when there is more than one CPU; results are the same.")
     var decodeAhead = true
 
     @Flag(help: "Print one JSON object.")
@@ -317,7 +317,7 @@ struct LearnCommand: AsyncParsableCommand {
         // Lines are read and decoded on a thread of their own; everything in this closure stays on this one, in
         // line order, so the results are those of decoding inline.
         let interrupted = try input.decodeLines(
-            with: decoder, threaded: decodeAhead, skippingThrough: skipLines, stopWhen: { shutdown.isRequested }
+            with: decoder, threaded: decodeAhead && JSONLinesInput.decodesAhead, skippingThrough: skipLines, stopWhen: { shutdown.isRequested }
         ) { lineNumber, event, rejection in
             lastLine = lineNumber
             if let store {

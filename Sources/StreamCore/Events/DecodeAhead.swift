@@ -24,7 +24,8 @@ public enum DecodeAhead: Sendable {
         public var batchSize = 256
         /// Batches in the ring (default 4): the decoding thread runs at most `batchSize × depth` events ahead.
         public var depth = 4
-        /// Decode on a second thread (default `true`); `false` decodes inline on the calling thread.
+        /// Decode on a second thread (default `true`); `false` decodes inline on the calling thread. With one
+        /// CPU to run on, threads only take turns (and the hand-over's spinning delays the other): pass `false`.
         public var threaded = true
 
         public init() {}
