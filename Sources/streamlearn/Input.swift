@@ -113,16 +113,16 @@ final class JSONLinesInput {
     ) throws -> Bool {
         var configuration = DecodeAhead.Configuration()
         configuration.threaded = threaded
-        return try DecodeAhead.run(decoder: decoder, configuration: configuration) { reader in
-            try forEachLine(
-                stopWhen: { stopRequested?() == true || reader.isStopped }, beforeRead: reader.flush
-            ) { lineNumber, line in
-                guard lineNumber > skip else { return }
-                try line.withUnsafeBytes { try reader.decode(lineNumber, bytes: $0) }
-            }
-        } consume: { lineNumber, event, rejection in
-            try body(lineNumber, event, rejection)
-        }
+        return try DecodeAhead.run(
+            decoder: decoder, configuration: configuration,
+            read: { reader in
+                try forEachLine(
+                    stopWhen: { stopRequested?() == true || reader.isStopped }, beforeRead: reader.flush
+                ) { lineNumber, line in
+                    guard lineNumber > skip else { return }
+                    try line.withUnsafeBytes { try reader.decode(lineNumber, bytes: $0) }
+                }
+            }, consume: body)
     }
 
     /// The index of the first `\n` at or after `start` (libc's vectorised `memchr`).

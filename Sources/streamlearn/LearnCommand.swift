@@ -317,8 +317,11 @@ struct LearnCommand: AsyncParsableCommand {
         // Lines are read and decoded on a thread of their own; everything in this closure stays on this one, in
         // line order, so the results are those of decoding inline.
         let interrupted = try input.decodeLines(
-            with: decoder, threaded: decodeAhead && JSONLinesInput.decodesAhead, skippingThrough: skipLines, stopWhen: { shutdown.isRequested }
+            with: decoder, threaded: decodeAhead && JSONLinesInput.decodesAhead, skippingThrough: skipLines,
+            stopWhen: { shutdown.isRequested }
         ) { lineNumber, event, rejection in
+            // Lines decoded ahead but not yet learned when a stop came are left for `--resume`.
+            if shutdown.isRequested { return }
             lastLine = lineNumber
             if let store {
                 let byCount = everyLines.map { lineNumber % $0 == 0 } ?? false
