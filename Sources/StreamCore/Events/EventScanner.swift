@@ -230,86 +230,103 @@ struct Scanner {
     // MARK: - Numbers
 
     /// Scans an RFC 8259 number and returns its correctly rounded value; rejects non-finite results.
+    ///
+    /// The cursor stays in a register (`at`) and is stored once, on return or before an error is made: stored on
+    /// every digit, it cost a store per byte on the decoder's hottest path.
     @inline(__always)
     mutating func scanNumber() throws(EventDecodingError) -> Double {
         let start = position
-        var negative = false
-        if peek() == UInt8(ascii: "-") {
-            negative = true
-            position += 1
+        let end = count
+        var at = position
+        let negative = at < end && byte(at) == UInt8(ascii: "-")
+        if negative { at += 1 }
+        guard at < end else {
+            position = at
+            throw error(.unexpectedEnd)
         }
-        guard position < count else { throw error(.unexpectedEnd) }
         var mantissa: UInt64 = 0
         var digits = 0
         var exponent = 0
         var truncated = false
-        let first = byte(position)
+        let first = byte(at)
         if first == UInt8(ascii: "0") {
-            position += 1
-            if position < count, isDigit(byte(position)) { throw error(.invalidNumber) }
+            at += 1
+            if at < end, isDigit(byte(at)) {
+                position = at
+                throw error(.invalidNumber)
+            }
         } else if isDigit(first) {
-            while position < count {
-                let b = byte(position)
+            mantissa = UInt64(first &- 48)
+            digits = 1
+            at += 1
+            // Up to 19 digits accumulate exactly; more only scale the exponent (and mark the tail inexact).
+            while at < end {
+                let b = byte(at)
                 guard isDigit(b) else { break }
                 if digits < 19 {
                     mantissa = mantissa &* 10 &+ UInt64(b &- 48)
-                    digits += 1
+                    digits &+= 1
                 } else {
                     exponent += 1
                     truncated = truncated || b != UInt8(ascii: "0")
                 }
-                position += 1
+                at += 1
             }
         } else {
+            position = at
             throw error(.invalidNumber)
         }
-        let afterInteger = peek()
-        if !truncated && exponent == 0 && afterInteger != UInt8(ascii: ".") && afterInteger | 0x20 != UInt8(ascii: "e") {
+        var next: UInt8 = at < end ? byte(at) : 0
+        if next != UInt8(ascii: ".") && next | 0x20 != UInt8(ascii: "e") && exponent == 0 {
             // An integer (most event fields): converting the exact mantissa is correctly rounded, and finite.
+            position = at
             let value = Double(mantissa)
             return negative ? -value : value
         }
-        if afterInteger == UInt8(ascii: ".") {
-            position += 1
-            guard position < count, isDigit(byte(position)) else {
-                throw error(atEnd ? .unexpectedEnd : .invalidNumber)
+        if next == UInt8(ascii: ".") {
+            at += 1
+            guard at < end, isDigit(byte(at)) else {
+                position = at
+                throw error(at >= end ? .unexpectedEnd : .invalidNumber)
             }
-            while position < count {
-                let b = byte(position)
+            while at < end {
+                let b = byte(at)
                 guard isDigit(b) else { break }
                 if mantissa == 0 && b == UInt8(ascii: "0") {
                     exponent -= 1
                 } else if digits < 19 {
                     mantissa = mantissa &* 10 &+ UInt64(b &- 48)
-                    digits += 1
+                    digits &+= 1
                     exponent -= 1
                 } else {
                     truncated = truncated || b != UInt8(ascii: "0")
                 }
-                position += 1
+                at += 1
             }
+            next = at < end ? byte(at) : 0
         }
-        let e = peek()
-        if e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
-            position += 1
+        if next | 0x20 == UInt8(ascii: "e") {
+            at += 1
             var exponentNegative = false
-            let sign = peek()
+            let sign: UInt8 = at < end ? byte(at) : 0
             if sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
                 exponentNegative = sign == UInt8(ascii: "-")
-                position += 1
+                at += 1
             }
-            guard position < count, isDigit(byte(position)) else {
-                throw error(atEnd ? .unexpectedEnd : .invalidNumber)
+            guard at < end, isDigit(byte(at)) else {
+                position = at
+                throw error(at >= end ? .unexpectedEnd : .invalidNumber)
             }
             var written = 0
-            while position < count {
-                let b = byte(position)
+            while at < end {
+                let b = byte(at)
                 guard isDigit(b) else { break }
                 if written < 100_000 { written = written * 10 + Int(b - 48) }
-                position += 1
+                at += 1
             }
             exponent += exponentNegative ? -written : written
         }
+        position = at
         var value: Double
         if mantissa == 0 && !truncated {
             value = 0
