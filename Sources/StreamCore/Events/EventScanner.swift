@@ -280,7 +280,9 @@ struct Scanner {
         if next != UInt8(ascii: ".") && next | 0x20 != UInt8(ascii: "e") && exponent == 0 {
             // An integer (most event fields): converting the exact mantissa is correctly rounded, and finite.
             position = at
-            let value = Double(mantissa)
+            // Below 19 digits the mantissa is under 10^18 < 2^63: one signed conversion (SSE2 has no unsigned
+            // one; the general `Double(UInt64)` sequence took a quarter of this function's samples).
+            let value = digits < 19 ? Double(Int64(bitPattern: mantissa)) : Double(mantissa)
             return negative ? -value : value
         }
         if next == UInt8(ascii: ".") {
@@ -332,7 +334,8 @@ struct Scanner {
             value = 0
         } else if !truncated && mantissa <= 1 << 53 && exponent >= -22 && exponent <= 22 {
             // Clinger's fast path: both operands exact, one rounding; always finite.
-            value = exponent >= 0 ? Double(mantissa) * exactPowerOfTen(exponent) : Double(mantissa) / exactPowerOfTen(-exponent)
+            let exact = Double(Int64(bitPattern: mantissa))  // ≤ 2^53
+            value = exponent >= 0 ? exact * exactPowerOfTen(exponent) : exact / exactPowerOfTen(-exponent)
         } else {
             value = slowParse(from: negative ? start + 1 : start)
             guard value.isFinite else { throw EventDecodingError(.nonFiniteNumber, offset: start) }
