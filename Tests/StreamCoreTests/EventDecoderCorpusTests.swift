@@ -329,10 +329,34 @@ struct EventDecoderCorpusTests {
         #expect(reason("{\"abcde\":1}") == .stringTooLong)
         #expect(reason("{\"a\":1,\"b\":2,\"c\":3}") == nil)
         #expect(reason("{\"a\":1,\"b\":2,\"c\":3,\"d\":4}") == .tooManyFields)
+        // Keys read from the key-shape cache still count (the second of two alike documents takes the cache).
+        #expect(reason("{\"a\":1,\"b\":2,\"c\":3}") == nil)
+        #expect(reason("{\"a\":1,\"b\":2,\"c\":3}") == nil)
+        #expect(reason("{\"a\":1,\"b\":2,\"c\":3,\"d\":4}") == .tooManyFields)
         #expect(reason("{\"a\":1,\"b\":2,\"c\":3,          \"d\":4444444}") == .documentTooLarge)
         #expect(reason("{\"meta\":[[1]]}") == nil)
         #expect(reason("{\"meta\":[[[1]]]}") == .nestingTooDeep)
         #expect(reason("{\"meta\":{\"x\":[1,{\"y\":2}],\"z\":\"w\"},\"a\":1}") == .nestingTooDeep)
+    }
+
+    @Test("Keys read from the key-shape cache count towards the field limit, with a features object's keys")
+    func fieldLimitOnCachedKeys() throws {
+        var configuration = EventDecoderConfiguration()
+        configuration.maxFields = 3
+        let decoder = EventDecoder(configuration: configuration)
+        let event = DecodedEvent()
+        let accepted = Array("{\"a\":1,\"features\":{\"x\":1}}".utf8)
+        try decoder.decode(accepted, into: event)
+        try decoder.decode(accepted, into: event)
+        do {
+            try decoder.decode(Array("{\"a\":1,\"features\":{\"x\":1,\"y\":2}}".utf8), into: event)
+            Issue.record("accepted 4 fields with a limit of 3")
+        } catch {
+            #expect(error.reason == .tooManyFields)
+            #expect(error.field == "y")
+        }
+        try decoder.decode(accepted, into: event)
+        #expect(event.numeric.map(\.value) == [1, 1])
     }
 
     @Test("Ignored fields are skipped whatever their value, but must still be valid JSON")

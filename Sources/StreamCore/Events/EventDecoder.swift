@@ -138,7 +138,6 @@ public final class EventDecoder {
             guard scanner.peek() == UInt8(ascii: "\"") else {
                 throw scanner.error(scanner.atEnd ? .unexpectedEnd : .invalidJSON)
             }
-            let keyOffset = scanner.position
             let name: TextRange
             let hash: UInt64
             let role: Role
@@ -153,27 +152,34 @@ public final class EventDecoder {
                 hash = cached.hash
                 role = cached.role
                 cacheIndex += 1
-                fields += 1
-                if fields > maxFields {
-                    throw EventDecodingError(.tooManyFields, offset: keyOffset, field: event.string(name))
-                }
+                // No field count or limit check here: the cache holds the top-level keys of a document that was
+                // accepted, so at most `maxFields` of them, and `fields` is `cacheIndex` on this path. It is set
+                // when the document leaves the path.
                 if role == .features {
                     // Nested feature names share the namespace: give the duplicate check every key so far, and
                     // take the general path (which records keys) from here on.
                     shape.leave(after: cacheIndex)
                     materialize(cacheIndex, event: event)
                     onCache = false
+                    fields = cacheIndex
                 }
             } else {
                 if onCache {
                     shape.miss(after: cacheIndex)
                     materialize(cacheIndex, event: event)
                     onCache = false
+                    fields = cacheIndex
                 }
                 (name, hash, role) = try decodeKey(&scanner, into: event, fields: &fields, topLevel: topLevel)
             }
-            try decodeMemberValue(
-                &scanner, name: name, hash: hash, role: role, into: event, fields: &fields, colonRead: colonRead)
+            // The hot path, kept in this loop so the scanner stays in registers: a cached feature key, its `:`
+            // read with it, and a short number right after.
+            if colonRead && role == .feature, let value = scanner.scanShortNumber() {
+                event.numericBuffer.append(NumericFeature(name: name, nameHash: hash, value: value))
+            } else {
+                try decodeMemberValue(
+                    &scanner, name: name, hash: hash, role: role, into: event, fields: &fields, colonRead: colonRead)
+            }
             // The usual separator, `,"` with no space, without the general whitespace handling.
             if scanner.position + 1 < scanner.count, scanner.byte(scanner.position) == UInt8(ascii: ","),
                 scanner.byte(scanner.position + 1) == 0x22

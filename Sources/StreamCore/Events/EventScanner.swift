@@ -229,6 +229,62 @@ struct Scanner {
 
     // MARK: - Numbers
 
+    /// The common number of an event, `-?(0|[1-9][0-9]*)(\.[0-9]+)?` with at most 15 digits and no exponent, as
+    /// ``scanNumber()`` would return it; `nil` (the cursor unmoved) for anything else, invalid input included, which
+    /// ``scanNumber()`` then scans or rejects. O(digits).
+    ///
+    /// `@_transparent` because the optimizer kept a call to it under `@inline(__always)`: inlined into the
+    /// decoder's loop, the scanner stays in registers, and `bench decode` went from 2.7–3.0M to 3.4–3.8M events/s.
+    @_transparent
+    mutating func scanShortNumber() -> Double? {
+        let end = count
+        var at = position
+        var b = at < end ? byte(at) : 0
+        let negative = b == UInt8(ascii: "-")
+        if negative {
+            at &+= 1
+            b = at < end ? byte(at) : 0
+        }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        if b == UInt8(ascii: "0") {
+            at &+= 1
+            b = at < end ? byte(at) : 0
+        } else {
+            guard isDigit(b) else { return nil }
+            repeat {
+                mantissa = mantissa &* 10 &+ UInt64(b &- 48)
+                digits &+= 1
+                at &+= 1
+                b = at < end ? byte(at) : 0
+            } while isDigit(b) && digits < 15
+        }
+        guard !isDigit(b) else { return nil }
+        var value: Double
+        if b == UInt8(ascii: ".") {
+            at &+= 1
+            b = at < end ? byte(at) : 0
+            guard isDigit(b) && digits < 15 else { return nil }
+            var scale = 0
+            repeat {
+                mantissa = mantissa &* 10 &+ UInt64(b &- 48)
+                digits &+= 1
+                scale &+= 1
+                at &+= 1
+                b = at < end ? byte(at) : 0
+            } while isDigit(b) && digits < 15
+            guard !isDigit(b) && b | 0x20 != UInt8(ascii: "e") else { return nil }
+            // Both operands exact (mantissa < 10^15 < 2^53, scale ≤ 15): one correctly rounded division, as
+            // Clinger's fast path in scanNumber().
+            value = Double(Int64(bitPattern: mantissa)) / exactPowerOfTen(scale)
+        } else {
+            guard b | 0x20 != UInt8(ascii: "e") else { return nil }
+            value = Double(Int64(bitPattern: mantissa))
+        }
+        position = at
+        return negative ? -value : value
+    }
+
     /// Scans an RFC 8259 number and returns its correctly rounded value; rejects non-finite results.
     ///
     /// The cursor stays in a register (`at`) and is stored once, on return or before an error is made: stored on
