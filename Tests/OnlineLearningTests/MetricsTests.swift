@@ -1,5 +1,5 @@
 import Foundation
-import OnlineLearning
+@testable import OnlineLearning
 import StreamCore
 import Testing
 
@@ -82,6 +82,31 @@ struct MetricsTests {
         #expect(big.value == tree.value)
         #expect(big.ksStatistic == tree.ksStatistic)
         #expect(big.value! > 0.8)
+    }
+
+    @Test("The radix sort orders doubles as the standard library's sort does", arguments: [0, 1, 255, 256, 5_000, 70_000])
+    func radixSortMatchesSort(count: Int) {
+        var random = SeededRandom(seed: UInt64(count) + 11)
+        let specials: [Double] = [
+            0, 1, -1, .infinity, -.infinity, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .greatestFiniteMagnitude,
+            -.greatestFiniteMagnitude, .leastNormalMagnitude, 0.5, 0.5, 1e-300, -1e300,
+        ]
+        var values = (0..<count).map { index -> Double in
+            switch random.next() % 4 {
+            case 0: specials[Int(random.next() % UInt64(specials.count))]
+            case 1: random.nextUnitDouble()  // scores: shared sign and exponent bytes
+            case 2: (random.nextUnitDouble() * 100).rounded() / 100  // many ties
+            default: Double(bitPattern: random.next() & ~(0x7FF << 52) | (random.next() % 2046 + 1) << 52)  // any finite
+            }
+        }
+        let expected = values.sorted()
+        var scratch: [UInt64] = []
+        DoubleRadixSort.sort(&values, scratch: &scratch)
+        #expect(values.map(\.bitPattern) == expected.map(\.bitPattern))
+        // The scratch is reused: a second, shorter sort with the same buffer.
+        var again = Array(expected.reversed().prefix(count / 2))
+        DoubleRadixSort.sort(&again, scratch: &scratch)
+        #expect(again == Array(expected.prefix(count)).suffix(count / 2).sorted())
     }
 
     @Test("Confusion-matrix metrics and log-loss match hand-computed values")

@@ -1,8 +1,8 @@
 /// Exact ROC-AUC and KS over every event of an unbounded stream, append-only: scores are buffered and merged into
-/// a sorted run of distinct scores with per-class counts when the buffer reaches a quarter of the run (at least
-/// 65,536), so an update is amortised O(log n) and touches memory sequentially. Reading ``value`` merges a
-/// sorted copy of the buffer: O(n + b log b). Memory O(distinct scores); use the rolling
-/// ``ExactROCAUC`` for a bounded window.
+/// a sorted run of distinct scores with per-class counts when the buffer reaches the run's size (at least
+/// 65,536), so the run doubles per merge, an update is amortised O(1) (a radix sort and at most two copies of
+/// the run) and memory is touched sequentially. Reading ``value`` merges a sorted copy of the buffer: O(n + b).
+/// Memory O(distinct scores + buffer); use the rolling ``ExactROCAUC`` for a bounded window.
 public struct CumulativeROCAUC: Sendable, Equatable {
     /// Distinct scores, ascending, with their positive and negative counts.
     private var scores: [Double] = []
@@ -11,6 +11,8 @@ public struct CumulativeROCAUC: Sendable, Equatable {
     /// Scores not merged yet, by class: plain `Double`s sort several times faster than (score, label) pairs.
     private var pendingPositives: [Double] = []
     private var pendingNegatives: [Double] = []
+    /// The radix sort's buffer, reused; not state.
+    private var sortScratch: [UInt64] = []
     public private(set) var positives = 0
     public private(set) var negatives = 0
 
@@ -36,14 +38,14 @@ public struct CumulativeROCAUC: Sendable, Equatable {
             negatives += 1
             pendingNegatives.append(score)
         }
-        if pendingPositives.count + pendingNegatives.count >= max(65_536, scores.count / 4) { compact() }
+        if pendingPositives.count + pendingNegatives.count >= max(65_536, scores.count) { compact() }
     }
 
     /// Merges the buffer into the sorted run.
     mutating func compact() {
         guard !pendingPositives.isEmpty || !pendingNegatives.isEmpty else { return }
-        pendingPositives.sort()
-        pendingNegatives.sort()
+        DoubleRadixSort.sort(&pendingPositives, scratch: &sortScratch)
+        DoubleRadixSort.sort(&pendingNegatives, scratch: &sortScratch)
         let merged = Self.merge(scores, positiveCounts, negativeCounts, pendingPositives, pendingNegatives)
         scores = merged.scores
         positiveCounts = merged.positives
@@ -52,48 +54,80 @@ public struct CumulativeROCAUC: Sendable, Equatable {
         pendingNegatives.removeAll(keepingCapacity: true)
     }
 
-    /// The run with the buffered scores merged in; `sortedPositives` and `sortedNegatives` ascend.
+    /// The run with the buffered scores merged in; `sortedPositives` and `sortedNegatives` ascend. O(run + buffer).
     private static func merge(
         _ scores: [Double], _ positiveCounts: [Int], _ negativeCounts: [Int],
         _ sortedPositives: [Double], _ sortedNegatives: [Double]
     ) -> (scores: [Double], positives: [Int], negatives: [Int]) {
-        var outScores: [Double] = []
+        let capacity = scores.count + sortedPositives.count + sortedNegatives.count
+        var used = 0
         var outPositives: [Int] = []
         var outNegatives: [Int] = []
-        let capacity = scores.count + sortedPositives.count + sortedNegatives.count
-        outScores.reserveCapacity(capacity)
-        outPositives.reserveCapacity(capacity)
-        outNegatives.reserveCapacity(capacity)
+        let outScores = [Double](unsafeUninitializedCapacity: capacity) { outScores, scoresCount in
+            outPositives = [Int](unsafeUninitializedCapacity: capacity) { outPositives, positivesCount in
+                outNegatives = [Int](unsafeUninitializedCapacity: capacity) { outNegatives, negativesCount in
+                    scores.withUnsafeBufferPointer { run in
+                        positiveCounts.withUnsafeBufferPointer { runPositives in
+                            negativeCounts.withUnsafeBufferPointer { runNegatives in
+                                sortedPositives.withUnsafeBufferPointer { positives in
+                                    sortedNegatives.withUnsafeBufferPointer { negatives in
+                                        used = mergeRuns(
+                                            run: (run, runPositives, runNegatives), positives: positives,
+                                            negatives: negatives,
+                                            into: (outScores.baseAddress!, outPositives.baseAddress!, outNegatives.baseAddress!))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    negativesCount = used
+                }
+                positivesCount = used
+            }
+            scoresCount = used
+        }
+        return (outScores, outPositives, outNegatives)
+    }
+
+    /// Three ascending sequences into one run of distinct scores, smallest head first (equal scores land on one
+    /// entry); returns the run's length.
+    private static func mergeRuns(
+        run: (scores: UnsafeBufferPointer<Double>, positives: UnsafeBufferPointer<Int>, negatives: UnsafeBufferPointer<Int>),
+        positives: UnsafeBufferPointer<Double>, negatives: UnsafeBufferPointer<Double>,
+        into out: (scores: UnsafeMutablePointer<Double>, positives: UnsafeMutablePointer<Int>, negatives: UnsafeMutablePointer<Int>)
+    ) -> Int {
+        var count = 0
+        @inline(__always)
         func add(_ score: Double, _ p: Int, _ n: Int) {
-            if let last = outScores.last, last == score {
-                outPositives[outPositives.count - 1] += p
-                outNegatives[outNegatives.count - 1] += n
+            if count > 0 && out.scores[count - 1] == score {
+                out.positives[count - 1] &+= p
+                out.negatives[count - 1] &+= n
             } else {
-                outScores.append(score)
-                outPositives.append(p)
-                outNegatives.append(n)
+                (out.scores + count).initialize(to: score)
+                (out.positives + count).initialize(to: p)
+                (out.negatives + count).initialize(to: n)
+                count &+= 1
             }
         }
-        // Three ascending sequences, smallest head first (ties land on one entry through `add`).
         var i = 0
         var p = 0
         var n = 0
-        while i < scores.count || p < sortedPositives.count || n < sortedNegatives.count {
-            let run = i < scores.count ? scores[i] : .infinity
-            let positive = p < sortedPositives.count ? sortedPositives[p] : .infinity
-            let negative = n < sortedNegatives.count ? sortedNegatives[n] : .infinity
-            if i < scores.count && run <= positive && run <= negative {
-                add(run, positiveCounts[i], negativeCounts[i])
-                i += 1
-            } else if p < sortedPositives.count && positive <= negative {
+        while i < run.scores.count || p < positives.count || n < negatives.count {
+            let head = i < run.scores.count ? run.scores[i] : .infinity
+            let positive = p < positives.count ? positives[p] : .infinity
+            let negative = n < negatives.count ? negatives[n] : .infinity
+            if i < run.scores.count && head <= positive && head <= negative {
+                add(head, run.positives[i], run.negatives[i])
+                i &+= 1
+            } else if p < positives.count && positive <= negative {
                 add(positive, 1, 0)
-                p += 1
+                p &+= 1
             } else {
                 add(negative, 0, 1)
-                n += 1
+                n &+= 1
             }
         }
-        return (outScores, outPositives, outNegatives)
+        return count
     }
 
     /// The sorted distinct scores with per-class counts, buffer included.
@@ -101,7 +135,14 @@ public struct CumulativeROCAUC: Sendable, Equatable {
         pendingPositives.isEmpty && pendingNegatives.isEmpty
             ? (scores, positiveCounts, negativeCounts)
             : Self.merge(
-                scores, positiveCounts, negativeCounts, pendingPositives.sorted(), pendingNegatives.sorted())
+                scores, positiveCounts, negativeCounts, Self.sorted(pendingPositives), Self.sorted(pendingNegatives))
+    }
+
+    private static func sorted(_ values: [Double]) -> [Double] {
+        var values = values
+        var scratch: [UInt64] = []
+        DoubleRadixSort.sort(&values, scratch: &scratch)
+        return values
     }
 
     /// The exact ROC-AUC (ties count one half), or `nil` until both classes are present.
