@@ -73,7 +73,25 @@ public struct FeatureVectorizer: Sendable, Codable {
             shapeIndices = Array(repeating: Self.unresolved, count: event.keyShapeLength)
         }
         let shapeLength = shapeIndices.count
-        for feature in event.numeric {
+        let numeric = event.numeric
+        // The usual event: every name resolved by its shape to a dense slot. Plain pointers, no per-value checks;
+        // the first other name ends this loop and the general one below takes over from there.
+        var resolvedPrefix = 0
+        if shapeLength > 0 {
+            shapeIndices.withUnsafeBufferPointer { indices in
+                vector.dense.withUnsafeMutableBufferPointer { dense in
+                    while resolvedPrefix < numeric.count {
+                        let feature = numeric[resolvedPrefix]
+                        guard Int(feature.name.end) <= shapeLength else { break }
+                        let index = Int(indices[Int(feature.name.start)])
+                        guard index >= 0 else { break }
+                        dense[index] = feature.value
+                        resolvedPrefix &+= 1
+                    }
+                }
+            }
+        }
+        for feature in numeric[resolvedPrefix...] {
             let start = Int(feature.name.start)
             var index = shapeLength > 0 && Int(feature.name.end) <= shapeLength ? shapeIndices[start] : Self.unresolved
             if index == Self.unresolved {
