@@ -29,7 +29,10 @@ public struct BinaryClassificationMetrics: Sendable, Codable, Equatable {
     }
 
     /// Every figure at once, for reports and JSON.
-    public var summary: MetricsSummary { counts.summary(rocAUC: rocAUC.value, ks: rocAUC.ksStatistic) }
+    public var summary: MetricsSummary {
+        let statistics = rocAUC.statistics
+        return counts.summary(rocAUC: statistics?.rocAUC, ks: statistics?.ks)
+    }
 }
 
 /// The confusion matrix at a threshold and the log-loss sum; every record can be reverted exactly (counts) or

@@ -146,32 +146,28 @@ public struct CumulativeROCAUC: Sendable, Equatable {
     }
 
     /// The exact ROC-AUC (ties count one half), or `nil` until both classes are present.
-    public var value: Double? {
+    public var value: Double? { statistics?.rocAUC }
+
+    /// The largest gap between the positives' and negatives' score CDFs, or `nil` until both classes are present.
+    public var ksStatistic: Double? { statistics?.ks }
+
+    /// ROC-AUC and KS from one merge of the buffer (reading ``value`` and ``ksStatistic`` apart merges twice), or
+    /// `nil` until both classes are present. O(n + b).
+    public var statistics: (rocAUC: Double, ks: Double)? {
         guard positives > 0, negatives > 0 else { return nil }
         let run = merged()
         // For each distinct score: its positives beat every negative below, and tie with its negatives.
         var negativesBelow = 0
         var doubled = 0
+        var p = 0
+        var best = 0.0
         for index in run.scores.indices {
             doubled += run.positives[index] * (2 * negativesBelow + run.negatives[index])
             negativesBelow += run.negatives[index]
-        }
-        return Double(doubled) / (2 * Double(positives) * Double(negatives))
-    }
-
-    /// The largest gap between the positives' and negatives' score CDFs, or `nil` until both classes are present.
-    public var ksStatistic: Double? {
-        guard positives > 0, negatives > 0 else { return nil }
-        let run = merged()
-        var p = 0
-        var n = 0
-        var best = 0.0
-        for index in run.scores.indices {
             p += run.positives[index]
-            n += run.negatives[index]
-            best = max(best, abs(Double(p) / Double(positives) - Double(n) / Double(negatives)))
+            best = max(best, abs(Double(p) / Double(positives) - Double(negativesBelow) / Double(negatives)))
         }
-        return best
+        return (Double(doubled) / (2 * Double(positives) * Double(negatives)), best)
     }
 }
 
