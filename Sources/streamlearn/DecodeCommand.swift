@@ -38,7 +38,7 @@ struct DecodeCommand: AsyncParsableCommand {
         let start = ContinuousClock.now
         try input.forEachLine { lineNumber, line in
             do {
-                try line.withUnsafeBytes { try decoder.decode($0, into: event) }
+                try decoder.decode(line, into: event)
                 accepted += 1
             } catch let error as EventDecodingError {
                 rejections.append((lineNumber, error.description))

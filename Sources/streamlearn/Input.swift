@@ -33,8 +33,8 @@ final class JSONLinesInput {
         if descriptor != STDIN_FILENO { close(descriptor) }
     }
 
-    /// Calls `body` with each line's 1-based number and bytes (without the newline or a trailing CR), as soon as
-    /// the line is complete. Blank lines are skipped but counted.
+    /// Calls `body` with each line's 1-based number and bytes (without the newline or a trailing CR; valid only
+    /// during the call), as soon as the line is complete. Blank lines are skipped but counted.
     ///
     /// With `stopWhen` (a shutdown request, say), reading stops before the next line once it returns `true` —
     /// also while waiting for input on a pipe, which is polled every 100 ms — and the method returns `true`; a
@@ -43,18 +43,23 @@ final class JSONLinesInput {
     @discardableResult
     func forEachLine(
         stopWhen stopRequested: (() -> Bool)? = nil, beforeRead: () -> Void = {},
-        _ body: (Int, ArraySlice<UInt8>) throws -> Void
+        _ body: (_ line: Int, _ bytes: UnsafeRawBufferPointer) throws -> Void
     ) throws -> Bool {
-        let chunkSize = 1 << 16
-        var pending: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: chunkSize)
+        // One buffer: lines are handed over where they were read (no copy, no reference counted per line), and
+        // only a partial last line moves to the front before the next read. It doubles for a longer line.
+        var capacity = 1 << 16
+        var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        var filled = 0
         var lineNumber = 0
 
-        func emit(_ line: ArraySlice<UInt8>) throws {
+        func emit(_ start: UnsafeRawPointer, _ count: Int) throws {
             lineNumber += 1
-            var line = line
-            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-            if line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) {
+            var line = UnsafeRawBufferPointer(start: start, count: count)
+            if line.last == UInt8(ascii: "\r") { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+            if let first = line.first, first != UInt8(ascii: " ") && first != UInt8(ascii: "\t")
+                || line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") })
+            {
                 try body(lineNumber, line)
             }
         }
@@ -69,23 +74,34 @@ final class JSONLinesInput {
                 }
                 if stopRequested() { return true }
             }
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, chunkSize) }
+            if filled == capacity {
+                let larger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
+                larger.copyMemory(from: buffer, byteCount: filled)
+                buffer.deallocate()
+                buffer = larger
+                capacity *= 2
+            }
+            let count = read(descriptor, buffer + filled, capacity - filled)
             if count < 0 {
                 if errno == EINTR { continue }
                 Output.error("error: reading '\(name)' failed: \(String(cString: strerror(errno)))")
                 throw ExitCode(74)  // EX_IOERR
             }
             if count == 0 { break }
-            pending.append(contentsOf: chunk[0..<count])
+            let end = filled + count
             var start = 0
-            while let newline = Self.newline(in: pending, from: start) {
+            var searchFrom = filled  // the bytes before it hold no newline
+            while searchFrom < end, let found = memchr(buffer + searchFrom, 0x0A, end - searchFrom) {
                 if let stopRequested, stopRequested() { return true }
-                try emit(pending[start..<newline])
+                let newline = buffer.distance(to: found)
+                try emit(buffer + start, newline - start)
                 start = newline + 1
+                searchFrom = start
             }
-            pending.removeSubrange(..<start)
+            if start > 0 && start < end { memmove(buffer, buffer + start, end - start) }
+            filled = end - start
         }
-        if !pending.isEmpty { try emit(pending[...]) }
+        if filled > 0 { try emit(buffer, filled) }
         return false
     }
 
@@ -120,20 +136,11 @@ final class JSONLinesInput {
                     stopWhen: { stopRequested?() == true || reader.isStopped }, beforeRead: reader.flush
                 ) { lineNumber, line in
                     guard lineNumber > skip else { return }
-                    try line.withUnsafeBytes { try reader.decode(lineNumber, bytes: $0) }
+                    try reader.decode(lineNumber, bytes: line)
                 }
             }, consume: body)
     }
 
-    /// The index of the first `\n` at or after `start` (libc's vectorised `memchr`).
-    @inline(__always)
-    private static func newline(in bytes: [UInt8], from start: Int) -> Int? {
-        guard start < bytes.count else { return nil }
-        return bytes.withUnsafeBytes { raw in
-            guard let found = memchr(raw.baseAddress! + start, 0x0A, raw.count - start) else { return nil }
-            return raw.baseAddress!.distance(to: UnsafeRawPointer(found))
-        }
-    }
 }
 
 #if os(Linux)

@@ -88,15 +88,13 @@ struct ProduceCommand: AsyncParsableCommand {
                 summary.invalid += 1
                 return
             }
-            try line.withUnsafeBytes { value in
-                if let key {
-                    var key = key
-                    try key.withUTF8 { keyBytes in
-                        try producer.send(topic: topic, key: UnsafeRawBufferPointer(keyBytes), value: value)
-                    }
-                } else {
-                    try producer.send(topic: topic, key: nil, value: value)
+            if let key {
+                var key = key
+                try key.withUTF8 { keyBytes in
+                    try producer.send(topic: topic, key: UnsafeRawBufferPointer(keyBytes), value: line)
                 }
+            } else {
+                try producer.send(topic: topic, key: nil, value: line)
             }
             producer.poll()
         }

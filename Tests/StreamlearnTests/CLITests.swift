@@ -129,6 +129,25 @@ struct CLITests {
         #expect(try CLI.run(["decode", "--max-fields", "0", "-"]).status == 64)
     }
 
+    @Test("Input lines split as written: CRLF, blank lines, a line longer than the read buffer, no final newline")
+    func lineSplitting() throws {
+        let long = "{\"id\":3,\"s\":\"" + String(repeating: "x", count: 200_000) + "\"}"
+        let input = "{\"id\":1,\"a\":1}\r\n\n   \t \n{\"id\":2,\"a\":2}\n" + long + "\n{\"id\":4,\"a\":\"x\"}\n"
+            + "{\"id\":5,\"a\":1e999}\n{\"id\":6,\"a\":3}"
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lines-\(getpid()).jsonl").path
+        try input.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for source in [["-"], [path]] {
+            let result = try CLI.run(["decode", "--json"] + source, stdin: source == ["-"] ? input : nil)
+            #expect(result.status == 65)
+            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            #expect(object?["accepted"] as? Int == 4, "\(source)")
+            let rejections = object?["rejections"] as? [[String: Any]] ?? []
+            #expect(rejections.map { $0["line"] as? Int } == [5, 7], "\(source)")
+            #expect((rejections.first?["reason"] as? String)?.contains("document larger than the limit") == true)
+        }
+    }
+
     @Test("Every command has help with an example")
     func helpHasExamples() throws {
         for command in [["broker"], ["produce"], ["consume"], ["decode"], ["learn"], ["generate", "transactions"],

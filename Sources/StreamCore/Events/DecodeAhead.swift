@@ -38,7 +38,14 @@ public enum DecodeAhead: Sendable {
         /// Inline mode: the consumer, called for each line.
         fileprivate let inline: ((Int, DecodedEvent, EventDecodingError?) throws -> Void)?
         fileprivate let inlineEvent = DecodedEvent()
-        @exclusivity(unchecked) private var batch: Batch?
+        private let threaded: Bool
+        /// The batch being filled, and its storage (valid while `filling` is set).
+        @exclusivity(unchecked) private var filling: Batch?
+        @exclusivity(unchecked) private var fillEvents = UnsafeMutablePointer<Unmanaged<DecodedEvent>>(bitPattern: 8)!
+        @exclusivity(unchecked) private var fillLines = UnsafeMutablePointer<Int>(bitPattern: 8)!
+        @exclusivity(unchecked) private var fillRejections = UnsafeMutablePointer<EventDecodingError?>(bitPattern: 8)!
+        @exclusivity(unchecked) private var fillSize = 0
+        @exclusivity(unchecked) private var fillCount = 0
 
         fileprivate init(
             decoder: EventDecoder, ring: Ring?, inline: ((Int, DecodedEvent, EventDecodingError?) throws -> Void)?
@@ -46,6 +53,7 @@ public enum DecodeAhead: Sendable {
             self.decoder = decoder
             self.ring = ring
             self.inline = inline
+            threaded = ring != nil
         }
 
         /// Whether the consuming side has stopped (it threw): the reader should stop reading. One relaxed atomic
@@ -55,42 +63,55 @@ public enum DecodeAhead: Sendable {
         /// Decodes line `number` (`bytes` need only live for the call). Inline, this also runs the consumer and
         /// rethrows its error; threaded, it never throws, and lines after the consumer stopped are dropped.
         public func decode(_ number: Int, bytes: UnsafeRawBufferPointer) throws {
-            guard let ring else {
+            guard threaded else {
                 var rejection: EventDecodingError?
                 do { try decoder.decode(bytes, into: inlineEvent) } catch { rejection = error }
-                try inline!(number, inlineEvent, rejection)
+                try inline.unsafelyUnwrapped(number, inlineEvent, rejection)
                 return
             }
-            if batch == nil {
-                if ring.stopped.load(ordering: .relaxed) { return }
-                batch = ring.acquireEmpty()
+            if filling == nil {
+                if ring.unsafelyUnwrapped.stopped.load(ordering: .relaxed) { return }
+                start(ring.unsafelyUnwrapped.acquireEmpty())
             }
-            let filled = batch.unsafelyUnwrapped
-            let index = filled.count
-            filled.lines[index] = number
-            let decoded = filled.events[index]._withUnsafeGuaranteedRef { event in
+            // The batch's storage through plain pointers kept beside it: no reference is retained per line.
+            let index = fillCount
+            fillLines[index] = number
+            let decoded = fillEvents[index]._withUnsafeGuaranteedRef { event in
                 Result { () throws(EventDecodingError) in try decoder.decode(bytes, into: event) }
             }
             switch decoded {
-            case .success: if filled.rejections[index] != nil { filled.rejections[index] = nil }
-            case .failure(let error): filled.rejections[index] = error
+            case .success: if fillRejections[index] != nil { fillRejections[index] = nil }
+            case .failure(let error): fillRejections[index] = error
             }
-            filled.count = index + 1
-            if filled.count == filled.size { flush() }
+            fillCount = index &+ 1
+            if fillCount == fillSize { flush() }
+        }
+
+        /// Makes `batch` the one being filled.
+        private func start(_ batch: Batch) {
+            filling = batch
+            fillEvents = batch.events
+            fillLines = batch.lines
+            fillRejections = batch.rejections
+            fillSize = batch.size
+            fillCount = 0
         }
 
         /// Hands over the lines decoded so far: call it before waiting for input.
         public func flush() {
-            guard let ring, let filled = batch else { return }
-            batch = nil
+            guard let ring, let filled = filling else { return }
+            filled.count = fillCount
+            filling = nil
             ring.publish(filled)
         }
 
         /// The end of the input: flushes, then marks the last batch.
         fileprivate func finish() {
             guard let ring else { return }
-            let last = batch ?? ring.acquireEmpty()
-            batch = nil
+            if filling == nil { start(ring.acquireEmpty()) }
+            let last = filling!
+            last.count = fillCount
+            filling = nil
             last.isLast = true
             ring.publish(last)
         }
