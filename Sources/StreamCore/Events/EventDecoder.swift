@@ -176,6 +176,13 @@ public final class EventDecoder {
             // read with it, and a short number right after.
             if colonRead && role == .feature, let value = scanner.scanShortNumber() {
                 event.numericBuffer.append(NumericFeature(name: name, nameHash: hash, value: value))
+            } else if colonRead && role == .label, let label = scanner.scanBinaryDigit() {
+                event.label = label  // `0` or `1`; anything else takes the general path, which decides
+            } else if colonRead && role == .id, let digits = scanner.scanShortInteger() {
+                // A short integer id, kept as written (the general path checks the same and copies the same).
+                let idStart = Int32(event.textBuffer.count)
+                event.textBuffer.append(scanner.base + digits.lowerBound, count: digits.count)
+                event.id = TextRange(start: idStart, end: Int32(event.textBuffer.count))
             } else {
                 try decodeMemberValue(
                     &scanner, name: name, hash: hash, role: role, into: event, fields: &fields, colonRead: colonRead)

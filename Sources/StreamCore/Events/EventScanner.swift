@@ -285,6 +285,42 @@ struct Scanner {
         return negative ? -value : value
     }
 
+    /// A label written `0` or `1` and followed by anything but more of a number: its value, the cursor past it;
+    /// `nil` (the cursor unmoved) for anything else, which the general path then decodes or rejects. O(1).
+    @inline(__always)
+    mutating func scanBinaryDigit() -> Int8? {
+        guard position + 1 < count else { return nil }
+        let digit = byte(position)
+        guard digit == UInt8(ascii: "0") || digit == UInt8(ascii: "1") else { return nil }
+        let next = byte(position + 1)
+        guard !isDigit(next) && next != UInt8(ascii: ".") && next | 0x20 != UInt8(ascii: "e") else { return nil }
+        position += 1
+        return Int8(digit &- 48)
+    }
+
+    /// A non-negative integer of at most 15 digits with no fraction or exponent (`0|[1-9][0-9]*`): the range of
+    /// its digits, the cursor past them; `nil` (the cursor unmoved) for anything else, which the general path then
+    /// decodes or rejects. O(digits).
+    @inline(__always)
+    mutating func scanShortInteger() -> Range<Int>? {
+        let start = position
+        let end = count
+        var at = start
+        guard at < end else { return nil }
+        let first = byte(at)
+        if first == UInt8(ascii: "0") {
+            at &+= 1
+        } else {
+            guard isDigit(first) else { return nil }
+            repeat { at &+= 1 } while at < end && isDigit(byte(at)) && at &- start < 15
+        }
+        guard at < end else { return nil }
+        let next = byte(at)
+        guard !isDigit(next) && next != UInt8(ascii: ".") && next | 0x20 != UInt8(ascii: "e") else { return nil }
+        position = at
+        return start..<at
+    }
+
     /// Scans an RFC 8259 number and returns its correctly rounded value; rejects non-finite results.
     ///
     /// The cursor stays in a register (`at`) and is stored once, on return or before an error is made: stored on
