@@ -126,29 +126,25 @@ struct BenchDecode: AsyncParsableCommand {
         }
     }
 
-    /// The first `limit` lines of `path` that the decoder accepts, back to back (rejected and blank lines are
-    /// left out, so every pass decodes the same valid events); exit 66 if the file cannot be read.
+    /// The first `limit` lines of `path` that the decoder accepts, back to back, read as every command reads
+    /// JSON Lines (``JSONLinesInput``: CRs and blank lines dropped; exit 66 if the file cannot be read). Rejected
+    /// lines are left out, so every pass decodes the same valid events.
     static func lines(of path: String, limit: Int) throws -> (payload: [UInt8], bounds: [Range<Int>]) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            Output.error("error: cannot read input file '\(path)'")
-            throw ExitCode(66)
-        }
+        let input = try JSONLinesInput(path: path)
         let decoder = EventDecoder()
         let event = DecodedEvent()
         var payload: [UInt8] = []
         var bounds: [Range<Int>] = []
         var rejected = 0
-        for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
-            guard bounds.count < limit else { break }
-            let bytes = Array(line.last == UInt8(ascii: "\r") ? line.dropLast() : line)
+        try input.forEachLine(stopWhen: { bounds.count >= limit }) { _, line in
             do {
-                try decoder.decode(bytes, into: event)
+                try decoder.decode(line, into: event)
             } catch {
                 rejected += 1
-                continue
+                return
             }
-            bounds.append(payload.count..<payload.count + bytes.count)
-            payload.append(contentsOf: bytes)
+            bounds.append(payload.count..<payload.count + line.count)
+            payload.append(contentsOf: line)
         }
         guard !bounds.isEmpty else {
             Output.error("error: '\(path)' has no event the decoder accepts (\(rejected) rejected)")
