@@ -292,8 +292,7 @@ struct Scanner {
         guard position + 1 < count else { return nil }
         let digit = byte(position)
         guard digit == UInt8(ascii: "0") || digit == UInt8(ascii: "1") else { return nil }
-        let next = byte(position + 1)
-        guard !isDigit(next) && next != UInt8(ascii: ".") && next | 0x20 != UInt8(ascii: "e") else { return nil }
+        guard !continuesNumber(byte(position + 1)) else { return nil }
         position += 1
         return Int8(digit &- 48)
     }
@@ -315,8 +314,7 @@ struct Scanner {
             repeat { at &+= 1 } while at < end && isDigit(byte(at)) && at &- start < 15
         }
         guard at < end else { return nil }
-        let next = byte(at)
-        guard !isDigit(next) && next != UInt8(ascii: ".") && next | 0x20 != UInt8(ascii: "e") else { return nil }
+        guard !continuesNumber(byte(at)) else { return nil }
         position = at
         return start..<at
     }
@@ -446,6 +444,11 @@ struct Scanner {
     }
 
     @inline(__always) private func isDigit(_ b: UInt8) -> Bool { b &- 48 < 10 }
+
+    /// Whether `b` after an integer's digits would make it a longer number (a digit, a fraction or an exponent).
+    @inline(__always) private func continuesNumber(_ b: UInt8) -> Bool {
+        isDigit(b) || b == UInt8(ascii: ".") || b | 0x20 == UInt8(ascii: "e")
+    }
 
     // MARK: - Any value
 
