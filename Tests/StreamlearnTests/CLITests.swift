@@ -162,6 +162,24 @@ struct CLITests {
         }
     }
 
+    @Test("bench decode --file measures a file's accepted lines, at most --events of them; a missing file exits 66")
+    func benchDecodeFile() throws {
+        let generated = try CLI.run(["generate", "logistic", "--events", "50", "--seed", "3"])
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(getpid()).jsonl").path
+        try ("{\"id\":0,\"x\":1e999}\n\n" + generated.stdout).write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for (limit, expected) in [(1_000, 50), (20, 20)] {
+            let result = try CLI.run(
+                ["bench", "decode", "--file", path, "--events", "\(limit)", "--foundation-events", "5", "--json"])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stderr.contains("1 rejected line(s)"))
+            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            #expect(object?["events"] as? Int == expected)
+            #expect((object?["EventDecoder"] as? Double ?? 0) > 0)
+        }
+        #expect(try CLI.run(["bench", "decode", "--file", path + ".missing"]).status == 66)
+    }
+
     @Test("The Kafka benchmark runs end to end on a small workload")
     func benchKafkaSmall() throws {
         let result = try CLI.run(["bench", "kafka", "--messages", "2000", "--partitions", "4", "--json"])
