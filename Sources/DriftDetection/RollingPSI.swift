@@ -26,6 +26,12 @@ public struct PSIConfiguration: Sendable, Hashable, Codable {
         where value < 1 {
             throw .invalidConfiguration(key: key, reason: "must be at least 1, got \(value)")
         }
+        guard windowSize <= Int(Int32.max) else {
+            throw .invalidConfiguration(key: "window", reason: "must be at most \(Int32.max), got \(windowSize)")
+        }
+        guard topCategories <= 65_534 else {
+            throw .invalidConfiguration(key: "top_categories", reason: "must be at most 65534, got \(topCategories)")
+        }
         guard (2...1_000).contains(bins) else {
             throw .invalidConfiguration(key: "bins", reason: "must be 2…1000, got \(bins)")
         }
@@ -57,8 +63,9 @@ public struct PSIEvaluation: Sendable, Hashable {
 /// (`NaN`, `null` or an absent field) counts in one more bin, "missing", in both — so a feature that starts or
 /// stops being missing moves the PSI, and one that never is adds nothing.
 ///
-/// - Complexity: per event O(log B) (numeric) or O(1) expected (categorical); memory O(B) for the reference and
-///   O(window) for the window's bin indices; no allocation per event after the reference.
+/// - Complexity: per event O(log B) (numeric) or O(1) expected (categorical); memory O(B) for the reference and at
+///   most O(window) for the window (``SlidingBinCounts``: O(B) with the default window and step); no allocation per
+///   event after the reference.
 public struct RollingPSI: Sendable, Codable {
     public enum Kind: String, Sendable, Hashable, Codable {
         case numeric
@@ -80,16 +87,75 @@ public struct RollingPSI: Sendable, Codable {
     private var referenceCategories: [String: Int] = [:]
     private var referenceOrder: [String] = []
     private var referenceMissing = 0
-    private var window: [UInt16] = []
-    private var head = 0
-    private var counts: [Int] = []
-    private var sinceEvaluation = 0
-    private var evaluated = false
+    /// The current window's bin counts (after the reference; until then, one bin).
+    private var window: SlidingBinCounts
 
     public init(kind: Kind, configuration: PSIConfiguration = .init()) throws(DriftError) {
         try configuration.validate()
         self.kind = kind
         self.configuration = configuration
+        window = SlidingBinCounts(features: 1, bins: 1, window: configuration.windowSize, step: configuration.step)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, configuration, index, edges, categories, referenceProportions, referenceNumbers, referenceCategories
+        case referenceOrder, referenceMissing, window
+    }
+
+    /// Refuses a state whose parts do not fit together (bins, window, reference), naming the key.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func corrupt(_ key: CodingKeys, _ reason: String) -> DecodingError {
+            .dataCorruptedError(forKey: key, in: container, debugDescription: reason)
+        }
+        do {
+            try self.init(
+                kind: try container.decode(Kind.self, forKey: .kind),
+                configuration: try container.decode(PSIConfiguration.self, forKey: .configuration))
+        } catch let error as DriftError {
+            throw corrupt(.configuration, error.description)
+        }
+        index = try container.decode(Int.self, forKey: .index)
+        edges = try container.decode(ExtendedDoubles.self, forKey: .edges).values
+        categories = try container.decode([String].self, forKey: .categories)
+        referenceProportions = try container.decode([Double].self, forKey: .referenceProportions)
+        referenceNumbers = try container.decode(ExtendedDoubles.self, forKey: .referenceNumbers).values
+        referenceCategories = try container.decode([String: Int].self, forKey: .referenceCategories)
+        referenceOrder = try container.decode([String].self, forKey: .referenceOrder)
+        referenceMissing = try container.decode(Int.self, forKey: .referenceMissing)
+        window = try container.decode(SlidingBinCounts.self, forKey: .window)
+        guard window.features == 1, window.window == configuration.windowSize, window.step == configuration.step else {
+            throw corrupt(.window, "the window does not fit one feature and the configuration")
+        }
+        if hasReference {
+            let bins = (kind == .numeric ? edges.count : categories.count) + 2
+            guard window.bins == bins, referenceProportions.count == bins else {
+                throw corrupt(.window, "the window does not have the reference's \(bins) bins")
+            }
+            guard index == configuration.referenceSize + window.added else {
+                throw corrupt(.index, "index \(index) does not follow from the reference and the window's events")
+            }
+            categoryTable = FeatureSchema(names: categories)
+        } else {
+            guard (0..<configuration.referenceSize).contains(index), window.added == 0 else {
+                throw corrupt(.index, "index \(index) is past a reference that is not complete")
+            }
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(configuration, forKey: .configuration)
+        try container.encode(index, forKey: .index)
+        try container.encode(ExtendedDoubles(edges), forKey: .edges)
+        try container.encode(categories, forKey: .categories)
+        try container.encode(referenceProportions, forKey: .referenceProportions)
+        try container.encode(ExtendedDoubles(referenceNumbers), forKey: .referenceNumbers)
+        try container.encode(referenceCategories, forKey: .referenceCategories)
+        try container.encode(referenceOrder, forKey: .referenceOrder)
+        try container.encode(referenceMissing, forKey: .referenceMissing)
+        try container.encode(window, forKey: .window)
     }
 
     /// Whether the reference is complete.
@@ -149,8 +215,8 @@ public struct RollingPSI: Sendable, Codable {
             referenceCounts.append(referenceMissing)
         }
         referenceProportions = referenceCounts.map { Double($0) / total }
-        counts = Array(repeating: 0, count: referenceCounts.count)
-        window.reserveCapacity(configuration.windowSize)
+        window = SlidingBinCounts(
+            features: 1, bins: referenceCounts.count, window: configuration.windowSize, step: configuration.step)
         referenceNumbers = []
         referenceCategories = [:]
         referenceOrder = []
@@ -160,33 +226,12 @@ public struct RollingPSI: Sendable, Codable {
     @inline(__always)
     private mutating func track(_ bin: Int) -> PSIEvaluation? {
         index += 1
-        let size = configuration.windowSize
-        if window.count < size {
-            counts[bin] += 1
-            window.append(UInt16(truncatingIfNeeded: bin))
-            guard window.count == size else { return nil }
-        } else {
-            let position = head
-            counts.withUnsafeMutableBufferPointer { counts in
-                window.withUnsafeMutableBufferPointer { window in
-                    counts[Int(window[position])] -= 1
-                    counts[bin] += 1
-                    window[position] = UInt16(truncatingIfNeeded: bin)
-                }
-            }
-            head = position + 1 == size ? 0 : position + 1
-        }
-        sinceEvaluation += 1
-        guard !evaluated || sinceEvaluation >= configuration.step else { return nil }
-        evaluated = true
-        sinceEvaluation = 0
-        return PSIEvaluation(start: index - configuration.windowSize, end: index, psi: currentPSI())
-    }
-
-    /// The PSI of the current window against the reference (window proportions are count / window length).
-    public func currentPSI() -> Double {
-        PopulationStability.index(
-            reference: referenceProportions[...], counts: counts[...], length: Double(configuration.windowSize))
+        guard window.add(SingleBin(bin: bin)) else { return nil }
+        return PSIEvaluation(
+            start: index - configuration.windowSize, end: index,
+            psi: PopulationStability.index(
+                reference: referenceProportions[...], counts: window.counts(feature: 0),
+                length: Double(configuration.windowSize)))
     }
 }
 
@@ -200,14 +245,14 @@ import Darwin
 /// dense features arrive): one call per event instead of one per feature, and the same evaluations as one
 /// ``RollingPSI`` per feature, to the bit.
 ///
-/// Built for the hot path: every feature's edges, bin counts and window sit in flat arrays (the window is a ring of
-/// rows of bin indices); bins are found by counting edges ≤ value, one edge rank at a time across the whole row, so
-/// the comparisons vectorise over features with no branches (a binary search per feature above 16 bins); one index,
-/// ring position and step counter serve all features.
+/// Built for the hot path: every feature's edges and the window's counts sit in flat arrays; bins are found by
+/// counting edges ≤ value, one edge rank at a time across the whole row, so the comparisons vectorise over features
+/// with no branches (a binary search per feature above 16 bins); one index and one window (``SlidingBinCounts``)
+/// serve all features.
 ///
 /// - Complexity: per event O(F · B) comparisons for B ≤ 16 bins, O(F · log B) above; memory O(F · R) during the
-///   reference, then O(F · B) for edges and counts and O(F · window) for the ring; no allocation per event after
-///   the reference.
+///   reference, then O(F · B) for edges and counts, and for the window O(F · B) with the default window and step
+///   (at most O(F · window)); no allocation per event after the reference.
 public struct RollingPSIGroup: Sendable, Codable {
     /// Features per row.
     public let features: Int
@@ -216,35 +261,103 @@ public struct RollingPSIGroup: Sendable, Codable {
     public private(set) var index = 0
     /// The reference's rows, one after another (`NaN`: missing); emptied once the edges are known.
     private var reference: [Double] = []
-    /// Inner edges, rank-major: edge k of feature f at `k · features + f`, so one pass per rank compares a whole row
-    /// at once (`NaN` edges when a feature was missing throughout the reference).
+    /// Inner edges by groups of four features (``DoubleLanes``), each group's ranks one after another: edge k of
+    /// feature f at `((f / 4) · (bins − 1) + k) · 4 + f % 4`, so a group's comparisons load consecutive lanes at
+    /// fixed offsets. `NaN` edges where a feature was missing throughout the reference and in the lanes past the
+    /// last feature (they compare false with everything).
     private var edges: [Double] = []
+
+    /// The size of ``edges`` for `features` features of `bins` bins.
+    static func edgeStorage(features: Int, bins: Int) -> Int {
+        (features + DoubleLanes.scalarCount - 1) / DoubleLanes.scalarCount * (bins - 1) * DoubleLanes.scalarCount
+    }
     /// Reference proportions, `bins + 1` per feature (the last is "missing").
     private var referenceProportions: [Double] = []
-    /// Window counts, `bins + 1` per feature (32-bit: half the cache lines per event).
-    private var counts: [Int32] = []
-    /// The window's bin indices: a ring of `windowSize` rows of `features` entries, in bytes when the bins (with
-    /// "missing") fit in one, else in `wideWindow`.
-    private var window: [UInt8] = []
-    private var wideWindow: [UInt16] = []
-    private var head = 0
-    private var sinceEvaluation = 0
-    private var evaluated = false
+    /// The current window's counts, `bins + 1` per feature (filled after the reference).
+    private var window: SlidingBinCounts
 
     enum CodingKeys: String, CodingKey {
-        case features, configuration, index, reference, edges, referenceProportions, counts, window, wideWindow, head
-        case sinceEvaluation
-        case evaluated
+        case features, configuration, index, reference, edges, referenceProportions, window
     }
 
     public init(features: Int, configuration: PSIConfiguration = .init()) throws(DriftError) {
         try configuration.validate()
         guard features >= 1 else { throw .invalidConfiguration(key: "features", reason: "must be at least 1, got \(features)") }
-        guard configuration.windowSize <= Int(Int32.max) else {
-            throw .invalidConfiguration(key: "window", reason: "must be at most \(Int32.max), got \(configuration.windowSize)")
-        }
         self.features = features
         self.configuration = configuration
+        window = SlidingBinCounts(
+            features: features, bins: configuration.bins + 1, window: configuration.windowSize, step: configuration.step)
+    }
+
+    /// Refuses a state whose parts do not fit together (sizes, window, reference), naming the key.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func corrupt(_ key: CodingKeys, _ reason: String) -> DecodingError {
+            .dataCorruptedError(forKey: key, in: container, debugDescription: reason)
+        }
+        let configuration = try container.decode(PSIConfiguration.self, forKey: .configuration)
+        do {
+            try self.init(features: try container.decode(Int.self, forKey: .features), configuration: configuration)
+        } catch let error as DriftError {
+            throw corrupt(.configuration, error.description)
+        }
+        index = try container.decode(Int.self, forKey: .index)
+        reference = try container.decode(ExtendedDoubles.self, forKey: .reference).values
+        let featureEdges = try container.decode([ExtendedDoubles].self, forKey: .edges).map(\.values)
+        referenceProportions = try container.decode([Double].self, forKey: .referenceProportions)
+        window = try container.decode(SlidingBinCounts.self, forKey: .window)
+        let stride = configuration.bins + 1
+        guard window.features == features, window.bins == stride, window.window == configuration.windowSize,
+            window.step == configuration.step
+        else { throw corrupt(.window, "the window does not fit \(features) features and the configuration") }
+        if !referenceProportions.isEmpty {
+            guard featureEdges.count == features, featureEdges.allSatisfy({ $0.count == configuration.bins - 1 }) else {
+                throw corrupt(.edges, "edges for \(featureEdges.count) features, expected \(configuration.bins - 1) for each of \(features)")
+            }
+            placeEdges(featureEdges)
+            guard referenceProportions.count == features * stride else {
+                throw corrupt(.referenceProportions, "\(referenceProportions.count) proportions for \(features * stride) bins")
+            }
+            guard index == configuration.referenceSize + window.added, reference.isEmpty else {
+                throw corrupt(.index, "index \(index) does not follow from the reference and the window's events")
+            }
+        } else {
+            guard (0..<configuration.referenceSize).contains(index), reference.count == index * features,
+                featureEdges.isEmpty, window.added == 0
+            else { throw corrupt(.reference, "a reference of \(reference.count) values at index \(index) is inconsistent") }
+        }
+    }
+
+    /// Edges are written per feature in rank order (not in the lanes' layout), values that JSON has no number
+    /// for as strings (``ExtendedDoubles``).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(features, forKey: .features)
+        try container.encode(configuration, forKey: .configuration)
+        try container.encode(index, forKey: .index)
+        try container.encode(ExtendedDoubles(reference), forKey: .reference)
+        let ranks = configuration.bins - 1
+        let featureEdges = hasReference ? (0..<features).map { feature in
+            ExtendedDoubles((0..<ranks).map { edges[Self.edgeOffset(feature: feature, rank: $0, ranks: ranks)] })
+        } : []
+        try container.encode(featureEdges, forKey: .edges)
+        try container.encode(referenceProportions, forKey: .referenceProportions)
+        try container.encode(window, forKey: .window)
+    }
+
+    /// Where edge `rank` of `feature` sits in ``edges``.
+    static func edgeOffset(feature: Int, rank: Int, ranks: Int) -> Int {
+        let lanes = DoubleLanes.scalarCount
+        return (feature / lanes * ranks + rank) * lanes + feature % lanes
+    }
+
+    /// Lays out each feature's edges (rank order) in ``edges``; `NaN` in the lanes past the last feature.
+    private mutating func placeEdges(_ featureEdges: [[Double]]) {
+        let ranks = configuration.bins - 1
+        edges = Array(repeating: .nan, count: Self.edgeStorage(features: features, bins: configuration.bins))
+        for (feature, values) in featureEdges.enumerated() {
+            for (rank, edge) in values.enumerated() { edges[Self.edgeOffset(feature: feature, rank: rank, ranks: ranks)] = edge }
+        }
     }
 
     /// Whether the reference is complete.
@@ -259,95 +372,73 @@ public struct RollingPSIGroup: Sendable, Codable {
             if index == configuration.referenceSize { completeReference() }
             return
         }
-        let full = index - configuration.referenceSize >= configuration.windowSize
-        if wideWindow.isEmpty {
-            Self.place(
-                row, edges: edges, features: features, bins: configuration.bins, ring: &window, at: head * features,
-                counts: &counts, full: full)
-        } else {
-            Self.place(
-                row, edges: edges, features: features, bins: configuration.bins, ring: &wideWindow, at: head * features,
-                counts: &counts, full: full)
+        let due = edges.withUnsafeBufferPointer { edges in
+            window.add(RowPlacer(row: row, edges: edges.baseAddress!, features: features, edgeCount: configuration.bins - 1))
         }
         index += 1
-        head = head + 1 == configuration.windowSize ? 0 : head + 1
-        guard full || index - configuration.referenceSize == configuration.windowSize else { return }
-        sinceEvaluation += 1
-        guard !evaluated || sinceEvaluation >= configuration.step else { return }
-        evaluated = true
-        sinceEvaluation = 0
+        guard due else { return }
+        let stride = configuration.bins + 1
         for feature in 0..<features {
-            report(feature, PSIEvaluation(start: index - configuration.windowSize, end: index, psi: currentPSI(feature: feature)))
+            let psi = PopulationStability.index(
+                reference: referenceProportions[(feature * stride)..<((feature + 1) * stride)],
+                counts: window.counts(feature: feature), length: Double(configuration.windowSize))
+            report(feature, PSIEvaluation(start: index - configuration.windowSize, end: index, psi: psi))
         }
     }
 
-    /// Bins one row and slides it into the window: each feature's bin goes into the counts and the ring's row at
-    /// `start`, whose previous bins (once the window is full) leave the counts.
-    @inline(__always)
-    private static func place<Bin: FixedWidthInteger>(
-        _ row: UnsafeBufferPointer<Double>, edges: [Double], features: Int, bins: Int, ring: inout [Bin], at start: Int,
-        counts: inout [Int32], full: Bool
-    ) {
-        let stride = bins + 1
-        let edgeCount = bins - 1
-        let missing = bins
-        edges.withUnsafeBufferPointer { edges in
-            counts.withUnsafeMutableBufferPointer { counts in
-                ring.withUnsafeMutableBufferPointer { ring in
-                    let edges = edges.baseAddress!
-                    let counts = counts.baseAddress!
-                    let ring = ring.baseAddress! + start
-                    @inline(__always) func slide(_ feature: Int, _ bin: Int) {
-                        let featureCounts = counts + feature &* stride
-                        if full { featureCounts[Int(ring[feature])] &-= 1 }
-                        featureCounts[bin] &+= 1
-                        ring[feature] = Bin(truncatingIfNeeded: bin)
-                    }
-                    let known = min(row.count, features)
-                    if edgeCount <= 15, let values = row.baseAddress {
-                        // The number of edges ≤ value, four features at a time, each rank's edges side by side in
-                        // `edges`; the counts stay in registers across the ranks and go straight into the window.
-                        let one = SIMD4<Int64>(repeating: 1)
-                        var feature = 0
-                        while feature < known {
-                            let value = values.lanes(at: feature, limit: known)
-                            var below = SIMD4<Int64>(repeating: 0)
-                            for rank in 0..<edgeCount {
-                                let edge = (edges + rank &* features).lanes(at: feature, limit: known)
-                                below = below.replacing(with: below &+ one, where: edge .<= value)
-                            }
-                            below.replace(with: Int64(missing), where: value .!= value)
-                            for lane in 0..<min(DoubleLanes.scalarCount, known - feature) {
-                                slide(feature + lane, Int(below[lane]))
-                            }
-                            feature += DoubleLanes.scalarCount
-                        }
-                    } else {
-                        // A branch-free binary search per feature over its strided edges.
-                        for feature in 0..<known {
-                            let value = row[feature]
-                            var base = 0
-                            var remaining = edgeCount
-                            while remaining > 1 {
-                                let half = remaining / 2
-                                base = edges[(base + half) &* features &+ feature] <= value ? base + half : base
-                                remaining -= half
-                            }
-                            let bin = base + (edges[base &* features &+ feature] <= value ? 1 : 0)
-                            slide(feature, value.isNaN ? missing : bin)
+    /// Bins one row: each feature's bin is the number of its edges ≤ its value, or "missing" (one past the last).
+    struct RowPlacer: BinPlacer {
+        let row: UnsafeBufferPointer<Double>
+        /// By groups of four features (see ``RollingPSIGroup/edges``).
+        let edges: UnsafePointer<Double>
+        let features: Int
+        let edgeCount: Int
+
+        @inline(__always)
+        func place<Sink: BinSink>(into sink: inout Sink) {
+            let missing = edgeCount + 1
+            let known = min(row.count, features)
+            let lanes = DoubleLanes.scalarCount
+            if edgeCount <= 15, let values = row.baseAddress {
+                // The number of edges ≤ value, four features at a time; the counts stay in registers across the
+                // ranks, and the default 10 bins get a loop of constant length, which the compiler unrolls.
+                let one = SIMD4<Int64>(repeating: 1)
+                var feature = 0
+                while feature < known {
+                    let value = values.lanes(at: feature, limit: known)
+                    let group = edges + feature &* edgeCount
+                    var below = SIMD4<Int64>(repeating: 0)
+                    @inline(__always) func countBelow(ranks: Int) {
+                        for rank in 0..<ranks {
+                            let edge = UnsafeRawPointer(group + rank &* lanes).loadUnaligned(as: DoubleLanes.self)
+                            below = below.replacing(with: below &+ one, where: edge .<= value)
                         }
                     }
-                    for feature in known..<features { slide(feature, missing) }
+                    if edgeCount == 9 { countBelow(ranks: 9) } else { countBelow(ranks: edgeCount) }
+                    below.replace(with: Int64(missing), where: value .!= value)
+                    for lane in 0..<min(lanes, known - feature) {
+                        sink.add(feature: feature + lane, bin: Int(below[lane]))
+                    }
+                    feature += lanes
+                }
+            } else {
+                // A branch-free binary search per feature over its edges, `lanes` apart.
+                for feature in 0..<known {
+                    let value = row[feature]
+                    let first = edges + (feature / lanes * edgeCount * lanes + feature % lanes)
+                    var base = 0
+                    var remaining = edgeCount
+                    while remaining > 1 {
+                        let half = remaining / 2
+                        base = first[(base + half) &* lanes] <= value ? base + half : base
+                        remaining -= half
+                    }
+                    let bin = base + (first[base &* lanes] <= value ? 1 : 0)
+                    sink.add(feature: feature, bin: value.isNaN ? missing : bin)
                 }
             }
+            for feature in known..<features { sink.add(feature: feature, bin: missing) }
         }
-    }
-
-    /// The PSI of `feature`'s current window against its reference (window proportions are count / window length).
-    public func currentPSI(feature: Int) -> Double {
-        let bins = (feature * (configuration.bins + 1))..<((feature + 1) * (configuration.bins + 1))
-        return PopulationStability.index(
-            reference: referenceProportions[bins], counts: counts[bins], length: Double(configuration.windowSize))
     }
 
     /// Edges at the reference's quantiles and its proportions, per feature; then the reference rows go.
@@ -355,7 +446,7 @@ public struct RollingPSIGroup: Sendable, Codable {
         let rows = configuration.referenceSize
         let stride = configuration.bins + 1
         let total = Double(rows)
-        edges = Array(repeating: 0, count: features * (configuration.bins - 1))
+        var allEdges: [[Double]] = []
         referenceProportions = []
         referenceProportions.reserveCapacity(features * stride)
         for feature in 0..<features {
@@ -369,15 +460,10 @@ public struct RollingPSIGroup: Sendable, Codable {
             var referenceCounts = Array(repeating: 0, count: stride)
             for value in values { referenceCounts[PopulationStability.bin(of: value, edges: featureEdges)] += 1 }
             referenceCounts[stride - 1] = missing
-            for (rank, edge) in featureEdges.enumerated() { edges[rank * features + feature] = edge }
+            allEdges.append(featureEdges)
             referenceProportions.append(contentsOf: referenceCounts.map { Double($0) / total })
         }
-        counts = Array(repeating: 0, count: features * stride)  // windowSize ≤ Int32.max, checked at init
-        if stride <= Int(UInt8.max) {
-            window = Array(repeating: 0, count: features * configuration.windowSize)
-        } else {
-            wideWindow = Array(repeating: 0, count: features * configuration.windowSize)
-        }
+        placeEdges(allEdges)
         reference = []
     }
 }

@@ -477,7 +477,9 @@ struct LearnCommand: AsyncParsableCommand {
 /// exchange the classifier alone (kind `progressive-classifier`).
 struct LearnState: Snapshotable {
     static let snapshotKind = "learn-state"
-    static let snapshotVersion = 1
+    /// 2: the PSI detectors' windows are ``SlidingBinCounts`` (per-block counts); version 1 kept a ring of bins and
+    /// is refused by name.
+    static let snapshotVersion = 2
 
     var classifier: ProgressiveClassifier
     var f1: RollingF1?

@@ -286,3 +286,109 @@ struct PSIGroupTests {
         #expect(fromGroup.allSatisfy { $0.count == (400 - 100 - 50) / 25 + 1 })
     }
 }
+
+@Suite("PSI window")
+struct PSIWindowTests {
+    /// Window and step pairs that keep the window as blocks (a common divisor of at least twice the bins) and as a
+    /// ring (none), including a step longer than the window.
+    static let shapes: [(window: Int, step: Int)] = [(50, 25), (50, 20), (20, 50), (30, 7), (12, 12)]
+
+    @Test("Every evaluation equals the PSI recomputed from the last window's values, kept as blocks or as a ring", arguments: shapes)
+    func matchesRecomputation(shape: (window: Int, step: Int)) throws {
+        var configuration = PSIConfiguration()
+        configuration.referenceSize = 40
+        configuration.windowSize = shape.window
+        configuration.step = shape.step
+        configuration.bins = 4
+        var group = try RollingPSIGroup(features: 2, configuration: configuration)
+        var single = try RollingPSI(kind: .numeric, configuration: configuration)
+        var random = SeededRandom(seed: 21)
+        var values: [[Double]] = []
+        var fromGroup: [PSIEvaluation] = []
+        var fromSingle: [PSIEvaluation] = []
+        for step in 0..<400 {
+            // Feature 0 shifts halfway; feature 1 is discrete, so values fall on its edges.
+            let row = [random.nextGaussian() + (step > 200 ? 1 : 0), Double(random.next() % 5)]
+            values.append(row)
+            row.withUnsafeBufferPointer { buffer in group.observe(buffer) { if $0 == 0 { fromGroup.append($1) } } }
+            if let evaluation = single.observe(row[0]) { fromSingle.append(evaluation) }
+        }
+        let reference = values.prefix(40).map { $0[0] }.sorted()
+        let edges = PopulationStability.edges(sorted: reference, bins: 4)
+        func proportions(_ window: some Collection<Double>) -> [Double] {
+            var counts = [Double](repeating: 0, count: 5)
+            for value in window { counts[PopulationStability.bin(of: value, edges: edges)] += 1 }
+            return counts.map { $0 / Double(window.count) }
+        }
+        let referenceProportions = proportions(reference)
+        var expected: [PSIEvaluation] = []
+        var end = 40 + shape.window
+        while end <= 400 {
+            let current = proportions(values[(end - shape.window)..<end].map { $0[0] })
+            expected.append(
+                PSIEvaluation(
+                    start: end - shape.window, end: end,
+                    psi: PopulationStability.index(reference: referenceProportions, current: current)))
+            end += shape.step
+        }
+        #expect(!expected.isEmpty)
+        #expect(fromGroup == expected)
+        #expect(fromSingle == expected)
+    }
+
+    @Test("A group snapshot taken mid-block continues identically; counts that do not add up are refused by key", arguments: shapes)
+    func snapshotMidBlock(shape: (window: Int, step: Int)) throws {
+        var configuration = PSIConfiguration()
+        configuration.referenceSize = 40
+        configuration.windowSize = shape.window
+        configuration.step = shape.step
+        configuration.bins = 4
+        var group = try RollingPSIGroup(features: 3, configuration: configuration)
+        var random = SeededRandom(seed: 22)
+        // The third feature is missing throughout the reference (NaN values, then NaN edges), and infinite once.
+        let rows = (0..<300).map { index in
+            [random.nextGaussian(), index == 10 || index == 90 ? .infinity : random.nextUnitDouble(), index < 40 ? .nan : Double(random.next() % 3)]
+        }
+        // A snapshot during the reference, one after it; each continues as the detector that was never stopped.
+        for row in rows.prefix(20) { row.withUnsafeBufferPointer { group.observe($0) { _, _ in } } }
+        var early = try JSONDecoder().decode(RollingPSIGroup.self, from: JSONEncoder().encode(group))
+        for row in rows[20..<137] {
+            row.withUnsafeBufferPointer { buffer in
+                group.observe(buffer) { _, _ in }
+                early.observe(buffer) { _, _ in }
+            }
+        }
+        let data = try JSONEncoder().encode(group)
+        var restored = try JSONDecoder().decode(RollingPSIGroup.self, from: data)
+        var original: [PSIEvaluation] = []
+        var continued: [PSIEvaluation] = []
+        var fromEarly: [PSIEvaluation] = []
+        for row in rows.dropFirst(137) {
+            row.withUnsafeBufferPointer { buffer in
+                group.observe(buffer) { original.append($1) }
+                restored.observe(buffer) { continued.append($1) }
+                early.observe(buffer) { fromEarly.append($1) }
+            }
+        }
+        #expect(original == fromEarly)
+        #expect(!original.isEmpty)
+        #expect(original == continued)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(try encoder.encode(group) == encoder.encode(restored))
+
+        // One count changed: refused, naming the key.
+        var object = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        var window = object["window"] as! [String: Any]
+        var counts = window["counts"] as! [Int]
+        counts[1] += 1
+        window["counts"] = counts
+        object["window"] = window
+        let tampered = try JSONSerialization.data(withJSONObject: object)
+        #expect {
+            _ = try JSONDecoder().decode(RollingPSIGroup.self, from: tampered)
+        } throws: { error in
+            "\(error)".contains("counts") && "\(error)".contains("do not add up")
+        }
+    }
+}
