@@ -17,7 +17,7 @@ public struct ProgressiveClassifier: OnlineLearner {
     /// Events refused by the model (non-finite or out of range), never learned.
     public private(set) var refused = 0
     /// Reused between events; not part of the state.
-    private var vector = FeatureVector()
+    @usableFromInline var vector = FeatureVector()
 
     /// Throws when the model's configuration is invalid or its `hashBits` differ from the feature space's.
     public init(
@@ -58,6 +58,7 @@ public struct ProgressiveClassifier: OnlineLearner {
     /// standardisation; `NaN`: missing), in place: no copy. The buffer is valid only inside `body`. Mutating only
     /// so that a caller holding the classifier in a larger state reaches it in place (as a non-mutating call, the
     /// compiler copied the whole classifier per event there); nothing of the classifier changes.
+    @inlinable
     public mutating func withLastDenseValues<Result>(
         _ body: (UnsafeBufferPointer<Double>) throws -> Result
     ) rethrows -> Result {
@@ -66,6 +67,7 @@ public struct ProgressiveClassifier: OnlineLearner {
 
     /// ``withLastDenseValues(_:)`` that also hands `body` a value to update in place, such as detectors kept beside
     /// the classifier in one state (a closure capturing them would need the whole state).
+    @inlinable
     public mutating func withLastDenseValues<Value, Result>(
         updating value: inout Value, _ body: (UnsafeBufferPointer<Double>, inout Value) throws -> Result
     ) rethrows -> Result {
