@@ -293,13 +293,19 @@ struct PSIWindowTests {
     /// ring (none), including a step longer than the window.
     static let shapes: [(window: Int, step: Int)] = [(50, 25), (50, 20), (20, 50), (30, 7), (12, 12)]
 
-    @Test("Every evaluation equals the PSI recomputed from the last window's values, kept as blocks or as a ring", arguments: shapes)
-    func matchesRecomputation(shape: (window: Int, step: Int)) throws {
+    /// A reference of 40 events and 4 bins, with the shape's window and step.
+    static func configuration(_ shape: (window: Int, step: Int)) -> PSIConfiguration {
         var configuration = PSIConfiguration()
         configuration.referenceSize = 40
         configuration.windowSize = shape.window
         configuration.step = shape.step
         configuration.bins = 4
+        return configuration
+    }
+
+    @Test("Every evaluation equals the PSI recomputed from the last window's values, kept as blocks or as a ring", arguments: shapes)
+    func matchesRecomputation(shape: (window: Int, step: Int)) throws {
+        let configuration = Self.configuration(shape)
         var group = try RollingPSIGroup(features: 2, configuration: configuration)
         var single = try RollingPSI(kind: .numeric, configuration: configuration)
         var random = SeededRandom(seed: 21)
@@ -338,11 +344,7 @@ struct PSIWindowTests {
 
     @Test("A group snapshot taken mid-block continues identically; counts that do not add up are refused by key", arguments: shapes)
     func snapshotMidBlock(shape: (window: Int, step: Int)) throws {
-        var configuration = PSIConfiguration()
-        configuration.referenceSize = 40
-        configuration.windowSize = shape.window
-        configuration.step = shape.step
-        configuration.bins = 4
+        let configuration = Self.configuration(shape)
         var group = try RollingPSIGroup(features: 3, configuration: configuration)
         var random = SeededRandom(seed: 22)
         // The third feature is missing throughout the reference (NaN values, then NaN edges), and infinite once.
