@@ -37,6 +37,7 @@ struct SlidingBinCounts: Sendable, Hashable, Codable {
     /// Events until the next evaluation is due.
     private var untilDue: Int
 
+    /// g = gcd(`window`, `step`) when it is at least twice `bins`, else 0 (ring mode). O(log min(window, step)).
     static func blockLength(window: Int, step: Int, bins: Int) -> Int {
         var (a, b) = (window, step)
         while b != 0 { (a, b) = (b, a % b) }
