@@ -229,9 +229,7 @@ public struct RollingPSI: Sendable, Codable {
         guard window.add(SingleBin(bin: bin)) else { return nil }
         return PSIEvaluation(
             start: index - configuration.windowSize, end: index,
-            psi: PopulationStability.index(
-                reference: referenceProportions[...], counts: window.counts(feature: 0),
-                length: Double(configuration.windowSize)))
+            psi: window.psi(feature: 0, against: referenceProportions[...]))
     }
 }
 
@@ -379,9 +377,7 @@ public struct RollingPSIGroup: Sendable, Codable {
         guard due else { return }
         let stride = configuration.bins + 1
         for feature in 0..<features {
-            let psi = PopulationStability.index(
-                reference: referenceProportions[(feature * stride)..<((feature + 1) * stride)],
-                counts: window.counts(feature: feature), length: Double(configuration.windowSize))
+            let psi = window.psi(feature: feature, against: referenceProportions[(feature * stride)..<((feature + 1) * stride)])
             report(feature, PSIEvaluation(start: index - configuration.windowSize, end: index, psi: psi))
         }
     }
@@ -425,7 +421,7 @@ public struct RollingPSIGroup: Sendable, Codable {
                 // A branch-free binary search per feature over its edges, `lanes` apart.
                 for feature in 0..<known {
                     let value = row[feature]
-                    let first = edges + (feature / lanes * edgeCount * lanes + feature % lanes)
+                    let first = edges + RollingPSIGroup.edgeOffset(feature: feature, rank: 0, ranks: edgeCount)
                     var base = 0
                     var remaining = edgeCount
                     while remaining > 1 {

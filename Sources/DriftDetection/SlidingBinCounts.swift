@@ -59,8 +59,12 @@ struct SlidingBinCounts: Sendable, Hashable, Codable {
         ring = blockLength > 0 ? [] : Array(repeating: 0, count: window * features)
     }
 
-    /// The counts of `feature`.
-    func counts(feature: Int) -> ArraySlice<Int32> { counts[(feature * bins)..<((feature + 1) * bins)] }
+    /// The PSI of `feature`'s window (proportions count / `window`) against `reference`, its reference
+    /// proportions by bin. Meaningful when an evaluation is due. O(bins).
+    func psi(feature: Int, against reference: ArraySlice<Double>) -> Double {
+        PopulationStability.index(
+            reference: reference, counts: counts[(feature * bins)..<((feature + 1) * bins)], length: Double(window))
+    }
 
     /// Adds one event's bins, which `placer` gives to a ``BinSink``, and returns whether an evaluation is now due.
     @inline(__always)
