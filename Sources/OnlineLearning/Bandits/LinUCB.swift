@@ -1,3 +1,5 @@
+import StreamCore
+
 /// LinUCB with disjoint linear models (Li, Chu, Langford, Schapire 2010, algorithm 1): each arm keeps
 /// A⁻¹ = (λI + Σxxᵀ)⁻¹ and b = Σ r·x; play the arm maximising θᵀx + α·√(xᵀA⁻¹x) with θ = A⁻¹b.
 ///
@@ -90,23 +92,36 @@ public struct LinUCB: BanditPolicy, Hashable {
     public func upperConfidenceBound(arm: Int, context: BanditContext) -> Double {
         let d = dimension
         let n = min(context.features.count, d)
-        let inverse = inverseCovariances[arm]
-        let theta = coefficients[arm]
+        guard n > 0 else { return 0 }
         var mean = 0.0
         var variance = 0.0
         context.features.withUnsafeBufferPointer { x in
-            inverse.withUnsafeBufferPointer { a in
-                for i in 0..<n {
-                    let xi = x[i]
-                    guard xi != 0 else { continue }
-                    mean += theta[i] * xi
-                    var row = 0.0
-                    for j in 0..<n { row += a[i * d + j] * x[j] }
-                    variance += xi * row
+            inverseCovariances[arm].withUnsafeBufferPointer { a in
+                coefficients[arm].withUnsafeBufferPointer { theta in
+                    let x = x.baseAddress!, a = a.baseAddress!
+                    mean = Self.dot(theta.baseAddress!, x, count: n)
+                    for i in 0..<n {
+                        let xi = x[i]
+                        guard xi != 0 else { continue }
+                        variance += xi * Self.dot(a + i * d, x, count: n)
+                    }
                 }
             }
         }
         return mean + alpha * max(variance, 0).squareRoot()
+    }
+
+    /// `Σ a[j]·x[j]` over `j < count`, four lanes at a time (each lane sums its own terms in order, then the lanes
+    /// are added): rows of A⁻¹ become independent short chains instead of one add after another.
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Double>, _ x: UnsafePointer<Double>, count: Int) -> Double {
+        var sum = DoubleLanes(repeating: 0)
+        var j = 0
+        while j < count {
+            sum += a.lanes(at: j, limit: count) * x.lanes(at: j, limit: count)
+            j += DoubleLanes.scalarCount
+        }
+        return sum.sum()
     }
 
     /// O(arms × d²).
@@ -128,34 +143,35 @@ public struct LinUCB: BanditPolicy, Hashable {
         let n = x.count
         let arm = feedback.arm
         let reward = feedback.reward
+        guard n > 0 else { return }
         // u = A⁻¹x (A⁻¹ is symmetric, so xᵀA⁻¹ = uᵀ).
         scratch.withUnsafeMutableBufferPointer { u in
             inverseCovariances[arm].withUnsafeMutableBufferPointer { a in
-                var quadratic = 0.0
-                for i in 0..<d {
-                    var sum = 0.0
-                    for j in 0..<n { sum += a[i * d + j] * x[j] }
-                    u[i] = sum
-                }
-                for i in 0..<n { quadratic += x[i] * u[i] }
-                let scale = 1 / (1 + quadratic)
-                for i in 0..<d {
-                    let ui = u[i] * scale
-                    guard ui != 0 else { continue }
-                    for j in 0..<d { a[i * d + j] -= ui * u[j] }
+                x.withUnsafeBufferPointer { x in
+                    let u = u.baseAddress!, a = a.baseAddress!, x = x.baseAddress!
+                    for i in 0..<d { u[i] = Self.dot(a + i * d, x, count: n) }
+                    let scale = 1 / (1 + Self.dot(x, u, count: n))
+                    for i in 0..<d {
+                        let ui = DoubleLanes(repeating: u[i] * scale)
+                        guard ui[0] != 0 else { continue }
+                        let row = a + i * d
+                        var j = 0
+                        while j < d {
+                            row.storeLanes(row.lanes(at: j, limit: d) - ui * u.lanes(at: j, limit: d), at: j, limit: d)
+                            j += DoubleLanes.scalarCount
+                        }
+                    }
                 }
             }
             rewardVectors[arm].withUnsafeMutableBufferPointer { b in
                 for i in 0..<n { b[i] += reward * x[i] }
             }
         }
-        let inverse = inverseCovariances[arm]
-        let b = rewardVectors[arm]
-        coefficients[arm].withUnsafeMutableBufferPointer { theta in
-            for i in 0..<d {
-                var sum = 0.0
-                for j in 0..<d { sum += inverse[i * d + j] * b[j] }
-                theta[i] = sum
+        inverseCovariances[arm].withUnsafeBufferPointer { a in
+            rewardVectors[arm].withUnsafeBufferPointer { b in
+                coefficients[arm].withUnsafeMutableBufferPointer { theta in
+                    for i in 0..<d { theta[i] = Self.dot(a.baseAddress! + i * d, b.baseAddress!, count: d) }
+                }
             }
         }
     }
