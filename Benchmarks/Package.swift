@@ -22,6 +22,7 @@ let package = Package(
             dependencies: [
                 .product(name: "StreamCore", package: streamLearn),
                 .product(name: "OnlineLearning", package: streamLearn),
+                .product(name: "DriftDetection", package: streamLearn),
                 .product(name: "Simulation", package: streamLearn),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]

@@ -1,5 +1,6 @@
 // Allocations per event on StreamLearn's hot paths, counted by ordo-one's malloc-interposer.
 // Run: make bench-allocations (LD_PRELOADs the interposer; without it every count reads 0).
+import DriftDetection
 import Foundation
 import MallocInterposerSwift
 import OnlineLearning
@@ -75,6 +76,33 @@ learnerRows.append(("learn path: decode + vectorize + learn + metrics", try allo
         try classifier.process(event)
     }
 }))
+// Drift: rolling PSI over the 20 dense inputs of the learn path (as `learn --input-psi-window`: the first 10,000
+// events are the reference, then a window of 10,000 every 5,000; the warm-up pass takes the reference), one
+// numeric PSI (the score's), and rolling F1.
+var watchedClassifier = try ProgressiveClassifier()
+var inputPSI: RollingPSIGroup? = nil
+var psiSum = 0.0
+learnerRows.append(("learn path + rolling PSI over its 20 inputs", try allocationsPerEvent {
+    for document in labeledDocuments {
+        try document.withUnsafeBytes { try decoder.decode($0, into: event) }
+        try watchedClassifier.process(event)
+        watchedClassifier.withLastDenseValues(updating: &inputPSI) { row, psi in
+            if psi == nil { psi = try? RollingPSIGroup(features: row.count) }
+            psi?.observe(row) { _, evaluation in psiSum += evaluation.psi }
+        }
+    }
+}))
+var scorePSI = try RollingPSI(kind: .numeric)
+var f1 = try RollingF1()
+var drawn = SeededRandom(seed: 4)
+learnerRows.append(("drift: rolling PSI of one value + rolling F1", allocationsPerEvent {
+    for index in 0..<events {
+        let score = drawn.nextUnitDouble()
+        psiSum += scorePSI.observe(score)?.psi ?? 0
+        psiSum += f1.observe(probability: score, label: labels[index])?.f1 ?? 0
+    }
+}))
+precondition(psiSum.isFinite)
 @MainActor func banditAllocations<Policy: BanditPolicy>(_ name: String, _ policy: Policy, context: BanditContext = .none) throws {
     var policy = policy
     var random = SeededRandom(seed: 1)
