@@ -1,7 +1,8 @@
 /// Exact ROC-AUC and KS over every event of an unbounded stream, append-only: scores are buffered and merged into
 /// a sorted run of distinct scores with per-class counts when the buffer reaches the run's size (at least
 /// 65,536), so the run doubles per merge, an update is amortised O(1) (a radix sort and at most two copies of
-/// the run) and memory is touched sequentially. Reading ``value`` merges a sorted copy of the buffer: O(n + b).
+/// the run) and memory is touched sequentially. Reading ``value`` walks a sorted copy of the buffer into the run
+/// without copying the run: O(n + b).
 /// Memory O(distinct scores + buffer); use the rolling ``ExactROCAUC`` for a bounded window.
 public struct CumulativeROCAUC: Sendable, Equatable {
     /// Distinct scores, ascending, with their positive and negative counts.
@@ -66,19 +67,14 @@ public struct CumulativeROCAUC: Sendable, Equatable {
         let outScores = [Double](unsafeUninitializedCapacity: capacity) { outScores, scoresCount in
             outPositives = [Int](unsafeUninitializedCapacity: capacity) { outPositives, positivesCount in
                 outNegatives = [Int](unsafeUninitializedCapacity: capacity) { outNegatives, negativesCount in
-                    scores.withUnsafeBufferPointer { run in
-                        positiveCounts.withUnsafeBufferPointer { runPositives in
-                            negativeCounts.withUnsafeBufferPointer { runNegatives in
-                                sortedPositives.withUnsafeBufferPointer { positives in
-                                    sortedNegatives.withUnsafeBufferPointer { negatives in
-                                        used = mergeRuns(
-                                            run: (run, runPositives, runNegatives), positives: positives,
-                                            negatives: negatives,
-                                            into: (outScores.baseAddress!, outPositives.baseAddress!, outNegatives.baseAddress!))
-                                    }
-                                }
-                            }
-                        }
+                    let (scoresOut, positivesOut, negativesOut) =
+                        (outScores.baseAddress!, outPositives.baseAddress!, outNegatives.baseAddress!)
+                    forEachDistinctScore(scores, positiveCounts, negativeCounts, sortedPositives, sortedNegatives) {
+                        score, positives, negatives in
+                        (scoresOut + used).initialize(to: score)
+                        (positivesOut + used).initialize(to: positives)
+                        (negativesOut + used).initialize(to: negatives)
+                        used &+= 1
                     }
                     negativesCount = used
                 }
@@ -89,45 +85,57 @@ public struct CumulativeROCAUC: Sendable, Equatable {
         return (outScores, outPositives, outNegatives)
     }
 
-    /// Three ascending sequences into one run of distinct scores, smallest head first (equal scores land on one
-    /// entry); returns the run's length.
-    private static func mergeRuns(
-        run: (scores: UnsafeBufferPointer<Double>, positives: UnsafeBufferPointer<Int>, negatives: UnsafeBufferPointer<Int>),
-        positives: UnsafeBufferPointer<Double>, negatives: UnsafeBufferPointer<Double>,
-        into out: (scores: UnsafeMutablePointer<Double>, positives: UnsafeMutablePointer<Int>, negatives: UnsafeMutablePointer<Int>)
-    ) -> Int {
-        var count = 0
-        @inline(__always)
-        func add(_ score: Double, _ p: Int, _ n: Int) {
-            if count > 0 && out.scores[count - 1] == score {
-                out.positives[count - 1] &+= p
-                out.negatives[count - 1] &+= n
-            } else {
-                (out.scores + count).initialize(to: score)
-                (out.positives + count).initialize(to: p)
-                (out.negatives + count).initialize(to: n)
-                count &+= 1
+    /// Calls `visit` with each distinct score of the run and the two ascending buffers, ascending, and its
+    /// positive and negative counts (equal scores from any of the three are visited once). O(run + buffer).
+    @inline(__always)
+    private static func forEachDistinctScore(
+        _ scores: [Double], _ positiveCounts: [Int], _ negativeCounts: [Int],
+        _ sortedPositives: [Double], _ sortedNegatives: [Double],
+        _ visit: (_ score: Double, _ positives: Int, _ negatives: Int) -> Void
+    ) {
+        scores.withUnsafeBufferPointer { run in
+            positiveCounts.withUnsafeBufferPointer { runPositives in
+                negativeCounts.withUnsafeBufferPointer { runNegatives in
+                    sortedPositives.withUnsafeBufferPointer { positives in
+                        sortedNegatives.withUnsafeBufferPointer { negatives in
+                            var current = 0.0
+                            var currentPositives = 0
+                            var currentNegatives = 0
+                            var started = false
+                            @inline(__always)
+                            func add(_ score: Double, _ p: Int, _ n: Int) {
+                                if started && score == current {
+                                    currentPositives &+= p
+                                    currentNegatives &+= n
+                                } else {
+                                    if started { visit(current, currentPositives, currentNegatives) }
+                                    (current, currentPositives, currentNegatives, started) = (score, p, n, true)
+                                }
+                            }
+                            var i = 0
+                            var p = 0
+                            var n = 0
+                            while i < run.count || p < positives.count || n < negatives.count {
+                                let head = i < run.count ? run[i] : .infinity
+                                let positive = p < positives.count ? positives[p] : .infinity
+                                let negative = n < negatives.count ? negatives[n] : .infinity
+                                if i < run.count && head <= positive && head <= negative {
+                                    add(head, runPositives[i], runNegatives[i])
+                                    i &+= 1
+                                } else if p < positives.count && positive <= negative {
+                                    add(positive, 1, 0)
+                                    p &+= 1
+                                } else {
+                                    add(negative, 0, 1)
+                                    n &+= 1
+                                }
+                            }
+                            if started { visit(current, currentPositives, currentNegatives) }
+                        }
+                    }
+                }
             }
         }
-        var i = 0
-        var p = 0
-        var n = 0
-        while i < run.scores.count || p < positives.count || n < negatives.count {
-            let head = i < run.scores.count ? run.scores[i] : .infinity
-            let positive = p < positives.count ? positives[p] : .infinity
-            let negative = n < negatives.count ? negatives[n] : .infinity
-            if i < run.scores.count && head <= positive && head <= negative {
-                add(head, run.positives[i], run.negatives[i])
-                i &+= 1
-            } else if p < positives.count && positive <= negative {
-                add(positive, 1, 0)
-                p &+= 1
-            } else {
-                add(negative, 0, 1)
-                n &+= 1
-            }
-        }
-        return count
     }
 
     /// The sorted distinct scores with per-class counts, buffer included.
@@ -155,19 +163,23 @@ public struct CumulativeROCAUC: Sendable, Equatable {
     /// `nil` until both classes are present. O(n + b).
     public var statistics: (rocAUC: Double, ks: Double)? {
         guard positives > 0, negatives > 0 else { return nil }
-        let run = merged()
-        // For each distinct score: its positives beat every negative below, and tie with its negatives.
+        // The buffer's scores are walked into the run in order, not merged into a copy of it: a sorted copy of
+        // the buffer is all this allocates.
         var negativesBelow = 0
         var doubled = 0
         var p = 0
         var best = 0.0
-        for index in run.scores.indices {
-            doubled += run.positives[index] * (2 * negativesBelow + run.negatives[index])
-            negativesBelow += run.negatives[index]
-            p += run.positives[index]
-            best = max(best, abs(Double(p) / Double(positives) - Double(negativesBelow) / Double(negatives)))
+        let (positives, negatives) = (Double(positives), Double(negatives))
+        Self.forEachDistinctScore(
+            scores, positiveCounts, negativeCounts, Self.sorted(pendingPositives), Self.sorted(pendingNegatives)
+        ) { _, positivesHere, negativesHere in
+            // Its positives beat every negative below, and tie with its negatives.
+            doubled += positivesHere * (2 * negativesBelow + negativesHere)
+            negativesBelow += negativesHere
+            p += positivesHere
+            best = max(best, abs(Double(p) / positives - Double(negativesBelow) / negatives))
         }
-        return (Double(doubled) / (2 * Double(positives) * Double(negatives)), best)
+        return (Double(doubled) / (2 * positives * negatives), best)
     }
 }
 
