@@ -39,7 +39,7 @@ final class JSONLinesInput {
     /// With `stopWhen` (a shutdown request, say), reading stops before the next line once it returns `true` —
     /// also while waiting for input on a pipe, which is polled every 100 ms — and the method returns `true`; a
     /// partial last line is then left unread. Without it, or at the end of the input, it returns `false`.
-    /// `beforeRead` runs before each wait for more input (to hand over work done so far).
+    /// `beforeRead` runs before a read that would wait for more input (to hand over work done so far).
     @discardableResult
     func forEachLine(
         stopWhen stopRequested: (() -> Bool)? = nil, beforeRead: () -> Void = {},
@@ -65,15 +65,19 @@ final class JSONLinesInput {
         }
 
         while true {
-            beforeRead()
-            if let stopRequested {
-                var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-                while !stopRequested() {
-                    let polled = poll(&ready, 1, 100)
-                    if polled > 0 || (polled < 0 && errno != EINTR) { break }  // readable, or let read() report it
+            // Work done so far is handed over only when the next read would wait: a regular file never does, so
+            // its lines go on in full batches; a pipe or a terminal that has nothing yet gets it first.
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            if poll(&ready, 1, 0) == 0 {
+                beforeRead()
+                if let stopRequested {
+                    while !stopRequested() {
+                        let polled = poll(&ready, 1, 100)
+                        if polled > 0 || (polled < 0 && errno != EINTR) { break }  // readable, or let read() report it
+                    }
                 }
-                if stopRequested() { return true }
             }
+            if let stopRequested, stopRequested() { return true }
             if filled == capacity {
                 let larger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
                 larger.copyMemory(from: buffer, byteCount: filled)
