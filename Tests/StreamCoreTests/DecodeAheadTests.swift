@@ -30,9 +30,12 @@ import Testing
             rejection: rejection)
     }
 
-    static func replay(threaded: Bool, batchSize: Int, depth: Int) throws -> [Seen] {
+    static func replay(
+        threaded: Bool, batchSize: Int, depth: Int, sharing: DecodeAhead.Sharing = .adaptive
+    ) throws -> [Seen] {
         var configuration = DecodeAhead.Configuration()
         configuration.threaded = threaded
+        configuration.sharing = sharing
         configuration.batchSize = batchSize
         configuration.depth = depth
         var seen: [Seen] = []
@@ -52,7 +55,7 @@ import Testing
     @Test("Threaded decoding hands over every line in order, as decoded inline", arguments: [(1, 2), (7, 2), (256, 4)])
     func threadedEqualsInline(batchSize: Int, depth: Int) throws {
         let inline = try Self.replay(threaded: false, batchSize: batchSize, depth: depth)
-        let threaded = try Self.replay(threaded: true, batchSize: batchSize, depth: depth)
+        let threaded = try Self.replay(threaded: true, batchSize: batchSize, depth: depth, sharing: .off)
         #expect(inline.count == 2_000)
         #expect(inline.map(\.line) == Array(1...2_000))
         #expect(inline.filter { $0.rejection != nil }.count == 2_000 / 37)
@@ -61,6 +64,42 @@ import Testing
         #expect(threaded.count == inline.count)
         let firstDifference = zip(threaded, inline).enumerated().first { $0.element.0 != $0.element.1 }?.offset
         #expect(firstDifference == nil, "first difference: \(firstDifference.map { (threaded[$0], inline[$0]) }.debugDescription)")
+    }
+
+    @Test(
+        "Lines the calling thread decodes itself are decoded as inline, in order: every line, every third, adaptive",
+        arguments: [DecodeAhead.Sharing.every(1), .every(3), .adaptive, .off], [(7, 2), (256, 4)])
+    func sharedDecodingEqualsInline(sharing: DecodeAhead.Sharing, layout: (batchSize: Int, depth: Int)) throws {
+        let inline = try Self.replay(threaded: false, batchSize: layout.batchSize, depth: layout.depth)
+        let shared = try Self.replay(
+            threaded: true, batchSize: layout.batchSize, depth: layout.depth, sharing: sharing)
+        // Whether an event came from a key-shape cache depends on which decoder (each thread has one) saw the
+        // shape first; everything decoded is the same.
+        func decoded(_ seen: [Seen]) -> [Seen] { seen.map { var seen = $0; seen.keyShape = false; return seen } }
+        #expect(shared.count == 2_000)
+        let firstDifference = zip(decoded(shared), decoded(inline)).enumerated().first { $0.element.0 != $0.element.1 }
+        #expect(firstDifference == nil, "first difference at \(firstDifference.map(\.offset).debugDescription)")
+    }
+
+    @Test("Two decoders number the same key shape alike; another order gets another number")
+    func shapesNumberedAcrossDecoders() throws {
+        let first = EventDecoder(), second = EventDecoder()
+        let event = DecodedEvent()
+        func shape(_ decoder: EventDecoder, _ document: String) throws -> UInt64 {
+            // The second document of a shape is decoded on the cache the first one built.
+            try decoder.decode(Array(document.utf8), into: event)
+            try decoder.decode(Array(document.utf8), into: event)
+            return event.keyShape
+        }
+        let ab = try shape(first, "{\"shape-a\":1,\"shape-b\":2}")
+        #expect(ab != 0)
+        #expect(try shape(second, "{\"shape-a\":3,\"shape-b\":4}") == ab)
+        let ba = try shape(second, "{\"shape-b\":4,\"shape-a\":3}")
+        #expect(ba != 0 && ba != ab)
+        #expect(try shape(first, "{\"shape-b\":1,\"shape-a\":2}") == ba)
+        // Names that split differently are another shape, though their bytes run the same.
+        #expect(try shape(first, "{\"shape-ash\":1,\"ape-b\":2}") != ab)
+        #expect(try shape(second, "{\"shape-a\":3,\"shape-b\":4}") == ab)
     }
 
     struct Stop: Error, Equatable { var line: Int }

@@ -16,7 +16,8 @@ import Synchronization
 /// stream is not held back until a batch fills.
 ///
 /// Everything after decoding stays on the calling thread, in input order, so results are the same as decoding
-/// inline (``Configuration/threaded`` `false` does exactly that, with the same code path).
+/// inline (``Configuration/threaded`` `false` does exactly that, with the same code path). When the calling thread
+/// is the one waiting, it also decodes some lines itself (``Sharing``): the reader hands those over as bytes.
 public enum DecodeAhead: Sendable {
     /// How far decoding may run ahead.
     public struct Configuration: Sendable {
@@ -27,8 +28,24 @@ public enum DecodeAhead: Sendable {
         /// Decode on a second thread (default `true`); `false` decodes inline on the calling thread. With one
         /// CPU to run on, threads only take turns (and the hand-over's spinning delays the other): pass `false`.
         public var threaded = true
+        /// Which lines the calling thread decodes itself, threaded (default ``Sharing/adaptive``).
+        public var sharing = Sharing.adaptive
 
         public init() {}
+    }
+
+    /// How the decoding of lines is shared between the two threads. A line left to the calling thread crosses as
+    /// its bytes (copied) and is decoded there, by a decoder of the same configuration, just before it is
+    /// consumed; the results are the same whichever thread decodes a line.
+    public enum Sharing: Sendable, Hashable {
+        /// The decoding thread decodes every line.
+        case off
+        /// Balanced by who waits: each time the calling thread has waited for a batch, the decoding thread leaves
+        /// it 8 more lines at the end of each full batch (up to half); each time the decoding thread has waited
+        /// for room in the ring, 8 fewer. When learning is the slower side nothing is left.
+        case adaptive
+        /// The calling thread decodes every `n`th line of each batch (`n` ≥ 1; for tests).
+        case every(Int)
     }
 
     /// The decoding thread's side: hands lines to the decoder.
@@ -44,16 +61,28 @@ public enum DecodeAhead: Sendable {
         @exclusivity(unchecked) private var fillEvents = UnsafeMutablePointer<Unmanaged<DecodedEvent>>(bitPattern: 8)!
         @exclusivity(unchecked) private var fillLines = UnsafeMutablePointer<Int>(bitPattern: 8)!
         @exclusivity(unchecked) private var fillRejections = UnsafeMutablePointer<EventDecodingError?>(bitPattern: 8)!
+        @exclusivity(unchecked) private var fillDeferred = UnsafeMutablePointer<Bool>(bitPattern: 8)!
+        @exclusivity(unchecked) private var fillRaw = UnsafeMutablePointer<GrowableBuffer<UInt8>>(bitPattern: 8)!
         @exclusivity(unchecked) private var fillSize = 0
         @exclusivity(unchecked) private var fillCount = 0
+        /// Lines at this index of the batch being filled and after it are left to the calling thread.
+        @exclusivity(unchecked) private var deferFrom = Int.max
+        /// With ``Sharing/adaptive``: how many lines at the end of a full batch are left to the calling thread.
+        @exclusivity(unchecked) private var deferredTail = 0
+        private let adaptive: Bool
+        /// With ``Sharing/every(_:)``: every `shareEvery`th line is left to the calling thread (0: none).
+        private let shareEvery: Int
 
         fileprivate init(
-            decoder: EventDecoder, ring: Ring?, inline: ((Int, DecodedEvent, EventDecodingError?) throws -> Void)?
+            decoder: EventDecoder, ring: Ring?, sharing: Sharing = .off,
+            inline: ((Int, DecodedEvent, EventDecodingError?) throws -> Void)?
         ) {
             self.decoder = decoder
             self.ring = ring
             self.inline = inline
             threaded = ring != nil
+            adaptive = sharing == .adaptive
+            if case .every(let n) = sharing { shareEvery = max(n, 1) } else { shareEvery = 0 }
         }
 
         /// Whether the consuming side has stopped (it threw): the reader should stop reading. One relaxed atomic
@@ -76,12 +105,20 @@ public enum DecodeAhead: Sendable {
             // The batch's storage through plain pointers kept beside it: no reference is retained per line.
             let index = fillCount
             fillLines[index] = number
-            let decoded = fillEvents[index]._withUnsafeGuaranteedRef { event in
-                Result { () throws(EventDecodingError) in try decoder.decode(bytes, into: event) }
-            }
-            switch decoded {
-            case .success: if fillRejections[index] != nil { fillRejections[index] = nil }
-            case .failure(let error): fillRejections[index] = error
+            if index >= deferFrom || (shareEvery > 0 && index % shareEvery == shareEvery - 1) {
+                // Left to the calling thread: the bytes go along (they live only for this call).
+                fillRaw[index].count = 0
+                if bytes.count > 0 { fillRaw[index].append(bytes.baseAddress!, count: bytes.count) }
+                fillDeferred[index] = true
+            } else {
+                if fillDeferred[index] { fillDeferred[index] = false }
+                let decoded = fillEvents[index]._withUnsafeGuaranteedRef { event in
+                    Result { () throws(EventDecodingError) in try decoder.decode(bytes, into: event) }
+                }
+                switch decoded {
+                case .success: if fillRejections[index] != nil { fillRejections[index] = nil }
+                case .failure(let error): fillRejections[index] = error
+                }
             }
             fillCount = index &+ 1
             if fillCount == fillSize { flush() }
@@ -93,8 +130,20 @@ public enum DecodeAhead: Sendable {
             fillEvents = batch.events
             fillLines = batch.lines
             fillRejections = batch.rejections
+            fillDeferred = batch.deferred
+            fillRaw = batch.raw
             fillSize = batch.size
             fillCount = 0
+            if adaptive, let ring {
+                // Who waited since the last batch moves the share by 8 lines (a thirty-second of the default batch).
+                let step = max(batch.size / 32, 1)
+                if ring.consumerWaited.exchange(false, ordering: .relaxed) {
+                    deferredTail = min(deferredTail + step, batch.size / 2)
+                } else if ring.producerWaited.exchange(false, ordering: .relaxed) {
+                    deferredTail = max(deferredTail - step, 0)
+                }
+                deferFrom = deferredTail > 0 ? batch.size - deferredTail : Int.max
+            }
         }
 
         /// Hands over the lines decoded so far: call it before waiting for input.
@@ -140,7 +189,9 @@ public enum DecodeAhead: Sendable {
             }
         }
         let ring = Ring(batchSize: max(configuration.batchSize, 1), depth: max(configuration.depth, 2))
-        let reader = Reader(decoder: decoder, ring: ring, inline: nil)
+        let reader = Reader(decoder: decoder, ring: ring, sharing: configuration.sharing, inline: nil)
+        // Decodes the lines left to this thread (an EventDecoder belongs to one thread).
+        let ownDecoder = configuration.sharing == .off ? nil : EventDecoder(configuration: decoder.configuration)
         return try withoutActuallyEscaping(read) { read in
             let outcome = Outcome<Result>()
             let work = UncheckedTransfer {
@@ -158,10 +209,21 @@ public enum DecodeAhead: Sendable {
                 if consumerError == nil {
                     // Read once: the batch objects are small and may share a cache line with the one being filled.
                     let (events, lines, rejections, count) = (batch.events, batch.lines, batch.rejections, batch.count)
+                    let (deferred, raw) = (batch.deferred, batch.raw)
                     for index in 0..<count {
                         do {
-                            try events[index]._withUnsafeGuaranteedRef {
-                                try consume(lines[index], $0, rejections[index])
+                            try events[index]._withUnsafeGuaranteedRef { event in
+                                guard deferred[index], let ownDecoder else {
+                                    return try consume(lines[index], event, rejections[index])
+                                }
+                                let bytes = UnsafeRawBufferPointer(start: raw[index].base, count: raw[index].count)
+                                let decoded = Swift.Result { () throws(EventDecodingError) in
+                                    try ownDecoder.decode(bytes, into: event)
+                                }
+                                switch decoded {
+                                case .success: try consume(lines[index], event, nil)
+                                case .failure(let rejection): try consume(lines[index], event, rejection)
+                                }
                             }
                         } catch {
                             consumerError = error
@@ -218,6 +280,9 @@ private final class Batch {
     let events: UnsafeMutablePointer<Unmanaged<DecodedEvent>>
     let lines: UnsafeMutablePointer<Int>
     let rejections: UnsafeMutablePointer<EventDecodingError?>
+    /// Lines left to the consuming thread, and their bytes.
+    let deferred: UnsafeMutablePointer<Bool>
+    let raw: UnsafeMutablePointer<GrowableBuffer<UInt8>>
     @exclusivity(unchecked) var count = 0
     @exclusivity(unchecked) var isLast = false
 
@@ -230,9 +295,16 @@ private final class Batch {
         lines.initialize(repeating: 0, count: size)
         rejections = .allocate(capacity: size)
         rejections.initialize(repeating: nil, count: size)
+        deferred = .allocate(capacity: size)
+        deferred.initialize(repeating: false, count: size)
+        raw = .allocate(capacity: size)
+        for index in 0..<size { (raw + index).initialize(to: GrowableBuffer(capacity: 256)) }
     }
 
     deinit {
+        for index in 0..<size { raw[index].deallocate() }
+        raw.deallocate()
+        deferred.deallocate()
         rejections.deinitialize(count: size)
         rejections.deallocate()
         lines.deallocate()
@@ -247,6 +319,9 @@ private final class Batch {
 private final class Ring: @unchecked Sendable {
     let batches: [Batch]
     let stopped = Atomic<Bool>(false)
+    /// Set when the consumer or the producer had to wait (a hint for ``DecodeAhead/Sharing/adaptive``).
+    let consumerWaited = Atomic<Bool>(false)
+    let producerWaited = Atomic<Bool>(false)
     private let free: UnsafeMutablePointer<sem_t>
     private let filled: UnsafeMutablePointer<sem_t>
     // Each index is touched by one side only.
@@ -270,7 +345,7 @@ private final class Ring: @unchecked Sendable {
 
     /// Producer: the next empty batch, waiting for the consumer to recycle one.
     func acquireEmpty() -> Batch {
-        Self.wait(free)
+        Self.wait(free, noting: producerWaited)
         let batch = batches[nextEmpty]
         nextEmpty = (nextEmpty + 1) % batches.count
         batch.count = 0
@@ -283,7 +358,7 @@ private final class Ring: @unchecked Sendable {
 
     /// Consumer: the next published batch, waiting for it.
     func acquireFilled() -> Batch {
-        Self.wait(filled)
+        Self.wait(filled, noting: consumerWaited)
         let batch = batches[nextFilled]
         nextFilled = (nextFilled + 1) % batches.count
         return batch
@@ -294,7 +369,10 @@ private final class Ring: @unchecked Sendable {
 
     /// Takes one from `semaphore`, spinning a while first: the other side usually posts within a batch's time,
     /// and a sleeping thread's wake-up (a futex, and on a VM an idle vCPU to wake) costs more than the spin.
-    private static func wait(_ semaphore: UnsafeMutablePointer<sem_t>) {
+    /// Sets `waited` when the semaphore was not ready at once.
+    private static func wait(_ semaphore: UnsafeMutablePointer<sem_t>, noting waited: borrowing Atomic<Bool>) {
+        if sem_trywait(semaphore) == 0 { return }
+        waited.store(true, ordering: .relaxed)
         for _ in 0..<spinsBeforeSleeping where sem_trywait(semaphore) == 0 { return }
         while sem_wait(semaphore) != 0 && errno == EINTR {}
     }

@@ -66,8 +66,9 @@ public final class DecodedEvent {
 
     /// The key shape whose names ``text`` starts with (0: none). A decoder that sees documents with the same keys
     /// in the same order writes their names once, at the start of the text, and decodes the keys by position.
-    /// Shapes are numbered across the process, so two events with the same nonzero `keyShape` have the same names
-    /// at the same ranges below ``keyShapeLength``: a name range there identifies its name without reading it.
+    /// Shapes are numbered across the process (the same names in the same order get the same number in every
+    /// decoder), so two events with the same nonzero `keyShape` have the same names at the same ranges below
+    /// ``keyShapeLength``: a name range there identifies its name without reading it.
     public private(set) var keyShape: UInt64 = 0
     /// How many bytes at the start of ``text`` hold the names of ``keyShape``.
     public private(set) var keyShapeLength = 0

@@ -451,6 +451,29 @@ public func fnv1a64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
 /// The last key shape numbered, across every decoder of the process.
 private let shapeIdentities = Atomic<UInt64>(0)
 
+/// A key shape's names, back to back, and where each one ends: what makes two decoders' shapes the same.
+private struct ShapeSignature: Hashable {
+    var names: [UInt8]
+    var ends: [Int32]
+}
+
+/// Shapes numbered so far, by signature, so that decoders that cache the same shape give it the same number (as
+/// the two threads of ``DecodeAhead`` do when they share a stream's lines). At most `internedShapesLimit` are kept;
+/// a shape beyond them gets a number of its own each time it is cached.
+private let internedShapes = Mutex<[ShapeSignature: UInt64]>([:])
+private let internedShapesLimit = 4_096
+
+/// The process-wide number of the shape `names`/`ends`; called only when a decoder rebuilds its cache.
+private func shapeIdentity(names: UnsafeBufferPointer<UInt8>, ends: some Sequence<Int32>) -> UInt64 {
+    let signature = ShapeSignature(names: Array(names), ends: Array(ends))
+    return internedShapes.withLock { shapes in
+        if let identity = shapes[signature] { return identity }
+        let identity = shapeIdentities.add(1, ordering: .relaxed).newValue
+        if shapes.count < internedShapesLimit { shapes[signature] = identity }
+        return identity
+    }
+}
+
 /// The previous document's top-level keys, in order, for ``EventDecoder``'s fast path; rebuilt when a document's
 /// keys differ. Its `bytes` are also the names prefix of every event decoded with it.
 final class ShapeCache {
@@ -478,7 +501,8 @@ final class ShapeCache {
     var keys = GrowableBuffer<Key>(capacity: 64)
     var bytes = GrowableBuffer<UInt8>(capacity: 1024)
     var seen = GrowableBuffer<Seen>(capacity: 64)
-    /// This shape's number, unique in the process (0 until the first rebuild; see ``DecodedEvent/keyShape``).
+    /// This shape's number in the process, the same in every decoder that caches the same names in the same order
+    /// (0 until the first rebuild; see ``DecodedEvent/keyShape``).
     private(set) var identity: UInt64 = 0
     /// This document's keys differ from the cache: rebuild from them if it decodes.
     var missed = false
@@ -591,7 +615,11 @@ final class ShapeCache {
         bytes.deallocate()
         keys = newKeys
         bytes = newBytes
-        identity = shapeIdentities.add(1, ordering: .relaxed).newValue
+        // A cache left empty (an escaped key) is never used: it needs no shared number.
+        identity =
+            keys.count > 0
+            ? shapeIdentity(names: bytes.view, ends: keys.view.lazy.map(\.name.end))
+            : shapeIdentities.add(1, ordering: .relaxed).newValue
     }
 }
 
