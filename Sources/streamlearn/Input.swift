@@ -68,7 +68,7 @@ final class JSONLinesInput {
             // Work done so far is handed over only when the next read would wait: a regular file never does, so
             // its lines go on in full batches; a pipe or a terminal that has nothing yet gets it first.
             var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            if poll(&ready, 1, 0) == 0 {
+            if poll(&ready, 1, 0) <= 0 {  // nothing ready, or poll could not tell (EINTR): hand over first
                 beforeRead()
                 if let stopRequested {
                     while !stopRequested() {
