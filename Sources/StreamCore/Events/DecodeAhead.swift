@@ -216,14 +216,13 @@ public enum DecodeAhead: Sendable {
                                 guard deferred[index], let ownDecoder else {
                                     return try consume(lines[index], event, rejections[index])
                                 }
-                                let bytes = UnsafeRawBufferPointer(start: raw[index].base, count: raw[index].count)
-                                let decoded = Swift.Result { () throws(EventDecodingError) in
-                                    try ownDecoder.decode(bytes, into: event)
-                                }
-                                switch decoded {
-                                case .success: try consume(lines[index], event, nil)
-                                case .failure(let rejection): try consume(lines[index], event, rejection)
-                                }
+                                // As the inline path does: decode, keep the rejection, consume.
+                                var rejection: EventDecodingError?
+                                do throws(EventDecodingError) {
+                                    try ownDecoder.decode(
+                                        UnsafeRawBufferPointer(start: raw[index].base, count: raw[index].count), into: event)
+                                } catch { rejection = error }
+                                try consume(lines[index], event, rejection)
                             }
                         } catch {
                             consumerError = error
