@@ -12,12 +12,14 @@ let package = Package(
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "DriftDetection", targets: ["DriftDetection"]),
         .library(name: "Alerting", targets: ["Alerting"]),
+        .library(name: "StreamPipeline", targets: ["StreamPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Debian's librdkafka-dev 2.0.2; never vendored.
@@ -48,8 +50,17 @@ let package = Package(
         .target(
             name: "Alerting",
             dependencies: [
-                "DriftDetection", "StreamKafka", .product(name: "Logging", package: "swift-log"),
+                "DriftDetection", "StreamCore", "StreamKafka", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // The engine: sources, the per-event step, label joins, detectors, alert raising, the snapshot policy.
+        .target(
+            name: "StreamPipeline",
+            dependencies: [
+                "StreamCore", "OnlineLearning", "DriftDetection", "Alerting",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
@@ -61,6 +72,7 @@ let package = Package(
                 "Simulation",
                 "DriftDetection",
                 "Alerting",
+                "StreamPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,6 +87,10 @@ let package = Package(
         .testTarget(name: "OnlineLearningTests", dependencies: ["OnlineLearning", "StreamCore", "Simulation"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "OnlineLearning", "StreamCore"]),
         .testTarget(name: "AlertingTests", dependencies: ["Alerting", "DriftDetection"]),
+        .testTarget(
+            name: "StreamPipelineTests",
+            dependencies: ["StreamPipeline", "StreamCore", "OnlineLearning", "DriftDetection", "Alerting", "Simulation"]
+        ),
         .testTarget(name: "DriftDetectionTests", dependencies: ["DriftDetection", "Simulation", "OnlineLearning", "StreamCore"]),
         // End-to-end tests of the CLI; depending on the executable makes `swift test` build it.
         .testTarget(name: "StreamlearnTests", dependencies: ["streamlearn", "StreamKafka"]),

@@ -20,6 +20,11 @@ public struct AlertSinkError: Error, Sendable, CustomStringConvertible {
     public var sink: String
     public var reason: String
 
+    public init(sink: String, reason: String) {
+        self.sink = sink
+        self.reason = reason
+    }
+
     public var description: String { "alert sink \(sink): \(reason)" }
 }
 
@@ -147,56 +152,17 @@ public struct AlertmanagerSink: AlertSink {
     }
 }
 
-/// Sends every alert to every sink, retrying a failing sink with exponential backoff. A sink that still fails is
-/// counted, and the alert is written to the fallback file (or, without one, logged with its full body): an alert
-/// is never dropped silently, and a failing sink never stops the caller for longer than its retries.
-public final class AlertDispatcher: Sendable {
-    public let sinks: [any AlertSink]
-    public let fallback: JSONLinesFileSink?
-    /// Attempts per sink and alert. Default 3.
-    public let attempts: Int
-    /// Wait before the second attempt; doubled for each further one. Default 100 ms.
-    public let backoff: Duration
-    private let logger: Logger
-    private let counters = Mutex<(delivered: Int, retried: Int, failed: Int)>((0, 0, 0))
+/// Keeps every alert in memory, in order: the sink for tests (as swift-log's in-memory handler).
+public final class InMemoryAlertSink: AlertSink {
+    private let stored = Mutex<[Alert]>([])
+    public let name = "memory"
 
-    public init(
-        sinks: [any AlertSink], fallback: JSONLinesFileSink? = nil, attempts: Int = 3,
-        backoff: Duration = .milliseconds(100), logger: Logger = Logger(label: "streamlearn.alerts")
-    ) {
-        self.sinks = sinks
-        self.fallback = fallback
-        self.attempts = max(attempts, 1)
-        self.backoff = backoff
-        self.logger = logger
-    }
+    public init() {}
 
-    /// Deliveries that succeeded, retries made, and deliveries that failed every attempt.
-    public var counts: (delivered: Int, retried: Int, failed: Int) { counters.withLock { $0 } }
+    /// The alerts delivered so far.
+    public var alerts: [Alert] { stored.withLock { $0 } }
 
-    public func dispatch(_ alert: Alert) {
-        for sink in sinks {
-            var wait = backoff
-            var lastError: (any Error)?
-            for attempt in 1...attempts {
-                do {
-                    try sink.deliver(alert)
-                    lastError = nil
-                    counters.withLock { $0.delivered += 1 }
-                    break
-                } catch {
-                    lastError = error
-                    guard attempt < attempts else { break }
-                    counters.withLock { $0.retried += 1 }
-                    Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) * 1e-18)
-                    wait = wait * 2
-                }
-            }
-            guard let lastError else { continue }
-            counters.withLock { $0.failed += 1 }
-            logger.error("alert not delivered to \(sink.name) after \(attempts) attempts: \(lastError)")
-            if let fallback, (try? fallback.deliver(alert)) != nil { continue }
-            logger.critical("undelivered alert: \(alert.jsonLine())")
-        }
+    public func deliver(_ alert: Alert) throws {
+        stored.withLock { $0.append(alert) }
     }
 }

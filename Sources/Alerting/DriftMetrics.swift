@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import StreamCore
 
 /// Prometheus gauges for every drift value and counters of alerts, in swift-prometheus's registry; written as a
 /// text-format file (node_exporter's textfile collector reads it) with ``write(to:)``.
@@ -48,6 +49,6 @@ public final class DriftMetrics: Sendable {
     /// Writes the text format to `path` atomically (temporary file, fsync, rename).
     public func write(to path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
-        try SnapshotStore.writeDurably(Data(text().utf8), to: path, directory: directory.isEmpty ? "." : directory)
+        try DurableFile.write(Data(text().utf8), to: path, directory: directory.isEmpty ? "." : directory)
     }
 }

@@ -1,4 +1,5 @@
 import Alerting
+import StreamPipeline
 import ArgumentParser
 import Foundation
 import Logging
@@ -45,21 +46,9 @@ struct AlertOptions: ParsableArguments {
         if alertsStdout { Output.error(line) } else { Output.line(line) }
     }
 
-    /// The metrics to keep, when --metrics-file is given.
-    func makeMetrics() -> DriftMetrics? { metricsFile.map { _ in DriftMetrics(model: modelName) } }
-
-    /// Rewrites the metrics file (atomically); a failure is reported once per call, never fatal.
-    func publish(_ metrics: DriftMetrics?) {
-        guard let metrics, let metricsFile else { return }
-        do {
-            try metrics.write(to: metricsFile)
-        } catch {
-            Output.error("warning: cannot write --metrics-file: \(error)")
-        }
-    }
-
-    /// The dispatcher over every sink given (none: alerts go nowhere), and the Kafka sink to close at the end.
-    func makeDispatcher(logger: Logger) throws -> (AlertDispatcher, KafkaAlertSink?) {
+    /// The alert raiser over every sink given (none: alerts go nowhere), with the metrics of --metrics-file, and
+    /// the Kafka sink to close at the end.
+    func makeRaiser(logger: Logger) throws -> (AlertRaiser, KafkaAlertSink?) {
         var sinks: [any AlertSink] = []
         var kafkaSink: KafkaAlertSink?
         if let brokers, let alertsTopic {
@@ -71,14 +60,21 @@ struct AlertOptions: ParsableArguments {
         if alertsStdout { sinks.append(StandardOutputSink()) }
         let file = alertsFile.map { JSONLinesFileSink(path: $0) }
         if let file { sinks.append(file) }
-        return (AlertDispatcher(sinks: sinks, fallback: file, logger: logger), kafkaSink)
+        let dispatcher = AlertDispatcher(sinks: sinks, fallback: file, logger: logger)
+        let raiser = AlertRaiser(
+            model: model, dispatcher: dispatcher, metrics: metricsFile.map { _ in DriftMetrics(model: modelName) },
+            metricsFile: metricsFile)
+        raiser.warn = { Output.error("warning: \($0)") }
+        return (raiser, kafkaSink)
     }
 
-    /// Closes the Kafka sink; exit 1 when some alert could not be delivered after retries.
-    func finish(_ dispatcher: AlertDispatcher, _ kafkaSink: KafkaAlertSink?) throws {
+    /// Delivers what is still queued (within 10 s), closes the Kafka sink; exit 1 when some alert could not be
+    /// delivered after retries (it is in --alerts-file or the log).
+    func finish(_ raiser: AlertRaiser, _ kafkaSink: KafkaAlertSink?) throws {
+        let counts = raiser.dispatcher?.finish(within: .seconds(10))
         try kafkaSink?.close()
-        if dispatcher.counts.failed > 0 {
-            Output.error("\(dispatcher.counts.failed) alert deliveries failed after retries (see the log and --alerts-file)")
+        if let counts, counts.failed + counts.overflowed + counts.abandoned > 0 {
+            Output.error("\(counts.failed + counts.abandoned) alert deliveries failed after retries (see the log and --alerts-file)")
             throw ExitCode(1)
         }
     }

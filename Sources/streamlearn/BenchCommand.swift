@@ -1,3 +1,4 @@
+import StreamCore
 import ArgumentParser
 import Foundation
 import Logging

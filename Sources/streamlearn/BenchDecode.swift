@@ -1,3 +1,4 @@
+import StreamPipeline
 import ArgumentParser
 import Foundation
 import Simulation
@@ -127,16 +128,16 @@ struct BenchDecode: AsyncParsableCommand {
     }
 
     /// The first `limit` lines of `path` that the decoder accepts, back to back, read as every command reads
-    /// JSON Lines (``JSONLinesInput``: CRs and blank lines dropped; exit 66 if the file cannot be read). Rejected
+    /// JSON Lines (``JSONLinesSource``: CRs and blank lines dropped; exit 66 if the file cannot be read). Rejected
     /// lines are left out, so every pass decodes the same valid events.
     static func lines(of path: String, limit: Int) throws -> (payload: [UInt8], bounds: [Range<Int>]) {
-        let input = try JSONLinesInput(path: path)
+        let input = try openInput(path)
         let decoder = EventDecoder()
         let event = DecodedEvent()
         var payload: [UInt8] = []
         var bounds: [Range<Int>] = []
         var rejected = 0
-        try input.forEachLine(stopWhen: { bounds.count >= limit }) { _, line in
+        try reportingPipelineErrors { try input.forEachLine(stopWhen: { bounds.count >= limit }) { _, line, _ in
             do {
                 try decoder.decode(line, into: event)
             } catch {
@@ -145,7 +146,7 @@ struct BenchDecode: AsyncParsableCommand {
             }
             bounds.append(payload.count..<payload.count + line.count)
             payload.append(contentsOf: line)
-        }
+        } }
         guard !bounds.isEmpty else {
             Output.error("error: '\(path)' has no event the decoder accepts (\(rejected) rejected)")
             throw ExitCode(65)

@@ -1,3 +1,4 @@
+import StreamPipeline
 import ArgumentParser
 import DriftDetection
 import Foundation
@@ -136,16 +137,20 @@ struct BenchLearn: AsyncParsableCommand {
         measure("progressive metrics (cumulative + rolling)") {
             for index in 0..<events { metrics.update(probability: scores[index], label: labels[index]) }
         }
-        checksum += metrics.cumulative.rocAUC.value ?? 0
+        checksum += metrics.cumulative.rocAUC ?? 0
         var cumulativeOnly = BinaryClassificationMetrics()
-        measure("metrics: cumulative only") {
+        measure("metrics: cumulative only (fixed memory)") {
             for index in 0..<events { cumulativeOnly.update(probability: scores[index], label: labels[index]) }
         }
         var rollingOnly = RollingBinaryClassificationMetrics()
         measure("metrics: rolling only (window 1,000)") {
             for index in 0..<events { rollingOnly.update(probability: scores[index], label: labels[index]) }
         }
-        checksum += (cumulativeOnly.rocAUC.value ?? 0) + (rollingOnly.rocAUC.value ?? 0)
+        var exactOnly = BinaryClassificationMetrics(exactROCAUC: true)
+        measure("metrics: cumulative only (exact)") {
+            for index in 0..<events { exactOnly.update(probability: scores[index], label: labels[index]) }
+        }
+        checksum += (cumulativeOnly.rocAUC ?? 0) + (exactOnly.rocAUC ?? 0) + (rollingOnly.rocAUC.value ?? 0)
 
         // The `learn` command's path from bytes, and its parts.
         try measure("learn path: decode only") {

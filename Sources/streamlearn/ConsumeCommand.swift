@@ -1,3 +1,4 @@
+import StreamCore
 import ArgumentParser
 import Logging
 import StreamKafka

@@ -1,3 +1,4 @@
+import StreamPipeline
 import ArgumentParser
 import Foundation
 import StreamCore
@@ -32,18 +33,18 @@ struct DecodeCommand: AsyncParsableCommand {
     func run() async throws {
         let decoder = EventDecoder(configuration: try fields.decoderConfiguration())
         let event = DecodedEvent()
-        let input = try JSONLinesInput(path: file)
+        let input = try openInput(file)
         var accepted = 0
         var rejections: [(line: Int, reason: String)] = []
         let start = ContinuousClock.now
-        try input.forEachLine { lineNumber, line in
+        try reportingPipelineErrors { try input.forEachLine { lineNumber, line, _ in
             do {
                 try decoder.decode(line, into: event)
                 accepted += 1
             } catch let error as EventDecodingError {
                 rejections.append((lineNumber, error.description))
             }
-        }
+        } }
         let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
         let rate = Double(accepted + rejections.count) / seconds
         if json {

@@ -1,10 +1,8 @@
-import Alerting
 import ArgumentParser
 import DriftDetection
 import Foundation
-import Logging
 import StreamCore
-import StreamKafka
+import StreamPipeline
 
 struct DriftCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -79,117 +77,38 @@ struct DriftCommand: AsyncParsableCommand {
         }
     }
 
-    /// One watched feature: its detector and alert tracker, created on the first event that shows its kind.
-    struct Watch {
-        var name: String
-        var detector: RollingPSI?
-        var tracker = AlertTracker(policy: .psi)
-    }
-
     func run() async throws {
         let logger = global.bootstrapLogging()
-        let (dispatcher, kafkaSink) = try alerts.makeDispatcher(logger: logger)
-        try await runOnDedicatedThread(name: "streamlearn.drift") { [self] in
-            try replay(dispatcher: dispatcher)
-        }
-        try alerts.finish(dispatcher, kafkaSink)
-    }
-
-    func replay(dispatcher: AlertDispatcher) throws {
-        let model = alerts.model
-        let metrics = alerts.makeMetrics()
+        let (raiser, kafkaSink) = try alerts.makeRaiser(logger: logger)
+        let source = try openInput(file)
         let decoder = EventDecoder(configuration: try fields.decoderConfiguration())
-        let input = try JSONLinesInput(path: file)
-        var watches: [Watch] = []
-        var table = FeatureSchema()
-        var seen: [Bool] = []
-        var rejected = 0
-        var evaluations = 0
-        let configuration = psiConfiguration
-        if let features {
-            for name in features.split(separator: ",").map(String.init) where table.count == table.index(of: name) {
-                watches.append(Watch(name: name))
-            }
+        let watched = features?.split(separator: ",").map(String.init)
+        let pipeline = try reportingPipelineErrors {
+            try FeatureDriftPipeline(features: watched, configuration: psiConfiguration, raiser: raiser)
         }
-        func handle(_ watch: inout Watch, _ evaluation: PSIEvaluation) {
-            evaluations += 1
-            let change = watch.tracker.evaluate(evaluation.psi)
-            if let change {
-                let alert = Alert.from(
-                    change, detector: "psi", feature: watch.name, value: evaluation.psi, policy: watch.tracker.policy,
-                    window: Alert.Window(start: evaluation.start, end: evaluation.end), model: model, at: Date())
-                metrics?.recordAlert(alert)
-                if !dispatcher.sinks.isEmpty { dispatcher.dispatch(alert) }
-            }
-            metrics?.recordPSI(evaluation.psi, feature: watch.name)
-            alerts.publish(metrics)
-            let state: String
-            if case .resolved = change { state = "resolved" } else { state = watch.tracker.state.rawValue }
+        pipeline.onRejection = { record, error in
+            if pipeline.rejected <= 10 { Output.error("line \(record): rejected: \(error)") }
+        }
+        let json = json
+        pipeline.onEvaluation = { [self] evaluation in
             if json {
                 let object: [String: Any] = [
-                    "feature": watch.name, "start": evaluation.start, "end": evaluation.end, "psi": evaluation.psi,
-                    "state": state,
+                    "feature": evaluation.feature, "start": evaluation.evaluation.start, "end": evaluation.evaluation.end,
+                    "psi": evaluation.evaluation.psi, "state": evaluation.state,
                 ]
                 if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
                     report(String(decoding: data, as: UTF8.self))
                 }
             } else {
                 report(
-                    "\(watch.name.padding(toLength: 20, withPad: " ", startingAt: 0)) [\(evaluation.start), \(evaluation.end))  psi \(String(format: "%.6f", evaluation.psi))  \(state)")
+                    "\(evaluation.feature.padding(toLength: 20, withPad: " ", startingAt: 0)) [\(evaluation.evaluation.start), \(evaluation.evaluation.end))  psi \(String(format: "%.6f", evaluation.evaluation.psi))  \(evaluation.state)")
             }
         }
-        _ = try input.decodeLines(with: decoder) { lineNumber, event, rejection in
-            if let rejection {
-                rejected += 1
-                if rejected <= 10 { Output.error("line \(lineNumber): rejected: \(rejection)") }
-                return
-            }
-            if features == nil && watches.isEmpty {
-                let names = event.numeric.map { event.string($0.name) } + event.categorical.map { event.string($0.name) }
-                    + event.missing.map { event.string($0.name) }
-                for name in names where table.count == table.index(of: name) { watches.append(Watch(name: name)) }
-            }
-            if seen.count != watches.count { seen = Array(repeating: false, count: watches.count) }
-            for index in seen.indices { seen[index] = false }
-            do {
-                for feature in event.numeric {
-                    guard let index = table.index(of: event.bytes(feature.name), hash: feature.nameHash, learn: false) else { continue }
-                    seen[index] = true
-                    if watches[index].detector == nil { watches[index].detector = try RollingPSI(kind: .numeric, configuration: configuration) }
-                    guard watches[index].detector!.kind == .numeric else { continue }
-                    if let evaluation = watches[index].detector!.observe(feature.value) { handle(&watches[index], evaluation) }
-                }
-                for feature in event.categorical {
-                    guard let index = table.index(of: event.bytes(feature.name), hash: feature.nameHash, learn: false) else { continue }
-                    seen[index] = true
-                    if watches[index].detector == nil { watches[index].detector = try RollingPSI(kind: .categorical, configuration: configuration) }
-                    guard watches[index].detector!.kind == .categorical else { continue }
-                    if let evaluation = watches[index].detector!.observe(category: event.bytes(feature.value)) { handle(&watches[index], evaluation) }
-                }
-                for index in seen.indices where !seen[index] {
-                    guard var detector = watches[index].detector else { continue }
-                    let evaluation = detector.kind == .numeric ? detector.observe(.nan) : detector.observe(category: nil)
-                    watches[index].detector = detector
-                    if let evaluation { handle(&watches[index], evaluation) }
-                }
-            } catch let error as DriftError {
-                throw ValidationError("\(error)")
-            }
-        }
-        if rejected > 10 { Output.error("(\(rejected) lines rejected in all; the first 10 shown)") }
+        try reportingPipelineErrors { try pipeline.run(source, decoder: decoder) }
+        if pipeline.rejected > 10 { Output.error("(\(pipeline.rejected) lines rejected in all; the first 10 shown)") }
         if !json {
-            let alerts = watches.map(\.tracker.episodes).reduce(0, +)
-            report("\(evaluations) evaluations of \(watches.count) features, \(alerts) alerts, \(rejected) rejected lines")
+            report("\(pipeline.evaluations) evaluations of \(pipeline.featureCount) features, \(pipeline.alertEpisodes) alerts, \(pipeline.rejected) rejected lines")
         }
-    }
-}
-
-extension FeatureSchema {
-    /// The index of `name`, adding it when new.
-    mutating func index(of name: String) -> Int {
-        var bytes = Array(name.utf8)
-        return bytes.withUnsafeMutableBytes { raw in
-            index(of: UnsafeRawBufferPointer(raw), hash: fnv1a64(UnsafeRawBufferPointer(raw)), learn: true)!
-        }
+        try alerts.finish(raiser, kafkaSink)
     }
 }

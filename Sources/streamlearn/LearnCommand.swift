@@ -1,18 +1,26 @@
 import Alerting
 import ArgumentParser
-import DriftDetection
 import Foundation
 import OnlineLearning
 import StreamCore
+import StreamPipeline
 
 struct LearnCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "learn",
         abstract: "Replay JSON Lines events through progressive validation: predict each, then learn its label.",
         discussion: """
-            Prints events, events/s, F1, precision, recall, ROC-AUC (exact), log-loss, accuracy and KS, measured \
-            on each event's score before the model learned from it. Lines the decoder rejects are counted and \
-            reported on stderr, never learned; events without a label are scored but not learned. The defaults \
+            Prints events, events/s, F1, precision, recall, ROC-AUC, log-loss, accuracy and KS, measured on each \
+            event's score before the model learned from it. ROC-AUC and KS are kept in fixed memory (within \
+            about 1e-4 of exact; --exact-roc-auc keeps every distinct score, for replays). Lines the decoder \
+            rejects are counted and reported on stderr, never learned.
+
+            Late labels: an event with an id and no label is scored and waits; a label line ({"id": …, \
+            "label": …}, no features) joins it and the event is learned then, its metrics taken on the score it \
+            was given. At most --join-capacity events wait, each for at most --join-max-age events (or \
+            --join-max-age-ms of event time); what expires is dropped, or learned with --join-default-label. \
+            Labels for no waiting event (orphans) and for an event already joined (duplicates) are counted, \
+            never learned. Events with neither a label nor an id are scored only. The defaults \
             (online standardisation, missing-value weights, AdaGrad at 0.1) work on unscaled data without tuning; \
             --optimizer sgd (rate 0.01) reproduces River's StandardScaler | LogisticRegression exactly.
 
@@ -26,9 +34,14 @@ struct LearnCommand: AsyncParsableCommand {
             snapshot, the sinks and the summary are written as at the end of the input, and the exit status is 0; \
             a second signal exits at once.
 
-            --save-snapshot writes the whole state (feature schema, model, standardiser, metrics) atomically as \
-            a versioned JSON snapshot; --load-snapshot continues from one, bit for bit (its model options win \
-            over the command line's).
+            Snapshots: --save-snapshot writes the whole state (feature schema, model, standardiser, metrics, \
+            detectors, waiting events) atomically, in the same checksummed format as --snapshot-dir's files; \
+            --load-snapshot continues from either on new input, bit for bit (its options win over the command \
+            line's). --resume continues a file from where the newest good snapshot of a directory left it: the \
+            file is recognised by its content (its length and checksums of the consumed part), whatever its path \
+            is called now, and reading continues at that byte; another or a shortened file is refused (exit 65). \
+            Stdin has no positions: --resume on stdin exits 64 unless --continue, which goes on from the snapshot \
+            with every line given.
 
             Examples:
               streamlearn generate logistic --events 100000 --seed 7 labelled.jsonl
@@ -104,8 +117,29 @@ struct LearnCommand: AsyncParsableCommand {
     @Option(help: "With --snapshot-dir: also one whenever this many seconds have passed since the last.")
     var snapshotSeconds: Double?
 
-    @Option(help: "Continue from the newest good snapshot in this directory, skipping the lines it had consumed.")
+    @Option(help: "Continue from the newest good snapshot in this directory, at the byte of FILE where it stopped.")
     var resume: String?
+
+    @Flag(name: .customLong("continue"), help: "With --resume: go on from the snapshot with every line of the input (stdin has no positions).")
+    var continueFromSnapshot = false
+
+    @Flag(help: "Keep every distinct score for an exact cumulative ROC-AUC (memory grows with the stream; for replays).")
+    var exactRocAuc = false
+
+    @Flag(inversion: .prefixedNo, help: "Join label lines ({\"id\",\"label\"}, no features) to the waiting event with that id.")
+    var join = true
+
+    @Option(help: "Events that may wait for their label at once.")
+    var joinCapacity: Int = 100_000
+
+    @Option(help: "Events after which a waiting event expires.")
+    var joinMaxAge: Int?
+
+    @Option(help: "Event time (the events' ts, ms) after which a waiting event expires, instead of --join-max-age.")
+    var joinMaxAgeMs: Int64?
+
+    @Option(help: "Learn an expired event with this label (0 or 1) instead of dropping it.")
+    var joinDefaultLabel: Int?
 
     @Option(help: "Watch the model's rolling F1 over this many labelled events against the first as many (alerts drift.f1).")
     var f1Window: Int?
@@ -154,12 +188,23 @@ struct LearnCommand: AsyncParsableCommand {
             guard snapshotDir != nil else { throw ValidationError("--snapshot-seconds needs --snapshot-dir") }
         }
         if resume != nil && loadSnapshot != nil { throw ValidationError("--resume and --load-snapshot exclude each other") }
+        if continueFromSnapshot && resume == nil { throw ValidationError("--continue needs --resume") }
         if let watchAfter, watchAfter < 0 { throw ValidationError("--watch-after must not be negative, got \(watchAfter)") }
         for (name, value) in [("--f1-window", f1Window), ("--score-psi-window", scorePsiWindow), ("--input-psi-window", inputPsiWindow)] {
             if let value, value < 10 { throw ValidationError("\(name) must be at least 10, got \(value)") }
         }
+        if joinCapacity < 1 { throw ValidationError("--join-capacity must be at least 1, got \(joinCapacity)") }
+        if let joinMaxAge, joinMaxAge < 1 { throw ValidationError("--join-max-age must be at least 1, got \(joinMaxAge)") }
+        if let joinMaxAgeMs, joinMaxAgeMs < 1 { throw ValidationError("--join-max-age-ms must be at least 1, got \(joinMaxAgeMs)") }
+        if joinMaxAge != nil && joinMaxAgeMs != nil { throw ValidationError("--join-max-age and --join-max-age-ms exclude each other") }
+        if let joinDefaultLabel, joinDefaultLabel != 0 && joinDefaultLabel != 1 {
+            throw ValidationError("--join-default-label must be 0 or 1, got \(joinDefaultLabel)")
+        }
+        if !join && (joinMaxAge != nil || joinMaxAgeMs != nil || joinDefaultLabel != nil) {
+            throw ValidationError("--no-join excludes the other --join options")
+        }
         do {
-            _ = try makeClassifier()
+            _ = try ProgressiveClassifier(features: pipelineConfiguration.features, model: pipelineConfiguration.model, threshold: threshold)
         } catch {
             throw ValidationError(Self.optionMessage(error))
         }
@@ -180,358 +225,163 @@ struct LearnCommand: AsyncParsableCommand {
         return "\(option): \(reason)"
     }
 
-    func makeClassifier() throws(LearningError) -> ProgressiveClassifier {
-        var features = FeatureSpaceConfiguration()
-        features.hashBits = hashBits
-        var configuration = LogisticRegressionConfiguration()
+    /// The pipeline these options describe.
+    var pipelineConfiguration: LearningPipelineConfiguration {
+        var configuration = LearningPipelineConfiguration()
+        configuration.features.hashBits = hashBits
         switch optimizer {
         case .sgd:
             let rate = learningRate ?? 0.01
-            configuration.optimizer = .sgd(power == 0 ? .constant(rate) : .inverseScaling(initial: rate, power: power))
+            configuration.model.optimizer = .sgd(power == 0 ? .constant(rate) : .inverseScaling(initial: rate, power: power))
         case .adagrad:
-            configuration.optimizer = .adaGrad(learningRate: learningRate ?? 0.1, epsilon: 1e-8)
+            configuration.model.optimizer = .adaGrad(learningRate: learningRate ?? 0.1, epsilon: 1e-8)
         case .ftrl:
-            configuration.optimizer = .ftrl(alpha: alpha, beta: beta)
+            configuration.model.optimizer = .ftrl(alpha: alpha, beta: beta)
         }
-        configuration.l1 = l1
-        configuration.l2 = l2
-        configuration.positiveClassWeight = positiveWeight
-        configuration.hashBits = hashBits
-        configuration.standardize = standardize
-        return try ProgressiveClassifier(
-            features: features, model: configuration, threshold: threshold, window: window == 0 ? nil : window)
+        configuration.model.l1 = l1
+        configuration.model.l2 = l2
+        configuration.model.positiveClassWeight = positiveWeight
+        configuration.model.hashBits = hashBits
+        configuration.model.standardize = standardize
+        configuration.threshold = threshold
+        configuration.metricsWindow = window == 0 ? nil : window
+        configuration.exactROCAUC = exactRocAuc
+        configuration.detectors.f1Window = f1Window
+        configuration.detectors.scorePSIWindow = scorePsiWindow
+        configuration.detectors.inputPSIWindow = inputPsiWindow
+        configuration.detectors.adwin = adwin
+        configuration.detectors.pageHinkley = pageHinkley
+        configuration.detectors.watchAfter = watchAfter
+        if join {
+            var labelJoin = LabelJoin.Configuration()
+            labelJoin.capacity = joinCapacity
+            if let joinMaxAge { labelJoin.maxAge = .events(joinMaxAge) }
+            if let joinMaxAgeMs { labelJoin.maxAge = .milliseconds(joinMaxAgeMs) }
+            if let joinDefaultLabel { labelJoin.expiry = .learn(label: joinDefaultLabel == 1) }
+            configuration.labelJoin = labelJoin
+        } else {
+            configuration.labelJoin = nil
+        }
+        configuration.snapshots.everyRecords = snapshotEvery
+        configuration.snapshots.everySeconds = snapshotSeconds
+        return configuration
     }
-
-    /// Events the model learns before any detector watches it: a fresh model's scores and errors move as it
-    /// learns, and a reference taken then would call that drift.
-    var warmUp: Int { watchAfter ?? max(2 * max(f1Window ?? 0, scorePsiWindow ?? 0), 2_000) }
-
-    /// The offsets key of this input in snapshots: lines consumed from it.
-    var inputKey: String { "file:\(file == "-" ? "stdin" : file)" }
 
     func run() async throws {
-        var classifier: ProgressiveClassifier
-        var restored: LearnState?
-        var skipLines = 0
-        if let loadSnapshot {
-            guard let data = FileManager.default.contents(atPath: loadSnapshot) else {
-                Output.error("error: cannot read snapshot '\(loadSnapshot)'")
-                throw ExitCode(66)
-            }
-            do {
-                classifier = try Snapshot.decode(ProgressiveClassifier.self, from: data)
-            } catch {
-                Output.error("error: snapshot '\(loadSnapshot)' refused: \(error)")
-                throw ExitCode(65)
-            }
-        } else if let resume {
-            let store = try SnapshotStore(directory: resume)
-            let (entry, refused) = store.newestGood()
-            for error in refused { Output.error("warning: \(error); using an older one") }
-            guard let entry else {
-                Output.error("error: no usable snapshot in '\(resume)'")
-                throw ExitCode(66)
-            }
-            do {
-                restored = try Snapshot.decode(LearnState.self, from: entry.payload)
-                classifier = restored!.classifier
-            } catch {
-                Output.error("error: snapshot '\(entry.path)' refused: \(error)")
-                throw ExitCode(65)
-            }
-            skipLines = Int(entry.header.offsets[inputKey] ?? 0)
-        } else {
-            classifier = try makeClassifier()
-        }
-        let store = try snapshotDir.map { try SnapshotStore(directory: $0) }
-        let decoder = EventDecoder(configuration: try fields.decoderConfiguration())
-        let input = try JSONLinesInput(path: file)
-        var rejected = 0
-        var refused = 0
-        var unlabeled = 0
-        var events = 0
-        let start = ContinuousClock.now
         let logger = global.bootstrapLogging()
-        let (dispatcher, kafkaSink) = try alerts.makeDispatcher(logger: logger)
-        let f1Detector = try f1Window.map { window in
-            var configuration = RollingF1.Configuration()
-            configuration.referenceSize = window
-            configuration.windowSize = window
-            configuration.step = max(window / 5, 1)
-            configuration.threshold = threshold
-            return try RollingF1(configuration: configuration)
-        }
-        let scoreDetector = try scorePsiWindow.map { window in
-            var configuration = PSIConfiguration()
-            configuration.referenceSize = window
-            configuration.windowSize = window
-            configuration.step = max(window / 2, 1)
-            return try RollingPSI(kind: .numeric, configuration: configuration)
-        }
-        // A resumed run continues its detectors (their references, windows and alert states) with the model.
-        var state =
-            restored
-            ?? LearnState(
-                classifier: classifier, f1: f1Detector, score: scoreDetector, adwin: adwin ? ADWIN() : nil,
-                pageHinkley: pageHinkley ? PageHinkley() : nil)
-        let metrics = alerts.makeMetrics()
-        /// A change-point detector's finding: a warning that fires once (change detectors have no resolution).
-        func raiseChange(detector: String, value: Double, threshold: Double, line: Int, state: inout LearnState) {
-            alertCount += 1
-            state.changeEpisodes += 1
-            let alert = Alert(
-                id: "\(alerts.model.name)/drift.\(detector)/error/\(state.changeEpisodes)", kind: "drift.\(detector)",
-                severity: .warning, state: .firing, detector: detector, feature: "error", value: value,
-                threshold: threshold, window: Alert.Window(start: max(state.labelled - 1, 0), end: state.labelled),
-                model: alerts.model, offsets: [inputKey: Int64(line)], at: Date())
-            metrics?.recordAlert(alert)
-            dispatcher.dispatch(alert)
-        }
-        var alertCount = 0
-        /// Sends the alert for `change`; a critical one first snapshots the model into the store.
-        func raise(
-            _ change: AlertChange, detector: String, feature: String, value: Double, policy: AlertPolicy,
-            window: Alert.Window, line: Int, state: LearnState
-        ) throws {
-            alertCount += 1
-            let offsets = [inputKey: Int64(line)]
-            var alert = Alert.from(
-                change, detector: detector, feature: feature, value: value, policy: policy, window: window,
-                model: alerts.model, offsets: offsets, at: Date())
-            if let store, alert.state == .firing, alert.severity == .critical {
-                alert.snapshot = try store.write(Snapshot.encode(state), reason: .alert(alert.id), offsets: offsets, at: alert.at)
-            }
-            metrics?.recordAlert(alert)
-            dispatcher.dispatch(alert)
-        }
-        var lastLine = skipLines
-        var lastSnapshot = ContinuousClock.now
-        // The command's options, read once: each read of a property wrapper in the per-line closure costs.
-        let warmUpEvents = warmUp
-        let watchInputsWindow = inputPsiWindow
-        let decisionThreshold = threshold
-        let everyLines = snapshotEvery
-        let everySeconds = snapshotSeconds
-        let offsetsKey = inputKey
+        let (raiser, kafkaSink) = try alerts.makeRaiser(logger: logger)
         let shutdown = await ShutdownRequest.trap()
-        // Lines are read and decoded on a thread of their own; everything in this closure stays on this one, in
-        // line order, so the results are those of decoding inline.
-        let interrupted = try input.decodeLines(
-            with: decoder, threaded: decodeAhead && JSONLinesInput.decodesAhead, skippingThrough: skipLines,
-            stopWhen: { shutdown.isRequested }
-        ) { lineNumber, event, rejection in
-            // Lines decoded ahead but not yet learned when a stop came are left for `--resume`.
-            if shutdown.isRequested { return }
-            lastLine = lineNumber
-            if let store {
-                let byCount = everyLines.map { lineNumber % $0 == 0 } ?? false
-                let byTime = everySeconds.map { ContinuousClock.now - lastSnapshot >= .seconds($0) } ?? false
-                if byCount || byTime {
-                    try store.write(Snapshot.encode(state), reason: .periodic, offsets: [offsetsKey: Int64(lineNumber - 1)], at: Date())
-                    lastSnapshot = ContinuousClock.now
-                }
-            }
-            events += 1
-            if let rejection {
-                rejected += 1
-                if rejected <= 10 { Output.error("line \(lineNumber): rejected: \(rejection)") }
-                return
-            }
-            if event.label == nil { unlabeled += 1 }
-            let probability: Double
+        let run = try reportingPipelineErrors { try replay(raiser: raiser, shutdown: shutdown) }
+        try alerts.finish(raiser, kafkaSink)
+        if let failure = run.saveFailure {
+            Output.error("error: \(failure)")
+            throw ExitCode(73)
+        }
+        if run.pipeline.counts.rejected > 0 { throw ExitCode(65) }
+    }
+
+    /// The state to start from: `--load-snapshot`'s, the newest good one of `--resume`'s directory (with where it
+    /// left its input), or `nil` for a fresh one.
+    func restoredState() throws -> (PipelineState, SourcePosition?)? {
+        if let loadSnapshot {
+            let entry: SnapshotStore.Entry
             do {
-                probability = try state.classifier.process(event)
+                entry = try SnapshotStore.read(loadSnapshot)
             } catch {
-                refused += 1
-                if refused <= 10 { Output.error("line \(lineNumber): not learned: \(error)") }
-                return
+                throw PipelineError(.snapshotRefused, "\(error)")
             }
-            if event.label != nil { state.labelled += 1 }
-            if let window = watchInputsWindow {
-                if state.inputs == nil {
-                    state.inputs = try InputWatch(
-                        names: state.classifier.vectorizer.schema.names, window: window, start: state.classifier.scored - 1)
-                }
-                // The detectors read the classifier's row in place, both updated where they are in `state`.
-                let due = state.classifier.withLastDenseValues(updating: &state.inputs) { row, inputs in
-                    inputs!.observe(row)
-                }
-                for (feature, evaluation, change) in due {
-                    let name = state.inputs!.names[feature]
-                    let start = state.inputs!.start
-                    metrics?.recordPSI(evaluation.psi, feature: name)
-                    if let change {
-                        try raise(
-                            change, detector: "psi", feature: name, value: evaluation.psi, policy: .psi,
-                            window: Alert.Window(start: evaluation.start + start, end: evaluation.end + start),
-                            line: lineNumber, state: state)
-                    }
-                }
-                if !due.isEmpty { alerts.publish(metrics) }
+            return (try Self.decodeState(entry), nil)
+        }
+        guard let resume else { return nil }
+        guard FileManager.default.fileExists(atPath: resume) else {
+            throw PipelineError(.cannotOpenInput, "no snapshot directory '\(resume)'")
+        }
+        let store = try SnapshotStore(directory: resume)
+        let (entry, refused) = store.newestGood()
+        for (index, error) in refused.enumerated() {
+            let older = entry != nil || index < refused.count - 1
+            Output.error("warning: \(error)\(older ? "; using an older one" : "")")
+        }
+        guard let entry else { throw PipelineError(.cannotOpenInput, "no usable snapshot in '\(resume)'") }
+        return (try Self.decodeState(entry), entry.header.positions.first)
+    }
+
+    /// A snapshot's pipeline state; a bare classifier's (kind `progressive-classifier`) starts one.
+    static func decodeState(_ entry: SnapshotStore.Entry) throws -> PipelineState {
+        do {
+            if let kind = (try? JSONSerialization.jsonObject(with: entry.payload) as? [String: Any])?["kind"] as? String,
+                kind == ProgressiveClassifier.snapshotKind
+            {
+                return PipelineState(classifier: try Snapshot.decode(ProgressiveClassifier.self, from: entry.payload))
             }
-            guard state.classifier.scored > warmUpEvents else { return }
-            // Detector windows count from where watching began; alerts give them as stream indices.
-            if state.watchStart == nil {
-                state.watchStart = .init(scored: state.classifier.scored - 1, labelled: max(state.labelled - (event.label == nil ? 0 : 1), 0))
+            return try Snapshot.decode(PipelineState.self, from: entry.payload)
+        } catch {
+            throw PipelineError(.snapshotRefused, "snapshot '\(entry.path)' refused: \(error)")
+        }
+    }
+
+    struct Run {
+        var pipeline: LearningPipeline
+        var saveFailure: String?
+    }
+
+    /// Runs the pipeline over the input and prints the summary.
+    func replay(raiser: AlertRaiser, shutdown: ShutdownRequest) throws -> Run {
+        let configuration = pipelineConfiguration
+        let restored = try restoredState()
+        let source = try JSONLinesSource(path: file)
+        if resume != nil && !continueFromSnapshot {
+            guard source.isRegularFile else {
+                Output.error("error: \(source.name) has no positions to resume from; pass --continue to go on from the snapshot with every line given")
+                throw ExitCode(64)
             }
-            let scoredOffset = state.watchStart!.scored
-            let labelledOffset = state.watchStart!.labelled
-            if let evaluation = state.score?.observe(probability) {
-                if let change = state.scoreTracker.evaluate(evaluation.psi) {
-                    try raise(
-                        change, detector: "psi", feature: "score", value: evaluation.psi, policy: state.scoreTracker.policy,
-                        window: Alert.Window(start: evaluation.start + scoredOffset, end: evaluation.end + scoredOffset),
-                        line: lineNumber, state: state)
-                }
-                metrics?.recordPSI(evaluation.psi, feature: "score")
-                alerts.publish(metrics)
-            }
-            if let label = event.label {
-                let error: Double = (probability >= decisionThreshold) == (label != 0) ? 0 : 1
-                if state.adwin?.update(error) == true {
-                    raiseChange(detector: "adwin", value: state.adwin!.mean, threshold: state.adwin!.delta, line: lineNumber, state: &state)
-                }
-                if let change = state.pageHinkley?.update(error) {
-                    raiseChange(
-                        detector: "page-hinkley", value: change == .increase ? 1 : -1,
-                        threshold: state.pageHinkley!.threshold, line: lineNumber, state: &state)
-                }
-                if let evaluation = state.f1?.observe(probability: probability, label: label != 0) {
-                    metrics?.recordF1(evaluation.f1, baseline: evaluation.baseline)
-                    alerts.publish(metrics)
-                    if state.f1Tracker == nil, let policy = state.f1?.policy { state.f1Tracker = AlertTracker(policy: policy) }
-                    if let change = state.f1Tracker?.evaluate(evaluation.f1) {
-                        try raise(
-                            change, detector: "f1", feature: "f1", value: evaluation.f1, policy: state.f1Tracker!.policy,
-                            window: Alert.Window(start: evaluation.start + labelledOffset, end: evaluation.end + labelledOffset),
-                            line: lineNumber, state: state)
-                    }
-                }
+            if case .file(let position) = restored?.1 { try source.resume(at: position) }
+        }
+        let store: SnapshotStore?
+        do {
+            store = try snapshotDir.map { try SnapshotStore(directory: $0) }
+        } catch {
+            throw PipelineError(.snapshotWriteFailed, "\(error)")
+        }
+        let pipeline = try LearningPipeline(configuration: configuration, state: restored?.0, store: store, raiser: raiser)
+        var shown = (rejected: 0, notLearned: 0)
+        pipeline.diagnostics = { diagnostic in
+            switch diagnostic {
+            case .rejected(let record, let error):
+                shown.rejected += 1
+                if shown.rejected <= 10 { Output.error("line \(record): rejected: \(error)") }
+            case .notLearned(let record, let error):
+                shown.notLearned += 1
+                if shown.notLearned <= 10 { Output.error("line \(record): not learned: \(error)") }
             }
         }
+        let start = ContinuousClock.now
+        let decoder = EventDecoder(configuration: try fields.decoderConfiguration())
+        let interrupted = try pipeline.run(
+            source, decoder: decoder, threaded: decodeAhead && JSONLinesSource.decodesAhead,
+            stopWhen: { shutdown.isRequested })
         let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
-        if rejected > 10 || refused > 10 {
-            Output.error("(\(rejected) rejected and \(refused) not learned in all; the first 10 of each shown)")
+        let counts = pipeline.counts
+        if counts.rejected > 10 || counts.notLearned > 10 {
+            Output.error("(\(counts.rejected) rejected and \(counts.notLearned) not learned in all; the first 10 of each shown)")
         }
-        var finalSnapshot: String?
-        if let store {
-            finalSnapshot = try store.write(Snapshot.encode(state), reason: .shutdown, offsets: [inputKey: Int64(lastLine)], at: Date())
-        }
+        let finalSnapshot = try pipeline.finish()
         if interrupted {
             Output.error(
-                "\(shutdown.signalName): stopped after line \(lastLine)"
+                "\(shutdown.signalName): stopped after line \(pipeline.lastCursor?.record ?? source.resumedLine)"
                     + (finalSnapshot.map { "; state saved in '\($0)' (continue with --resume)" } ?? ""))
         }
+        var saveFailure: String?
         if let saveSnapshot {
             do {
-                let data = try Snapshot.encode(state.classifier)
-                try data.write(to: URL(fileURLWithPath: saveSnapshot), options: .atomic)
+                try SnapshotStore.writeFile(
+                    try Snapshot.encode(pipeline.state), to: saveSnapshot, reason: .shutdown, positions: pipeline.positions,
+                    at: Date())
             } catch {
-                Output.error("error: cannot write snapshot '\(saveSnapshot)': \(error)")
-                throw ExitCode(73)
+                saveFailure = "cannot write snapshot '\(saveSnapshot)': \(error)"
             }
         }
-        let summary = state.classifier.metrics.cumulative.summary
-        let rate = Double(events) / seconds
-        if json {
-            var object: [String: Any] = [
-                "events": events, "events_per_second": rate.rounded(), "learned": summary.events,
-                "rejected": rejected, "unlabeled": unlabeled, "not_learned": refused,
-                "f1": summary.f1, "precision": summary.precision, "recall": summary.recall,
-                "log_loss": summary.logLoss, "accuracy": summary.accuracy,
-                "optimizer": state.classifier.model.configuration.optimizer.name, "alerts": alertCount,
-            ]
-            object["roc_auc"] = summary.rocAUC ?? NSNull()
-            if let rolling = state.classifier.metrics.rolling {
-                object["rolling"] = [
-                    "window": rolling.window, "roc_auc": rolling.summary.rocAUC ?? NSNull(), "f1": rolling.summary.f1,
-                    "log_loss": rolling.summary.logLoss,
-                ] as [String: Any]
-            }
-            object["ks"] = summary.ks ?? NSNull()
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            report(String(decoding: data, as: UTF8.self))
-        } else {
-            func figure(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "n/a" }
-            report("events       \(events) (\(summary.events) learned, \(unlabeled) unlabeled, \(rejected) rejected, \(refused) not learned)")
-            report("events/s     \(Int(rate))")
-            report("optimizer    \(state.classifier.model.configuration.optimizer.name)")
-            report("roc_auc      \(figure(summary.rocAUC))")
-            report("log_loss     \(figure(summary.logLoss))")
-            report("f1           \(figure(summary.f1))  (threshold \(state.classifier.metrics.cumulative.threshold))")
-            report("precision    \(figure(summary.precision))")
-            report("recall       \(figure(summary.recall))")
-            report("accuracy     \(figure(summary.accuracy))")
-            report("ks           \(figure(summary.ks))")
-            if let rolling = state.classifier.metrics.rolling?.summary {
-                report("last \(state.classifier.metrics.rolling!.window)    roc_auc \(figure(rolling.rocAUC)), f1 \(figure(rolling.f1)), log_loss \(figure(rolling.logLoss))")
-            }
-        }
-        try alerts.finish(dispatcher, kafkaSink)
-        if rejected > 0 { throw ExitCode(65) }
-    }
-}
-
-/// Everything `learn` carries across a restart: the classifier and the detectors watching it, with their
-/// references, windows and alert states (snapshot kind `learn-state`). `--save-snapshot` and `--load-snapshot`
-/// exchange the classifier alone (kind `progressive-classifier`).
-struct LearnState: Snapshotable {
-    static let snapshotKind = "learn-state"
-    /// 2: the PSI detectors' windows are ``SlidingBinCounts`` (per-block counts); version 1 kept a ring of bins and
-    /// is refused by name.
-    static let snapshotVersion = 2
-
-    var classifier: ProgressiveClassifier
-    var f1: RollingF1?
-    var f1Tracker: AlertTracker?
-    var score: RollingPSI?
-    var scoreTracker = AlertTracker(policy: .psi)
-    var adwin: ADWIN?
-    var pageHinkley: PageHinkley?
-    /// Change alerts raised so far (numbers ADWIN's and Page-Hinkley's alert ids).
-    var changeEpisodes = 0
-    /// Labelled events seen.
-    var labelled = 0
-    /// Scored and labelled events before the detectors began watching (after the warm-up).
-    var watchStart: WatchStart?
-    /// The PSI of the dense input features, from the first event scored.
-    var inputs: InputWatch?
-
-    struct WatchStart: Codable {
-        var scored: Int
-        var labelled: Int
-    }
-}
-
-/// `learn --input-psi-window`: the rolling PSI of the dense input features known when watching began, one alert
-/// tracker each.
-struct InputWatch: Codable {
-    /// The watched features, in schema order (the group's columns).
-    var names: [String]
-    /// Events scored before watching began (window indices are offset by it in alerts).
-    var start: Int
-    var group: RollingPSIGroup
-    var trackers: [AlertTracker]
-
-    init(names: [String], window: Int, start: Int = 0) throws {
-        var configuration = PSIConfiguration()
-        configuration.referenceSize = window
-        configuration.windowSize = window
-        configuration.step = max(window / 2, 1)
-        self.names = names
-        self.start = start
-        group = try RollingPSIGroup(features: max(names.count, 1), configuration: configuration)
-        trackers = Array(repeating: AlertTracker(policy: .psi), count: max(names.count, 1))
-    }
-
-    /// Observes one event's dense row; returns every evaluation now due with its tracker's change, if any (an
-    /// empty array, which does not allocate, on most events).
-    mutating func observe(_ row: UnsafeBufferPointer<Double>) -> [(feature: Int, evaluation: PSIEvaluation, change: AlertChange?)] {
-        var due: [(feature: Int, evaluation: PSIEvaluation, change: AlertChange?)] = []
-        group.observe(row) { feature, evaluation in
-            guard feature < names.count else { return }
-            due.append((feature, evaluation, trackers[feature].evaluate(evaluation.psi)))
-        }
-        return due
+        LearnSummary(pipeline: pipeline, seconds: seconds, json: json).print(report)
+        return Run(pipeline: pipeline, saveFailure: saveFailure)
     }
 }

@@ -1,3 +1,5 @@
+import StreamCore
+import StreamPipeline
 import ArgumentParser
 import Foundation
 import Logging
@@ -51,7 +53,7 @@ struct ProduceCommand: AsyncParsableCommand {
         let producer = try KafkaProducer(configuration: configuration, logger: logger)
         let shutdown = await ShutdownRequest.trap()
         let summary = try await runOnDedicatedThread { [self] in
-            try produce(JSONLinesInput(path: file), with: producer, shutdown: shutdown)
+            try produce(openInput(file), with: producer, shutdown: shutdown)
         }
         if shutdown.isRequested { Output.error("\(shutdown.signalName): stopped reading; what was read was flushed") }
         Output.error(
@@ -69,7 +71,7 @@ struct ProduceCommand: AsyncParsableCommand {
     }
 
     /// Sends every line; a stop request ends reading, and what was sent is still flushed and confirmed.
-    private func produce(_ input: JSONLinesInput, with producer: KafkaProducer, shutdown: ShutdownRequest) throws -> Summary {
+    private func produce(_ input: JSONLinesSource, with producer: KafkaProducer, shutdown: ShutdownRequest) throws -> Summary {
         var summary = Summary()
         do {
             try producer.checkBrokersReachable(timeout: .seconds(timeout))
@@ -79,7 +81,7 @@ struct ProduceCommand: AsyncParsableCommand {
             summary.unreachable = true
             return summary
         }
-        try input.forEachLine(stopWhen: { shutdown.isRequested }) { lineNumber, line in
+        try reportingPipelineErrors { try input.forEachLine(stopWhen: { shutdown.isRequested }) { lineNumber, line, _ in
             let key: String?
             do {
                 key = try messageKey(Data(line))
@@ -97,7 +99,7 @@ struct ProduceCommand: AsyncParsableCommand {
                 try producer.send(topic: topic, key: nil, value: line)
             }
             producer.poll()
-        }
+        } }
         let report: KafkaDeliveryReport
         do {
             report = try producer.close(timeout: .seconds(timeout))

@@ -1,7 +1,7 @@
-import Alerting
 import ArgumentParser
 import Foundation
 import OnlineLearning
+import StreamCore
 
 struct SnapshotCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -94,7 +94,8 @@ struct SnapshotShow: AsyncParsableCommand {
             let object: [String: Any] = [
                 "file": path, "sequence": entry.header.sequence, "reason": entry.header.reason,
                 "created_at": ISO8601DateFormatter().string(from: entry.header.createdAt), "length": entry.header.length,
-                "crc32": entry.header.crc32, "offsets": entry.header.offsets, "kind": kind, "kind_version": kindVersion,
+                "crc32": entry.header.crc32, "kind": kind, "kind_version": kindVersion,
+                "positions": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(entry.header.positions))) ?? [],
             ]
             Output.line(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
         } else {
@@ -103,7 +104,15 @@ struct SnapshotShow: AsyncParsableCommand {
             Output.line("created     \(ISO8601DateFormatter().string(from: entry.header.createdAt))")
             Output.line("payload     \(entry.header.length) bytes, crc32 \(entry.header.crc32) verified")
             Output.line("holds       \(kind) (kind_version \(kindVersion))")
-            Output.line("offsets     \(entry.header.offsets.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
+            Output.line("positions   \(entry.header.positions.map(Self.describe).joined(separator: ", "))")
+        }
+    }
+
+    /// A position in words: `file:PATH line N (byte B)` or `TOPIC/PARTITION offset N`.
+    static func describe(_ position: SourcePosition) -> String {
+        switch position {
+        case .file(let file): "\(position.key) line \(file.line) (byte \(file.byteOffset))"
+        case .kafka(let kafka): "\(position.key) offset \(kafka.offset)"
         }
     }
 }

@@ -24,7 +24,7 @@ struct LogisticRegressionTests {
             try classifier.process(event)
             truth.update(score: probability, label: label)
         }
-        return (classifier.metrics.cumulative.rocAUC.value ?? 0, truth.value ?? 0, classifier)
+        return (classifier.metrics.cumulative.rocAUC ?? 0, truth.value ?? 0, classifier)
     }
 
     @Test(

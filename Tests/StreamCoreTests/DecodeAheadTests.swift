@@ -41,11 +41,12 @@ import Testing
         var seen: [Seen] = []
         let read = try DecodeAhead.run(decoder: EventDecoder(), configuration: configuration) { reader in
             for (index, line) in lines.enumerated() {
-                try line.withUnsafeBytes { try reader.decode(index + 1, bytes: $0) }
+                try line.withUnsafeBytes { try reader.decode(index + 1, bytes: $0, end: Int64(index + 1) * 3) }
                 if index % 50 == 49 { reader.flush() }
             }
             return lines.count
-        } consume: { line, event, rejection in
+        } consume: { line, end, event, rejection in
+            #expect(end == Int64(line) * 3)  // each line's end crosses with it
             seen.append(Self.seen(line, event, rejection))
         }
         #expect(read == lines.count)

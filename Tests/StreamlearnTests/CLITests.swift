@@ -262,13 +262,13 @@ struct CLITests {
             let continued = try CLI.run(
                 ["learn", "--load-snapshot", half, "--save-snapshot", resumed, "--json", "-"], stdin: second)
             #expect(continued.status == 0, "\(continued.stderr)")
-            let oneGoBytes = try Data(contentsOf: URL(fileURLWithPath: oneGo))
-            let resumedBytes = try Data(contentsOf: URL(fileURLWithPath: resumed))
+            let oneGoBytes = try SnapshotFiles.payload(oneGo)
+            let resumedBytes = try SnapshotFiles.payload(resumed)
             #expect(oneGoBytes == resumedBytes, "\(optimizer): resumed snapshot differs from one-go snapshot")
             // Decoding on the calling thread instead of ahead on a second one changes nothing.
             let inline = directory.appendingPathComponent("\(optimizer)-inline.json").path
             #expect(try CLI.run(["learn", "--no-decode-ahead", "--save-snapshot", inline] + options + ["-"], stdin: whole).status == 0)
-            #expect(try Data(contentsOf: URL(fileURLWithPath: inline)) == oneGoBytes, "\(optimizer): inline decoding differs")
+            #expect(try SnapshotFiles.payload(inline) == oneGoBytes, "\(optimizer): inline decoding differs")
             let object = try JSONSerialization.jsonObject(with: Data(continued.stdout.utf8)) as? [String: Any] ?? [:]
             #expect(object["learned"] as? Int == 6_000)  // the metrics came back with the snapshot
             #expect(object["optimizer"] as? String == optimizer)
@@ -278,7 +278,19 @@ struct CLITests {
         try Data("{\"format\":\"streamlearn-snapshot\"".utf8).write(to: URL(fileURLWithPath: damaged))
         let refused = try CLI.run(["learn", "--load-snapshot", damaged, "-"], stdin: first)
         #expect(refused.status == 65)
-        #expect(refused.stderr.contains("snapshot '\(damaged)' refused: invalid snapshot: not a StreamLearn snapshot"))
+        #expect(refused.stderr.contains("snapshot '\(damaged)' refused: has no header line (truncated?)"))
+        // One format: a --save-snapshot file is a store file that `snapshot show` verifies, and --load-snapshot
+        // reads a --snapshot-dir file as well.
+        let half = directory.appendingPathComponent("sgd-half.json").path
+        let shown = try CLI.run(["snapshot", "show", "--json", half])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect((try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])?["kind"] as? String == "pipeline-state")
+        let store = directory.appendingPathComponent("store").path
+        #expect(try CLI.run(["learn", "--snapshot-dir", store, "--optimizer", "sgd", "--window", "700", "--hash-bits", "12", "-"], stdin: first).status == 0)
+        let fromStore = directory.appendingPathComponent("from-store.json").path
+        let storeFile = store + "/snapshot-00000001.json"
+        #expect(try CLI.run(["learn", "--load-snapshot", storeFile, "--save-snapshot", fromStore, "-"], stdin: second).status == 0)
+        #expect(try SnapshotFiles.payload(fromStore) == SnapshotFiles.payload(directory.appendingPathComponent("sgd-one.json").path))
     }
 
     @Test("The learner benchmark runs end to end on a small workload")
@@ -459,13 +471,35 @@ struct CLITests {
         #expect(rows.map { $0["reason"] as? String } == ["shutdown", "periodic", "periodic", "periodic"])
         let show = try CLI.run(["snapshot", "show", "--json", store + "/snapshot-00000004.json"])
         let shown = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any] ?? [:]
-        #expect(shown["kind"] as? String == "learn-state")
-        #expect((shown["offsets"] as? [String: Int])?["file:\(input)"] == 3_000)
+        #expect(shown["kind"] as? String == "pipeline-state")
+        let position = ((shown["positions"] as? [[String: Any]])?.first?["file"] as? [String: Any]) ?? [:]
+        #expect(position["line"] as? Int == 3_000)
+        #expect(position["path"] as? String == input)
+        #expect(position["byte_offset"] as? Int == first.utf8.count)
 
         // Resuming from the end-of-run snapshot and reading the whole file gives the one-go state, byte for byte.
         let continued = try CLI.run(["learn", "--resume", store, "--save-snapshot", resumed, "--json", input])
         #expect(continued.status == 0, "\(continued.stderr)")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: oneGo)) == Data(contentsOf: URL(fileURLWithPath: resumed)))
+        #expect(try SnapshotFiles.payload(oneGo) == SnapshotFiles.payload(resumed))
+        // The file is recognised by its content, not by how its path is spelt: the same file under another
+        // spelling resumes at the same byte; another file, or a shortened one, is refused with the reason.
+        let respelt = directory.path + "/./" + (input as NSString).lastPathComponent
+        #expect(try CLI.run(["learn", "--resume", store, "--save-snapshot", resumed, respelt]).status == 0)
+        #expect(try SnapshotFiles.payload(oneGo) == SnapshotFiles.payload(resumed))
+        let short = directory.appendingPathComponent("short.jsonl").path
+        try (whole.split(separator: "\n").prefix(2_000).joined(separator: "\n") + "\n").write(toFile: short, atomically: true, encoding: .utf8)
+        let shortened = try CLI.run(["learn", "--resume", store, short])
+        #expect(shortened.status == 65)
+        #expect(shortened.stderr.contains("shorter than the"), "\(shortened.stderr)")
+        let other = directory.appendingPathComponent("other.jsonl").path
+        #expect(try CLI.run(["generate", "logistic", "--events", "5000", "--seed", "5", other]).status == 0)
+        let different = try CLI.run(["learn", "--resume", store, other])
+        #expect(different.status == 65)
+        #expect(different.stderr.contains("does not start with the"), "\(different.stderr)")
+        // Stdin has no positions: refused with exit 64, unless --continue.
+        let piped = try CLI.run(["learn", "--resume", store, "-"], stdin: whole)
+        #expect(piped.status == 64)
+        #expect(piped.stderr.contains("stdin has no positions to resume from"))
 
         // Corrupt the newest snapshot (one flipped byte): it is refused by name and the previous one (before line
         // 3,000) is used, which ends in the same state.
@@ -476,7 +510,7 @@ struct CLITests {
         let fallback = try CLI.run(["learn", "--resume", store, "--save-snapshot", resumed, "--json", input])
         #expect(fallback.status == 0)
         #expect(fallback.stderr.contains("snapshot '\(newest)' refused: checksum mismatch"))
-        #expect(try Data(contentsOf: URL(fileURLWithPath: oneGo)) == Data(contentsOf: URL(fileURLWithPath: resumed)))
+        #expect(try SnapshotFiles.payload(oneGo) == SnapshotFiles.payload(resumed))
         #expect(try CLI.run(["snapshot", "list", store]).stdout.contains("snapshot-00000004.json  REFUSED: checksum mismatch"))
         #expect(try CLI.run(["snapshot", "show", newest]).status == 65)
 
@@ -492,8 +526,7 @@ struct CLITests {
         #expect(try CLI.run(["learn", "--resume", storeSplit, "--snapshot-dir", storeSplit] + watched + [input]).status == 0)
         func payload(_ store: String) throws -> Data {
             let newestFile = try FileManager.default.contentsOfDirectory(atPath: store).filter { $0.hasPrefix("snapshot-") }.max()!
-            let data = try Data(contentsOf: URL(fileURLWithPath: store + "/" + newestFile))
-            return data[(data.firstIndex(of: UInt8(ascii: "\n"))! + 1)...]
+            return try SnapshotFiles.payload(store + "/" + newestFile)
         }
         let oneGoPayload = try payload(storeOneGo)
         #expect(oneGoPayload == (try payload(storeSplit)))
@@ -570,13 +603,15 @@ struct CLITests {
         let show = try CLI.run(["snapshot", "show", "--json", store + "/snapshot-00000004.json"])
         let shown = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any] ?? [:]
         #expect(shown["reason"] as? String == "shutdown")
-        #expect((shown["offsets"] as? [String: Int])?["file:stdin"] == 3_000)
+        let position = ((shown["positions"] as? [[String: Any]])?.first?["file"] as? [String: Any]) ?? [:]
+        #expect(position["line"] as? Int == 3_000 && position["path"] as? String == "stdin")
 
-        // Resuming from it with the whole stream (the 3,000 lines already learned are skipped) ends where one go does.
+        // Continuing from it with the rest of the stream ends where one go does.
         let continued = try CLI.run(
-            ["learn", "--resume", store, "--save-snapshot", resumed] + options + ["-"], stdin: lines.joined(separator: "\n") + "\n")
+            ["learn", "--resume", store, "--continue", "--save-snapshot", resumed] + options + ["-"],
+            stdin: lines.dropFirst(3_000).joined(separator: "\n") + "\n")
         #expect(continued.status == 0, "\(continued.stderr)")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: oneGo)) == Data(contentsOf: URL(fileURLWithPath: resumed)))
+        #expect(try SnapshotFiles.payload(oneGo) == SnapshotFiles.payload(resumed))
     }
 
     @Test("learn watches its own F1 and score PSI: concept drift raises alerts within two windows, each critical one with a snapshot")
@@ -614,7 +649,7 @@ struct CLITests {
             let shown = try CLI.run(["snapshot", "show", "--json", snapshot])
             #expect(shown.status == 0)
             let object = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any] ?? [:]
-            #expect(object["kind"] as? String == "learn-state")
+            #expect(object["kind"] as? String == "pipeline-state")
             #expect(object["reason"] as? String == "alert:\(alert["id"] as! String)")
         }
         let summary = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
@@ -634,6 +669,13 @@ struct CLITests {
 
 /// Snapshot files of a store directory, counted from the outside.
 enum SnapshotFiles {
+    /// A snapshot file's payload (the state), without its header line (which dates it).
+    static func payload(_ path: String) throws -> Data {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard let newline = data.firstIndex(of: UInt8(ascii: "\n")) else { return data }
+        return data[(newline + 1)...]
+    }
+
     static func count(in directory: String) -> Int {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasPrefix("snapshot-") && $0.hasSuffix(".json") }.count

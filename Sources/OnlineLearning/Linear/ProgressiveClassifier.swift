@@ -7,7 +7,8 @@ public import StreamCore
 /// - Complexity: O(fields) per event plus O(log n) for the exact ROC-AUC; no allocation once warm.
 public struct ProgressiveClassifier: OnlineLearner {
     public static let snapshotKind = "progressive-classifier"
-    public static let snapshotVersion = 1
+    /// 2: cumulative ROC-AUC in fixed memory by default (``BinnedROCAUC``); version 1 is refused by name.
+    public static let snapshotVersion = 2
 
     public private(set) var vectorizer: FeatureVectorizer
     public private(set) var model: LogisticRegression
@@ -22,7 +23,7 @@ public struct ProgressiveClassifier: OnlineLearner {
     /// Throws when the model's configuration is invalid or its `hashBits` differ from the feature space's.
     public init(
         features: FeatureSpaceConfiguration = .init(), model: LogisticRegressionConfiguration = .init(),
-        threshold: Double = 0.5, window: Int? = 1_000
+        threshold: Double = 0.5, window: Int? = 1_000, exactROCAUC: Bool = false
     ) throws(LearningError) {
         guard model.hashBits == features.hashBits else {
             throw .invalidConfiguration(
@@ -36,7 +37,7 @@ public struct ProgressiveClassifier: OnlineLearner {
         }
         vectorizer = FeatureVectorizer(configuration: features)
         self.model = try LogisticRegression(configuration: model)
-        metrics = ProgressiveMetrics(threshold: threshold, window: window)
+        metrics = ProgressiveMetrics(threshold: threshold, window: window, exactROCAUC: exactROCAUC)
     }
 
     enum CodingKeys: String, CodingKey {
@@ -72,6 +73,32 @@ public struct ProgressiveClassifier: OnlineLearner {
         updating value: inout Value, _ body: (UnsafeBufferPointer<Double>, inout Value) throws -> Result
     ) rethrows -> Result {
         try vector.dense.withUnsafeBufferPointer { try body($0, &value) }
+    }
+
+    /// Scores `event` without learning (its label, if any, is ignored), as when its label will come later; the
+    /// vectorizer may learn new feature names. ``lastVector`` then holds its features, to learn from with
+    /// ``learn(_:label:score:)`` when the label arrives.
+    public mutating func score(_ event: DecodedEvent) -> Double {
+        vectorizer.vectorize(event, into: &vector)
+        scored += 1
+        return model.predict(vector)
+    }
+
+    /// The features of the event last scored (a copy: for holding until its label arrives).
+    public var lastVector: FeatureVector { vector }
+
+    /// Learns from features held since they were scored (``score(_:)``), now that their label has come; the
+    /// metrics record `score`, the probability given when the event arrived (progressive validation with
+    /// delayed labels, as River's `simulate_qa`). Throws (learning nothing, metrics unchanged) when the model
+    /// refuses the values.
+    public mutating func learn(_ features: FeatureVector, label: Bool, score: Double) throws(LearningError) {
+        do {
+            try model.predictThenLearn(features, label: label)
+            metrics.update(probability: score, label: label)
+        } catch {
+            refused += 1
+            throw error
+        }
     }
 
     /// Scores `event` before learning; when it has a label, updates the metrics, then learns. Returns the score.

@@ -5,32 +5,55 @@ import Darwin
 #endif
 
 /// Cumulative progressive-validation metrics of a binary classifier over a whole stream: the confusion matrix at
-/// a threshold (accuracy, precision, recall, F1), log-loss, and exact ROC-AUC and KS (``CumulativeROCAUC``).
+/// a threshold (accuracy, precision, recall, F1), log-loss, and ROC-AUC and KS — in fixed memory by default
+/// (``BinnedROCAUC``, within its stated error bound), or exact (``CumulativeROCAUC``, memory growing with the
+/// distinct scores seen: for replays, not for a process that runs for months).
 ///
-/// - Complexity: ``update(probability:label:)`` amortised O(log n); reading ROC-AUC or KS O(n).
+/// - Complexity: ``update(probability:label:)`` O(1) bounded, amortised O(log n) exact; reading ROC-AUC or KS
+///   O(bins) bounded, O(n) exact.
 public struct BinaryClassificationMetrics: Sendable, Codable, Equatable {
     public private(set) var counts: ThresholdMetrics
-    public private(set) var rocAUC = CumulativeROCAUC()
+    /// ROC-AUC in fixed memory (`nil` when exact).
+    public private(set) var binnedROCAUC: BinnedROCAUC?
+    /// Exact ROC-AUC (`nil` unless asked for).
+    public private(set) var exactROCAUC: CumulativeROCAUC?
 
-    public init(threshold: Double = 0.5) {
+    /// - Parameter exactROCAUC: keep every distinct score for an exact ROC-AUC (memory grows with the stream).
+    public init(threshold: Double = 0.5, exactROCAUC: Bool = false) {
         counts = ThresholdMetrics(threshold: threshold)
+        if exactROCAUC { self.exactROCAUC = CumulativeROCAUC() } else { binnedROCAUC = BinnedROCAUC() }
     }
 
     /// The decision threshold.
     public var threshold: Double { counts.threshold }
     /// Events counted.
     public var count: Int { counts.count }
+    /// Whether ROC-AUC and KS are exact.
+    public var isExact: Bool { exactROCAUC != nil }
 
     /// Adds one prediction and its outcome. A `NaN` probability is ignored.
     public mutating func update(probability: Double, label: Bool) {
         guard !probability.isNaN else { return }
         counts.record(probability: probability, label: label, sign: 1)
-        rocAUC.update(score: probability, label: label)
+        if exactROCAUC != nil {
+            exactROCAUC!.update(score: probability, label: label)
+        } else {
+            binnedROCAUC!.update(score: probability, label: label)
+        }
+    }
+
+    /// ROC-AUC, or `nil` until both classes are present.
+    public var rocAUC: Double? { statistics?.rocAUC }
+
+    /// ROC-AUC and KS, or `nil` until both classes are present.
+    public var statistics: (rocAUC: Double, ks: Double)? {
+        if let exactROCAUC { return exactROCAUC.statistics }
+        return binnedROCAUC?.statistics.map { ($0.rocAUC, $0.ks) }
     }
 
     /// Every figure at once, for reports and JSON.
     public var summary: MetricsSummary {
-        let statistics = rocAUC.statistics
+        let statistics = statistics
         return counts.summary(rocAUC: statistics?.rocAUC, ks: statistics?.ks)
     }
 }
@@ -197,8 +220,9 @@ public struct ProgressiveMetrics: Sendable, Codable, Equatable {
     /// - Parameters:
     ///   - threshold: the decision threshold for the confusion matrix. Default 0.5.
     ///   - window: the rolling window in events, or `nil` for cumulative metrics only. Default 1,000.
-    public init(threshold: Double = 0.5, window: Int? = 1_000) {
-        cumulative = BinaryClassificationMetrics(threshold: threshold)
+    ///   - exactROCAUC: an exact cumulative ROC-AUC whose memory grows with the stream (default: fixed memory).
+    public init(threshold: Double = 0.5, window: Int? = 1_000, exactROCAUC: Bool = false) {
+        cumulative = BinaryClassificationMetrics(threshold: threshold, exactROCAUC: exactROCAUC)
         rolling = window.map { RollingBinaryClassificationMetrics(window: $0, threshold: threshold) }
     }
 

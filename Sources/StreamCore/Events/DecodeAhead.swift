@@ -53,13 +53,14 @@ public enum DecodeAhead: Sendable {
         fileprivate let decoder: EventDecoder
         fileprivate let ring: Ring?
         /// Inline mode: the consumer, called for each line.
-        fileprivate let inline: ((Int, DecodedEvent, EventDecodingError?) throws -> Void)?
+        fileprivate let inline: ((Int, Int64, DecodedEvent, EventDecodingError?) throws -> Void)?
         fileprivate let inlineEvent = DecodedEvent()
         private let threaded: Bool
         /// The batch being filled, and its storage (valid while `filling` is set).
         @exclusivity(unchecked) private var filling: Batch?
         @exclusivity(unchecked) private var fillEvents = UnsafeMutablePointer<Unmanaged<DecodedEvent>>(bitPattern: 8)!
         @exclusivity(unchecked) private var fillLines = UnsafeMutablePointer<Int>(bitPattern: 8)!
+        @exclusivity(unchecked) private var fillEnds = UnsafeMutablePointer<Int64>(bitPattern: 8)!
         @exclusivity(unchecked) private var fillRejections = UnsafeMutablePointer<EventDecodingError?>(bitPattern: 8)!
         @exclusivity(unchecked) private var fillDeferred = UnsafeMutablePointer<Bool>(bitPattern: 8)!
         @exclusivity(unchecked) private var fillRaw = UnsafeMutablePointer<GrowableBuffer<UInt8>>(bitPattern: 8)!
@@ -75,7 +76,7 @@ public enum DecodeAhead: Sendable {
 
         fileprivate init(
             decoder: EventDecoder, ring: Ring?, sharing: Sharing = .off,
-            inline: ((Int, DecodedEvent, EventDecodingError?) throws -> Void)?
+            inline: ((Int, Int64, DecodedEvent, EventDecodingError?) throws -> Void)?
         ) {
             self.decoder = decoder
             self.ring = ring
@@ -89,13 +90,14 @@ public enum DecodeAhead: Sendable {
         /// load.
         public var isStopped: Bool { ring?.stopped.load(ordering: .relaxed) ?? false }
 
-        /// Decodes line `number` (`bytes` need only live for the call). Inline, this also runs the consumer and
-        /// rethrows its error; threaded, it never throws, and lines after the consumer stopped are dropped.
-        public func decode(_ number: Int, bytes: UnsafeRawBufferPointer) throws {
+        /// Decodes line `number` (`bytes` need only live for the call); `end` is where the line ends in its source
+        /// (a byte offset, say), handed to the consumer with it. Inline, this also runs the consumer and rethrows
+        /// its error; threaded, it never throws, and lines after the consumer stopped are dropped.
+        public func decode(_ number: Int, bytes: UnsafeRawBufferPointer, end: Int64 = 0) throws {
             guard threaded else {
                 var rejection: EventDecodingError?
                 do { try decoder.decode(bytes, into: inlineEvent) } catch { rejection = error }
-                try inline.unsafelyUnwrapped(number, inlineEvent, rejection)
+                try inline.unsafelyUnwrapped(number, end, inlineEvent, rejection)
                 return
             }
             if filling == nil {
@@ -105,6 +107,7 @@ public enum DecodeAhead: Sendable {
             // The batch's storage through plain pointers kept beside it: no reference is retained per line.
             let index = fillCount
             fillLines[index] = number
+            fillEnds[index] = end
             if index >= deferFrom || (shareEvery > 0 && index % shareEvery == shareEvery - 1) {
                 // Left to the calling thread: the bytes go along (they live only for this call).
                 fillRaw[index].count = 0
@@ -129,6 +132,7 @@ public enum DecodeAhead: Sendable {
             filling = batch
             fillEvents = batch.events
             fillLines = batch.lines
+            fillEnds = batch.ends
             fillRejections = batch.rejections
             fillDeferred = batch.deferred
             fillRaw = batch.raw
@@ -183,6 +187,17 @@ public enum DecodeAhead: Sendable {
         read: (Reader) throws -> Result,
         consume: (_ line: Int, _ event: DecodedEvent, _ rejection: EventDecodingError?) throws -> Void
     ) throws -> Result {
+        try run(decoder: decoder, configuration: configuration, read: read) { line, _, event, rejection in
+            try consume(line, event, rejection)
+        }
+    }
+
+    /// ``run(decoder:configuration:read:consume:)`` whose consumer also gets the `end` each line was read with.
+    public static func run<Result>(
+        decoder: EventDecoder, configuration: Configuration = Configuration(),
+        read: (Reader) throws -> Result,
+        consume: (_ line: Int, _ end: Int64, _ event: DecodedEvent, _ rejection: EventDecodingError?) throws -> Void
+    ) throws -> Result {
         guard configuration.threaded else {
             return try withoutActuallyEscaping(consume) { consume in
                 try read(Reader(decoder: decoder, ring: nil, inline: consume))
@@ -209,12 +224,13 @@ public enum DecodeAhead: Sendable {
                 if consumerError == nil {
                     // Read once: the batch objects are small and may share a cache line with the one being filled.
                     let (events, lines, rejections, count) = (batch.events, batch.lines, batch.rejections, batch.count)
+                    let ends = batch.ends
                     let (deferred, raw) = (batch.deferred, batch.raw)
                     for index in 0..<count {
                         do {
                             try events[index]._withUnsafeGuaranteedRef { event in
                                 guard deferred[index], let ownDecoder else {
-                                    return try consume(lines[index], event, rejections[index])
+                                    return try consume(lines[index], ends[index], event, rejections[index])
                                 }
                                 // As the inline path does: decode, keep the rejection, consume.
                                 var rejection: EventDecodingError?
@@ -222,7 +238,7 @@ public enum DecodeAhead: Sendable {
                                     try ownDecoder.decode(
                                         UnsafeRawBufferPointer(start: raw[index].base, count: raw[index].count), into: event)
                                 } catch { rejection = error }
-                                try consume(lines[index], event, rejection)
+                                try consume(lines[index], ends[index], event, rejection)
                             }
                         } catch {
                             consumerError = error
@@ -278,6 +294,7 @@ private final class Batch {
     private let owned: [DecodedEvent]
     let events: UnsafeMutablePointer<Unmanaged<DecodedEvent>>
     let lines: UnsafeMutablePointer<Int>
+    let ends: UnsafeMutablePointer<Int64>
     let rejections: UnsafeMutablePointer<EventDecodingError?>
     /// Lines left to the consuming thread, and their bytes.
     let deferred: UnsafeMutablePointer<Bool>
@@ -292,6 +309,8 @@ private final class Batch {
         events.initialize(from: owned.map { Unmanaged.passUnretained($0) }, count: size)
         lines = .allocate(capacity: size)
         lines.initialize(repeating: 0, count: size)
+        ends = .allocate(capacity: size)
+        ends.initialize(repeating: 0, count: size)
         rejections = .allocate(capacity: size)
         rejections.initialize(repeating: nil, count: size)
         deferred = .allocate(capacity: size)
@@ -307,6 +326,7 @@ private final class Batch {
         rejections.deinitialize(count: size)
         rejections.deallocate()
         lines.deallocate()
+        ends.deallocate()
         events.deallocate()
     }
 }

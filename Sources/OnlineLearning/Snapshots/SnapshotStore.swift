@@ -1,4 +1,5 @@
 public import Foundation
+public import StreamCore
 
 #if canImport(Glibc)
 import Glibc
@@ -13,13 +14,17 @@ import Darwin
 /// A file is one JSON header line, then the payload (for learners, a ``Snapshot`` document):
 ///
 /// ```
-/// {"created_at":"…","crc32":"9f1c0a2b","format":"streamlearn-snapshot-file","length":48213,"offsets":{"events/0":1200},"reason":"periodic","sequence":12,"version":1}
+/// {"created_at":"…","crc32":"9f1c0a2b","format":"streamlearn-snapshot-file","length":48213,"positions":[{"kafka":{"offset":1200,"partition":0,"topic":"events"}}],"reason":"periodic","sequence":12,"version":2}
 /// {"format":"streamlearn-snapshot", …}
 /// ```
 ///
 /// Retention: the newest `keepLast` snapshots are kept, and every alert snapshot until it is older than
 /// `keepAlertSnapshotsFor`. ``newestGood()`` verifies length and checksum and skips (naming them) files that are
 /// truncated, altered or unreadable, so a corrupt snapshot is refused and the previous good one is used.
+///
+/// A single snapshot file (``writeFile(_:to:reason:positions:at:)``, `learn --save-snapshot`) has the same format,
+/// so every command that takes a snapshot reads either. Temporary files that a killed writer left behind are
+/// removed when a store is opened.
 public struct SnapshotStore: Sendable {
     public enum Reason: Sendable, Hashable, Codable, CustomStringConvertible {
         case periodic
@@ -55,10 +60,38 @@ public struct SnapshotStore: Sendable {
         public var createdAt: Date
         public var length: Int
         public var crc32: String
-        public var offsets: [String: Int64]
+        /// What the snapshot's state had consumed of each source.
+        public var positions: [SourcePosition]
 
         enum CodingKeys: String, CodingKey {
-            case format, version, sequence, reason, createdAt = "created_at", length, crc32, offsets
+            case format, version, sequence, reason, createdAt = "created_at", length, crc32, positions
+        }
+
+        init(
+            format: String, version: Int, sequence: Int, reason: String, createdAt: Date, length: Int, crc32: String,
+            positions: [SourcePosition]
+        ) {
+            self.format = format
+            self.version = version
+            self.sequence = sequence
+            self.reason = reason
+            self.createdAt = createdAt
+            self.length = length
+            self.crc32 = crc32
+            self.positions = positions
+        }
+
+        /// Lenient about `positions`, so that an older version's header is refused by its version, not its keys.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            format = try container.decode(String.self, forKey: .format)
+            version = try container.decode(Int.self, forKey: .version)
+            sequence = try container.decode(Int.self, forKey: .sequence)
+            reason = try container.decode(String.self, forKey: .reason)
+            createdAt = try container.decode(Date.self, forKey: .createdAt)
+            length = try container.decode(Int.self, forKey: .length)
+            crc32 = try container.decode(String.self, forKey: .crc32)
+            positions = try container.decodeIfPresent([SourcePosition].self, forKey: .positions) ?? []
         }
     }
 
@@ -76,12 +109,44 @@ public struct SnapshotStore: Sendable {
     public let keepAlertSnapshotsFor: Duration
 
     public static let fileFormat = "streamlearn-snapshot-file"
+    /// Version 2 carries typed ``SourcePosition``s; version 1 (string offsets) is refused by name.
+    public static let fileVersion = 2
 
     public init(directory: String, keepLast: Int = 5, keepAlertSnapshotsFor: Duration = .seconds(7 * 86_400)) throws {
         self.directory = directory
         self.keepLast = max(keepLast, 1)
         self.keepAlertSnapshotsFor = keepAlertSnapshotsFor
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw SnapshotStoreError(path: directory, reason: "cannot create the snapshot directory: \(Self.reason(error))")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw SnapshotStoreError(path: directory, reason: "is not a directory")
+        }
+        Self.removeStaleTemporaries(in: directory)
+    }
+
+    /// Words for a Foundation error (its localized description, not a domain and code).
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? SnapshotStoreError { return error.reason }
+        if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return (error as NSError).localizedDescription
+    }
+
+    /// Removes `*.tmp-PID` files whose writer (PID) is no longer running: what a SIGKILL mid-write leaves.
+    static func removeStaleTemporaries(in directory: String) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names {
+            guard let range = name.range(of: ".tmp-", options: .backwards), let pid = Int32(name[range.upperBound...])
+            else { continue }
+            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
+                unlink((directory as NSString).appendingPathComponent(name))
+            }
+        }
     }
 
     static func fileName(sequence: Int) -> String { String(format: "snapshot-%08d.json", sequence) }
@@ -95,19 +160,43 @@ public struct SnapshotStore: Sendable {
 
     /// Writes `payload` as the next snapshot, durably; then rewrites the manifest and prunes. Returns its path.
     @discardableResult
-    public func write(_ payload: Data, reason: Reason, offsets: [String: Int64] = [:], at date: Date) throws -> String {
+    public func write(_ payload: Data, reason: Reason, positions: [SourcePosition] = [], at date: Date) throws(SnapshotStoreError) -> String {
         let sequence = (files().compactMap { Self.sequence(of: $0) }.max() ?? 0) + 1
+        let path = (directory as NSString).appendingPathComponent(Self.fileName(sequence: sequence))
+        try Self.write(payload, sequence: sequence, reason: reason, positions: positions, at: date, to: path, directory: directory)
+        do {
+            try prune(now: date)
+            try writeManifest()
+        } catch {
+            throw SnapshotStoreError(path: directory, reason: "cannot update the manifest: \(Self.reason(error))")
+        }
+        return path
+    }
+
+    /// Writes `payload` as one snapshot file at `path`, in the store's format, durably (`--save-snapshot`).
+    public static func writeFile(
+        _ payload: Data, to path: String, reason: Reason, positions: [SourcePosition] = [], at date: Date
+    ) throws(SnapshotStoreError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        try write(payload, sequence: 0, reason: reason, positions: positions, at: date, to: path, directory: directory.isEmpty ? "." : directory)
+    }
+
+    static func write(
+        _ payload: Data, sequence: Int, reason: Reason, positions: [SourcePosition], at date: Date, to path: String,
+        directory: String
+    ) throws(SnapshotStoreError) {
         let header = Header(
-            format: Self.fileFormat, version: 1, sequence: sequence, reason: reason.description, createdAt: date,
-            length: payload.count, crc32: String(format: "%08x", CRC32.checksum(payload)), offsets: offsets)
-        var contents = try Self.encoder.encode(header)
+            format: fileFormat, version: fileVersion, sequence: sequence, reason: reason.description, createdAt: date,
+            length: payload.count, crc32: CRC32.hex(payload), positions: positions)
+        var contents: Data
+        do {
+            contents = try encoder.encode(header)
+        } catch {
+            throw SnapshotStoreError(path: path, reason: "cannot encode the header: \(error)")
+        }
         contents.append(UInt8(ascii: "\n"))
         contents.append(payload)
-        let path = (directory as NSString).appendingPathComponent(Self.fileName(sequence: sequence))
-        try Self.writeDurably(contents, to: path, directory: directory)
-        try prune(now: date)
-        try writeManifest()
-        return path
+        try writeDurably(contents, to: path, directory: directory)
     }
 
     static var encoder: JSONEncoder {
@@ -136,7 +225,7 @@ public struct SnapshotStore: Sendable {
         } catch {
             throw SnapshotStoreError(path: path, reason: "header is not valid (\(error))")
         }
-        guard header.format == fileFormat, header.version == 1 else {
+        guard header.format == fileFormat, header.version == fileVersion else {
             throw SnapshotStoreError(path: path, reason: "format '\(header.format)' version \(header.version) is not readable")
         }
         let payload = Data(data[(newline + 1)...])
@@ -144,7 +233,7 @@ public struct SnapshotStore: Sendable {
             throw SnapshotStoreError(
                 path: path, reason: "truncated or padded: payload is \(payload.count) bytes, header says \(header.length)")
         }
-        let checksum = String(format: "%08x", CRC32.checksum(payload))
+        let checksum = CRC32.hex(payload)
         guard checksum == header.crc32 else {
             throw SnapshotStoreError(path: path, reason: "checksum mismatch: crc32 \(checksum), header says \(header.crc32)")
         }
@@ -231,38 +320,12 @@ public struct SnapshotStore: Sendable {
         try Self.writeDurably(data, to: manifestPath, directory: directory)
     }
 
-    /// Temporary file, fsync, rename, fsync of the directory.
-    static func writeDurably(_ data: Data, to path: String, directory: String) throws {
-        let temporary = path + ".tmp-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard descriptor >= 0 else { throw SnapshotStoreError(path: temporary, reason: String(cString: strerror(errno))) }
-        var offset = 0
-        var failure: Int32 = 0
-        data.withUnsafeBytes { raw in
-            while offset < raw.count {
-                let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if written <= 0 {
-                    failure = errno
-                    return
-                }
-                offset += written
-            }
-        }
-        if failure == 0 && fsync(descriptor) != 0 { failure = errno }
-        close(descriptor)
-        guard failure == 0 else {
-            unlink(temporary)
-            throw SnapshotStoreError(path: path, reason: "cannot write: \(String(cString: strerror(failure)))")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw SnapshotStoreError(path: path, reason: "cannot rename into place: \(reason)")
-        }
-        let directoryDescriptor = open(directory, O_RDONLY)
-        if directoryDescriptor >= 0 {
-            fsync(directoryDescriptor)
-            close(directoryDescriptor)
+    /// Temporary file, fsync, rename, fsync of the directory (``DurableFile``).
+    public static func writeDurably(_ data: Data, to path: String, directory: String) throws(SnapshotStoreError) {
+        do {
+            try DurableFile.write(data, to: path, directory: directory)
+        } catch {
+            throw SnapshotStoreError(path: error.path, reason: error.reason)
         }
     }
 }
@@ -273,19 +336,4 @@ public struct SnapshotStoreError: Error, Sendable, Hashable, CustomStringConvert
     public var reason: String
 
     public var description: String { "snapshot '\(path)' refused: \(reason)" }
-}
-
-/// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).
-enum CRC32 {
-    static let table: [UInt32] = (0..<256).map { index in
-        var value = UInt32(index)
-        for _ in 0..<8 { value = value & 1 != 0 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }
-        return value
-    }
-
-    static func checksum(_ data: Data) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in data { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-        return crc ^ 0xFFFF_FFFF
-    }
 }

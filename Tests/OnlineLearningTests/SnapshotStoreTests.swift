@@ -1,6 +1,6 @@
-import Alerting
-import DriftDetection
 import Foundation
+import OnlineLearning
+import StreamCore
 import Testing
 
 @Suite("Snapshot store")
@@ -17,14 +17,14 @@ struct SnapshotStoreTests {
         let start = Date(timeIntervalSince1970: 1_800_000_000)
         try store.write(Data("alert state".utf8), reason: .alert("m/drift.psi/amount/1"), at: start)
         for index in 0..<5 {
-            try store.write(Data("state \(index)".utf8), reason: .periodic, offsets: ["events/0": Int64(index * 100)], at: start + Double(index))
+            try store.write(Data("state \(index)".utf8), reason: .periodic, positions: [.kafka(KafkaPosition(topic: "events", partition: 0, offset: Int64(index * 100)))], at: start + Double(index))
         }
         let names = store.files().map { ($0 as NSString).lastPathComponent }
         // The newest three, and the alert snapshot (younger than an hour).
         #expect(names == ["snapshot-00000006.json", "snapshot-00000005.json", "snapshot-00000004.json", "snapshot-00000001.json"])
         let newest = try SnapshotStore.read(store.files()[0])
         #expect(newest.payload == Data("state 4".utf8))
-        #expect(newest.header.offsets == ["events/0": 400])
+        #expect(newest.header.positions == [.kafka(KafkaPosition(topic: "events", partition: 0, offset: 400))])
         #expect(newest.header.crc32 == "6a7ceaf5")  // zlib.crc32(b"state 4")
         let manifest = try JSONSerialization.jsonObject(
             with: Data(contentsOf: URL(fileURLWithPath: path + "/manifest.json"))) as? [String: [[String: Any]]]
@@ -87,21 +87,5 @@ struct SnapshotStoreTests {
         #expect(refused[0].description.contains("snapshot '\(files[0])' refused: truncated or padded"))
         #expect(refused[1].description.contains("snapshot '\(files[1])' refused: checksum mismatch"))
         #expect(throws: SnapshotStoreError.self) { try SnapshotStore.read(path + "/missing.json") }
-    }
-
-    @Test("An alert carries the wire keys; resolved alerts keep the episode's id")
-    func alertFormat() throws {
-        let model = Alert.Model(name: "fraud", version: "3")
-        let fired = Alert.from(
-            .fired(.critical, episode: 2), detector: "psi", feature: "amount", value: 0.31, policy: .psi,
-            window: .init(start: 100, end: 200), model: model, offsets: ["events/0": 42], at: Date(timeIntervalSince1970: 0))
-        let resolved = Alert.from(
-            .resolved(episode: 2), detector: "psi", feature: "amount", value: 0.02, policy: .psi,
-            window: .init(start: 300, end: 400), model: model, at: Date(timeIntervalSince1970: 60))
-        #expect(fired.id == resolved.id)
-        #expect(fired.jsonLine() == #"{"at":"1970-01-01T00:00:00Z","detector":"psi","feature":"amount","id":"fraud/drift.psi/amount/2","kind":"drift.psi","model":{"name":"fraud","version":"3"},"offsets":{"events/0":42},"severity":"critical","snapshot":null,"state":"firing","threshold":0.2,"value":0.31,"window":{"end":200,"start":100}}"#)
-        #expect(resolved.state == .resolved)
-        let body = AlertmanagerSink.body(for: resolved)
-        #expect(body.first?["endsAt"] as? String == "1970-01-01T00:01:00Z")
     }
 }

@@ -1,0 +1,82 @@
+public import Alerting
+public import DriftDetection
+public import Foundation
+
+/// Turns what detectors find into alerts, in one place for every pipeline: a tracker's change becomes an
+/// ``Alert`` (with a snapshot first, when the pipeline keeps a store and the alert fires critical), is counted in
+/// the Prometheus metrics and handed to the ``AlertDispatcher``, which delivers it off this thread.
+public final class AlertRaiser {
+    public let model: Alert.Model
+    public let dispatcher: AlertDispatcher?
+    public let metrics: DriftMetrics?
+    /// Where ``metrics`` are rewritten after each evaluation (Prometheus text format), if anywhere.
+    public let metricsFile: String?
+    /// The clock alerts are stamped by.
+    public let now: @Sendable () -> Date
+    /// Called with a warning that stops nothing (a metrics file that cannot be written).
+    public var warn: (String) -> Void = { _ in }
+    /// Alerts raised so far (every state change).
+    public private(set) var raised = 0
+
+    public init(
+        model: Alert.Model, dispatcher: AlertDispatcher? = nil, metrics: DriftMetrics? = nil, metricsFile: String? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.model = model
+        self.dispatcher = dispatcher
+        self.metrics = metrics
+        self.metricsFile = metricsFile
+        self.now = now
+    }
+
+    /// The alert for a tracker's `change`; `snapshot`, called for a critical firing only, writes the state and
+    /// returns its path, which the alert names.
+    @discardableResult
+    public func raise(
+        _ change: AlertChange, detector: String, feature: String, value: Double, policy: AlertPolicy,
+        window: Alert.Window, offsets: [String: Int64] = [:], snapshot: ((Alert) throws -> String?)? = nil
+    ) throws -> Alert {
+        var alert = Alert.from(
+            change, detector: detector, feature: feature, value: value, policy: policy, window: window, model: model,
+            offsets: offsets, at: now())
+        if let snapshot, alert.state == .firing, alert.severity == .critical { alert.snapshot = try snapshot(alert) }
+        send(alert)
+        return alert
+    }
+
+    /// A change-point detector's finding (ADWIN, Page-Hinkley): a warning that fires once (no resolution).
+    @discardableResult
+    public func raiseChange(
+        detector: String, feature: String, value: Double, threshold: Double, episode: Int, window: Alert.Window,
+        offsets: [String: Int64] = [:]
+    ) -> Alert {
+        let alert = Alert(
+            id: "\(model.name)/drift.\(detector)/\(feature)/\(episode)", kind: "drift.\(detector)", severity: .warning,
+            state: .firing, detector: detector, feature: feature, value: value, threshold: threshold, window: window,
+            model: model, offsets: offsets, at: now())
+        send(alert)
+        return alert
+    }
+
+    private func send(_ alert: Alert) {
+        raised += 1
+        metrics?.recordAlert(alert)
+        dispatcher?.dispatch(alert)
+    }
+
+    /// Records a PSI evaluation's value in the metrics.
+    public func recordPSI(_ value: Double, feature: String) { metrics?.recordPSI(value, feature: feature) }
+
+    /// Records a rolling F1 evaluation in the metrics.
+    public func recordF1(_ value: Double, baseline: Double) { metrics?.recordF1(value, baseline: baseline) }
+
+    /// Rewrites the metrics file (atomically); a failure is a warning, never fatal.
+    public func publish() {
+        guard let metrics, let metricsFile else { return }
+        do {
+            try metrics.write(to: metricsFile)
+        } catch {
+            warn("cannot write the metrics file '\(metricsFile)': \(error)")
+        }
+    }
+}

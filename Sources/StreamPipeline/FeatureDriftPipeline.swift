@@ -1,0 +1,131 @@
+public import Alerting
+public import DriftDetection
+public import StreamCore
+
+/// Rolling PSI of each input feature of a stream, as an ops tool (`streamlearn drift`): one ``RollingPSI`` per
+/// feature, numeric or categorical by the first value seen, a missing value counting in a bin of its own, and one
+/// alert tracker each, whose changes go through the ``AlertRaiser``.
+public final class FeatureDriftPipeline {
+    /// One feature's evaluation and the alert state after it (`resolved` when this evaluation resolved one).
+    public struct Report: Sendable {
+        public var feature: String
+        public var evaluation: PSIEvaluation
+        public var state: String
+    }
+
+    /// One watched feature: its detector (created on the first event that shows its kind) and alert tracker.
+    struct Watch {
+        var name: String
+        var detector: RollingPSI?
+        var tracker = AlertTracker(policy: .psi)
+    }
+
+    public let configuration: PSIConfiguration
+    public let raiser: AlertRaiser
+    /// Called for each evaluation.
+    public var onEvaluation: (Report) -> Void = { _ in }
+    /// Called for each rejected record.
+    public var onRejection: (_ record: Int, EventDecodingError) -> Void = { _, _ in }
+    public private(set) var records = 0
+    public private(set) var rejected = 0
+    public private(set) var evaluations = 0
+    private var watches: [Watch] = []
+    private var table = FeatureSchema()
+    private var seen: [Bool] = []
+    /// Whether the features come from the first event (none were named).
+    private let fromFirstEvent: Bool
+
+    /// Watches `features`, or every feature of the first event when `nil`.
+    public init(features: [String]?, configuration: PSIConfiguration, raiser: AlertRaiser) throws(PipelineError) {
+        do {
+            try configuration.validate()
+        } catch {
+            guard case .invalidConfiguration(let key, let reason) = error else {
+                throw PipelineError(.invalidConfiguration, "\(error)")
+            }
+            throw PipelineError(.invalidConfiguration, "\(key): \(reason)")
+        }
+        self.configuration = configuration
+        self.raiser = raiser
+        fromFirstEvent = features == nil
+        for name in features ?? [] where table.count == table.index(of: name) { watches.append(Watch(name: name)) }
+    }
+
+    /// Watched features and the alerts each raised.
+    public var alertEpisodes: Int { watches.map(\.tracker.episodes).reduce(0, +) }
+    public var featureCount: Int { watches.count }
+
+    /// Reads `source` to its end, processing every record.
+    public func run(_ source: any EventSource, decoder: EventDecoder, threaded: Bool = JSONLinesSource.decodesAhead) throws {
+        _ = try source.decodeRecords(with: decoder, threaded: threaded, stopWhen: nil) { cursor, event, rejection in
+            try process(cursor, event, rejection)
+        }
+    }
+
+    /// Processes one record.
+    public func process(_ cursor: SourceCursor, _ event: DecodedEvent, _ rejection: EventDecodingError?) throws {
+        records += 1
+        if let rejection {
+            rejected += 1
+            onRejection(cursor.record, rejection)
+            return
+        }
+        if fromFirstEvent && watches.isEmpty {
+            let names = event.numeric.map { event.string($0.name) } + event.categorical.map { event.string($0.name) }
+                + event.missing.map { event.string($0.name) }
+            for name in names where table.count == table.index(of: name) { watches.append(Watch(name: name)) }
+        }
+        if seen.count != watches.count { seen = Array(repeating: false, count: watches.count) }
+        for index in seen.indices { seen[index] = false }
+        do {
+            for feature in event.numeric {
+                guard let index = table.index(of: event.bytes(feature.name), hash: feature.nameHash, learn: false) else { continue }
+                seen[index] = true
+                if watches[index].detector == nil { watches[index].detector = try RollingPSI(kind: .numeric, configuration: configuration) }
+                guard watches[index].detector!.kind == .numeric else { continue }
+                if let evaluation = watches[index].detector!.observe(feature.value) { try handle(index, evaluation) }
+            }
+            for feature in event.categorical {
+                guard let index = table.index(of: event.bytes(feature.name), hash: feature.nameHash, learn: false) else { continue }
+                seen[index] = true
+                if watches[index].detector == nil { watches[index].detector = try RollingPSI(kind: .categorical, configuration: configuration) }
+                guard watches[index].detector!.kind == .categorical else { continue }
+                if let evaluation = watches[index].detector!.observe(category: event.bytes(feature.value)) { try handle(index, evaluation) }
+            }
+            for index in seen.indices where !seen[index] {
+                guard var detector = watches[index].detector else { continue }
+                let evaluation = detector.kind == .numeric ? detector.observe(.nan) : detector.observe(category: nil)
+                watches[index].detector = detector
+                if let evaluation { try handle(index, evaluation) }
+            }
+        } catch let error as DriftError {
+            throw PipelineError(.invalidConfiguration, "\(error)")
+        }
+    }
+
+    private func handle(_ index: Int, _ evaluation: PSIEvaluation) throws {
+        evaluations += 1
+        let name = watches[index].name
+        let change = watches[index].tracker.evaluate(evaluation.psi)
+        if let change {
+            try raiser.raise(
+                change, detector: "psi", feature: name, value: evaluation.psi, policy: watches[index].tracker.policy,
+                window: Alert.Window(start: evaluation.start, end: evaluation.end))
+        }
+        raiser.recordPSI(evaluation.psi, feature: name)
+        raiser.publish()
+        let state: String
+        if case .resolved = change { state = "resolved" } else { state = watches[index].tracker.state.rawValue }
+        onEvaluation(Report(feature: name, evaluation: evaluation, state: state))
+    }
+}
+
+extension FeatureSchema {
+    /// The index of `name`, adding it when new.
+    mutating func index(of name: String) -> Int {
+        var bytes = Array(name.utf8)
+        return bytes.withUnsafeMutableBytes { raw in
+            index(of: UnsafeRawBufferPointer(raw), hash: fnv1a64(UnsafeRawBufferPointer(raw)), learn: true)!
+        }
+    }
+}

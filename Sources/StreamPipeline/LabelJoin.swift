@@ -1,0 +1,271 @@
+import DequeModule
+public import OnlineLearning
+public import StreamCore
+
+/// Scored events waiting for their labels, which arrive later as label lines (`{"id": …, "label": …}`, no
+/// features) or on a labels topic: the event is scored when it arrives and learned when its label comes.
+///
+/// The buffer is bounded by ``Configuration/capacity`` events and by age (``Configuration/maxAge``: events seen
+/// since, or event time). An event that leaves it unlabelled has *expired* and is handled by
+/// ``Configuration/expiry``: dropped, or learned with a default label (as decision services apply a default
+/// reward). A label whose id is not waiting is an *orphan* (never seen, or already expired) or a *duplicate* (its
+/// event was joined recently, among the last `capacity` joins); neither is learned. Everything, counts included,
+/// is part of the pipeline's snapshot, so a resumed run joins exactly as an uninterrupted one.
+///
+/// - Complexity: O(1) amortised per event and label; memory O(capacity × features).
+public struct LabelJoin: Sendable {
+    public struct Configuration: Sendable, Hashable, Codable {
+        /// Events that may wait at once; the oldest expires when one more arrives. Default 100,000.
+        public var capacity = 100_000
+        /// How old a waiting event may grow. Default: 100,000 events.
+        public var maxAge = MaxAge.events(100_000)
+        /// What happens to an event that expires. Default: dropped.
+        public var expiry = ExpiryPolicy.drop
+
+        public init() {}
+
+        public func validate() throws(PipelineError) {
+            guard capacity >= 1 else {
+                throw PipelineError(.invalidConfiguration, "label_join.capacity: must be at least 1, got \(capacity)")
+            }
+            switch maxAge {
+            case .events(let count) where count < 1:
+                throw PipelineError(.invalidConfiguration, "label_join.max_age: must be at least 1 event, got \(count)")
+            case .milliseconds(let milliseconds) where milliseconds < 1:
+                throw PipelineError(.invalidConfiguration, "label_join.max_age: must be at least 1 ms, got \(milliseconds)")
+            default: break
+            }
+        }
+    }
+
+    /// How long an event may wait for its label.
+    public enum MaxAge: Sendable, Hashable, Codable {
+        /// Events seen since it arrived (labelled or not).
+        case events(Int)
+        /// Event time (the events' `ts`) since it arrived; events without a time wait until pushed out by capacity.
+        case milliseconds(Int64)
+    }
+
+    /// What happens to an event whose label never came.
+    public enum ExpiryPolicy: Sendable, Hashable, Codable {
+        case drop
+        /// Learn it with this label.
+        case learn(label: Bool)
+    }
+
+    /// What the join has done so far (cumulative across restarts).
+    public struct Counts: Sendable, Hashable, Codable {
+        /// Labels joined to their event.
+        public var joined = 0
+        /// Events that expired unlabelled.
+        public var expired = 0
+        /// Of those, learned with the default label.
+        public var expiredLearned = 0
+        /// Labels for no waiting event.
+        public var orphans = 0
+        /// Labels for an event already joined.
+        public var duplicates = 0
+        /// Events whose id was already waiting (scored, not held).
+        public var duplicateEvents = 0
+    }
+
+    /// An event waiting for its label.
+    public struct Held: Sendable, Equatable {
+        public var id: String
+        public var score: Double
+        public var features: FeatureVector
+        /// The join's clock when it arrived.
+        var arrival: Int
+        var timestamp: Int64?
+        /// Its place in the hold order (its queue index is `sequence − frontSequence`); not state.
+        var sequence = 0
+    }
+
+    /// The outcome of a label.
+    public enum Match: Sendable, Equatable {
+        case joined(Held)
+        case orphan
+        case duplicate
+    }
+
+    public let configuration: Configuration
+    public private(set) var counts = Counts()
+    /// Held events in arrival order; `nil` features mark one already joined (removed when it reaches the front).
+    private var queue: Deque<Held?> = []
+    /// Waiting ids, and their hold sequence numbers.
+    private var waiting: [String: Int] = [:]
+    /// The sequence number of the queue's first slot, and of the next hold.
+    private var frontSequence = 0
+    private var nextSequence = 0
+    /// The last `capacity` joined ids (duplicates are told from orphans by them).
+    private var joinedRecently: Deque<String> = []
+    private var joinedSet: Set<String> = []
+    /// Events seen.
+    private var clock = 0
+    /// The newest event time seen.
+    private var newestTimestamp: Int64?
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// Events waiting for a label.
+    public var waitingCount: Int { waiting.count }
+
+    /// Counts one more event seen (labelled or not) at event time `timestamp`, then expires what has grown too
+    /// old, oldest first, handing each to `expire`.
+    public mutating func advance(timestamp: Int64?, expire: (Held) throws -> Void) rethrows {
+        clock += 1
+        if let timestamp, timestamp > newestTimestamp ?? .min { newestTimestamp = timestamp }
+        while let front = queue.first {
+            guard let held = front else {
+                popFront()
+                continue
+            }
+            let old: Bool
+            switch configuration.maxAge {
+            case .events(let age): old = clock - held.arrival > age
+            case .milliseconds(let age):
+                old = held.timestamp.map { stamp in newestTimestamp.map { $0 - stamp > age } ?? false } ?? false
+            }
+            // Bounded by live events, and by joined ones not yet at the front (they cost no features).
+            guard old || waiting.count > configuration.capacity || queue.count > 2 * configuration.capacity else { break }
+            popFront()
+            waiting[held.id] = nil
+            counts.expired += 1
+            if case .learn = configuration.expiry { counts.expiredLearned += 1 }
+            try expire(held)
+        }
+    }
+
+    /// Holds a scored event until its label comes; `false` (nothing held) when an event with its id is waiting.
+    @discardableResult
+    public mutating func hold(id: String, score: Double, features: FeatureVector, timestamp: Int64?) -> Bool {
+        guard waiting[id] == nil else {
+            counts.duplicateEvents += 1
+            return false
+        }
+        waiting[id] = nextSequence
+        queue.append(Held(id: id, score: score, features: features, arrival: clock, timestamp: timestamp, sequence: nextSequence))
+        nextSequence += 1
+        return true
+    }
+
+    /// The waiting event a label with `id` belongs to, taken out of the buffer; or why there is none.
+    public mutating func take(id: String) -> Match {
+        guard let sequence = waiting.removeValue(forKey: id) else {
+            if joinedSet.contains(id) {
+                counts.duplicates += 1
+                return .duplicate
+            }
+            counts.orphans += 1
+            return .orphan
+        }
+        let index = sequence - frontSequence
+        let held = queue[index]!
+        queue[index] = nil
+        counts.joined += 1
+        joinedRecently.append(id)
+        joinedSet.insert(id)
+        if joinedRecently.count > configuration.capacity { joinedSet.remove(joinedRecently.removeFirst()) }
+        while queue.first == .some(nil) { popFront() }
+        return .joined(held)
+    }
+
+    private mutating func popFront() {
+        queue.removeFirst()
+        frontSequence += 1
+    }
+}
+
+extension LabelJoin: Equatable {
+    /// Equal when they hold the same events and would join the same labels alike.
+    public static func == (lhs: LabelJoin, rhs: LabelJoin) -> Bool {
+        lhs.configuration == rhs.configuration && lhs.counts == rhs.counts && lhs.clock == rhs.clock
+            && lhs.newestTimestamp == rhs.newestTimestamp && lhs.joinedRecently == rhs.joinedRecently
+            && lhs.queue.compactMap { $0 } == rhs.queue.compactMap { $0 }
+    }
+}
+
+extension LabelJoin.Held {
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.id == rhs.id && lhs.score.bitPattern == rhs.score.bitPattern && lhs.features == rhs.features
+            && lhs.arrival == rhs.arrival && lhs.timestamp == rhs.timestamp
+    }
+}
+
+extension LabelJoin: Codable {
+    enum CodingKeys: String, CodingKey {
+        case configuration, counts, held, joinedRecently = "joined_recently", clock, newestTimestamp = "newest_timestamp"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(configuration, forKey: .configuration)
+        try container.encode(counts, forKey: .counts)
+        try container.encode(queue.compactMap { $0 }, forKey: .held)
+        try container.encode(Array(joinedRecently), forKey: .joinedRecently)
+        try container.encode(clock, forKey: .clock)
+        try container.encodeIfPresent(newestTimestamp, forKey: .newestTimestamp)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(configuration: try container.decode(Configuration.self, forKey: .configuration))
+        counts = try container.decode(Counts.self, forKey: .counts)
+        let held = try container.decode([Held].self, forKey: .held)
+        clock = try container.decode(Int.self, forKey: .clock)
+        newestTimestamp = try container.decodeIfPresent(Int64.self, forKey: .newestTimestamp)
+        guard zip(held, held.dropFirst()).allSatisfy({ $0.arrival < $1.arrival }), held.allSatisfy({ $0.arrival <= clock }),
+            Set(held.map(\.id)).count == held.count
+        else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .held, in: container, debugDescription: "held events must have distinct ids and ascending arrivals")
+        }
+        for var entry in held {
+            entry.sequence = nextSequence
+            waiting[entry.id] = nextSequence
+            queue.append(entry)
+            nextSequence += 1
+        }
+        joinedRecently = Deque(try container.decode([String].self, forKey: .joinedRecently))
+        joinedSet = Set(joinedRecently)
+    }
+}
+
+extension LabelJoin.Held: Codable {
+    enum CodingKeys: String, CodingKey {
+        case id, score, dense, hashedIndices = "hashed_indices", hashedValues = "hashed_values", arrival, timestamp
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(PackedDoubles([score]), forKey: .score)
+        try container.encode(PackedDoubles(features.dense), forKey: .dense)
+        try container.encode(PackedIndices(features.hashedIndices), forKey: .hashedIndices)
+        try container.encode(PackedDoubles(features.hashedValues), forKey: .hashedValues)
+        try container.encode(arrival, forKey: .arrival)
+        try container.encodeIfPresent(timestamp, forKey: .timestamp)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(String.self, forKey: .id)
+        let scores = try container.decode(PackedDoubles.self, forKey: .score).values
+        guard scores.count == 1 else {
+            throw DecodingError.dataCorruptedError(forKey: .score, in: container, debugDescription: "one score expected")
+        }
+        score = scores[0]
+        features = FeatureVector()
+        features.dense = try container.decode(PackedDoubles.self, forKey: .dense).values
+        features.hashedIndices = try container.decode(PackedIndices.self, forKey: .hashedIndices).values
+        features.hashedValues = try container.decode(PackedDoubles.self, forKey: .hashedValues).values
+        guard features.hashedIndices.count == features.hashedValues.count else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .hashedValues, in: container, debugDescription: "hashed indices and values differ in count")
+        }
+        arrival = try container.decode(Int.self, forKey: .arrival)
+        timestamp = try container.decodeIfPresent(Int64.self, forKey: .timestamp)
+    }
+}
