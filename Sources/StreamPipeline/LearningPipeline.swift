@@ -37,8 +37,8 @@ public final class LearningPipeline {
 
     public let configuration: LearningPipelineConfiguration
     /// One thread owns the pipeline, and no access to the state overlaps another (the per-record step moves a
-    /// part out before handing it to a closure of another part): no dynamic exclusivity checks per access.
-    @exclusivity(unchecked) public private(set) var state: PipelineState
+    /// part out before handing it to a closure of another part); the target is built without dynamic checks.
+    public private(set) var state: PipelineState
     public let store: SnapshotStore?
     public let raiser: AlertRaiser
     /// Called for each record not learned.
@@ -49,6 +49,8 @@ public final class LearningPipeline {
     private var source: (any EventSource)?
     private var lastSnapshot = ContinuousClock.now
     // Read once: configuration reads per event cost.
+    /// Whether label lines are joined (the state has a join).
+    private let joining: Bool
     private let warmUp: Int
     private let inputWindow: Int?
     private let threshold: Double
@@ -71,6 +73,7 @@ public final class LearningPipeline {
         }
         self.store = store
         self.raiser = raiser
+        joining = self.state.join != nil
         warmUp = configuration.detectors.warmUp
         inputWindow = configuration.detectors.inputPSIWindow
         threshold = configuration.threshold
@@ -140,7 +143,6 @@ public final class LearningPipeline {
             diagnostics(.rejected(record: cursor.record, rejection))
             return
         }
-        let joining = state.join != nil
         if joining, event.label != nil, let id = event.id, event.numeric.isEmpty, event.categorical.isEmpty, event.missing.isEmpty {
             counts.labelLines += 1
             try joinLabel(id: event.string(id), label: event.label! != 0, cursor: cursor)
