@@ -4,10 +4,11 @@
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 BIN := .build/release/streamlearn
+BENCH := Benchmarks/.build/release/streamlearn-bench
 BENCH_MESSAGES ?= 1000000
 BENCH_PARTITIONS ?= 64
 
-.PHONY: deps release demo test bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations clean
+.PHONY: deps release demo test bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-tool clean
 
 ## deps: librdkafka-dev (2.0.2 on Debian 12) and pkg-config, if missing.
 deps:
@@ -28,13 +29,19 @@ release: deps
 demo: release
 	./Scripts/demo.sh $(BIN)
 
-## test: the whole test suite (debug build).
+## test: the whole test suite (debug build): the package's, then the benchmarks' (each runs end to end on a small
+## workload).
 test: deps
 	$(SWIFT) test
+	cd Benchmarks && $(SWIFT) test
+
+## bench-tool: `streamlearn-bench`, the benchmarks of library paths (Benchmarks/, release build for this CPU).
+bench-tool: deps
+	cd Benchmarks && $(SWIFT) build -c release --product streamlearn-bench -Xswiftc -target-cpu -Xswiftc $(CPU)
 
 ## bench-kafka: produce and batch-consume 1M ~180-byte messages through the embedded broker (release build).
-bench-kafka: release
-	$(BIN) bench kafka --messages $(BENCH_MESSAGES) --partitions $(BENCH_PARTITIONS)
+bench-kafka: bench-tool
+	$(BENCH) kafka --messages $(BENCH_MESSAGES) --partitions $(BENCH_PARTITIONS)
 
 ## bench-kafka-c: the same workload through plain librdkafka in C, the baseline for bench-kafka.
 bench-kafka-c: release
@@ -43,8 +50,8 @@ bench-kafka-c: release
 	.build/kafka_baseline .build/bench-transactions.jsonl $(BENCH_PARTITIONS)
 
 ## bench-decode: events/s of JSONSerialization, EventDecoder, and decode + hash + standardise (release build).
-bench-decode: release
-	$(BIN) bench decode
+bench-decode: bench-tool
+	$(BENCH) decode
 
 ## bench-decode-simdjson: the same events through Debian's simdjson 3.0.1 (on-demand and DOM), for comparison.
 bench-decode-simdjson: release
@@ -54,8 +61,8 @@ bench-decode-simdjson: release
 	.build/decode_simdjson .build/bench-transactions.jsonl
 
 ## bench-learn: predict + learn events/s per optimizer, metrics, the learn path, bandits, Q-learning (release build).
-bench-learn: release
-	$(BIN) bench learn
+bench-learn: bench-tool
+	$(BENCH) learn
 
 ## bench-peers: `streamlearn learn` against River and Vowpal Wabbit (pip) on the same 1M labelled events.
 bench-peers: release
@@ -68,6 +75,10 @@ bench-peers: release
 bench-allocations: deps
 	cd Benchmarks && $(SWIFT) build -c release --product Allocations
 	LD_PRELOAD=$(CURDIR)/Benchmarks/.build/release/libMallocInterposerSwift.so Benchmarks/.build/release/Allocations
+
+## bench-state: peak RSS and snapshot size of `learn` after 1M and after 10M events (fails past 5% apart).
+bench-state: release
+	./Scripts/bench-state.sh $(BIN)
 
 clean:
 	rm -rf .build Benchmarks/.build

@@ -1,6 +1,8 @@
 // swift-tools-version:6.1
-// Allocation counts of StreamLearn's hot paths, with ordo-one's malloc-interposer (the counter behind
-// package-benchmark's malloc metrics). Run with `make bench-allocations` from the repository root.
+// Benchmarks of StreamLearn's library paths, beside the product rather than in it: `streamlearn-bench` (the
+// Kafka transport, the event decoder, the learners) and allocation counts of the hot paths, with ordo-one's
+// malloc-interposer (the counter behind package-benchmark's malloc metrics). Run them with `make bench-kafka`,
+// `make bench-decode`, `make bench-learn` and `make bench-allocations` from the repository root.
 import PackageDescription
 
 import struct Foundation.URL
@@ -15,6 +17,8 @@ let package = Package(
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .executableTarget(
@@ -26,6 +30,26 @@ let package = Package(
                 .product(name: "Simulation", package: streamLearn),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]
-        )
+        ),
+        .executableTarget(
+            name: "streamlearn-bench",
+            dependencies: [
+                .product(name: "StreamCore", package: streamLearn),
+                .product(name: "StreamKafka", package: streamLearn),
+                .product(name: "OnlineLearning", package: streamLearn),
+                .product(name: "DriftDetection", package: streamLearn),
+                .product(name: "Simulation", package: streamLearn),
+                .product(name: "StreamPipeline", package: streamLearn),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/StreamLearnBench",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "StreamLearnBenchTests",
+            dependencies: ["streamlearn-bench", .product(name: "Simulation", package: streamLearn)],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
     ]
 )

@@ -16,8 +16,7 @@ struct Streamlearn: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, DecodeCommand.self, LearnCommand.self,
-                      DriftCommand.self, SnapshotCommand.self, SimulateCommand.self, GenerateCommand.self,
-                      BenchCommand.self]
+                      DriftCommand.self, SnapshotCommand.self, SimulateCommand.self, GenerateCommand.self]
     )
 }
 

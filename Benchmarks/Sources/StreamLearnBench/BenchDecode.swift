@@ -13,9 +13,9 @@ struct BenchDecode: AsyncParsableCommand {
             online standardisation, on the same generated events (one core).
 
             Examples:
-              swift run -c release streamlearn bench decode
-              streamlearn bench decode --events 200000 --json
-              streamlearn bench decode --file events.jsonl --foundation-events 10000
+              make bench-decode
+              streamlearn-bench decode --events 200000 --json
+              streamlearn-bench decode --file events.jsonl --foundation-events 10000
             """
     )
 
@@ -131,13 +131,19 @@ struct BenchDecode: AsyncParsableCommand {
     /// JSON Lines (``JSONLinesSource``: CRs and blank lines dropped; exit 66 if the file cannot be read). Rejected
     /// lines are left out, so every pass decodes the same valid events.
     static func lines(of path: String, limit: Int) throws -> (payload: [UInt8], bounds: [Range<Int>]) {
-        let input = try openInput(path)
+        let input: JSONLinesSource
+        do {
+            input = try JSONLinesSource(path: path)
+        } catch {
+            Output.error("error: \(error)")
+            throw ExitCode(66)
+        }
         let decoder = EventDecoder()
         let event = DecodedEvent()
         var payload: [UInt8] = []
         var bounds: [Range<Int>] = []
         var rejected = 0
-        try reportingPipelineErrors { try input.forEachLine(stopWhen: { bounds.count >= limit }) { _, line, _ in
+        try input.forEachLine(stopWhen: { bounds.count >= limit }) { _, line, _ in
             do {
                 try decoder.decode(line, into: event)
             } catch {
@@ -146,7 +152,7 @@ struct BenchDecode: AsyncParsableCommand {
             }
             bounds.append(payload.count..<payload.count + line.count)
             payload.append(contentsOf: line)
-        } }
+        }
         guard !bounds.isEmpty else {
             Output.error("error: '\(path)' has no event the decoder accepts (\(rejected) rejected)")
             throw ExitCode(65)

@@ -5,14 +5,6 @@ import Logging
 import Simulation
 import StreamKafka
 
-struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench",
-        abstract: "Measure StreamLearn's throughput (build with -c release for real figures).",
-        subcommands: [BenchKafka.self, BenchDecode.self, BenchLearn.self]
-    )
-}
-
 struct BenchKafka: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kafka",
@@ -23,8 +15,8 @@ struct BenchKafka: AsyncParsableCommand {
             about 64 partitions). The consume phase assigns every partition from offset 0 and polls batches.
 
             Examples:
-              swift run -c release streamlearn bench kafka
-              streamlearn bench kafka --messages 200000 --partitions 16 --json
+              make bench-kafka
+              streamlearn-bench kafka --messages 200000 --partitions 16 --json
             """
     )
 

@@ -18,8 +18,8 @@ struct BenchLearn: AsyncParsableCommand {
             steps (environment and agent together).
 
             Examples:
-              swift run -c release streamlearn bench learn
-              streamlearn bench learn --events 200000 --json
+              make bench-learn
+              streamlearn-bench learn --events 200000 --json
             """
     )
 
