@@ -152,42 +152,12 @@ struct CLITests {
     func helpHasExamples() throws {
         for command in [["broker"], ["produce"], ["consume"], ["decode"], ["learn"], ["generate", "transactions"],
                         ["generate", "logistic"], ["generate", "fraud"], ["simulate", "frozenlake"], ["simulate", "taxi"],
-                        ["simulate", "cliffwalking"], ["simulate", "bandit"], ["drift"], ["snapshot", "list"], ["snapshot", "show"],
-                        ["bench", "kafka"], ["bench", "decode"],
-                        ["bench", "learn"]] {
+                        ["simulate", "cliffwalking"], ["simulate", "bandit"], ["drift"], ["snapshot", "list"], ["snapshot", "show"]] {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0)
             #expect(result.stdout.contains("streamlearn \(command[0])"), "\(command)")
             #expect(result.stdout.lowercased().contains("example"), "\(command)")
         }
-    }
-
-    @Test("bench decode --file measures a file's accepted lines, at most --events of them; a missing file exits 66")
-    func benchDecodeFile() throws {
-        let generated = try CLI.run(["generate", "logistic", "--events", "50", "--seed", "3"])
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(getpid()).jsonl").path
-        try ("{\"id\":0,\"x\":1e999}\n\n" + generated.stdout).write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        for (limit, expected) in [(1_000, 50), (20, 20)] {
-            let result = try CLI.run(
-                ["bench", "decode", "--file", path, "--events", "\(limit)", "--foundation-events", "5", "--json"])
-            #expect(result.status == 0, "\(result.stderr)")
-            #expect(result.stderr.contains("1 rejected line(s)"))
-            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-            #expect(object?["events"] as? Int == expected)
-            #expect((object?["EventDecoder"] as? Double ?? 0) > 0)
-        }
-        #expect(try CLI.run(["bench", "decode", "--file", path + ".missing"]).status == 66)
-    }
-
-    @Test("The Kafka benchmark runs end to end on a small workload")
-    func benchKafkaSmall() throws {
-        let result = try CLI.run(["bench", "kafka", "--messages", "2000", "--partitions", "4", "--json"])
-        #expect(result.status == 0, "\(result.stderr)")
-        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-        #expect(object?["messages"] as? Int == 2000)
-        #expect((object?["consume_messages_per_second"] as? Double ?? 0) > 0)
-        #expect((object?["produce_messages_per_second"] as? Double ?? 0) > 0)
     }
 
     @Test("generate transactions is byte-identical for a seed and about 180 bytes a line")
@@ -293,16 +263,6 @@ struct CLITests {
         #expect(try SnapshotFiles.payload(fromStore) == SnapshotFiles.payload(directory.appendingPathComponent("sgd-one.json").path))
     }
 
-    @Test("The learner benchmark runs end to end on a small workload")
-    func benchLearnSmall() throws {
-        let result = try CLI.run(["bench", "learn", "--events", "2000", "--json"])
-        #expect(result.status == 0, "\(result.stderr)")
-        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
-        #expect(object["events"] as? Int == 2000)
-        #expect((object["logreg ftrl, 20 dense"] as? Double ?? 0) > 0)
-        #expect((object["q-learning update"] as? Double ?? 0) > 0)
-    }
-
     @Test("simulate trains with defaults that reach the solved levels, and reports a JSON summary")
     func simulateSolved() throws {
         func summary(_ arguments: [String]) throws -> [String: Any] {
@@ -374,6 +334,29 @@ struct CLITests {
         let short = try CLI.run(["simulate", "bandit", "--policy", "exp3", "--pulls", "500", "--seeds", "1"])
         #expect(short.status == 0)
         #expect(short.stdout.contains("regret after     500 pulls"))
+    }
+
+    @Test("generate streams: lines reach a pipe while it is still generating, the first ones as a short run writes them")
+    func generateStreams() throws {
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["generate", "logistic", "--events", "50000000", "--seed", "7", "-"]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        _ = CLI.ignoreBrokenPipe
+        try process.run()
+        defer {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
+        // Whole lines of the first mebibyte, while 50M events (about 14 GB) are far from done.
+        let chunk = stdout.fileHandleForReading.readData(ofLength: 1 << 16)
+        #expect(process.isRunning)
+        let lines = String(decoding: chunk, as: UTF8.self).split(separator: "\n").dropLast()
+        #expect(lines.count > 100)
+        let short = try CLI.run(["generate", "logistic", "--events", "\(lines.count)", "--seed", "7"]).stdout
+        #expect(short.split(separator: "\n").elementsEqual(lines))
     }
 
     @Test("generate fraud is byte-identical for a seed; drift and label delay options shape the stream")
