@@ -152,6 +152,22 @@ struct LearningPipelineTests {
         #expect(pipeline.state.classifier.metrics.cumulative.count == 1)
     }
 
+    @Test("A valid but huge value is not learned, naming its feature; every state stays finite and snapshots stay writable")
+    func hugeValues() throws {
+        let pipeline = try Self.pipeline()
+        var reasons: [String] = []
+        pipeline.diagnostics = { if case .notLearned(let record, let error) = $0 { reasons.append("\(record): \(error)") } }
+        var lines = (0..<300).map { #"{"id":\#($0),"f0":\#(Double($0 % 7) - 3),"f1":\#($0 % 5),"label":\#($0 % 2)}"# }
+        lines.insert(#"{"id":9999,"f0":1e160,"label":1}"#, at: 150)
+        try Self.run(pipeline, lines)
+        #expect(reasons == ["151: input out of range: feature 'f0' = 1e+160: beyond ±1e100, too large to learn safely"])
+        #expect(pipeline.state.classifier.metrics.cumulative.count == 300)
+        let standardizer = pipeline.state.classifier.model.standardizer
+        #expect((standardizer.means + standardizer.inverseDeviations).allSatisfy { $0.isFinite })
+        let restored = try Snapshot.decode(PipelineState.self, from: Snapshot.encode(pipeline.state))
+        #expect(restored == pipeline.state)
+    }
+
     @Test("Concept drift raises F1 and score alerts after the drift only, each critical one with a snapshot")
     func alertsWithSnapshots() throws {
         var configuration = FraudStreamGenerator.Configuration()

@@ -11,13 +11,19 @@ import Darwin
 /// Optimizers: SGD (constant or inverse-scaling rate), AdaGrad and FTRL-Proximal (``Optimizer``), with L1/L2,
 /// an intercept, a positive-class weight, per-coordinate gradient clipping and optional online standardisation
 /// (``LogisticRegressionConfiguration``). Dense missing values (`NaN`) are explicit: each dense feature has a
-/// learned "missing" weight. Inputs with an infinite value, a non-finite hashed value or an out-of-range bucket
-/// are refused before anything changes, so weights stay finite.
+/// learned "missing" weight. Inputs with a value beyond ±``maxMagnitude`` (infinities included), a non-finite
+/// hashed value or an out-of-range bucket are refused before anything changes, so weights, the standardiser's
+/// sums and every snapshot stay finite.
 ///
 /// - Complexity: ``predict(_:)`` and ``learn(_:)`` are O(features of the event); no allocation once the model has
 ///   grown to the stream's dense schema (the 2^`hashBits` hashed weights are allocated on the first hashed
 ///   feature).
 public struct LogisticRegression: OnlineLearner, Hashable {
+    /// The largest magnitude of a feature value that is learned: 1e100. The standardiser sums squared deviations,
+    /// which overflow to infinity past about 1e154 (and a snapshot cannot hold an infinity); a value this large is
+    /// a unit or encoding error in practice, so it is refused, naming the feature, rather than clipped.
+    public static let maxMagnitude = 1e100
+
     public static let snapshotKind = "logistic-regression"
     public static let snapshotVersion = 1
 
@@ -64,7 +70,7 @@ public struct LogisticRegression: OnlineLearner, Hashable {
 
     /// Progressive validation in one pass: the probability before learning, then one learning step.
     ///
-    /// Throws (changing nothing) when a dense value is infinite, a hashed value is not finite, a bucket is beyond
+    /// Throws (changing nothing) when a value is beyond ±``maxMagnitude``, a hashed value is not finite, a bucket is beyond
     /// 2^`hashBits`, the weight is not positive and finite, or the score overflows.
     @discardableResult
     public mutating func predictThenLearn(
@@ -124,7 +130,8 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         min(features.dense.count, dense.count, missing.count, standardizer.count)
     }
 
-    /// The raw score, and whether every value was acceptable (no infinite dense value, finite in-range hashed).
+    /// The raw score, and whether every value was acceptable (dense values within ±``maxMagnitude`` or missing,
+    /// hashed ones finite and within it, buckets in range).
     ///
     /// Dense features go four at a time (``DoubleLanes``): each lane sums its own terms and the lanes are added
     /// at the end, so the score is deterministic.
@@ -145,10 +152,11 @@ public struct LogisticRegression: OnlineLearner, Hashable {
                                 let mean = mean.baseAddress!, inverse = inverse.baseAddress!
                                 var sum = DoubleLanes(repeating: 0)
                                 var infinite = SIMDMask<DoubleLanes.MaskStorage>(repeating: false)
+                                let bound = DoubleLanes(repeating: Self.maxMagnitude)
                                 var index = 0
                                 while index < limit {
                                     let value = x.lanes(at: index, limit: limit)
-                                    infinite .|= (value .== .infinity) .| (value .== -.infinity)
+                                    infinite .|= (value .> bound) .| (value .< -bound)
                                     let scaled =
                                         standardize
                                         ? (value - mean.lanes(at: index, limit: limit))
@@ -175,8 +183,8 @@ public struct LogisticRegression: OnlineLearner, Hashable {
                     for j in 0..<min(indices.count, values.count) {
                         let index = Int(indices[j])
                         let value = values[j]
-                        guard index < buckets, value.isFinite else {
-                            valid = valid && !(index >= (1 << configuration.hashBits) || !value.isFinite)
+                        guard index < buckets, abs(value) <= Self.maxMagnitude else {
+                            valid = valid && !(index >= (1 << configuration.hashBits) || !(abs(value) <= Self.maxMagnitude))
                             continue
                         }
                         score += w[hashed.offset(slot: 0, index: index)] * value
@@ -193,12 +201,19 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         for (index, value) in features.dense.enumerated() where value.isInfinite {
             throw .nonFinite("dense feature \(index) = \(value)")
         }
+        for (index, value) in features.dense.enumerated() where abs(value) > maxMagnitude {
+            throw .outOfRange("dense feature \(index) = \(value): beyond ±1e100, too large to learn safely")
+        }
         guard features.hashedIndices.count == features.hashedValues.count else {
             throw .outOfRange(
                 "\(features.hashedIndices.count) hashed indices but \(features.hashedValues.count) hashed values")
         }
         for (position, value) in features.hashedValues.enumerated() {
             guard value.isFinite else { throw .nonFinite("hashed feature \(features.hashedIndices[position]) = \(value)") }
+            guard abs(value) <= maxMagnitude else {
+                throw .outOfRange(
+                    "hashed feature \(features.hashedIndices[position]) = \(value): beyond ±1e100, too large to learn safely")
+            }
             guard features.hashedIndices[position] < 1 << hashBits else {
                 throw .outOfRange(
                     "hashed bucket \(features.hashedIndices[position]) beyond 2^\(hashBits)")

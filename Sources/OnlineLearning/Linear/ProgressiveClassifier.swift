@@ -97,7 +97,24 @@ public struct ProgressiveClassifier: OnlineLearner {
             metrics.update(probability: score, label: label)
         } catch {
             refused += 1
-            throw error
+            throw named(error)
+        }
+    }
+
+    /// The model's error with its dense feature index replaced by the feature's name.
+    func named(_ error: LearningError) -> LearningError {
+        func rename(_ text: String) -> String {
+            let prefix = "dense feature "
+            guard text.hasPrefix(prefix) else { return text }
+            let rest = text.dropFirst(prefix.count)
+            let digits = rest.prefix { $0.isNumber }
+            guard let index = Int(digits), index < vectorizer.schema.names.count else { return text }
+            return "feature '\(vectorizer.schema.names[index])'" + rest.dropFirst(digits.count)
+        }
+        switch error {
+        case .nonFinite(let text): return .nonFinite(rename(text))
+        case .outOfRange(let text): return .outOfRange(rename(text))
+        default: return error
         }
     }
 
@@ -115,7 +132,7 @@ public struct ProgressiveClassifier: OnlineLearner {
             return probability
         } catch {
             refused += 1
-            throw error
+            throw named(error)
         }
     }
 }
