@@ -88,4 +88,29 @@ struct SnapshotStoreTests {
         #expect(refused[1].description.contains("snapshot '\(files[1])' refused: checksum mismatch"))
         #expect(throws: SnapshotStoreError.self) { try SnapshotStore.read(path + "/missing.json") }
     }
+
+    @Test("Temporary files a killed writer left behind are removed when the store is opened; a live writer's are kept")
+    func staleTemporaries() throws {
+        let path = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try SnapshotStore(directory: path)
+        // A process that has exited: its pid is free (until reused, which the store then leaves alone).
+        let finished = Process()
+        finished.executableURL = URL(fileURLWithPath: "/bin/true")
+        try finished.run()
+        finished.waitUntilExit()
+        let dead = path + "/snapshot-00000003.json.tmp-\(finished.processIdentifier)"
+        let deadManifest = path + "/manifest.json.tmp-\(finished.processIdentifier)"
+        let mine = path + "/snapshot-00000004.json.tmp-\(getpid())"
+        for file in [dead, deadManifest, mine] { try Data("partial".utf8).write(to: URL(fileURLWithPath: file)) }
+        let store = try SnapshotStore(directory: path)
+        #expect(!FileManager.default.fileExists(atPath: dead))
+        #expect(!FileManager.default.fileExists(atPath: deadManifest))
+        #expect(FileManager.default.fileExists(atPath: mine))
+        #expect(store.files().isEmpty)
+        // A path that is a file, not a directory, is refused by name.
+        let file = path + "/plain"
+        try Data().write(to: URL(fileURLWithPath: file))
+        #expect(throws: SnapshotStoreError(path: file, reason: "is not a directory")) { _ = try SnapshotStore(directory: file) }
+    }
 }

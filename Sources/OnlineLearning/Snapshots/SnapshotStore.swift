@@ -116,14 +116,14 @@ public struct SnapshotStore: Sendable {
         self.directory = directory
         self.keepLast = max(keepLast, 1)
         self.keepAlertSnapshotsFor = keepAlertSnapshotsFor
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw SnapshotStoreError(path: directory, reason: "is not a directory")
+        }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw SnapshotStoreError(path: directory, reason: "cannot create the snapshot directory: \(Self.reason(error))")
-        }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw SnapshotStoreError(path: directory, reason: "is not a directory")
         }
         Self.removeStaleTemporaries(in: directory)
     }
@@ -334,6 +334,11 @@ public struct SnapshotStore: Sendable {
 public struct SnapshotStoreError: Error, Sendable, Hashable, CustomStringConvertible {
     public var path: String
     public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
 
     public var description: String { "snapshot '\(path)' refused: \(reason)" }
 }
