@@ -98,7 +98,10 @@ let package = Package(
         ),
         .testTarget(name: "DriftDetectionTests", dependencies: ["DriftDetection", "Simulation", "OnlineLearning", "StreamCore"]),
         // End-to-end tests of the CLI; depending on the executable makes `swift test` build it.
-        .testTarget(name: "StreamlearnTests", dependencies: ["streamlearn", "StreamKafka"]),
+        .testTarget(
+            name: "StreamlearnTests",
+            dependencies: ["streamlearn", "StreamKafka", "StreamCore", "OnlineLearning", "StreamPipeline"]
+        ),
     ]
 )
 

@@ -282,42 +282,12 @@ struct LearnCommand: AsyncParsableCommand {
 
     /// The state to start from: `--load-snapshot`'s, the newest good one of `--resume`'s directory (with where it
     /// left its input), or `nil` for a fresh one.
-    func restoredState() throws -> (PipelineState, SourcePosition?)? {
-        if let loadSnapshot {
-            let entry: SnapshotStore.Entry
-            do {
-                entry = try SnapshotStore.read(loadSnapshot)
-            } catch {
-                throw PipelineError(.snapshotRefused, "\(error)")
-            }
-            return (try Self.decodeState(entry), nil)
-        }
+    func restoredState() throws(PipelineError) -> PipelineState.Restored? {
+        if let loadSnapshot { return try PipelineState.load(file: loadSnapshot) }
         guard let resume else { return nil }
-        guard FileManager.default.fileExists(atPath: resume) else {
-            throw PipelineError(.cannotOpenInput, "no snapshot directory '\(resume)'")
-        }
-        let store = try SnapshotStore(directory: resume)
-        let (entry, refused) = store.newestGood()
-        for (index, error) in refused.enumerated() {
-            let older = entry != nil || index < refused.count - 1
-            Output.error("warning: \(error)\(older ? "; using an older one" : "")")
-        }
-        guard let entry else { throw PipelineError(.cannotOpenInput, "no usable snapshot in '\(resume)'") }
-        return (try Self.decodeState(entry), entry.header.positions.first)
-    }
-
-    /// A snapshot's pipeline state; a bare classifier's (kind `progressive-classifier`) starts one.
-    static func decodeState(_ entry: SnapshotStore.Entry) throws -> PipelineState {
-        do {
-            if let kind = (try? JSONSerialization.jsonObject(with: entry.payload) as? [String: Any])?["kind"] as? String,
-                kind == ProgressiveClassifier.snapshotKind
-            {
-                return PipelineState(classifier: try Snapshot.decode(ProgressiveClassifier.self, from: entry.payload))
-            }
-            return try Snapshot.decode(PipelineState.self, from: entry.payload)
-        } catch {
-            throw PipelineError(.snapshotRefused, "snapshot '\(entry.path)' refused: \(error)")
-        }
+        let restored = try PipelineState.loadNewest(in: resume)
+        for error in restored.refused { Output.error("warning: \(error); using an older one") }
+        return restored
     }
 
     struct Run {
@@ -335,7 +305,7 @@ struct LearnCommand: AsyncParsableCommand {
                 Output.error("error: \(source.name) has no positions to resume from; pass --continue to go on from the snapshot with every line given")
                 throw ExitCode(64)
             }
-            if case .file(let position) = restored?.1 { try source.resume(at: position) }
+            if case .file(let position) = restored?.positions.first { try source.resume(at: position) }
         }
         let store: SnapshotStore?
         do {
@@ -343,7 +313,7 @@ struct LearnCommand: AsyncParsableCommand {
         } catch {
             throw PipelineError(.snapshotWriteFailed, "\(error)")
         }
-        let pipeline = try LearningPipeline(configuration: configuration, state: restored?.0, store: store, raiser: raiser)
+        let pipeline = try LearningPipeline(configuration: configuration, state: restored?.state, store: store, raiser: raiser)
         var shown = (rejected: 0, notLearned: 0)
         pipeline.diagnostics = { diagnostic in
             switch diagnostic {

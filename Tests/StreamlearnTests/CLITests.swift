@@ -1,4 +1,7 @@
 import Foundation
+import OnlineLearning
+import StreamCore
+import StreamPipeline
 import Testing
 
 @Suite("streamlearn command line", .serialized)
@@ -210,6 +213,56 @@ struct CLITests {
         let badRate = try CLI.run(["learn", "--learning-rate=-1", "-"])
         #expect(badRate.status == 64)
         #expect(badRate.stderr.contains("--learning-rate: must be positive, got -1.0"))
+    }
+
+    @Test("learn joins delayed labels: the model is the one a reference loop holding each event until its label learns")
+    func learnJoinsLateLabels() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("join-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stream = try CLI.run(["generate", "fraud", "--events", "20000", "--seed", "3", "--label-delay", "200"]).stdout
+        let saved = directory.appendingPathComponent("model.json").path
+        let result = try CLI.run(["learn", "--json", "--hash-bits", "12", "--save-snapshot", saved, "-"], stdin: stream)
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(object["events"] as? Int == 40_000)
+        #expect(object["learned"] as? Int == 20_000)
+        #expect(object["unlabeled"] as? Int == 0)
+        let join = object["label_join"] as? [String: Int] ?? [:]
+        #expect(join["label_lines"] == 20_000 && join["joined"] == 20_000)
+        #expect(join["waiting"] == 0 && join["expired"] == 0 && join["orphans"] == 0 && join["duplicates"] == 0)
+
+        // The reference: the classifier alone, holding each event's features and score until its label line.
+        var features = FeatureSpaceConfiguration()
+        features.hashBits = 12
+        var model = LogisticRegressionConfiguration()
+        model.hashBits = 12
+        model.optimizer = .adaGrad(learningRate: 0.1, epsilon: 1e-8)
+        var reference = try ProgressiveClassifier(features: features, model: model, window: nil)
+        var held: [String: (FeatureVector, Double)] = [:]
+        let decoder = EventDecoder()
+        let event = DecodedEvent()
+        for line in stream.split(separator: "\n") {
+            try decoder.decode(Array(line.utf8), into: event)
+            if let label = event.label {
+                let waiting = held.removeValue(forKey: event.idString!)
+                let (vector, score) = try #require(waiting)
+                try reference.learn(vector, label: label != 0, score: score)
+            } else {
+                let score = reference.score(event)
+                held[event.idString!] = (reference.lastVector, score)
+            }
+        }
+        let learned = try PipelineState.load(file: saved).state.classifier
+        #expect(try Snapshot.encode(learned) == Snapshot.encode(reference))
+
+        // Text shows the join; without joining, label lines are learned as featureless events (the old mistake).
+        let text = try CLI.run(["learn", "--hash-bits", "12", "-"], stdin: stream)
+        #expect(text.stdout.contains("labels       20000 joined, 0 waiting, 0 expired, 0 orphans, 0 duplicates"))
+        let unjoined = try CLI.run(["learn", "--json", "--no-join", "--hash-bits", "12", "-"], stdin: stream)
+        let unjoinedObject = try JSONSerialization.jsonObject(with: Data(unjoined.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(unjoinedObject["unlabeled"] as? Int == 20_000)
+        #expect((unjoinedObject["roc_auc"] as? Double ?? 1) < (object["roc_auc"] as? Double ?? 0) - 0.1)
     }
 
     @Test("learn in two halves through a snapshot, or decoding inline, ends bit-identical to learning in one go")
