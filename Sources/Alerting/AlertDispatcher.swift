@@ -29,8 +29,12 @@ public final class AlertDispatcher: Sendable {
         public var failed = 0
         /// Alerts that found the queue full (written to the fallback at once).
         public var overflowed = 0
-        /// Alerts still queued when ``finish(within:)``'s deadline passed (written to the fallback).
+        /// Alerts still queued or being delivered when ``finish(within:)``'s deadline passed (written to the
+        /// fallback; one being delivered may also reach its sink, if the sink answers before the process ends).
         public var abandoned = 0
+        /// Whether the delivery thread had finished when ``finish(within:)`` returned (when it has not, its sinks
+        /// are still in use and must not be closed).
+        public var stopped = true
     }
 
     public let sinks: [any AlertSink]
@@ -50,8 +54,12 @@ public final class AlertDispatcher: Sendable {
     struct Queue {
         var alerts: [Alert] = []
         var head = 0
+        /// The alert the delivery thread is delivering.
+        var inFlight: Alert?
         var closing = false
         var started = false
+        /// Set when the deadline passed: what is left went to the fallback, the thread delivers nothing more.
+        var abandoned = false
         var pending: Int { alerts.count - head }
     }
 
@@ -99,8 +107,8 @@ public final class AlertDispatcher: Sendable {
         }
     }
 
-    /// Delivers what is queued within `deadline`, then writes whatever is still queued to the fallback in full;
-    /// stops the delivery thread. Returns the counts.
+    /// Delivers what is queued within `deadline`, then writes whatever is still queued or being delivered to the
+    /// fallback in full. Returns the counts; `stopped` tells whether the delivery thread has finished.
     @discardableResult
     public func finish(within deadline: Duration = .seconds(10)) -> Counts {
         let started = queue.withLock { queue in
@@ -110,27 +118,32 @@ public final class AlertDispatcher: Sendable {
         guard started else { return counts }
         ready.signal()  // wakes the thread to see `closing` when the queue is empty
         let seconds = Double(deadline.components.seconds) + Double(deadline.components.attoseconds) * 1e-18
-        if stopped.wait(timeout: .now() + seconds) == .timedOut {
-            let left: [Alert] = queue.withLock { queue in
-                let left = Array(queue.alerts[queue.head...])
-                queue.head = queue.alerts.count
-                return left
-            }
-            if !left.isEmpty {
-                logger.error("\(left.count) alerts not delivered within \(deadline) at exit: they go to the fallback")
-                counters.withLock { $0.abandoned += left.count }
-                for alert in left { rescue(alert) }
-            }
+        guard stopped.wait(timeout: .now() + seconds) == .timedOut else { return counts }
+        let left: [Alert] = queue.withLock { queue in
+            queue.abandoned = true
+            let left = (queue.inFlight.map { [$0] } ?? []) + queue.alerts[queue.head...]
+            queue.head = queue.alerts.count
+            return left
         }
-        return counts
+        if !left.isEmpty {
+            logger.error("\(left.count) alerts not delivered within \(deadline) at exit: they go to the fallback")
+            counters.withLock { $0.abandoned += left.count }
+            for alert in left { rescue(alert) }
+        }
+        var result = counts
+        result.stopped = false
+        return result
     }
 
     /// The delivery thread: takes alerts in order until closed and drained.
     private func deliverQueued() {
         while true {
             ready.wait()
-            while let alert = next() { deliver(alert) }
-            if queue.withLock({ $0.closing && $0.pending == 0 }) {
+            while let alert = next() {
+                deliver(alert)
+                queue.withLock { $0.inFlight = nil }
+            }
+            if queue.withLock({ $0.abandoned || ($0.closing && $0.pending == 0) }) {
                 stopped.signal()
                 return
             }
@@ -139,8 +152,9 @@ public final class AlertDispatcher: Sendable {
 
     private func next() -> Alert? {
         queue.withLock { queue in
-            guard queue.head < queue.alerts.count else { return nil }
+            guard !queue.abandoned, queue.head < queue.alerts.count else { return nil }
             let alert = queue.alerts[queue.head]
+            queue.inFlight = alert
             queue.head += 1
             if queue.head >= 64 && queue.head * 2 >= queue.alerts.count {
                 queue.alerts.removeFirst(queue.head)

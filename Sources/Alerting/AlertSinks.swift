@@ -65,20 +65,27 @@ public struct JSONLinesFileSink: AlertSink {
 /// Publishes each alert to a Kafka topic (the ops feed), keyed by alert id, and waits for its delivery.
 public final class KafkaAlertSink: AlertSink {
     public let topic: String
+    /// How long one alert may take to be confirmed by the broker (librdkafka's `message.timeout.ms`; connecting
+    /// included). Default 10 s.
+    public let timeout: Duration
     private let producer: KafkaProducer
     public var name: String { "kafka:\(topic)" }
 
-    public init(bootstrapServers: String, topic: String, logger: Logger = Logger(label: "streamlearn.alerts")) throws {
+    public init(
+        bootstrapServers: String, topic: String, timeout: Duration = .seconds(10),
+        logger: Logger = Logger(label: "streamlearn.alerts")
+    ) throws {
         self.topic = topic
+        self.timeout = timeout
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServers)
-        configuration.messageTimeout = .seconds(10)
+        configuration.messageTimeout = timeout
         producer = try KafkaProducer(configuration: configuration, logger: logger)
     }
 
     public func deliver(_ alert: Alert) throws {
         let before = producer.deliveryReport
         try producer.send(topic: topic, key: alert.id, value: alert.jsonLine())
-        try producer.flush(timeout: .seconds(10))
+        try producer.flush(timeout: timeout)
         let after = producer.deliveryReport
         guard after.failed == before.failed else {
             throw AlertSinkError(sink: name, reason: "the broker did not take the alert: \(after.failures.last.map { "\($0)" } ?? "unknown error")")
@@ -130,25 +137,41 @@ public struct AlertmanagerSink: AlertSink {
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.httpBody = try JSONSerialization.data(withJSONObject: Self.body(for: alert), options: [.sortedKeys])
-        request.timeoutInterval = Double(timeout.components.seconds) + 1
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
+        request.timeoutInterval = seconds
         let outcome = Mutex<Result<Int, AlertSinkError>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let sinkName = name
+        let timeout = timeout
         URLSession.shared.dataTask(with: request) { _, response, error in
             let result: Result<Int, AlertSinkError> =
                 if let error {
-                    .failure(AlertSinkError(sink: sinkName, reason: error.localizedDescription))
+                    .failure(AlertSinkError(sink: sinkName, reason: Self.describe(error, timeout: timeout)))
                 } else {
                     .success((response as? HTTPURLResponse)?.statusCode ?? 0)
                 }
             outcome.withLock { $0 = result }
             done.signal()
         }.resume()
-        guard done.wait(timeout: .now() + .seconds(Int(timeout.components.seconds) + 2)) == .success else {
+        guard done.wait(timeout: .now() + seconds + 2) == .success else {
             throw AlertSinkError(sink: name, reason: "no answer within \(timeout)")
         }
         let status = try outcome.withLock { $0 }!.get()
         guard (200..<300).contains(status) else { throw AlertSinkError(sink: name, reason: "HTTP status \(status)") }
+    }
+
+    /// A request error in words (Foundation's text is a domain and a number).
+    static func describe(_ error: any Error, timeout: Duration) -> String {
+        guard let error = error as? URLError else { return "\(error)" }
+        switch error.code {
+        case .timedOut: return "no answer within \(timeout) (the request timed out)"
+        case .cannotConnectToHost: return "cannot connect (connection refused)"
+        case .cannotFindHost, .dnsLookupFailed: return "cannot find the host"
+        case .networkConnectionLost: return "the connection was lost"
+        case .notConnectedToInternet: return "no network"
+        case .badServerResponse: return "not an HTTP answer"
+        default: return "the request failed (URL error \(error.code.rawValue))"
+        }
     }
 }
 

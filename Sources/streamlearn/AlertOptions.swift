@@ -24,6 +24,9 @@ struct AlertOptions: ParsableArguments {
     @Option(help: "Keep Prometheus gauges of every PSI and F1 value (and alert counters) in this text-format file.")
     var metricsFile: String?
 
+    @Option(help: "Seconds a sink may take for one alert: Alertmanager's request, the broker's confirmation (each of 3 attempts).")
+    var alertTimeout: Double = 5
+
     @Option(help: "Model name in alerts.")
     var modelName: String = "streamlearn"
 
@@ -33,6 +36,9 @@ struct AlertOptions: ParsableArguments {
     func validate() throws {
         if (alertsTopic == nil) != (brokers == nil) {
             throw ValidationError("--alerts-topic and --brokers go together")
+        }
+        guard alertTimeout > 0, alertTimeout.isFinite else {
+            throw ValidationError("--alert-timeout must be positive, got \(alertTimeout)")
         }
         if let alertmanager, URL(string: alertmanager)?.scheme?.hasPrefix("http") != true {
             throw ValidationError("--alertmanager must be an http(s) URL, got '\(alertmanager)'")
@@ -52,11 +58,14 @@ struct AlertOptions: ParsableArguments {
         var sinks: [any AlertSink] = []
         var kafkaSink: KafkaAlertSink?
         if let brokers, let alertsTopic {
-            let sink = try KafkaAlertSink(bootstrapServers: brokers, topic: alertsTopic, logger: logger)
+            let sink = try KafkaAlertSink(
+                bootstrapServers: brokers, topic: alertsTopic, timeout: .milliseconds(Int64(alertTimeout * 1000)), logger: logger)
             kafkaSink = sink
             sinks.append(sink)
         }
-        if let alertmanager, let url = URL(string: alertmanager) { sinks.append(AlertmanagerSink(base: url)) }
+        if let alertmanager, let url = URL(string: alertmanager) {
+            sinks.append(AlertmanagerSink(base: url, timeout: .milliseconds(Int64(alertTimeout * 1000))))
+        }
         if alertsStdout { sinks.append(StandardOutputSink()) }
         let file = alertsFile.map { JSONLinesFileSink(path: $0) }
         if let file { sinks.append(file) }
@@ -72,9 +81,18 @@ struct AlertOptions: ParsableArguments {
     /// delivered after retries (it is in --alerts-file or the log).
     func finish(_ raiser: AlertRaiser, _ kafkaSink: KafkaAlertSink?) throws {
         let counts = raiser.dispatcher?.finish(within: .seconds(10))
-        try kafkaSink?.close()
+        // A sink still delivering keeps its producer: it is left to the end of the process, not closed under it.
+        if counts?.stopped ?? true, let kafkaSink {
+            do {
+                try kafkaSink.close()
+            } catch {
+                Output.error("warning: closing the alerts producer: \(error)")
+            }
+        }
         if let counts, counts.failed + counts.overflowed + counts.abandoned > 0 {
-            Output.error("\(counts.failed + counts.abandoned) alert deliveries failed after retries (see the log and --alerts-file)")
+            Output.error(
+                "\(counts.failed + counts.overflowed + counts.abandoned) alert deliveries failed after retries or were not "
+                    + "delivered in time (see the log and --alerts-file)")
             throw ExitCode(1)
         }
     }

@@ -73,6 +73,32 @@ final class RecordingHTTPServer: Sendable {
     }
 }
 
+/// A server on loopback that accepts connections and never answers.
+final class SilentServer: @unchecked Sendable {
+    let port: UInt16
+    private let descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(descriptor, 64) == 0 else { throw POSIXError(.EADDRINUSE) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        self.descriptor = descriptor
+        port = UInt16(bigEndian: address.sin_port)
+        // The backlog holds the connections: nothing is ever read or written.
+    }
+
+    func stop() { close(descriptor) }
+}
+
 @Suite("Drift alerts reach their sinks")
 struct AlertTests {
     static let stream: String = {
@@ -129,6 +155,26 @@ struct AlertTests {
         // The file sink got the same alerts.
         let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == messages.count)
+    }
+
+    @Test("A dead broker or a silent Alertmanager does not hold the stream: every alert lands in the file, exit 1")
+    func stalledSinks() throws {
+        let silent = try SilentServer()
+        defer { silent.stop() }
+        // Five features' alerts, each of which would have waited 3 × the timeout on the learning thread.
+        let options = ["--features", "amount,hour,distance_km,country,device", "--reference", "5000", "--window", "5000",
+                       "--step", "2500", "--alert-timeout", "2"]
+        for sink in [["--brokers", "127.0.0.1:9", "--alerts-topic", "ops"], ["--alertmanager", "http://127.0.0.1:\(silent.port)"]] {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("stalled-\(UUID().uuidString).jsonl").path
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let result = try CLI.run(["drift", "--json", "--alerts-file", file] + sink + options + ["-"], stdin: Self.stream, timeout: .seconds(60))
+            #expect(result.status == 1, "\(sink): \(result.stderr)")
+            #expect(result.stderr.contains("not delivered in time"), "\(sink)")
+            let filed = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+            #expect(filed.count >= 5, "\(sink)")
+            #expect(Set(filed).count == filed.count, "\(sink): an alert was filed twice")
+        }
+        #expect(try CLI.run(["drift", "--alert-timeout", "0", "-"]).status == 64)
     }
 
     @Test("Alerts are posted to Alertmanager's v2 API; a sink that keeps failing is retried, then falls back to the file")
