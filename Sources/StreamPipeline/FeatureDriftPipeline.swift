@@ -3,8 +3,13 @@ public import DriftDetection
 public import StreamCore
 
 /// Rolling PSI of each input feature of a stream, as an ops tool (`streamlearn drift`): one ``RollingPSI`` per
-/// feature, numeric or categorical by the first value seen, a missing value counting in a bin of its own, and one
-/// alert tracker each, whose changes go through the ``AlertRaiser``.
+/// feature, a missing value counting in a bin of its own, and one alert tracker each, whose changes go through the
+/// ``AlertRaiser``.
+///
+/// A feature is numeric or categorical by its first value; a value of the other kind counts as missing, unless,
+/// while the reference is still being collected, values of the other kind outnumber those of the first: then the
+/// feature restarts as the other kind (one odd first value does not hide a feature). ``unevaluated`` names the
+/// features that were never evaluated, and why.
 public final class FeatureDriftPipeline {
     /// One feature's evaluation and the alert state after it (`resolved` when this evaluation resolved one).
     public struct Report: Sendable {
@@ -18,6 +23,22 @@ public final class FeatureDriftPipeline {
         var name: String
         var detector: RollingPSI?
         var tracker = AlertTracker(policy: .psi)
+        /// Values of the detector's kind, and of the other kind, since it was created.
+        var matched = 0
+        var mismatched = 0
+        /// Events in which the feature appeared with a value, and evaluations made.
+        var present = 0
+        var evaluations = 0
+        /// The kind it restarted as, if a first value of the other kind was outnumbered.
+        var restartedAs: RollingPSI.Kind?
+    }
+
+    /// A feature never evaluated, and why.
+    public struct Unevaluated: Sendable, Hashable, CustomStringConvertible {
+        public var feature: String
+        public var reason: String
+
+        public var description: String { "feature '\(feature)' was never evaluated: \(reason)" }
     }
 
     public let configuration: PSIConfiguration
@@ -81,15 +102,13 @@ public final class FeatureDriftPipeline {
             for feature in event.numeric {
                 guard let index = table.index(of: event.bytes(feature.name), hash: feature.nameHash, learn: false) else { continue }
                 seen[index] = true
-                if watches[index].detector == nil { watches[index].detector = try RollingPSI(kind: .numeric, configuration: configuration) }
-                guard watches[index].detector!.kind == .numeric else { continue }
+                guard try settleKind(index, .numeric) else { continue }
                 if let evaluation = watches[index].detector!.observe(feature.value) { try handle(index, evaluation) }
             }
             for feature in event.categorical {
                 guard let index = table.index(of: event.bytes(feature.name), hash: feature.nameHash, learn: false) else { continue }
                 seen[index] = true
-                if watches[index].detector == nil { watches[index].detector = try RollingPSI(kind: .categorical, configuration: configuration) }
-                guard watches[index].detector!.kind == .categorical else { continue }
+                guard try settleKind(index, .categorical) else { continue }
                 if let evaluation = watches[index].detector!.observe(category: event.bytes(feature.value)) { try handle(index, evaluation) }
             }
             for index in seen.indices where !seen[index] {
@@ -103,8 +122,58 @@ public final class FeatureDriftPipeline {
         }
     }
 
+    /// Makes sure feature `index` has a detector for a value of `kind` and says whether to observe the value with
+    /// it; `false`: the value is of the other kind and is observed as missing.
+    private func settleKind(_ index: Int, _ kind: RollingPSI.Kind) throws -> Bool {
+        watches[index].present += 1
+        guard let detector = watches[index].detector else {
+            watches[index].detector = try RollingPSI(kind: kind, configuration: configuration)
+            watches[index].matched = 1
+            return true
+        }
+        if detector.kind == kind {
+            watches[index].matched += 1
+            return true
+        }
+        watches[index].mismatched += 1
+        if !detector.hasReference && watches[index].mismatched > watches[index].matched {
+            watches[index].detector = try RollingPSI(kind: kind, configuration: configuration)
+            watches[index].matched = 1
+            watches[index].mismatched = 0
+            watches[index].restartedAs = kind
+            return true
+        }
+        var other = detector
+        let evaluation = other.kind == .numeric ? other.observe(.nan) : other.observe(category: nil)
+        watches[index].detector = other
+        if let evaluation { try handle(index, evaluation) }
+        return false
+    }
+
+    /// The features never evaluated, with the reason: never present, or too few values for a reference and a
+    /// window.
+    public var unevaluated: [Unevaluated] {
+        let needed = configuration.referenceSize + configuration.windowSize
+        return watches.filter { $0.evaluations == 0 }.map { watch in
+            if watch.present == 0 {
+                return Unevaluated(feature: watch.name, reason: "it is in no event (of \(records - rejected) read)")
+            }
+            let observed = watch.detector?.index ?? 0
+            return Unevaluated(
+                feature: watch.name,
+                reason: "\(observed) events observed since its first value, and an evaluation needs the reference "
+                    + "(\(configuration.referenceSize)) and a window (\(configuration.windowSize)): \(needed)")
+        }
+    }
+
+    /// Features that restarted as the other kind after an odd first value, with the kind.
+    public var restarted: [(feature: String, kind: RollingPSI.Kind)] {
+        watches.compactMap { watch in watch.restartedAs.map { (watch.name, $0) } }
+    }
+
     private func handle(_ index: Int, _ evaluation: PSIEvaluation) throws {
         evaluations += 1
+        watches[index].evaluations += 1
         let name = watches[index].name
         let change = watches[index].tracker.evaluate(evaluation.psi)
         if let change {

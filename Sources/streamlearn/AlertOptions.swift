@@ -24,7 +24,7 @@ struct AlertOptions: ParsableArguments {
     @Option(help: "Keep Prometheus gauges of every PSI and F1 value (and alert counters) in this text-format file.")
     var metricsFile: String?
 
-    @Option(help: "Seconds a sink may take for one alert: Alertmanager's request, the broker's confirmation (each of 3 attempts).")
+    @Option(parsing: .unconditional, help: "Seconds a sink may take for one alert: Alertmanager's request, the broker's confirmation (each of 3 attempts).")
     var alertTimeout: Double = 5
 
     @Option(help: "Model name in alerts.")

@@ -21,7 +21,7 @@ struct BrokerCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .customLong("brokers"), help: "Number of brokers in the cluster.")
+    @Option(name: .customLong("brokers"), parsing: .unconditional, help: "Number of brokers in the cluster.")
     var brokerCount: Int = 1
 
     @Option(name: .customLong("topic"), help: "A topic to create, as NAME:PARTITIONS (repeatable).")

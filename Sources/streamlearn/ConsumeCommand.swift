@@ -27,13 +27,13 @@ struct ConsumeCommand: AsyncParsableCommand {
     @Option(help: "Consumer group; offsets are committed for it.")
     var group: String
 
-    @Option(help: "Stop after this many messages.")
+    @Option(parsing: .unconditional, help: "Stop after this many messages.")
     var max: Int?
 
     @Flag(help: "Start from the oldest stored message when the group has no committed offset (default: only new ones).")
     var fromBeginning = false
 
-    @Option(help: "Seconds without a message after which to stop; also the wait for brokers.")
+    @Option(parsing: .unconditional, help: "Seconds without a message after which to stop; also the wait for brokers.")
     var timeout: Double = 10
 
     @Option(name: .customLong("property"), help: "Extra librdkafka property KEY=VALUE (repeatable).")

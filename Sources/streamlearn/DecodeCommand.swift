@@ -76,13 +76,13 @@ struct EventFieldOptions: ParsableArguments {
     @Option(name: .customLong("ignore-field"), help: "A field to skip, whatever its value (repeatable).")
     var ignoredFields: [String] = []
 
-    @Option(help: "Largest accepted string, in bytes.")
+    @Option(parsing: .unconditional, help: "Largest accepted string, in bytes.")
     var maxStringBytes: Int = 1_024
 
-    @Option(help: "Most accepted fields per event.")
+    @Option(parsing: .unconditional, help: "Most accepted fields per event.")
     var maxFields: Int = 256
 
-    @Option(help: "Largest accepted event, in bytes.")
+    @Option(parsing: .unconditional, help: "Largest accepted event, in bytes.")
     var maxDocumentBytes: Int = 65_536
 
     func decoderConfiguration() throws -> EventDecoderConfiguration {

@@ -17,6 +17,11 @@ struct DriftCommand: AsyncParsableCommand {
             the PSI and the alert state (ok, warning ≥ 0.1, critical ≥ 0.2, resolved; with hysteresis, so one \
             drift gives one alert and one resolution).
 
+            A feature is numeric or categorical by its first value; a value of the other kind counts as missing \
+            (until the reference is complete, a kind that outnumbers the first one restarts the feature as that \
+            kind). Features never evaluated are named with the reason; exit 65 when a --features one was never \
+            evaluated, or when any line was rejected.
+
             Alerts (firing, escalated, resolved) go to every sink given: --alerts-topic on --brokers (the ops \
             feed), --alerts-file (JSON Lines), --alertmanager (Prometheus Alertmanager's POST /api/v2/alerts). A \
             failing sink is retried 3 times with backoff; an alert it still refuses goes to --alerts-file or, \
@@ -32,16 +37,16 @@ struct DriftCommand: AsyncParsableCommand {
     @Argument(help: "JSON Lines file, or - for stdin.")
     var file: String = "-"
 
-    @Option(help: "Events in the reference.")
+    @Option(parsing: .unconditional, help: "Events in the reference.")
     var reference: Int = 10_000
 
-    @Option(help: "Events in the sliding window.")
+    @Option(parsing: .unconditional, help: "Events in the sliding window.")
     var window: Int = 10_000
 
-    @Option(help: "Events between evaluations.")
+    @Option(parsing: .unconditional, help: "Events between evaluations.")
     var step: Int = 5_000
 
-    @Option(help: "Bins per numeric feature.")
+    @Option(parsing: .unconditional, help: "Bins per numeric feature.")
     var bins: Int = 10
 
     @Option(help: "Comma-separated features to watch (default: every feature of the first event).")
@@ -106,9 +111,16 @@ struct DriftCommand: AsyncParsableCommand {
         }
         try reportingPipelineErrors { try pipeline.run(source, decoder: decoder) }
         if pipeline.rejected > 10 { Output.error("(\(pipeline.rejected) lines rejected in all; the first 10 shown)") }
+        for (feature, kind) in pipeline.restarted {
+            Output.error("note: feature '\(feature)' began with a value of another kind; watched as \(kind.rawValue) from its first \(kind.rawValue) values")
+        }
+        let unevaluated = pipeline.unevaluated
+        for feature in unevaluated { Output.error("\(watched == nil ? "warning" : "error"): \(feature)") }
         if !json {
             report("\(pipeline.evaluations) evaluations of \(pipeline.featureCount) features, \(pipeline.alertEpisodes) alerts, \(pipeline.rejected) rejected lines")
         }
         try alerts.finish(raiser, kafkaSink)
+        // A feature asked for by name and never watched, or lines not read, is not a clean run.
+        if pipeline.rejected > 0 || (watched != nil && !unevaluated.isEmpty) { throw ExitCode(65) }
     }
 }

@@ -26,10 +26,10 @@ struct GenerateTransactions: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "How many events.")
+    @Option(parsing: .unconditional, help: "How many events.")
     var events: Int = 10_000
 
-    @Option(help: "Seed of the generator.")
+    @Option(parsing: .unconditional, help: "Seed of the generator.")
     var seed: UInt64 = 1
 
     @Argument(help: "Output file, or - for stdout.")
@@ -58,16 +58,16 @@ struct GenerateLogistic: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "How many events.")
+    @Option(parsing: .unconditional, help: "How many events.")
     var events: Int = 10_000
 
-    @Option(help: "Seed of the generator.")
+    @Option(parsing: .unconditional, help: "Seed of the generator.")
     var seed: UInt64 = 1
 
-    @Option(help: "Numeric features per event.")
+    @Option(parsing: .unconditional, help: "Numeric features per event.")
     var features: Int = 20
 
-    @Option(help: "How many of them the hidden model uses (the first ones).")
+    @Option(parsing: .unconditional, help: "How many of them the hidden model uses (the first ones).")
     var relevant: Int = 10
 
     @Argument(help: "Output file, or - for stdout.")
@@ -112,22 +112,22 @@ struct GenerateFraud: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "How many events.")
+    @Option(parsing: .unconditional, help: "How many events.")
     var events: Int = 10_000
 
-    @Option(help: "Seed of the generator.")
+    @Option(parsing: .unconditional, help: "Seed of the generator.")
     var seed: UInt64 = 1
 
-    @Option(help: "Index (0-based) of the first drifted event.")
+    @Option(parsing: .unconditional, help: "Index (0-based) of the first drifted event.")
     var driftAt: Int?
 
     @Option(help: "covariate, concept or both.")
     var drift: DriftName = .both
 
-    @Option(help: "Events over which the drift phases in (0: abrupt).")
+    @Option(parsing: .unconditional, help: "Events over which the drift phases in (0: abrupt).")
     var driftWidth: Int = 0
 
-    @Option(help: "Emit each label this many events later, as a separate {\"id\",\"label\"} line (0: in the event).")
+    @Option(parsing: .unconditional, help: "Emit each label this many events later, as a separate {\"id\",\"label\"} line (0: in the event).")
     var labelDelay: Int = 0
 
     @Argument(help: "Output file, or - for stdout.")

@@ -69,37 +69,37 @@ struct LearnCommand: AsyncParsableCommand {
     @Option(help: "The optimizer: sgd, adagrad or ftrl.")
     var optimizer: OptimizerName = .adagrad
 
-    @Option(help: "Learning rate of sgd (default 0.01) or adagrad (default 0.1).")
+    @Option(parsing: .unconditional, help: "Learning rate of sgd (default 0.01) or adagrad (default 0.1).")
     var learningRate: Double?
 
-    @Option(help: "SGD inverse-scaling power: rate / t^power (0: constant).")
+    @Option(parsing: .unconditional, help: "SGD inverse-scaling power: rate / t^power (0: constant).")
     var power: Double = 0
 
-    @Option(help: "FTRL alpha.")
+    @Option(parsing: .unconditional, help: "FTRL alpha.")
     var alpha: Double = 0.1
 
-    @Option(help: "FTRL beta.")
+    @Option(parsing: .unconditional, help: "FTRL beta.")
     var beta: Double = 1
 
-    @Option(help: "L1 penalty.")
+    @Option(parsing: .unconditional, help: "L1 penalty.")
     var l1: Double = 0
 
-    @Option(help: "L2 penalty.")
+    @Option(parsing: .unconditional, help: "L2 penalty.")
     var l2: Double = 0
 
-    @Option(help: "Weight of a positive event's loss (rare positives).")
+    @Option(parsing: .unconditional, help: "Weight of a positive event's loss (rare positives).")
     var positiveWeight: Double = 1
 
-    @Option(help: "Hashed features go into 2^bits buckets.")
+    @Option(parsing: .unconditional, help: "Hashed features go into 2^bits buckets.")
     var hashBits: Int = 20
 
     @Flag(inversion: .prefixedNo, help: "Standardise dense features online.")
     var standardize = true
 
-    @Option(help: "Probability threshold for the positive class.")
+    @Option(parsing: .unconditional, help: "Probability threshold for the positive class.")
     var threshold: Double = 0.5
 
-    @Option(help: "Also keep exact metrics over the last N events (0: cumulative only); kept in snapshots.")
+    @Option(parsing: .unconditional, help: "Also keep exact metrics over the last N events (0: cumulative only); kept in snapshots.")
     var window: Int = 0
 
     @Option(help: "Write the final state here (atomically).")
@@ -111,10 +111,10 @@ struct LearnCommand: AsyncParsableCommand {
     @Option(help: "Keep durable snapshots in this directory (checksummed, atomic, pruned); one at the end.")
     var snapshotDir: String?
 
-    @Option(help: "With --snapshot-dir: also one every N lines.")
+    @Option(parsing: .unconditional, help: "With --snapshot-dir: also one every N lines.")
     var snapshotEvery: Int?
 
-    @Option(help: "With --snapshot-dir: also one whenever this many seconds have passed since the last.")
+    @Option(parsing: .unconditional, help: "With --snapshot-dir: also one whenever this many seconds have passed since the last.")
     var snapshotSeconds: Double?
 
     @Option(help: "Continue from the newest good snapshot in this directory, at the byte of FILE where it stopped.")
@@ -129,28 +129,28 @@ struct LearnCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Join label lines ({\"id\",\"label\"}, no features) to the waiting event with that id.")
     var join = true
 
-    @Option(help: "Events that may wait for their label at once.")
+    @Option(parsing: .unconditional, help: "Events that may wait for their label at once.")
     var joinCapacity: Int = 100_000
 
-    @Option(help: "Events after which a waiting event expires.")
+    @Option(parsing: .unconditional, help: "Events after which a waiting event expires.")
     var joinMaxAge: Int?
 
-    @Option(help: "Event time (the events' ts, ms) after which a waiting event expires, instead of --join-max-age.")
+    @Option(parsing: .unconditional, help: "Event time (the events' ts, ms) after which a waiting event expires, instead of --join-max-age.")
     var joinMaxAgeMs: Int64?
 
-    @Option(help: "Learn an expired event with this label (0 or 1) instead of dropping it.")
+    @Option(parsing: .unconditional, help: "Learn an expired event with this label (0 or 1) instead of dropping it.")
     var joinDefaultLabel: Int?
 
-    @Option(help: "Watch the model's rolling F1 over this many labelled events against the first as many (alerts drift.f1).")
+    @Option(parsing: .unconditional, help: "Watch the model's rolling F1 over this many labelled events against the first as many (alerts drift.f1).")
     var f1Window: Int?
 
-    @Option(help: "Watch the PSI of the model's score over this many events against the first as many (alerts drift.psi on score).")
+    @Option(parsing: .unconditional, help: "Watch the PSI of the model's score over this many events against the first as many (alerts drift.psi on score).")
     var scorePsiWindow: Int?
 
-    @Option(help: "Watch the PSI of every dense input feature over this many events against the first as many of the stream (alerts drift.psi per feature; features first seen later are not watched).")
+    @Option(parsing: .unconditional, help: "Watch the PSI of every dense input feature over this many events against the first as many of the stream (alerts drift.psi per feature; features first seen later are not watched).")
     var inputPsiWindow: Int?
 
-    @Option(help: "Detectors start watching after this many events, once the model has warmed up (default: twice the largest watch window; ADWIN and Page-Hinkley: 2,000).")
+    @Option(parsing: .unconditional, help: "Detectors start watching after this many events, once the model has warmed up (default: twice the largest watch window; ADWIN and Page-Hinkley: 2,000).")
     var watchAfter: Int?
 
     @Flag(help: "Watch the error stream (misclassifications) with ADWIN (δ 0.002); each change is a drift.adwin alert.")

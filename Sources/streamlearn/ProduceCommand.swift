@@ -29,7 +29,7 @@ struct ProduceCommand: AsyncParsableCommand {
     @Option(help: "Use this top-level field of each JSON object as the message key (spreads keys over partitions).")
     var keyField: String?
 
-    @Option(help: "Seconds to wait for brokers and for each message's delivery.")
+    @Option(parsing: .unconditional, help: "Seconds to wait for brokers and for each message's delivery.")
     var timeout: Double = 30
 
     @Option(name: .customLong("property"), help: "Extra librdkafka property KEY=VALUE (repeatable).")

@@ -24,31 +24,31 @@ struct TabularOptions: ParsableArguments {
     @Option(help: "The agent: qlearning, sarsa or expected-sarsa.")
     var agent: AgentName = .qlearning
 
-    @Option(help: "Training episodes (default per environment).")
+    @Option(parsing: .unconditional, help: "Training episodes (default per environment).")
     var episodes: Int?
 
-    @Option(help: "Seed of the environment and the agent.")
+    @Option(parsing: .unconditional, help: "Seed of the environment and the agent.")
     var seed: UInt64 = 1
 
-    @Option(help: "Learning rate α (default per environment).")
+    @Option(parsing: .unconditional, help: "Learning rate α (default per environment).")
     var alpha: Double?
 
-    @Option(help: "Discount γ (default per environment).")
+    @Option(parsing: .unconditional, help: "Discount γ (default per environment).")
     var gamma: Double?
 
-    @Option(help: "ε at the first episode.")
+    @Option(parsing: .unconditional, help: "ε at the first episode.")
     var epsilonStart: Double = 1
 
-    @Option(help: "ε after the decay.")
+    @Option(parsing: .unconditional, help: "ε after the decay.")
     var epsilonEnd: Double?
 
-    @Option(help: "Episodes over which ε decays linearly (default: half the episodes).")
+    @Option(parsing: .unconditional, help: "Episodes over which ε decays linearly (default: half the episodes).")
     var epsilonDecayEpisodes: Int?
 
-    @Option(help: "Greedy evaluation episodes after training.")
+    @Option(parsing: .unconditional, help: "Greedy evaluation episodes after training.")
     var evalEpisodes: Int = 1_000
 
-    @Option(help: "Print a learning-curve point every N episodes (default: 10 points).")
+    @Option(parsing: .unconditional, help: "Print a learning-curve point every N episodes (default: 10 points).")
     var curveEvery: Int?
 
     @Flag(help: "Print the transition table as JSON (Gymnasium's P) instead of training.")
@@ -237,28 +237,28 @@ struct SimulateBandit: AsyncParsableCommand {
         case bernoulli, gaussian
     }
 
-    @Option(help: "Number of arms.")
+    @Option(parsing: .unconditional, help: "Number of arms.")
     var arms: Int = 10
 
     @Option(help: "epsilon-greedy, ucb1, thompson, exp3 or linucb.")
     var policy: Policy = .thompson
 
-    @Option(help: "Pulls per seed.")
+    @Option(parsing: .unconditional, help: "Pulls per seed.")
     var pulls: Int = 10_000
 
-    @Option(help: "Seeds (independent runs) to average over.")
+    @Option(parsing: .unconditional, help: "Seeds (independent runs) to average over.")
     var seeds: Int = 10
 
     @Option(help: "Reward distribution of the arms: bernoulli or gaussian.")
     var bandit: Testbed = .bernoulli
 
-    @Option(help: "ε of epsilon-greedy.")
+    @Option(parsing: .unconditional, help: "ε of epsilon-greedy.")
     var epsilon: Double = 0.1
 
     @Option(name: .customLong("shift-at"), help: "Re-draw the Bernoulli arm means at this pull (repeatable): a non-stationary bandit.")
     var shifts: [Int] = []
 
-    @Option(help: "Discount of epsilon-greedy, UCB1 and Thompson statistics (1: none; below 1 forgets, for --shift-at).")
+    @Option(parsing: .unconditional, help: "Discount of epsilon-greedy, UCB1 and Thompson statistics (1: none; below 1 forgets, for --shift-at).")
     var discount: Double = 1
 
     @Flag(help: "Print one JSON object.")

@@ -111,6 +111,6 @@ struct SnapshotStoreTests {
         // A path that is a file, not a directory, is refused by name.
         let file = path + "/plain"
         try Data().write(to: URL(fileURLWithPath: file))
-        #expect(throws: SnapshotStoreError(path: file, reason: "is not a directory")) { _ = try SnapshotStore(directory: file) }
+        #expect(throws: SnapshotStoreError(directory: file, reason: "is not a directory")) { _ = try SnapshotStore(directory: file) }
     }
 }

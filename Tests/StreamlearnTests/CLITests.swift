@@ -482,6 +482,64 @@ struct CLITests {
         #expect(try CLI.run(["drift", "--bins", "1", "-"]).stderr.contains("--bins: must be 2…1000, got 1"))
     }
 
+    @Test("drift says which features it never evaluated and why; one odd first value does not hide a feature")
+    func driftNamesUnwatched() throws {
+        let stream = try CLI.run(
+            ["generate", "fraud", "--events", "40000", "--seed", "6", "--drift-at", "20000", "--drift", "covariate"]).stdout
+        let options = ["--reference", "5000", "--window", "5000", "--step", "2500", "--json"]
+        let missing = try CLI.run(["drift", "--features", "nosuch,amount"] + options + ["-"], stdin: stream)
+        #expect(missing.status == 65)
+        #expect(missing.stderr.contains("error: feature 'nosuch' was never evaluated: it is in no event (of 40000 read)"))
+        #expect(!missing.stderr.contains("'amount' was never"))
+        let short = try CLI.run(["drift", "--features", "amount", "--reference", "50000", "-"], stdin: stream)
+        #expect(short.status == 65)
+        #expect(short.stderr.contains("feature 'amount' was never evaluated: 40000 events observed since its first value"))
+        // A string first: the feature restarts as numeric and the drift in it is still found.
+        let odd = try CLI.run(["drift", "--features", "amount"] + options + ["-"], stdin: "{\"id\":-1,\"amount\":\"x\"}\n" + stream)
+        #expect(odd.status == 0, "\(odd.stderr)")
+        #expect(odd.stderr.contains("note: feature 'amount' began with a value of another kind; watched as numeric"))
+        #expect(odd.stdout.contains("\"state\":\"critical\""))
+        // Every line rejected is not a clean run.
+        #expect(try CLI.run(["drift", "-"], stdin: "nonsense\n{\n").status == 65)
+    }
+
+    @Test("Exit codes and messages: a directory is no input (66), a bad --snapshot-dir says why (73), negative values name their option, a failed --save-snapshot keeps the summary, control characters stay on one line")
+    func exitCodes() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("exits-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for command in [["decode"], ["learn"], ["drift"]] {
+            let result = try CLI.run(command + [directory.path])
+            #expect(result.status == 66, "\(command)")
+            #expect(result.stderr.contains("it is a directory"), "\(command)")
+        }
+        let stream = try CLI.run(["generate", "logistic", "--events", "500", "--seed", "2"]).stdout
+        let plain = directory.appendingPathComponent("plain").path
+        try Data().write(to: URL(fileURLWithPath: plain))
+        let badStore = try CLI.run(["learn", "--snapshot-dir", plain + "/store", "-"], stdin: stream)
+        #expect(badStore.status == 73)
+        #expect(badStore.stderr.contains("error: snapshot directory '\(plain)/store': cannot create it: \(plain)/store: Not a directory"), "\(badStore.stderr)")
+        let negative = try CLI.run(["drift", "--window", "-1", "-"])
+        #expect(negative.status == 64)
+        #expect(negative.stderr.contains("--window: must be at least 1, got -1"))
+        let unsaved = try CLI.run(["learn", "--save-snapshot", plain + "/model.json", "-"], stdin: stream)
+        #expect(unsaved.status == 73)
+        #expect(unsaved.stdout.contains("events       500 (500 learned"))
+        #expect(unsaved.stderr.contains("cannot write snapshot '\(plain)/model.json'"))
+        let control = try CLI.run(["decode", "-"], stdin: "{\"a\\nb\":1e999}\n")
+        #expect(control.stdout.contains("line 1: byte 8, field 'a\\nb': number out of range (not finite)\n"))
+        // Every snapshot of a store corrupt: no "using an older one".
+        let store = directory.appendingPathComponent("store").path
+        #expect(try CLI.run(["learn", "--snapshot-dir", store, "-"], stdin: stream).status == 0)
+        for file in try FileManager.default.contentsOfDirectory(atPath: store) where file.hasPrefix("snapshot-") {
+            try Data("{}\n{}".utf8).write(to: URL(fileURLWithPath: store + "/" + file))
+        }
+        let noneGood = try CLI.run(["learn", "--resume", store, "--continue", "-"], stdin: stream)
+        #expect(noneGood.status == 66)
+        #expect(noneGood.stderr.contains("no usable snapshot in '\(store)'"))
+        #expect(!noneGood.stderr.contains("using an older one"))
+    }
+
     @Test("learn keeps durable snapshots; --resume continues from the newest good one bit for bit, skipping a corrupt one")
     func learnSnapshotStore() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)")

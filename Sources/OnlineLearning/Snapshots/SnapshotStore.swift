@@ -116,16 +116,28 @@ public struct SnapshotStore: Sendable {
         self.directory = directory
         self.keepLast = max(keepLast, 1)
         self.keepAlertSnapshotsFor = keepAlertSnapshotsFor
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
-            throw SnapshotStoreError(path: directory, reason: "is not a directory")
-        }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw SnapshotStoreError(path: directory, reason: "cannot create the snapshot directory: \(Self.reason(error))")
-        }
+        try Self.createDirectories(directory)
         Self.removeStaleTemporaries(in: directory)
+    }
+
+    /// `mkdir -p`, with the system's reason when it fails (Foundation's says only a domain and a code).
+    static func createDirectories(_ directory: String) throws(SnapshotStoreError) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw SnapshotStoreError(directory: directory, reason: "is not a directory") }
+            return
+        }
+        var path = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/") {
+            path += "/" + component
+            if mkdir(path, 0o755) != 0 && errno != EEXIST {
+                throw SnapshotStoreError(
+                    directory: directory, reason: "cannot create it: \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw SnapshotStoreError(directory: directory, reason: "cannot create it: a part of its path is not a directory")
+        }
     }
 
     /// Words for a Foundation error (its localized description, not a domain and code).
@@ -168,7 +180,7 @@ public struct SnapshotStore: Sendable {
             try prune(now: date)
             try writeManifest()
         } catch {
-            throw SnapshotStoreError(path: directory, reason: "cannot update the manifest: \(Self.reason(error))")
+            throw SnapshotStoreError(directory: directory, reason: "cannot update the manifest: \(Self.reason(error))")
         }
         return path
     }
@@ -334,11 +346,22 @@ public struct SnapshotStore: Sendable {
 public struct SnapshotStoreError: Error, Sendable, Hashable, CustomStringConvertible {
     public var path: String
     public var reason: String
+    /// Whether `path` is the store's directory (which is not "refused" but unusable).
+    public var isDirectory = false
 
     public init(path: String, reason: String) {
         self.path = path
         self.reason = reason
     }
 
-    public var description: String { "snapshot '\(path)' refused: \(reason)" }
+    /// A store directory that cannot be used.
+    public init(directory: String, reason: String) {
+        path = directory
+        self.reason = reason
+        isDirectory = true
+    }
+
+    public var description: String {
+        isDirectory ? "snapshot directory '\(path)': \(reason)" : "snapshot '\(path)' refused: \(reason)"
+    }
 }

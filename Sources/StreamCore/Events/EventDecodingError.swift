@@ -54,8 +54,32 @@ public struct EventDecodingError: Error, Hashable, Sendable, CustomStringConvert
         self.field = field
     }
 
+    /// One line: a field name's control characters, quote and backslash are escaped as in JSON (`\n`, `\u0001`),
+    /// so a message never splits across lines.
     public var description: String {
-        if let field { return "byte \(offset), field '\(field)': \(reason)" }
+        if let field { return "byte \(offset), field '\(Self.escaped(field))': \(reason)" }
         return "byte \(offset): \(reason)"
+    }
+
+    /// `text` with control characters, `'` and `\` escaped JSON-style.
+    static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\\" || $0 == "'" || $0.value == 0x7F }) else {
+            return text
+        }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case "\\": result += "\\\\"
+            case "'": result += "\\'"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                let hex = String(scalar.value, radix: 16)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }
