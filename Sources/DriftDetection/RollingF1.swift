@@ -3,7 +3,17 @@
 /// F1 over the first `referenceSize` labelled events. Evaluated every `step` labelled events once the window is
 /// full, and only when the window holds at least `minimumPositives` positives (no alerts from tiny samples).
 ///
-/// - Complexity: O(1) per event; memory O(window).
+/// Made for imbalanced streams (fraud at 2%), where F1 at 0.5 is near 0 and its noise is all there is to see:
+///
+/// - **The threshold is chosen on the reference** by default: the one that maximises the reference's F1 (kept in
+///   ``threshold``), so the baseline measures what the model can do, not where 0.5 happens to fall.
+/// - **A drop is judged against the sampling noise of a window.** F1 is a ratio over D = 2TP + FP + FN outcomes;
+///   its standard error is taken as σ = √(2·F1·(1 − F1) / D), with D the reference's count scaled to the window.
+///   Warning needs a drop of both `warningDrop` and `noiseFactor`·σ; critical both `criticalDrop` and
+///   (`noiseFactor` + 1)·σ. A window with few positives has a large σ, so only a fall that sampling cannot explain
+///   alerts; a baseline within the noise of 0 cannot fall far enough to alert at all.
+///
+/// - Complexity: O(1) per event; memory O(window + reference); choosing the threshold sorts the reference once.
 public struct RollingF1: Sendable, Codable {
     public struct Configuration: Sendable, Hashable, Codable {
         /// Labelled events in the baseline. Default 5,000.
@@ -12,14 +22,18 @@ public struct RollingF1: Sendable, Codable {
         public var windowSize = 5_000
         /// Labelled events between evaluations. Default 1,000.
         public var step = 1_000
-        /// Probability threshold of a positive prediction. Default 0.5.
-        public var threshold = 0.5
+        /// Probability threshold of a positive prediction; `nil` (default): the one that maximises the
+        /// reference's F1.
+        public var threshold: Double? = nil
         /// Positives the window must hold before an evaluation counts. Default 30.
         public var minimumPositives = 30
-        /// Warning when F1 falls this far below the baseline. Default 0.1.
+        /// Warning when F1 falls this far below the baseline (and past the noise). Default 0.1.
         public var warningDrop = 0.1
-        /// Critical when F1 falls this far below the baseline. Default 0.2.
+        /// Critical when F1 falls this far below the baseline (and past the noise). Default 0.2.
         public var criticalDrop = 0.2
+        /// How many standard errors of a window's F1 a warning's drop must also exceed (critical: one more).
+        /// Default 4; 0 judges drops by `warningDrop` and `criticalDrop` alone.
+        public var noiseFactor = 4.0
         /// Warning whenever F1 is at or below this, whatever the baseline. Default 0 (off).
         public var floor = 0.0
 
@@ -32,6 +46,12 @@ public struct RollingF1: Sendable, Codable {
             guard warningDrop > 0, criticalDrop >= warningDrop else {
                 throw .invalidConfiguration(
                     key: "critical_drop", reason: "need 0 < warning_drop ≤ critical_drop, got \(warningDrop), \(criticalDrop)")
+            }
+            guard noiseFactor >= 0, noiseFactor.isFinite else {
+                throw .invalidConfiguration(key: "noise_factor", reason: "must be 0 or more, got \(noiseFactor)")
+            }
+            if let threshold, !(0...1).contains(threshold) {
+                throw .invalidConfiguration(key: "threshold", reason: "must be in [0, 1], got \(threshold)")
             }
         }
     }
@@ -51,6 +71,10 @@ public struct RollingF1: Sendable, Codable {
     public private(set) var index = 0
     /// F1 over the reference, once complete.
     public private(set) var baseline: Double?
+    /// The threshold in use: the configured one, or the one chosen on the reference once it is complete.
+    public private(set) var threshold: Double
+    /// The standard error of a window's F1 around the baseline (0 until the reference is complete).
+    public private(set) var noise = 0.0
     private var counts = Counts()
 
     struct Counts: Sendable, Hashable, Codable {
@@ -58,6 +82,9 @@ public struct RollingF1: Sendable, Codable {
         var fp = 0
         var fn = 0
     }
+    /// The reference's scores and labels, while it is being collected.
+    private var referenceScores: [Double] = []
+    private var referenceLabels: [Bool] = []
     /// Per window slot: bit 0 predicted, bit 1 actual.
     private var window: [UInt8] = []
     private var head = 0
@@ -67,14 +94,18 @@ public struct RollingF1: Sendable, Codable {
     public init(configuration: Configuration = .init()) throws(DriftError) {
         try configuration.validate()
         self.configuration = configuration
+        threshold = configuration.threshold ?? 0.5
     }
 
-    /// The alert policy this detector's evaluations feed: warning and critical below the baseline (or the floor).
+    /// The alert policy this detector's evaluations feed: warning and critical below the baseline by the drops and
+    /// the noise (or at the floor).
     public var policy: AlertPolicy? {
         baseline.map {
-            AlertPolicy(
-                warning: max($0 - configuration.warningDrop, configuration.floor),
-                critical: max($0 - configuration.criticalDrop, min(configuration.floor, $0 - configuration.warningDrop)),
+            let warningDrop = max(configuration.warningDrop, configuration.noiseFactor * noise)
+            let criticalDrop = max(configuration.criticalDrop, (configuration.noiseFactor + 1) * noise, warningDrop)
+            return AlertPolicy(
+                warning: max($0 - warningDrop, configuration.floor),
+                critical: max($0 - criticalDrop, min(configuration.floor, $0 - warningDrop)),
                 higherIsWorse: false)
         }
     }
@@ -83,21 +114,18 @@ public struct RollingF1: Sendable, Codable {
         2 * tp + fp + fn == 0 ? 0 : Double(2 * tp) / Double(2 * tp + fp + fn)
     }
 
-    /// Observes one labelled prediction; returns an evaluation when one is due.
+    /// Observes one labelled prediction (a `NaN` probability is ignored); returns an evaluation when one is due.
     public mutating func observe(probability: Double, label: Bool) -> Evaluation? {
-        let predicted = probability >= configuration.threshold
-        let code = UInt8(predicted ? 1 : 0) | UInt8(label ? 2 : 0)
+        guard !probability.isNaN else { return nil }
         index += 1
-        add(code, sign: 1)
         if baseline == nil {
-            window.append(code)
-            if index == configuration.referenceSize {
-                baseline = Self.f1(counts.tp, counts.fp, counts.fn)
-                counts = Counts()
-                window.removeAll(keepingCapacity: true)
-            }
+            referenceScores.append(probability)
+            referenceLabels.append(label)
+            if index == configuration.referenceSize { completeReference() }
             return nil
         }
+        let code = UInt8(probability >= threshold ? 1 : 0) | UInt8(label ? 2 : 0)
+        add(code, sign: 1)
         if window.count < configuration.windowSize {
             window.append(code)
         } else {
@@ -116,6 +144,46 @@ public struct RollingF1: Sendable, Codable {
         return Evaluation(
             start: index - configuration.windowSize, end: index, f1: Self.f1(counts.tp, counts.fp, counts.fn),
             precision: precision, recall: recall, baseline: baseline!)
+    }
+
+    /// Chooses the threshold (unless configured), takes the baseline at it and the noise of a window.
+    private mutating func completeReference() {
+        if configuration.threshold == nil { threshold = Self.bestThreshold(referenceScores, referenceLabels) }
+        var reference = Counts()
+        for (score, label) in zip(referenceScores, referenceLabels) {
+            let predicted = score >= threshold
+            if predicted && label { reference.tp += 1 } else if predicted { reference.fp += 1 } else if label { reference.fn += 1 }
+        }
+        let f1 = Self.f1(reference.tp, reference.fp, reference.fn)
+        baseline = f1
+        let outcomes = Double(2 * reference.tp + reference.fp + reference.fn)
+            * Double(configuration.windowSize) / Double(configuration.referenceSize)
+        noise = outcomes > 0 ? (2 * f1 * (1 - f1) / outcomes).squareRoot() : 0
+        referenceScores = []
+        referenceLabels = []
+    }
+
+    /// The score threshold with the highest F1 on `scores` (ties: the higher threshold); 0.5 without positives.
+    static func bestThreshold(_ scores: [Double], _ labels: [Bool]) -> Double {
+        let positives = labels.reduce(0) { $0 + ($1 ? 1 : 0) }
+        guard positives > 0 else { return 0.5 }
+        let order = scores.indices.sorted { scores[$0] > scores[$1] }
+        var tp = 0
+        var predicted = 0
+        var best = (f1: -1.0, threshold: 0.5)
+        var position = 0
+        while position < order.count {
+            // Every score equal to this one is predicted positive together.
+            let score = scores[order[position]]
+            while position < order.count && scores[order[position]] == score {
+                if labels[order[position]] { tp += 1 }
+                predicted += 1
+                position += 1
+            }
+            let f1 = Double(2 * tp) / Double(predicted + positives)
+            if f1 > best.f1 { best = (f1, score) }
+        }
+        return best.threshold
     }
 
     private mutating func add(_ code: UInt8, sign: Int) {

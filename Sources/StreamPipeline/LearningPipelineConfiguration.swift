@@ -27,7 +27,8 @@ public struct LearningPipelineConfiguration: Sendable {
 
     /// The detectors that watch the model and its inputs.
     public struct Detectors: Sendable, Hashable {
-        /// Rolling F1 over this many labelled events against the first as many once watching (`drift.f1`).
+        /// Rolling F1 over this many labelled events against the first as many once watching (`drift.f1`), at the
+        /// threshold that maximises the reference's F1, drops judged against a window's sampling noise.
         public var f1Window: Int?
         /// PSI of the score over this many events against the first as many once watching (`drift.psi` on `score`).
         public var scorePSIWindow: Int?
@@ -107,7 +108,6 @@ public struct LearningPipelineConfiguration: Sendable {
                 configuration.referenceSize = window
                 configuration.windowSize = window
                 configuration.step = max(window / 5, 1)
-                configuration.threshold = threshold
                 state.f1 = try RollingF1(configuration: configuration)
             }
             if state.score == nil, let window = detectors.scorePSIWindow {

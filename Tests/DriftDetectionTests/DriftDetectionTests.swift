@@ -214,6 +214,53 @@ struct AlertLifecycleTests {
         #expect(firedAt != nil && firedAt! <= 40_000 + 2 * 5_000, "fired at \(String(describing: firedAt))")
     }
 
+    @Test("On a stationary imbalanced stream (about 2% fraud) rolling F1 raises no alert: its threshold is chosen on the reference and drops are judged against the window's noise")
+    func imbalancedStationaryQuiet() throws {
+        var configuration = FraudStreamGenerator.Configuration()
+        configuration.seed = 1
+        var generator = FraudStreamGenerator(configuration: configuration)
+        var classifier = try ProgressiveClassifier(window: nil)
+        var f1Configuration = RollingF1.Configuration()
+        f1Configuration.referenceSize = 5_000
+        f1Configuration.windowSize = 5_000
+        f1Configuration.step = 1_000
+        var detector = try RollingF1(configuration: f1Configuration)
+        var tracker: AlertTracker?
+        var evaluations = 0
+        let decoder = EventDecoder()
+        let event = DecodedEvent()
+        for index in 0..<300_000 {
+            try decoder.decode(Array(generator.next()[0].utf8), into: event)
+            let probability = try classifier.process(event)
+            guard index >= 10_000, let evaluation = detector.observe(probability: probability, label: event.label == 1) else { continue }
+            evaluations += 1
+            if tracker == nil { tracker = AlertTracker(policy: detector.policy!) }
+            #expect(tracker!.evaluate(evaluation.f1) == nil, "F1 alert on a stationary stream: \(evaluation)")
+        }
+        #expect(evaluations > 250)
+        // The chosen threshold is far below 0.5, and the baseline well above the F1 at 0.5 (about 0.01–0.03).
+        #expect(detector.threshold < 0.3)
+        #expect((detector.baseline ?? 0) > 0.1, "baseline \(String(describing: detector.baseline))")
+        #expect(detector.noise > 0)
+    }
+
+    @Test("The reference's threshold is the one that maximises its F1")
+    func bestThreshold() throws {
+        var configuration = RollingF1.Configuration()
+        configuration.referenceSize = 6
+        configuration.windowSize = 2
+        var detector = try RollingF1(configuration: configuration)
+        // Scores and labels: at 0.6 precision 2/2, recall 2/3 (F1 0.8); at 0.3 3/4 and 3/3 (F1 0.857); at 0.1 3/6.
+        for (score, label) in [(0.9, true), (0.6, true), (0.3, true), (0.3, false), (0.1, false), (0.1, false)] {
+            _ = detector.observe(probability: score, label: label)
+        }
+        #expect(detector.threshold == 0.3)
+        #expect(abs(detector.baseline! - 6.0 / 7.0) < 1e-12)
+        var fixed = configuration
+        fixed.threshold = 0.5
+        #expect(try RollingF1(configuration: fixed).threshold == 0.5)
+    }
+
     @Test("Page-Hinkley detects a rise and a fall of the mean, and stays quiet on a stable stream")
     func pageHinkley() {
         var random = SeededRandom(seed: 1)
