@@ -36,8 +36,14 @@ public struct KafkaConsumerConfiguration: Sendable, CustomStringConvertible {
     /// Let librdkafka commit on a timer. Default `false`: offsets are committed only when the application
     /// says their effects are durable (``KafkaConsumer/commit(_:)``).
     public var enableAutoCommit: Bool = false
-    /// Group session timeout (`session.timeout.ms`). Default 45 s.
-    public var sessionTimeout: Duration = .seconds(45)
+    /// Group session timeout (`session.timeout.ms`). Default 10 s (Kafka's default before 3.0; librdkafka's is
+    /// 45 s).
+    ///
+    /// - Note: After the last member of a group leaves, librdkafka 2.0.2's mock coordinator (the embedded broker)
+    ///   keeps the group rebalancing for this long minus a second before it lets a new member in, so the next
+    ///   consumer of the group waits that long for its assignment; with 45 s, a second `consume --group g` gave up
+    ///   before it was assigned. Real brokers let the next member in at once.
+    public var sessionTimeout: Duration = .seconds(10)
     /// The most messages one ``KafkaConsumer/poll(maxMessages:timeout:_:)`` hands out. Default 4096.
     public var maxBatchSize: Int = 4096
     /// Any other librdkafka property, passed through as is.

@@ -1,4 +1,5 @@
 public import Logging
+import Foundation
 import Synchronization
 
 /// A Kafka consumer in a consumer group, handing out messages in batches.
@@ -125,10 +126,16 @@ public final class KafkaConsumer: Sendable {
         try client.commit(nil)
     }
 
-    /// Commits exactly these offsets (next offset to read) synchronously.
-    public func commit(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {
+    /// Commits exactly these offsets (next offset to read) synchronously. With a `timeout`, waits at most that long
+    /// for the coordinator's answer (``KafkaError/Code/timedOut``; the commit may still complete later); without,
+    /// as long as the coordinator is away.
+    public func commit(_ offsets: [TopicPartitionOffset], timeout: Duration? = nil) throws(KafkaError) {
         try checkOpen()
-        try client.commit(offsets)
+        if let timeout {
+            try client.commit(offsets, timeoutMs: Int32(timeout.milliseconds))
+        } else {
+            try client.commit(offsets)
+        }
     }
 
     /// The group's committed offsets, `nil` for a partition with none.
@@ -165,10 +172,14 @@ public final class KafkaConsumer: Sendable {
 
     /// Leaves the group (the final revoke is served and recorded) and frees the client. Idempotent.
     /// Uncommitted offsets are not committed: commit first.
-    public func close() throws(KafkaError) {
+    ///
+    /// With a `timeout`, gives up waiting after it (``KafkaError/Code/timedOut``): librdkafka's close waits for the
+    /// group coordinator, which may be gone for good (a broker that died); the handle is then left open, not freed
+    /// under the close that still runs.
+    public func close(timeout: Duration? = nil) throws(KafkaError) {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let neverAssigned = client.context.state.withLock { !$0.everAssigned }
-        defer {
+        let destroy = { [client, configuration] in
             if configuration.assignmentStrategy == .cooperativeSticky && neverAssigned {
                 // librdkafka 2.0.2 asserts in rd_kafka_destroy for a cooperative-sticky member that never got an
                 // assignment (librdkafka #4312). Leaking one closed handle beats aborting the process.
@@ -178,7 +189,28 @@ public final class KafkaConsumer: Sendable {
                 client.destroy()
             }
         }
-        try client.closeConsumer()
+        guard let timeout else {
+            defer { destroy() }
+            try client.closeConsumer()
+            return
+        }
+        let outcome = Mutex<KafkaError??>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let closing = Thread { [client] in
+            var failure: KafkaError?
+            do throws(KafkaError) { try client.closeConsumer() } catch { failure = error }
+            outcome.withLock { $0 = .some(failure) }
+            done.signal()
+        }
+        closing.name = "streamlearn.kafka.close"
+        closing.start()
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
+        guard done.wait(timeout: .now() + seconds) == .success else {
+            client.context.logger.warning("closing the consumer got no answer within \(timeout): the handle is left open")
+            throw KafkaError(.timedOut, "closing the consumer got no answer within \(timeout) (is the group coordinator down?)")
+        }
+        destroy()
+        if let failure = outcome.withLock({ $0 }) ?? nil { throw failure }
     }
 
     private func checkOpen() throws(KafkaError) {

@@ -53,26 +53,41 @@ struct ConsumeCommand: AsyncParsableCommand {
         configuration.autoOffsetReset = fromBeginning ? .earliest : .latest
         configuration.properties = try parseProperties(properties)
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-        let count = try await runOnDedicatedThread { [self] in
-            defer { try? consumer.close() }
+        let (count, lost) = try await runOnDedicatedThread { [self] in
+            // A coordinator that died keeps librdkafka's close waiting: give it the session timeout and a little.
+            defer { try? consumer.close(timeout: groupJoinGrace) }
             try consumer.checkBrokersReachable(timeout: .seconds(timeout))
             try consumer.subscribe(topics: [topic])
             return try consumeLoop(consumer)
         }
         Output.error("consumed \(count) message(s) from '\(topic)' (group '\(group)')")
+        if let lost {
+            Output.error("error: \(lost.message)")
+            throw ExitCode(1)
+        }
     }
 
-    /// Extra time allowed for the first group assignment.
-    static let groupJoinGrace = Duration.seconds(10)
+    /// librdkafka's `RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN`.
+    static let allBrokersDown: Int32 = -187
 
-    private func consumeLoop(_ consumer: KafkaConsumer) throws -> Int {
-        // Joining a group takes seconds (3 s by default on Kafka and on the embedded broker), so the first
-        // assignment gets a grace period before idleness counts.
+    /// Extra time allowed for the first group assignment: joining takes seconds (3 s on Kafka and on the embedded
+    /// broker), and on the embedded broker up to the session timeout when the group's last member just left.
+    var groupJoinGrace: Duration {
+        let configured = (try? parseProperties(properties))?["session.timeout.ms"].flatMap { Int64($0) }
+        let session = configured.map { Duration.milliseconds($0) } ?? KafkaConsumerConfiguration(bootstrapServers: "", groupID: "").sessionTimeout
+        return session + .seconds(3)
+    }
+
+    /// Consumes until `--max` or idleness; returns the count and, when every broker was down at the end (no
+    /// message since), librdkafka's error.
+    private func consumeLoop(_ consumer: KafkaConsumer) throws -> (Int, KafkaError?) {
+        // Joining a group takes seconds, so the first assignment gets a grace period before idleness counts.
         let idleLimit = Duration.seconds(timeout)
         var consumed = 0
-        var lastMessage = ContinuousClock.now + Self.groupJoinGrace
+        var lastMessage = ContinuousClock.now + groupJoinGrace
         var lines: [UInt8] = []
         var offsets: [TopicPartition: Int64] = [:]
+        var brokersDown: KafkaError?
         while max.map({ consumed < $0 }) ?? true {
             let remaining = max.map { $0 - consumed }
             let got = try consumer.poll(maxMessages: remaining, timeout: .milliseconds(200)) { batch in
@@ -91,20 +106,30 @@ struct ConsumeCommand: AsyncParsableCommand {
                     lastMessage = .now
                 case .error(let error) where error.isFatal:
                     throw error
+                case .error(let error) where error.librdkafkaCode == Self.allBrokersDown:
+                    brokersDown = KafkaError(.brokersUnreachable, "the brokers went away and did not come back: \(error.message)")
                 default:
                     break
                 }
             }
             if got > 0 {
+                brokersDown = nil
                 consumed += got
                 lastMessage = .now
                 // Printed (unbuffered) before committed: a crash in between re-prints, never skips.
-                try consumer.commit(offsets.map { TopicPartitionOffset($0.key, offset: $0.value) })
+                let committed = Result { () throws(KafkaError) in
+                    try consumer.commit(offsets.map { TopicPartitionOffset($0.key, offset: $0.value) }, timeout: .seconds(timeout))
+                }
+                if case .failure(let error) = committed {
+                    guard error.code == .timedOut else { throw error }
+                    let message = "\(error.message); the messages since the last commit may be printed again by the next run"
+                    return (consumed, KafkaError(.timedOut, message))
+                }
                 offsets.removeAll(keepingCapacity: true)
             } else if ContinuousClock.now >= lastMessage + idleLimit {
                 break
             }
         }
-        return consumed
+        return (consumed, brokersDown)
     }
 }

@@ -53,6 +53,54 @@ struct CLITests {
         #expect(broker.stop() == 0, "SIGTERM stops the broker cleanly")
     }
 
+    @Test("A consumer group can be used again on the embedded broker: each run reads what was produced since the last")
+    func groupReused() throws {
+        let broker = try BrokerProcess(["--topic", "reuse:4"])
+        defer { _ = broker.stop() }
+        var expected = 0
+        for round in 1...2 {
+            let lines = try CLI.run(["generate", "transactions", "--events", "100", "--seed", "\(round)"]).stdout
+            #expect(try CLI.run(["produce", "--brokers", broker.bootstrap, "--topic", "reuse", "-"], stdin: lines).status == 0)
+            expected = 100
+            let consumed = try CLI.run(
+                ["consume", "--brokers", broker.bootstrap, "--topic", "reuse", "--group", "g", "--from-beginning",
+                 "--timeout", "3"], timeout: .seconds(60))
+            #expect(consumed.status == 0, "round \(round): \(consumed.stderr)")
+            #expect(consumed.stdout.split(separator: "\n").count == expected, "round \(round)")
+            #expect(Set(consumed.stdout.split(separator: "\n")) == Set(lines.split(separator: "\n")), "round \(round)")
+        }
+    }
+
+    @Test("consume exits 1 when its brokers go away mid-read and do not come back")
+    func consumeBrokerDies() throws {
+        let broker = try BrokerProcess(["--topic", "dying:1"])
+        let lines = try CLI.run(["generate", "transactions", "--events", "50", "--seed", "4"]).stdout
+        #expect(try CLI.run(["produce", "--brokers", broker.bootstrap, "--topic", "dying", "-"], stdin: lines).status == 0)
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["consume", "--brokers", broker.bootstrap, "--topic", "dying", "--group", "d", "--from-beginning", "--timeout", "6"]
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let errors = CLI.Reader(stderr.fileHandleForReading)
+        // The 50 messages arrive (the first bytes on stdout), then the broker dies.
+        _ = stdout.fileHandleForReading.readData(ofLength: 100)
+        let output = CLI.Reader(stdout.fileHandleForReading)
+        kill(broker.process.processIdentifier, SIGKILL)
+        broker.process.waitUntilExit()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        let text = errors.text()
+        #expect(text.contains("consumed 50 message(s)"), "\(text)")
+        // Which of the two it meets depends on when the broker died: idle, or committing.
+        #expect(
+            text.contains("error: the brokers went away and did not come back")
+                || text.contains("error: committing offsets got no answer within"), "\(text)")
+        _ = output.text()
+    }
+
     @Test("Wrong arguments are usage errors with exit 64", arguments: [
         ["consume", "--topic", "t", "--group", "g"],
         ["broker", "--topic", "no-partitions"],

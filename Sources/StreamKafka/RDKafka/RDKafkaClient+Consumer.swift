@@ -112,6 +112,33 @@ extension RDKafkaClient {
         }
     }
 
+    /// Commit of `offsets` that waits at most `timeoutMs` for the coordinator's answer (a synchronous commit waits
+    /// as long as the coordinator is away). On timeout the commit may still complete later.
+    func commit(_ offsets: [TopicPartitionOffset], timeoutMs: Int32) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        guard let queue = rd_kafka_queue_new(handle) else {
+            throw Self.error(.commit, "committing offsets failed: no reply queue", RD_KAFKA_RESP_ERR__FAIL)
+        }
+        defer { rd_kafka_queue_destroy(queue) }
+        let started = RDKafkaTopicPartitionList.with(offsets.map { ($0.topicPartition, $0.offset) }) { list in
+            rd_kafka_commit_queue(handle, list, queue, nil, nil)
+        }
+        guard started == RD_KAFKA_RESP_ERR_NO_ERROR else { throw Self.error(.commit, "committing offsets failed", started) }
+        guard let event = rd_kafka_queue_poll(queue, timeoutMs) else {
+            throw KafkaError(.timedOut, "committing offsets got no answer within \(timeoutMs) ms (is the coordinator down?)")
+        }
+        defer { rd_kafka_event_destroy(event) }
+        var err = rd_kafka_event_error(event)
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR, let list = rd_kafka_event_topic_partition_list(event),
+            let (_, perPartition) = RDKafkaTopicPartitionList.firstError(list)
+        {
+            err = perPartition
+        }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET else {
+            throw Self.error(.commit, "committing offsets failed", err)
+        }
+    }
+
     /// Synchronous commit of `offsets`, or of the stored offsets when `offsets` is `nil`.
     /// Returns without error when there was nothing to commit.
     func commit(_ offsets: [TopicPartitionOffset]?) throws(KafkaError) {
