@@ -155,13 +155,17 @@ public final class KafkaProducer: Sendable {
         return try client.partitionCount(topic: topic, timeout: timeout)
     }
 
-    /// Flushes for up to `timeout`, frees the client and returns the final report. Throws
+    /// Flushes for up to `timeout`, fails what is still undelivered then (purged), frees the client and returns
+    /// the final report. Throws
     /// ``KafkaError/Code/deliveryFailed`` if any message failed or was still pending. Idempotent: a second call
     /// throws ``KafkaError/Code/closed``.
     @discardableResult
     public func close(timeout: Duration = .seconds(30)) throws(KafkaError) -> KafkaDeliveryReport {
         try checkOpen()
-        _ = client.flush(timeoutMs: Int32(timeout.milliseconds))
+        if !client.flush(timeoutMs: Int32(timeout.milliseconds)) {
+            // Past the deadline: what is left fails now (counted, with its reason), instead of holding destroy.
+            client.purgeAndServe()
+        }
         var report = deliveryReport
         let stillQueued = client.outQueueLength
         closed.store(true, ordering: .releasing)

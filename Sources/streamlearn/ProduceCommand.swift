@@ -58,8 +58,9 @@ struct ProduceCommand: AsyncParsableCommand {
         if shutdown.isRequested { Output.error("\(shutdown.signalName): stopped reading; what was read was flushed") }
         Output.error(
             "produced \(summary.delivered) message(s) to '\(topic)'; invalid lines \(summary.invalid); "
-                + "undeliverable \(summary.undeliverable)")
-        if summary.undeliverable > 0 || summary.unreachable { throw ExitCode.failure }
+                + "undeliverable \(summary.undeliverable)"
+                + (summary.stoppedAt.map { "; stopped at line \($0), the lines after it not read" } ?? ""))
+        if summary.undeliverable > 0 || summary.unreachable || summary.stoppedAt != nil { throw ExitCode.failure }
         if summary.invalid > 0 { throw ExitCode(65) }
     }
 
@@ -68,6 +69,8 @@ struct ProduceCommand: AsyncParsableCommand {
         var invalid = 0
         var undeliverable = 0
         var unreachable = false
+        /// The line at which reading stopped because the brokers stopped taking messages (it was not sent).
+        var stoppedAt: Int?
     }
 
     /// Sends every line; a stop request ends reading, and what was sent is still flushed and confirmed.
@@ -81,6 +84,8 @@ struct ProduceCommand: AsyncParsableCommand {
             summary.unreachable = true
             return summary
         }
+        struct StopReading: Error {}
+        do {
         try reportingPipelineErrors { try input.forEachLine(stopWhen: { shutdown.isRequested }) { lineNumber, line, _ in
             let key: String?
             do {
@@ -90,16 +95,24 @@ struct ProduceCommand: AsyncParsableCommand {
                 summary.invalid += 1
                 return
             }
-            if let key {
-                var key = key
-                try key.withUTF8 { keyBytes in
-                    try producer.send(topic: topic, key: UnsafeRawBufferPointer(keyBytes), value: line)
+            do {
+                if let key {
+                    var key = key
+                    try key.withUTF8 { keyBytes in
+                        try producer.send(topic: topic, key: UnsafeRawBufferPointer(keyBytes), value: line)
+                    }
+                } else {
+                    try producer.send(topic: topic, key: nil, value: line)
                 }
-            } else {
-                try producer.send(topic: topic, key: nil, value: line)
+            } catch let error as KafkaError {
+                // The brokers stopped taking messages: stop reading, account for what was sent.
+                Output.error("error: \(input.name):\(lineNumber): \(error.message); stopped reading")
+                summary.stoppedAt = lineNumber
+                throw StopReading()
             }
             producer.poll()
         } }
+        } catch is StopReading {}
         let report: KafkaDeliveryReport
         do {
             report = try producer.close(timeout: .seconds(timeout))
@@ -109,10 +122,12 @@ struct ProduceCommand: AsyncParsableCommand {
                 Output.error("undeliverable to \(failure.topic): \(failure.error.message)")
             }
             summary.delivered = final.delivered
-            summary.undeliverable = max(final.sent - final.delivered, 1)
+            summary.undeliverable = max(final.sent - final.delivered, 1) + (summary.stoppedAt == nil ? 0 : 1)
             return summary
         }
         summary.delivered = report.delivered
+        // The line the brokers would not take was never sent.
+        if summary.stoppedAt != nil { summary.undeliverable += 1 }
         return summary
     }
 

@@ -71,6 +71,30 @@ struct CLITests {
         }
     }
 
+    @Test("produce accounts for every line when its broker dies mid-stream: the summary adds up, within --timeout")
+    func produceBrokerDies() throws {
+        let broker = try BrokerProcess(["--topic", "big:1"])
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("big-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(try CLI.run(["generate", "transactions", "--events", "300000", "--seed", "1", file]).status == 0)
+        let pid = broker.process.processIdentifier
+        let killer = Thread {
+            Thread.sleep(forTimeInterval: 1.5)
+            kill(pid, SIGKILL)
+        }
+        killer.start()
+        let result = try CLI.run(["produce", "--brokers", broker.bootstrap, "--topic", "big", "--timeout", "5", file], timeout: .seconds(90))
+        broker.process.waitUntilExit()
+        let summary = try #require(result.stderr.split(separator: "\n").first { $0.hasPrefix("produced ") }, "\(result.stderr)")
+        // "produced N message(s) to 'big'; invalid lines 0; undeliverable M[; stopped at line L, …]": every line read
+        // is either delivered or undeliverable.
+        let numbers = summary.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        #expect(numbers.count == 3 || numbers.count == 4, "\(summary)")
+        let read = numbers.count == 4 ? numbers[3] : 300_000
+        #expect(numbers[0] + numbers[2] == read, "\(summary)")
+        #expect(result.status == (numbers[2] > 0 ? 1 : 0), "\(summary)")
+    }
+
     @Test("consume exits 1 when its brokers go away mid-read and do not come back")
     func consumeBrokerDies() throws {
         let broker = try BrokerProcess(["--topic", "dying:1"])

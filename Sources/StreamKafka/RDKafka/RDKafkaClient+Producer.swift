@@ -97,6 +97,17 @@ extension RDKafkaClient {
         rd_kafka_flush(handle, timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR
     }
 
+    /// Fails every message still queued or in flight (their delivery reports say "purged"), so a producer whose
+    /// brokers are gone can be destroyed at once with every message accounted for; serves those reports.
+    func purgeAndServe() {
+        _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        var rounds = 0
+        while rd_kafka_outq_len(handle) > 0 && rounds < 50 {
+            rd_kafka_poll(handle, 10)
+            rounds += 1
+        }
+    }
+
     /// Messages queued or in flight.
     var outQueueLength: Int {
         Int(rd_kafka_outq_len(handle))
