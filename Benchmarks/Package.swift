@@ -28,6 +28,7 @@ let package = Package(
                 .product(name: "OnlineLearning", package: streamLearn),
                 .product(name: "DriftDetection", package: streamLearn),
                 .product(name: "Simulation", package: streamLearn),
+                .product(name: "StreamPipeline", package: streamLearn),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]
         ),

@@ -100,6 +100,9 @@ public struct LabelJoin: Sendable {
     /// The last `capacity` joined ids (duplicates are told from orphans by them).
     private var joinedRecently: Deque<String> = []
     private var joinedSet: Set<String> = []
+    /// Feature vectors of joined or expired events, kept for the next holds (not state): holding an event then
+    /// copies into buffers that already have the capacity, without allocating.
+    private var spare: [FeatureVector] = []
     /// Events seen.
     private var clock = 0
     /// The newest event time seen.
@@ -138,17 +141,30 @@ public struct LabelJoin: Sendable {
         }
     }
 
-    /// Holds a scored event until its label comes; `false` (nothing held) when an event with its id is waiting.
+    /// Holds a scored event until its label comes, with a copy of `features` (into a recycled buffer when there
+    /// is one); `false` (nothing held) when an event with its id is waiting.
     @discardableResult
-    public mutating func hold(id: String, score: Double, features: FeatureVector, timestamp: Int64?) -> Bool {
+    public mutating func hold(id: String, score: Double, copying features: FeatureVector, timestamp: Int64?) -> Bool {
         guard waiting[id] == nil else {
             counts.duplicateEvents += 1
             return false
         }
+        var copy = spare.popLast() ?? FeatureVector()
+        copy.dense.removeAll(keepingCapacity: true)
+        copy.dense.append(contentsOf: features.dense)
+        copy.hashedIndices.removeAll(keepingCapacity: true)
+        copy.hashedIndices.append(contentsOf: features.hashedIndices)
+        copy.hashedValues.removeAll(keepingCapacity: true)
+        copy.hashedValues.append(contentsOf: features.hashedValues)
         waiting[id] = nextSequence
-        queue.append(Held(id: id, score: score, features: features, arrival: clock, timestamp: timestamp, sequence: nextSequence))
+        queue.append(Held(id: id, score: score, features: copy, arrival: clock, timestamp: timestamp, sequence: nextSequence))
         nextSequence += 1
         return true
+    }
+
+    /// Gives a taken or expired event's buffers back for later holds (at most 64 are kept).
+    public mutating func recycle(_ held: Held) {
+        if spare.count < 64 { spare.append(held.features) }
     }
 
     /// The waiting event a label with `id` belongs to, taken out of the buffer; or why there is none.

@@ -152,8 +152,8 @@ public final class LearningPipeline {
         var expired: [LabelJoin.Held] = []
         if joining, event.label == nil, let id = event.id {
             probability = state.classifier.score(event)
-            let features = state.classifier.lastVector
-            state.join!.hold(id: event.string(id), score: probability, features: features, timestamp: event.timestampMilliseconds)
+            let features = state.classifier.lastVector  // shares the classifier's buffers: no copy until hold's
+            state.join!.hold(id: event.string(id), score: probability, copying: features, timestamp: event.timestampMilliseconds)
         } else {
             if event.label == nil { counts.unlabeled += 1 }
             do {
@@ -188,6 +188,7 @@ public final class LearningPipeline {
         }
         for held in expired {
             if case .learn(let label) = state.join!.configuration.expiry { try learnHeld(held, label: label, cursor: cursor) }
+            state.join!.recycle(held)
         }
     }
 
@@ -195,6 +196,7 @@ public final class LearningPipeline {
     private func joinLabel(id: String, label: Bool, cursor: SourceCursor) throws {
         guard case .joined(let held) = state.join!.take(id: id) else { return }
         try learnHeld(held, label: label, cursor: cursor)
+        state.join!.recycle(held)
     }
 
     /// Learns a held event with its label, then lets the detectors see the outcome.

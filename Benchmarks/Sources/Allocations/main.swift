@@ -6,6 +6,7 @@ import MallocInterposerSwift
 import OnlineLearning
 import Simulation
 import StreamCore
+import StreamPipeline
 
 let events = 100_000
 var generator = TransactionGenerator(seed: 1)
@@ -140,6 +141,38 @@ let lakeAllocations = try allocationsPerEvent {
     lakeSteps = try Training.train(&lakeAgent, in: &lake, episodes: 3_000, seed: 1).steps
 }
 learnerRows.append(("frozenlake + q-learning, per step", lakeAllocations * Double(events) / Double(max(lakeSteps, 1))))
+
+// The learning engine, record by record (decode + LearningPipeline.process): labels inline, and labels 200
+// events late on label lines (held, joined, learned). Per event: the late stream has two records an event.
+@MainActor func pipelineAllocations(_ name: String, labelDelay: Int) throws {
+    var configuration = FraudStreamGenerator.Configuration()
+    configuration.labelDelay = labelDelay
+    var fraud = FraudStreamGenerator(configuration: configuration)
+    var lines: [[UInt8]] = []
+    for _ in 0..<events { lines += fraud.next().map { Array($0.utf8) } }
+    lines += fraud.finish().map { Array($0.utf8) }
+    let pipeline = try LearningPipeline(
+        configuration: LearningPipelineConfiguration(), raiser: AlertRaiser(model: .init(name: "bench", version: "0")))
+    let pipelineDecoder = EventDecoder()
+    let record = DecodedEvent()
+    var number = 0
+    let count = try allocationsPerEvent {
+        for line in lines {
+            number += 1
+            try line.withUnsafeBytes { try pipelineDecoder.decode($0, into: record) }
+            try pipeline.process(SourceCursor(record: number, end: 0), record, nil)
+        }
+    }
+    learnerRows.append((name, count))
+    if labelDelay > 0 {
+        // Decoding alone, to tell the engine's share from the decoder's (two key shapes taking turns).
+        learnerRows.append(("  of which decoding its records", try allocationsPerEvent {
+            for line in lines { try line.withUnsafeBytes { try pipelineDecoder.decode($0, into: record) } }
+        }))
+    }
+}
+try pipelineAllocations("learning pipeline, labels inline", labelDelay: 0)
+try pipelineAllocations("learning pipeline, labels 200 events late", labelDelay: 200)
 
 print("allocations per event (\(events) generated events, after one warm-up pass)")
 print("  Foundation JSONSerialization            \(String(format: "%.2f", foundation))")
