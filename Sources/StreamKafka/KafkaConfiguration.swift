@@ -44,6 +44,12 @@ public struct KafkaConsumerConfiguration: Sendable, CustomStringConvertible {
     ///   consumer of the group waits that long for its assignment; with 45 s, a second `consume --group g` gave up
     ///   before it was assigned. Real brokers let the next member in at once.
     public var sessionTimeout: Duration = .seconds(10)
+
+    /// The session timeout librdkafka will use: a `session.timeout.ms` in ``properties`` wins over
+    /// ``sessionTimeout``, as every passed-through property does.
+    public var effectiveSessionTimeout: Duration {
+        properties["session.timeout.ms"].flatMap { Int64($0) }.map { .milliseconds($0) } ?? sessionTimeout
+    }
     /// The most messages one ``KafkaConsumer/poll(maxMessages:timeout:_:)`` hands out. Default 4096.
     public var maxBatchSize: Int = 4096
     /// Any other librdkafka property, passed through as is.

@@ -53,12 +53,15 @@ struct ConsumeCommand: AsyncParsableCommand {
         configuration.autoOffsetReset = fromBeginning ? .earliest : .latest
         configuration.properties = try parseProperties(properties)
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        // Joining takes seconds (3 s on Kafka and on the embedded broker), and on the embedded broker up to the
+        // session timeout when the group's last member just left; a coordinator that died keeps librdkafka's
+        // close waiting as long. Both get the session timeout and a little.
+        let grace = configuration.effectiveSessionTimeout + .seconds(3)
         let (count, lost) = try await runOnDedicatedThread { [self] in
-            // A coordinator that died keeps librdkafka's close waiting: give it the session timeout and a little.
-            defer { try? consumer.close(timeout: groupJoinGrace) }
+            defer { try? consumer.close(timeout: grace) }
             try consumer.checkBrokersReachable(timeout: .seconds(timeout))
             try consumer.subscribe(topics: [topic])
-            return try consumeLoop(consumer)
+            return try consumeLoop(consumer, joinGrace: grace)
         }
         Output.error("consumed \(count) message(s) from '\(topic)' (group '\(group)')")
         if let lost {
@@ -70,21 +73,13 @@ struct ConsumeCommand: AsyncParsableCommand {
     /// librdkafka's `RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN`.
     static let allBrokersDown: Int32 = -187
 
-    /// Extra time allowed for the first group assignment: joining takes seconds (3 s on Kafka and on the embedded
-    /// broker), and on the embedded broker up to the session timeout when the group's last member just left.
-    var groupJoinGrace: Duration {
-        let configured = (try? parseProperties(properties))?["session.timeout.ms"].flatMap { Int64($0) }
-        let session = configured.map { Duration.milliseconds($0) } ?? KafkaConsumerConfiguration(bootstrapServers: "", groupID: "").sessionTimeout
-        return session + .seconds(3)
-    }
-
     /// Consumes until `--max` or idleness; returns the count and, when every broker was down at the end (no
     /// message since), librdkafka's error.
-    private func consumeLoop(_ consumer: KafkaConsumer) throws -> (Int, KafkaError?) {
-        // Joining a group takes seconds, so the first assignment gets a grace period before idleness counts.
+    private func consumeLoop(_ consumer: KafkaConsumer, joinGrace: Duration) throws -> (Int, KafkaError?) {
+        // The first assignment gets `joinGrace` before idleness counts.
         let idleLimit = Duration.seconds(timeout)
         var consumed = 0
-        var lastMessage = ContinuousClock.now + groupJoinGrace
+        var lastMessage = ContinuousClock.now + joinGrace
         var lines: [UInt8] = []
         var offsets: [TopicPartition: Int64] = [:]
         var brokersDown: KafkaError?
