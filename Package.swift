@@ -51,6 +51,7 @@ let package = Package(
             name: "Alerting",
             dependencies: [
                 "DriftDetection", "StreamCore", "StreamKafka", .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

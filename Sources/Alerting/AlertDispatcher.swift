@@ -1,3 +1,4 @@
+import DequeModule
 public import Foundation
 public import Logging
 import Synchronization
@@ -52,15 +53,13 @@ public final class AlertDispatcher: Sendable {
     private let stopped = DispatchSemaphore(value: 0)
 
     struct Queue {
-        var alerts: [Alert] = []
-        var head = 0
+        var alerts: Deque<Alert> = []
         /// The alert the delivery thread is delivering.
         var inFlight: Alert?
         var closing = false
         var started = false
         /// Set when the deadline passed: what is left went to the fallback, the thread delivers nothing more.
         var abandoned = false
-        var pending: Int { alerts.count - head }
     }
 
     public init(
@@ -85,7 +84,7 @@ public final class AlertDispatcher: Sendable {
         enum Outcome { case queued(startThread: Bool), full, closed }
         let outcome: Outcome = queue.withLock { queue in
             if queue.closing { return .closed }
-            if queue.pending >= capacity { return .full }
+            if queue.alerts.count >= capacity { return .full }
             queue.alerts.append(alert)
             defer { queue.started = true }
             return .queued(startThread: !queue.started)
@@ -121,8 +120,8 @@ public final class AlertDispatcher: Sendable {
         guard stopped.wait(timeout: .now() + seconds) == .timedOut else { return counts }
         let left: [Alert] = queue.withLock { queue in
             queue.abandoned = true
-            let left = (queue.inFlight.map { [$0] } ?? []) + queue.alerts[queue.head...]
-            queue.head = queue.alerts.count
+            let left = (queue.inFlight.map { [$0] } ?? []) + queue.alerts
+            queue.alerts.removeAll()
             return left
         }
         if !left.isEmpty {
@@ -143,7 +142,7 @@ public final class AlertDispatcher: Sendable {
                 deliver(alert)
                 queue.withLock { $0.inFlight = nil }
             }
-            if queue.withLock({ $0.abandoned || ($0.closing && $0.pending == 0) }) {
+            if queue.withLock({ $0.abandoned || ($0.closing && $0.alerts.isEmpty) }) {
                 stopped.signal()
                 return
             }
@@ -152,14 +151,8 @@ public final class AlertDispatcher: Sendable {
 
     private func next() -> Alert? {
         queue.withLock { queue in
-            guard !queue.abandoned, queue.head < queue.alerts.count else { return nil }
-            let alert = queue.alerts[queue.head]
+            guard !queue.abandoned, let alert = queue.alerts.popFirst() else { return nil }
             queue.inFlight = alert
-            queue.head += 1
-            if queue.head >= 64 && queue.head * 2 >= queue.alerts.count {
-                queue.alerts.removeFirst(queue.head)
-                queue.head = 0
-            }
             return alert
         }
     }
