@@ -124,7 +124,7 @@ public struct RollingF1: Sendable, Codable {
             if index == configuration.referenceSize { completeReference() }
             return nil
         }
-        let code = UInt8(probability >= threshold ? 1 : 0) | UInt8(label ? 2 : 0)
+        let code = Self.code(predicted: probability >= threshold, label: label)
         add(code, sign: 1)
         if window.count < configuration.windowSize {
             window.append(code)
@@ -149,16 +149,16 @@ public struct RollingF1: Sendable, Codable {
     /// Chooses the threshold (unless configured), takes the baseline at it and the noise of a window.
     private mutating func completeReference() {
         if configuration.threshold == nil { threshold = Self.bestThreshold(referenceScores, referenceLabels) }
-        var reference = Counts()
+        // The reference counted as the window is, then the window starts empty.
         for (score, label) in zip(referenceScores, referenceLabels) {
-            let predicted = score >= threshold
-            if predicted && label { reference.tp += 1 } else if predicted { reference.fp += 1 } else if label { reference.fn += 1 }
+            add(Self.code(predicted: score >= threshold, label: label), sign: 1)
         }
-        let f1 = Self.f1(reference.tp, reference.fp, reference.fn)
+        let f1 = Self.f1(counts.tp, counts.fp, counts.fn)
         baseline = f1
-        let outcomes = Double(2 * reference.tp + reference.fp + reference.fn)
+        let outcomes = Double(2 * counts.tp + counts.fp + counts.fn)
             * Double(configuration.windowSize) / Double(configuration.referenceSize)
         noise = outcomes > 0 ? (2 * f1 * (1 - f1) / outcomes).squareRoot() : 0
+        counts = Counts()
         referenceScores = []
         referenceLabels = []
     }
@@ -185,6 +185,9 @@ public struct RollingF1: Sendable, Codable {
         }
         return best.threshold
     }
+
+    /// A window slot: bit 0 predicted, bit 1 actual.
+    private static func code(predicted: Bool, label: Bool) -> UInt8 { UInt8(predicted ? 1 : 0) | UInt8(label ? 2 : 0) }
 
     private mutating func add(_ code: UInt8, sign: Int) {
         switch code {
