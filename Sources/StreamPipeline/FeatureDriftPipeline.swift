@@ -49,7 +49,8 @@ public final class FeatureDriftPipeline {
     public var onRejection: (_ record: Int, EventDecodingError) -> Void = { _, _ in }
     public private(set) var records = 0
     public private(set) var rejected = 0
-    public private(set) var evaluations = 0
+    /// Evaluations made, over every feature.
+    public var evaluations: Int { watches.map(\.evaluations).reduce(0, +) }
     private var watches: [Watch] = []
     private var table = FeatureSchema()
     private var seen: [Bool] = []
@@ -111,12 +112,7 @@ public final class FeatureDriftPipeline {
                 guard try settleKind(index, .categorical) else { continue }
                 if let evaluation = watches[index].detector!.observe(category: event.bytes(feature.value)) { try handle(index, evaluation) }
             }
-            for index in seen.indices where !seen[index] {
-                guard var detector = watches[index].detector else { continue }
-                let evaluation = detector.kind == .numeric ? detector.observe(.nan) : detector.observe(category: nil)
-                watches[index].detector = detector
-                if let evaluation { try handle(index, evaluation) }
-            }
+            for index in seen.indices where !seen[index] && watches[index].detector != nil { try observeMissing(index) }
         } catch let error as DriftError {
             throw PipelineError(.invalidConfiguration, "\(error)")
         }
@@ -126,28 +122,34 @@ public final class FeatureDriftPipeline {
     /// it; `false`: the value is of the other kind and is observed as missing.
     private func settleKind(_ index: Int, _ kind: RollingPSI.Kind) throws -> Bool {
         watches[index].present += 1
-        guard let detector = watches[index].detector else {
+        // The detector is read through `watches` only (no local copy), so observing later mutates it in place.
+        guard let current = watches[index].detector?.kind else {
             watches[index].detector = try RollingPSI(kind: kind, configuration: configuration)
             watches[index].matched = 1
             return true
         }
-        if detector.kind == kind {
+        if current == kind {
             watches[index].matched += 1
             return true
         }
         watches[index].mismatched += 1
-        if !detector.hasReference && watches[index].mismatched > watches[index].matched {
+        if !watches[index].detector!.hasReference && watches[index].mismatched > watches[index].matched {
             watches[index].detector = try RollingPSI(kind: kind, configuration: configuration)
             watches[index].matched = 1
             watches[index].mismatched = 0
             watches[index].restartedAs = kind
             return true
         }
-        var other = detector
-        let evaluation = other.kind == .numeric ? other.observe(.nan) : other.observe(category: nil)
-        watches[index].detector = other
-        if let evaluation { try handle(index, evaluation) }
+        try observeMissing(index)
         return false
+    }
+
+    /// Feature `index` (which has a detector) is missing from this event: its missing bin counts one, in place.
+    private func observeMissing(_ index: Int) throws {
+        let evaluation =
+            watches[index].detector!.kind == .numeric
+            ? watches[index].detector!.observe(.nan) : watches[index].detector!.observe(category: nil)
+        if let evaluation { try handle(index, evaluation) }
     }
 
     /// The features never evaluated, with the reason: never present, or too few values for a reference and a
@@ -172,7 +174,6 @@ public final class FeatureDriftPipeline {
     }
 
     private func handle(_ index: Int, _ evaluation: PSIEvaluation) throws {
-        evaluations += 1
         watches[index].evaluations += 1
         let name = watches[index].name
         let change = watches[index].tracker.evaluate(evaluation.psi)

@@ -91,7 +91,7 @@ struct DriftCommand: AsyncParsableCommand {
         let pipeline = try reportingPipelineErrors {
             try FeatureDriftPipeline(features: watched, configuration: psiConfiguration, raiser: raiser)
         }
-        pipeline.onRejection = { record, error in
+        pipeline.onRejection = { [unowned pipeline] record, error in
             if pipeline.rejected <= 10 { Output.error("line \(record): rejected: \(error)") }
         }
         let json = json
