@@ -314,15 +314,13 @@ struct LearnCommand: AsyncParsableCommand {
             throw PipelineError(.snapshotWriteFailed, "\(error)")
         }
         let pipeline = try LearningPipeline(configuration: configuration, state: restored?.state, store: store, raiser: raiser)
-        var shown = (rejected: 0, notLearned: 0)
-        pipeline.diagnostics = { diagnostic in
+        // The pipeline has counted the record when it reports it: the first 10 of each kind are shown.
+        pipeline.diagnostics = { [unowned pipeline] diagnostic in
             switch diagnostic {
             case .rejected(let record, let error):
-                shown.rejected += 1
-                if shown.rejected <= 10 { Output.error("line \(record): rejected: \(error)") }
+                if pipeline.counts.rejected <= 10 { Output.error("line \(record): rejected: \(error)") }
             case .notLearned(let record, let error):
-                shown.notLearned += 1
-                if shown.notLearned <= 10 { Output.error("line \(record): not learned: \(error)") }
+                if pipeline.counts.notLearned <= 10 { Output.error("line \(record): not learned: \(error)") }
             }
         }
         let start = ContinuousClock.now
