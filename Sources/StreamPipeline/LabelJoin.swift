@@ -257,7 +257,7 @@ extension LabelJoin.Held: Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
-        try container.encode(PackedDoubles([score]), forKey: .score)
+        try container.encode(score, forKey: .score)
         try container.encode(PackedDoubles(features.dense), forKey: .dense)
         try container.encode(PackedIndices(features.hashedIndices), forKey: .hashedIndices)
         try container.encode(PackedDoubles(features.hashedValues), forKey: .hashedValues)
@@ -268,11 +268,7 @@ extension LabelJoin.Held: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         id = try container.decode(String.self, forKey: .id)
-        let scores = try container.decode(PackedDoubles.self, forKey: .score).values
-        guard scores.count == 1 else {
-            throw DecodingError.dataCorruptedError(forKey: .score, in: container, debugDescription: "one score expected")
-        }
-        score = scores[0]
+        score = try container.decode(Double.self, forKey: .score)
         features = FeatureVector()
         features.dense = try container.decode(PackedDoubles.self, forKey: .dense).values
         features.hashedIndices = try container.decode(PackedIndices.self, forKey: .hashedIndices).values

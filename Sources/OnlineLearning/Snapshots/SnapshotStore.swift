@@ -333,7 +333,7 @@ public struct SnapshotStore: Sendable {
     }
 
     /// Temporary file, fsync, rename, fsync of the directory (``DurableFile``).
-    public static func writeDurably(_ data: Data, to path: String, directory: String) throws(SnapshotStoreError) {
+    static func writeDurably(_ data: Data, to path: String, directory: String) throws(SnapshotStoreError) {
         do {
             try DurableFile.write(data, to: path, directory: directory)
         } catch {
