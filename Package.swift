@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Debian's librdkafka-dev 2.0.2; never vendored.
@@ -55,13 +56,16 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        // The engine: sources, the per-event step, label joins, detectors, alert raising, the snapshot policy.
+        // The engine: sources, the per-event step, label joins, detectors, alert raising, the snapshot policy, and
+        // the runtime that runs it on Kafka topics (`streamlearn run`).
         .target(
             name: "StreamPipeline",
             dependencies: [
-                "StreamCore", "OnlineLearning", "DriftDetection", "Alerting",
+                "StreamCore", "OnlineLearning", "DriftDetection", "Alerting", "StreamKafka",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: [
                 // A pipeline and the events it reads belong to one thread; dynamic exclusivity checks on the
@@ -95,7 +99,9 @@ let package = Package(
         .testTarget(name: "AlertingTests", dependencies: ["Alerting", "DriftDetection"]),
         .testTarget(
             name: "StreamPipelineTests",
-            dependencies: ["StreamPipeline", "StreamCore", "OnlineLearning", "DriftDetection", "Alerting", "Simulation"]
+            dependencies: [
+                "StreamPipeline", "StreamCore", "OnlineLearning", "DriftDetection", "Alerting", "Simulation", "StreamKafka",
+            ]
         ),
         .testTarget(name: "DriftDetectionTests", dependencies: ["DriftDetection", "Simulation", "OnlineLearning", "StreamCore"]),
         // End-to-end tests of the CLI; depending on the executable makes `swift test` build it.

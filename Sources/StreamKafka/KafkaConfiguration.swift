@@ -92,6 +92,9 @@ public struct KafkaProducerConfiguration: Sendable, CustomStringConvertible {
     public var messageTimeout: Duration = .seconds(30)
     /// How long to wait to fill a batch (`linger.ms`). Default 5 ms.
     public var linger: Duration = .milliseconds(5)
+    /// Makes the producer transactional (`transactional.id`): see ``KafkaProducer/initTransactions(timeout:)``.
+    /// A new producer with the same id fences the old one and aborts its open transaction.
+    public var transactionalID: String?
     /// Any other librdkafka property, passed through as is.
     public var properties: [String: String] = [:]
 
@@ -108,6 +111,7 @@ public struct KafkaProducerConfiguration: Sendable, CustomStringConvertible {
             ("message.timeout.ms", String(messageTimeout.milliseconds)),
             ("linger.ms", String(linger.milliseconds)),
         ]
+        if let transactionalID { typed.append(("transactional.id", transactionalID)) }
         return merged(&typed, with: properties)
     }
 

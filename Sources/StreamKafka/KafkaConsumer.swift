@@ -164,6 +164,32 @@ public final class KafkaConsumer: Sendable {
         try client.pause(partitions, resume: true)
     }
 
+    /// The oldest offset a partition still holds and the offset its next message will get.
+    public func watermarks(
+        topic: String, partition: Int32, timeout: Duration = .seconds(10)
+    ) throws(KafkaError) -> (low: Int64, high: Int64) {
+        try checkOpen()
+        return try client.watermarks(topic: topic, partition: partition, timeoutMs: Int32(timeout.milliseconds))
+    }
+
+    /// The watermarks seen in the last fetch responses, without asking the broker (for lag); `nil` before any.
+    public func cachedWatermarks(topic: String, partition: Int32) -> (low: Int64, high: Int64)? {
+        guard !closed.load(ordering: .acquiring) else { return nil }
+        return client.cachedWatermarks(topic: topic, partition: partition)
+    }
+
+    /// The next offset this consumer will return for a partition it reads, `nil` before it fetched any.
+    public func position(topic: String, partition: Int32) -> Int64? {
+        guard !closed.load(ordering: .acquiring) else { return nil }
+        return client.position(topic: topic, partition: partition)
+    }
+
+    /// The number of partitions of `topic`, from the brokers' metadata.
+    public func partitionCount(topic: String, timeout: Duration = .seconds(10)) throws(KafkaError) -> Int {
+        try checkOpen()
+        return try client.partitionCount(topic: topic, timeout: timeout)
+    }
+
     /// Throws ``KafkaError/Code/brokersUnreachable`` unless a broker answers a metadata request within `timeout`.
     public func checkBrokersReachable(timeout: Duration) throws(KafkaError) {
         try checkOpen()

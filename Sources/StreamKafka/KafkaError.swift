@@ -19,6 +19,7 @@ public struct KafkaError: Error, Hashable, Sendable, CustomStringConvertible {
             case closed
             case embeddedBroker
             case invalidArgument
+            case transaction
         }
 
         let base: Base
@@ -49,6 +50,8 @@ public struct KafkaError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let embeddedBroker = Code(base: .embeddedBroker)
         /// An argument was out of range.
         public static let invalidArgument = Code(base: .invalidArgument)
+        /// A transactional producer call failed (initialising, beginning, committing or aborting).
+        public static let transaction = Code(base: .transaction)
 
         public var description: String { base.rawValue }
     }
@@ -83,4 +86,8 @@ public struct KafkaError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "Kafka \(code) error: \(message)" }
+
+    /// The consumer's position is outside what the partition still holds (fell out of retention, or beyond its
+    /// end) and no automatic reset was allowed: librdkafka's `_AUTO_OFFSET_RESET` or Kafka's `OFFSET_OUT_OF_RANGE`.
+    public var isOffsetOutOfRange: Bool { librdkafkaCode == -140 || librdkafkaCode == 1 }
 }

@@ -69,14 +69,16 @@ public final class KafkaProducer: Sendable {
         partition: Int32? = nil,
         key: UnsafeRawBufferPointer?,
         value: UnsafeRawBufferPointer,
-        headers: [KafkaHeader] = []
+        headers: [KafkaHeader] = [],
+        timestampMilliseconds: Int64? = nil
     ) throws(KafkaError) {
         try checkOpen()
         let handle = try topics.handle(topic, client: client)
         let deadline = ContinuousClock.now + configuration.messageTimeout
         while true {
             switch try client.produce(
-                topic: handle, topicName: topic, partition: partition, key: key, value: value, headers: headers)
+                topic: handle, topicName: topic, partition: partition, key: key, value: value, headers: headers,
+                timestampMilliseconds: timestampMilliseconds)
             {
             case .enqueued:
                 sent.add(1, ordering: .relaxed)
@@ -94,17 +96,22 @@ public final class KafkaProducer: Sendable {
 
     /// Enqueues one message from byte arrays.
     public func send(
-        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []
+        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [],
+        timestampMilliseconds: Int64? = nil
     ) throws(KafkaError) {
         let result = value.withUnsafeBytes { valueBytes in
             guard let key else {
                 return Result { () throws(KafkaError) in
-                    try send(topic: topic, partition: partition, key: nil, value: valueBytes, headers: headers)
+                    try send(
+                        topic: topic, partition: partition, key: nil, value: valueBytes, headers: headers,
+                        timestampMilliseconds: timestampMilliseconds)
                 }
             }
             return key.withUnsafeBytes { keyBytes in
                 Result { () throws(KafkaError) in
-                    try send(topic: topic, partition: partition, key: keyBytes, value: valueBytes, headers: headers)
+                    try send(
+                        topic: topic, partition: partition, key: keyBytes, value: valueBytes, headers: headers,
+                        timestampMilliseconds: timestampMilliseconds)
                 }
             }
         }
@@ -117,6 +124,78 @@ public final class KafkaProducer: Sendable {
     ) throws(KafkaError) {
         try send(topic: topic, partition: partition, key: key.map { Array($0.utf8) }, value: Array(value.utf8),
                  headers: headers)
+    }
+
+    // MARK: - Transactions
+
+    /// Registers the ``KafkaProducerConfiguration/transactionalID`` with the cluster, fencing any older producer
+    /// with the same id and aborting its open transaction. Call once, before the first transaction.
+    public func initTransactions(timeout: Duration = .seconds(30)) throws(KafkaError) {
+        try checkOpen()
+        try retrying { () -> RDKafkaClient.TransactionFailure? in
+            client.initTransactions(timeoutMs: Int32(timeout.milliseconds))
+        }
+    }
+
+    /// Starts a transaction: every message sent until ``commitTransaction(timeout:)`` becomes visible to
+    /// `read_committed` consumers together, or not at all.
+    public func beginTransaction() throws(KafkaError) {
+        try checkOpen()
+        if let failure = client.beginTransaction() { throw Self.error(failure) }
+    }
+
+    /// Flushes and commits the open transaction. A retriable failure is retried until `timeout`; a failure that
+    /// requires an abort aborts the transaction and throws (its messages will never be visible: send them again
+    /// in a new one); a fatal one (fenced by a newer producer) throws with ``KafkaError/isFatal`` set.
+    public func commitTransaction(timeout: Duration = .seconds(30)) throws(KafkaError) {
+        try checkOpen()
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let left = max(deadline - ContinuousClock.now, .milliseconds(100))
+            switch client.commitTransaction(timeoutMs: Int32(left.milliseconds)) {
+            case nil:
+                return
+            case .retriable(let error):
+                guard ContinuousClock.now < deadline else { throw error }
+            case .abortable(let error):
+                try abortTransaction(timeout: timeout)
+                throw error
+            case .fatal(let error):
+                var error = error
+                error.isFatal = true
+                throw error
+            }
+        }
+    }
+
+    /// Aborts the open transaction: its messages are never shown to `read_committed` consumers.
+    public func abortTransaction(timeout: Duration = .seconds(30)) throws(KafkaError) {
+        try checkOpen()
+        try retrying { () -> RDKafkaClient.TransactionFailure? in
+            client.abortTransaction(timeoutMs: Int32(timeout.milliseconds))
+        }
+    }
+
+    private func retrying(_ call: () -> RDKafkaClient.TransactionFailure?) throws(KafkaError) {
+        for attempt in 1...10 {
+            switch call() {
+            case nil:
+                return
+            case .retriable(let error):
+                if attempt == 10 { throw error }
+            case .abortable(let error), .fatal(let error):
+                throw Self.error(.fatal(error))
+            }
+        }
+    }
+
+    private static func error(_ failure: RDKafkaClient.TransactionFailure) -> KafkaError {
+        switch failure {
+        case .retriable(let error), .abortable(let error): return error
+        case .fatal(var error):
+            error.isFatal = true
+            return error
+        }
     }
 
     /// Serves delivery reports without waiting. Call regularly while sending (``send`` does when the queue fills).

@@ -17,6 +17,9 @@ public final class AlertRaiser {
     public var warn: (String) -> Void = { _ in }
     /// Alerts raised so far (every state change).
     public private(set) var raised = 0
+    /// Called with each alert on the raising thread, before the dispatcher gets it (the runtime writes alerts into
+    /// its Kafka transaction here).
+    public var onAlert: ((Alert) -> Void)?
 
     public init(
         model: Alert.Model, dispatcher: AlertDispatcher? = nil, metrics: DriftMetrics? = nil, metricsFile: String? = nil,
@@ -60,6 +63,7 @@ public final class AlertRaiser {
 
     private func send(_ alert: Alert) {
         raised += 1
+        onAlert?(alert)
         metrics?.recordAlert(alert)
         dispatcher?.dispatch(alert)
     }

@@ -21,6 +21,10 @@ public struct LabelJoin: Sendable {
         public var maxAge = MaxAge.events(100_000)
         /// What happens to an event that expires. Default: dropped.
         public var expiry = ExpiryPolicy.drop
+        /// Hold a label that comes before its event (another topic read ahead), within the same bounds, and learn
+        /// the event as soon as it arrives; such a label becomes an orphan only when it expires unmatched.
+        /// Default `false` (a file's labels follow their events); the runtime turns it on.
+        public var holdEarlyLabels = false
 
         public init() {}
 
@@ -86,6 +90,27 @@ public struct LabelJoin: Sendable {
         case joined(Held)
         case orphan
         case duplicate
+        /// Held until its event arrives (``Configuration/holdEarlyLabels``).
+        case early
+    }
+
+    /// What holding an event did.
+    public enum HoldResult: Sendable, Equatable {
+        case held
+        /// An event with its id is already waiting: nothing held.
+        case duplicate
+        /// Its label came first: learn it now with this label (nothing held).
+        case labelled(Bool)
+    }
+
+    /// A label that came before its event.
+    public struct EarlyLabel: Sendable, Equatable, Codable {
+        public var id: String
+        public var label: Bool
+        var arrival: Int
+        var timestamp: Int64?
+        /// What the caller attached to it (the runtime: the message, for the dead-letter topic on expiry).
+        public var origin: [UInt8]
     }
 
     public let configuration: Configuration
@@ -107,6 +132,9 @@ public struct LabelJoin: Sendable {
     private var clock = 0
     /// The newest event time seen.
     private var newestTimestamp: Int64?
+    /// Labels waiting for their event, and their arrival order (entries whose label left are skipped).
+    private var early: [String: EarlyLabel] = [:]
+    private var earlyOrder: Deque<(id: String, arrival: Int)> = []
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -115,22 +143,41 @@ public struct LabelJoin: Sendable {
     /// Events waiting for a label.
     public var waitingCount: Int { waiting.count }
 
+    /// Labels waiting for their event.
+    public var earlyCount: Int { early.count }
+
+    private func isOld(arrival: Int, timestamp: Int64?) -> Bool {
+        switch configuration.maxAge {
+        case .events(let age): return clock - arrival > age
+        case .milliseconds(let age):
+            return timestamp.map { stamp in newestTimestamp.map { $0 - stamp > age } ?? false } ?? false
+        }
+    }
+
     /// Counts one more event seen (labelled or not) at event time `timestamp`, then expires what has grown too
-    /// old, oldest first, handing each to `expire`.
-    public mutating func advance(timestamp: Int64?, expire: (Held) throws -> Void) rethrows {
+    /// old, oldest first, handing each event to `expire` and each early label to `orphan`.
+    public mutating func advance(
+        timestamp: Int64?, orphan: (EarlyLabel) -> Void = { _ in }, expire: (Held) throws -> Void
+    ) rethrows {
         clock += 1
         if let timestamp, timestamp > newestTimestamp ?? .min { newestTimestamp = timestamp }
+        while let (id, arrival) = earlyOrder.first {
+            guard let label = early[id], label.arrival == arrival else {
+                earlyOrder.removeFirst()
+                continue
+            }
+            guard isOld(arrival: arrival, timestamp: label.timestamp) || early.count > configuration.capacity else { break }
+            earlyOrder.removeFirst()
+            early[id] = nil
+            counts.orphans += 1
+            orphan(label)
+        }
         while let front = queue.first {
             guard let held = front else {
                 popFront()
                 continue
             }
-            let old: Bool
-            switch configuration.maxAge {
-            case .events(let age): old = clock - held.arrival > age
-            case .milliseconds(let age):
-                old = held.timestamp.map { stamp in newestTimestamp.map { $0 - stamp > age } ?? false } ?? false
-            }
+            let old = isOld(arrival: held.arrival, timestamp: held.timestamp)
             // Bounded by live events, and by joined ones not yet at the front (they cost no features).
             guard old || waiting.count > configuration.capacity || queue.count > 2 * configuration.capacity else { break }
             popFront()
@@ -142,12 +189,16 @@ public struct LabelJoin: Sendable {
     }
 
     /// Holds a scored event until its label comes, with a copy of `features` (into a recycled buffer when there
-    /// is one); `false` (nothing held) when an event with its id is waiting.
+    /// is one); or says why not: an event with its id is waiting, or its label already came.
     @discardableResult
-    public mutating func hold(id: String, score: Double, copying features: FeatureVector, timestamp: Int64?) -> Bool {
+    public mutating func hold(id: String, score: Double, copying features: FeatureVector, timestamp: Int64?) -> HoldResult {
         guard waiting[id] == nil else {
             counts.duplicateEvents += 1
-            return false
+            return .duplicate
+        }
+        if !early.isEmpty, let label = early.removeValue(forKey: id) {
+            remember(joined: id)
+            return .labelled(label.label)
         }
         var copy = spare.popLast() ?? FeatureVector()
         copy.dense.removeAll(keepingCapacity: true)
@@ -159,7 +210,7 @@ public struct LabelJoin: Sendable {
         waiting[id] = nextSequence
         queue.append(Held(id: id, score: score, features: copy, arrival: clock, timestamp: timestamp, sequence: nextSequence))
         nextSequence += 1
-        return true
+        return .held
     }
 
     /// Gives a taken or expired event's buffers back for later holds (at most 64 are kept).
@@ -167,25 +218,37 @@ public struct LabelJoin: Sendable {
         if spare.count < 64 { spare.append(held.features) }
     }
 
-    /// The waiting event a label with `id` belongs to, taken out of the buffer; or why there is none.
-    public mutating func take(id: String) -> Match {
+    /// The waiting event a label with `id` belongs to, taken out of the buffer; or why there is none. With
+    /// ``Configuration/holdEarlyLabels``, a label for an id not seen yet is held (with `origin`) for its event.
+    public mutating func take(
+        id: String, label: Bool = false, timestamp: Int64? = nil, origin: @autoclosure () -> [UInt8] = []
+    ) -> Match {
         guard let sequence = waiting.removeValue(forKey: id) else {
-            if joinedSet.contains(id) {
+            if joinedSet.contains(id) || early[id] != nil {
                 counts.duplicates += 1
                 return .duplicate
             }
-            counts.orphans += 1
-            return .orphan
+            guard configuration.holdEarlyLabels else {
+                counts.orphans += 1
+                return .orphan
+            }
+            early[id] = EarlyLabel(id: id, label: label, arrival: clock, timestamp: timestamp, origin: origin())
+            earlyOrder.append((id, clock))
+            return .early
         }
         let index = sequence - frontSequence
         let held = queue[index]!
         queue[index] = nil
+        remember(joined: id)
+        while queue.first == .some(nil) { popFront() }
+        return .joined(held)
+    }
+
+    private mutating func remember(joined id: String) {
         counts.joined += 1
         joinedRecently.append(id)
         joinedSet.insert(id)
         if joinedRecently.count > configuration.capacity { joinedSet.remove(joinedRecently.removeFirst()) }
-        while queue.first == .some(nil) { popFront() }
-        return .joined(held)
     }
 
     private mutating func popFront() {
@@ -199,7 +262,12 @@ extension LabelJoin: Equatable {
     public static func == (lhs: LabelJoin, rhs: LabelJoin) -> Bool {
         lhs.configuration == rhs.configuration && lhs.counts == rhs.counts && lhs.clock == rhs.clock
             && lhs.newestTimestamp == rhs.newestTimestamp && lhs.joinedRecently == rhs.joinedRecently
-            && lhs.queue.compactMap { $0 } == rhs.queue.compactMap { $0 }
+            && lhs.queue.compactMap { $0 } == rhs.queue.compactMap { $0 } && lhs.earlyInOrder == rhs.earlyInOrder
+    }
+
+    /// The early labels, oldest first.
+    var earlyInOrder: [EarlyLabel] {
+        earlyOrder.compactMap { entry in early[entry.id].flatMap { $0.arrival == entry.arrival ? $0 : nil } }
     }
 }
 
@@ -213,6 +281,7 @@ extension LabelJoin.Held {
 extension LabelJoin: Codable {
     enum CodingKeys: String, CodingKey {
         case configuration, counts, held, joinedRecently = "joined_recently", clock, newestTimestamp = "newest_timestamp"
+        case early = "early_labels"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -223,6 +292,7 @@ extension LabelJoin: Codable {
         try container.encode(Array(joinedRecently), forKey: .joinedRecently)
         try container.encode(clock, forKey: .clock)
         try container.encodeIfPresent(newestTimestamp, forKey: .newestTimestamp)
+        if !early.isEmpty { try container.encode(earlyInOrder, forKey: .early) }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -246,6 +316,10 @@ extension LabelJoin: Codable {
         }
         joinedRecently = Deque(try container.decode([String].self, forKey: .joinedRecently))
         joinedSet = Set(joinedRecently)
+        for label in try container.decodeIfPresent([EarlyLabel].self, forKey: .early) ?? [] {
+            early[label.id] = label
+            earlyOrder.append((label.id, label.arrival))
+        }
     }
 }
 

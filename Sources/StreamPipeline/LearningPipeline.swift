@@ -44,6 +44,35 @@ public final class LearningPipeline {
     /// Called for each record not learned.
     public var diagnostics: (Diagnostic) -> Void = { _ in }
     public private(set) var counts = Counts()
+    /// What ``process(_:_:_:)`` did with a record, for a caller that answers each one (the runtime's scores and
+    /// dead letters).
+    public enum Outcome: Sendable, Equatable {
+        /// An event scored: learned at once (inline label), held for its label, or neither (no id, no label).
+        case scored(probability: Double)
+        /// An event whose id is already waiting for its label: neither scored again nor held.
+        case duplicateEvent
+        /// A label line joined to its event, which was learned.
+        case joined
+        /// A label line held until its event arrives (it came first).
+        case earlyLabel
+        /// A label line for an id nobody is waiting for (never seen, expired, or already joined).
+        case orphanLabel
+        /// A second label line for an id already joined.
+        case duplicateLabel
+        /// The decoder refused the record.
+        case rejected(EventDecodingError)
+        /// The model refused the event's values; nothing was learned.
+        case notLearned(LearningError)
+    }
+    /// Called instead of writing a snapshot when a critical alert fires, by a caller that writes snapshots only at
+    /// points of its own (the runtime: after the transaction that covers the record commits); returns the path the
+    /// snapshot will have.
+    public var deferAlertSnapshot: ((Alert) throws -> String?)?
+    /// What to keep with a label that comes before its event (the runtime: the message, to dead-letter it if its
+    /// event never comes).
+    public var labelOrigin: () -> [UInt8] = { [] }
+    /// Called with each early label that expired without its event.
+    public var orphanExpired: (LabelJoin.EarlyLabel) -> Void = { _ in }
     /// The last record processed.
     public private(set) var lastCursor: SourceCursor?
     private var source: (any EventSource)?
@@ -109,7 +138,9 @@ public final class LearningPipeline {
 
     /// Writes the state to the store with the source's positions; returns the file's path (`nil` without a store).
     @discardableResult
-    public func writeSnapshot(reason: SnapshotStore.Reason, at date: Date? = nil) throws(PipelineError) -> String? {
+    public func writeSnapshot(
+        reason: SnapshotStore.Reason, at date: Date? = nil, positions explicit: [SourcePosition]? = nil
+    ) throws(PipelineError) -> String? {
         guard let store else { return nil }
         let payload: Data
         do {
@@ -118,7 +149,7 @@ public final class LearningPipeline {
             throw PipelineError(.snapshotWriteFailed, "cannot write a snapshot to '\(store.directory)': \(error)")
         }
         do {
-            let path = try store.write(payload, reason: reason, positions: positions, at: date ?? raiser.now())
+            let path = try store.write(payload, reason: reason, positions: explicit ?? positions, at: date ?? raiser.now())
             lastSnapshot = ContinuousClock.now
             return path
         } catch {
@@ -129,7 +160,8 @@ public final class LearningPipeline {
     // MARK: - The per-record step
 
     /// Processes one record: its event (valid during the call) or its rejection.
-    public func process(_ cursor: SourceCursor, _ event: DecodedEvent, _ rejection: EventDecodingError?) throws {
+    @discardableResult
+    public func process(_ cursor: SourceCursor, _ event: DecodedEvent, _ rejection: EventDecodingError?) throws -> Outcome {
         if store != nil {
             let byCount = everyRecords.map { cursor.record % $0 == 0 } ?? false
             let byTime = everySeconds.map { ContinuousClock.now - lastSnapshot >= .seconds($0) } ?? false
@@ -141,19 +173,28 @@ public final class LearningPipeline {
         if let rejection {
             counts.rejected += 1
             diagnostics(.rejected(record: cursor.record, rejection))
-            return
+            return .rejected(rejection)
         }
         if joining, event.label != nil, let id = event.id, event.numeric.isEmpty, event.categorical.isEmpty, event.missing.isEmpty {
             counts.labelLines += 1
-            try joinLabel(id: event.string(id), label: event.label! != 0, cursor: cursor)
-            return
+            return try joinLabel(
+                id: event.string(id), label: event.label! != 0, timestamp: event.timestampMilliseconds, cursor: cursor)
         }
         let probability: Double
         var expired: [LabelJoin.Held] = []
+        var labelledNow: Bool?
         if joining, event.label == nil, let id = event.id {
             probability = state.classifier.score(event)
             let features = state.classifier.lastVector  // shares the classifier's buffers: no copy until hold's
-            state.join!.hold(id: event.string(id), score: probability, copying: features, timestamp: event.timestampMilliseconds)
+            switch state.join!.hold(
+                id: event.string(id), score: probability, copying: features, timestamp: event.timestampMilliseconds)
+            {
+            case .held: break
+            case .duplicate: return .duplicateEvent
+            case .labelled(let label):
+                // Its label came first: learned now, on the score it was given.
+                labelledNow = label
+            }
         } else {
             if event.label == nil { counts.unlabeled += 1 }
             do {
@@ -161,10 +202,15 @@ public final class LearningPipeline {
             } catch {
                 counts.notLearned += 1
                 diagnostics(.notLearned(record: cursor.record, error))
-                return
+                return .notLearned(error)
             }
         }
-        if joining { state.join!.advance(timestamp: event.timestampMilliseconds) { expired.append($0) } }
+        if let label = labelledNow {
+            try learn(state.classifier.lastVector, score: probability, label: label, cursor: cursor)
+        }
+        if joining {
+            state.join!.advance(timestamp: event.timestampMilliseconds, orphan: orphanExpired) { expired.append($0) }
+        }
         if event.label != nil { state.labelled += 1 }
         if let inputWindow { try watchInputs(window: inputWindow, cursor: cursor) }
         if state.classifier.scored > warmUp {
@@ -190,19 +236,31 @@ public final class LearningPipeline {
             if case .learn(let label) = state.join!.configuration.expiry { try learnHeld(held, label: label, cursor: cursor) }
             state.join!.recycle(held)
         }
+        return .scored(probability: probability)
     }
 
     /// A label line: learns the event it belongs to, if one is waiting.
-    private func joinLabel(id: String, label: Bool, cursor: SourceCursor) throws {
-        guard case .joined(let held) = state.join!.take(id: id) else { return }
-        try learnHeld(held, label: label, cursor: cursor)
-        state.join!.recycle(held)
+    private func joinLabel(id: String, label: Bool, timestamp: Int64?, cursor: SourceCursor) throws -> Outcome {
+        switch state.join!.take(id: id, label: label, timestamp: timestamp, origin: labelOrigin()) {
+        case .joined(let held):
+            try learnHeld(held, label: label, cursor: cursor)
+            state.join!.recycle(held)
+            return .joined
+        case .orphan: return .orphanLabel
+        case .duplicate: return .duplicateLabel
+        case .early: return .earlyLabel
+        }
     }
 
     /// Learns a held event with its label, then lets the detectors see the outcome.
     private func learnHeld(_ held: LabelJoin.Held, label: Bool, cursor: SourceCursor) throws {
+        try learn(held.features, score: held.score, label: label, cursor: cursor)
+    }
+
+    /// Learns an event's features with its label, scored `score` on arrival, then lets the detectors see it.
+    private func learn(_ features: FeatureVector, score: Double, label: Bool, cursor: SourceCursor) throws {
         do {
-            try state.classifier.learn(held.features, label: label, score: held.score)
+            try state.classifier.learn(features, label: label, score: score)
         } catch {
             counts.notLearned += 1
             diagnostics(.notLearned(record: cursor.record, error))
@@ -210,7 +268,7 @@ public final class LearningPipeline {
         }
         state.labelled += 1
         guard state.watchStart != nil else { return }
-        try observeOutcome(probability: held.score, label: label, cursor: cursor)
+        try observeOutcome(probability: score, label: label, cursor: cursor)
     }
 
     /// The error-stream detectors and rolling F1 on one labelled outcome (after the warm-up).
@@ -273,7 +331,10 @@ public final class LearningPipeline {
         try raiser.raise(
             change, detector: detector, feature: feature, value: value, policy: policy, window: window,
             offsets: offsets(cursor)
-        ) { alert in try self.writeSnapshot(reason: .alert(alert.id), at: alert.at) }
+        ) { alert in
+            if let deferAlertSnapshot = self.deferAlertSnapshot { return try deferAlertSnapshot(alert) }
+            return try self.writeSnapshot(reason: .alert(alert.id), at: alert.at)
+        }
     }
 
     private func raiseChange(detector: String, value: Double, threshold: Double, cursor: SourceCursor) {

@@ -15,7 +15,7 @@ struct Streamlearn: AsyncParsableCommand {
               streamlearn consume --brokers "$(cat /tmp/bootstrap)" --topic events --group demo --from-beginning
             """,
         version: "0.1.0",
-        subcommands: [BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, DecodeCommand.self, LearnCommand.self,
+        subcommands: [RunCommand.self, BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, DecodeCommand.self, LearnCommand.self,
                       DriftCommand.self, SnapshotCommand.self, SimulateCommand.self, GenerateCommand.self]
     )
 }

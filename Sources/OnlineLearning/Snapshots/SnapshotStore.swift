@@ -170,6 +170,12 @@ public struct SnapshotStore: Sendable {
             .map { (directory as NSString).appendingPathComponent($0) }
     }
 
+    /// The path the next ``write(_:reason:positions:at:)`` will write.
+    public var nextPath: String {
+        let sequence = (files().compactMap { Self.sequence(of: $0) }.max() ?? 0) + 1
+        return (directory as NSString).appendingPathComponent(Self.fileName(sequence: sequence))
+    }
+
     /// Writes `payload` as the next snapshot, durably; then rewrites the manifest and prunes. Returns its path.
     @discardableResult
     public func write(_ payload: Data, reason: Reason, positions: [SourcePosition] = [], at date: Date) throws(SnapshotStoreError) -> String {

@@ -222,7 +222,19 @@ extension KafkaMessageView {
 
     private var message: UnsafePointer<rd_kafka_message_t> { raw.assumingMemoryBound(to: rd_kafka_message_t.self) }
 
-    /// The topic's name. Allocates a `String`: prefer comparing ``partition`` in hot loops.
+    /// The topic's identity in this consumer: equal for messages of one topic, stable while the consumer lives;
+    /// compare it (no allocation) instead of ``topic`` in hot loops.
+    public var topicIdentity: UInt {
+        UInt(bitPattern: message.pointee.rkt.map { Int(bitPattern: UnsafeRawPointer($0)) } ?? 0)
+    }
+
+    /// Whether the message's topic is named `name` (no allocation).
+    public func isFrom(topic name: String) -> Bool {
+        guard let rkt = message.pointee.rkt else { return false }
+        return String(cString: rd_kafka_topic_name(rkt)) == name
+    }
+
+    /// The topic's name. Allocates a `String`: prefer comparing ``topicIdentity`` in hot loops.
     public var topic: String {
         message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
     }

@@ -39,9 +39,10 @@ extension RDKafkaClient {
         partition: Int32?,
         key: UnsafeRawBufferPointer?,
         value: UnsafeRawBufferPointer,
-        headers: [KafkaHeader]
+        headers: [KafkaHeader],
+        timestampMilliseconds: Int64? = nil
     ) throws(KafkaError) -> EnqueueResult {
-        let slots = 5 + headers.count
+        let slots = 6 + headers.count
         let error: OpaquePointer? = withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: slots) { vus in
             var count = 0
             func add(_ fill: (inout rd_kafka_vu_t) -> Void) {
@@ -57,6 +58,9 @@ extension RDKafkaClient {
                 $0.vtype = RD_KAFKA_VTYPE_VALUE
                 $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
                 $0.u.mem.size = value.count
+            }
+            if let timestampMilliseconds {
+                add { $0.vtype = RD_KAFKA_VTYPE_TIMESTAMP; $0.u.i64 = timestampMilliseconds }
             }
             if let key {
                 add {

@@ -1,0 +1,342 @@
+public import Foundation
+public import OnlineLearning
+public import StreamCore
+public import StreamKafka
+
+/// Everything `streamlearn run` needs, read from a YAML file (`examples/*.yaml`, every key in
+/// `docs/configuration.md`). Unknown keys and bad values stop start-up with the key's path and the reason.
+public struct RuntimeConfiguration: Sendable {
+    /// What the job does with its input.
+    public enum JobKind: String, Sendable, CaseIterable {
+        /// Events → fraud probability on the outputs topic; learned when the label arrives.
+        case scoring
+        /// Decision requests → an arm and its propensity; learned from rewards joined by decision id.
+        case bandit
+        /// Action requests → an action; Q-learning / SARSA / Expected SARSA from transitions.
+        case reinforcement
+    }
+
+    /// How outputs reach Kafka.
+    public enum OutputMode: String, Sendable, CaseIterable {
+        /// Outputs and the input offsets they cover are committed in one Kafka transaction: a `read_committed`
+        /// consumer sees each output exactly once, whatever crashes happen.
+        case exactlyOnce = "exactly-once"
+        /// Outputs are sent at once; after a crash, the outputs since the last snapshot are sent again (the same
+        /// values: the model is deterministic).
+        case atLeastOnce = "at-least-once"
+    }
+
+    /// Where a job starts on a partition it has no offset for.
+    public enum StartPosition: String, Sendable, CaseIterable {
+        case earliest
+        case latest
+    }
+
+    /// What to do when a snapshot's offset is no longer in its partition (retention deleted it).
+    public enum LostOffsets: String, Sendable, CaseIterable {
+        /// Stop with an error and a `data-loss` alert (default): skipping data must be a decision.
+        case fail
+        /// Continue from the oldest message still there (the lost ones are counted and alerted).
+        case earliest
+        /// Continue from the newest.
+        case latest
+    }
+
+    public struct Topics: Sendable, Hashable {
+        /// Events (scoring), decision requests (bandit), action requests (reinforcement).
+        public var events: String
+        /// Labels (scoring), rewards (bandit), transitions (reinforcement). Optional for scoring (inline labels).
+        public var feedback: String?
+        /// Scores or decisions.
+        public var outputs: String
+        public var alerts: String?
+        public var deadLetter: String
+        /// The job's own record of the input offsets each committed transaction covers.
+        public var progress: String
+        /// Reinforcement: the greedy policy, published at each snapshot.
+        public var policy: String?
+    }
+
+    public struct Kafka: Sendable {
+        /// `embedded` for an in-process broker, or a bootstrap list.
+        public var brokers: String
+        public var group: String
+        /// librdkafka properties for every client (SASL, SSL); values of secret keys are never logged.
+        public var properties: [String: String] = [:]
+        public var start: StartPosition = .earliest
+        public var onLostOffsets: LostOffsets = .fail
+    }
+
+    public struct Output: Sendable, Hashable {
+        public var mode: OutputMode = .exactlyOnce
+        /// How long a transaction stays open at most (the latency exactly-once adds). Default 100 ms.
+        public var commitInterval: Duration = .milliseconds(100)
+        /// The most input messages in one transaction. Default 10,000.
+        public var maxMessagesPerTransaction = 10_000
+        /// The largest input message accepted, in bytes; larger ones go to the dead-letter topic. Default 65,536.
+        public var maxMessageBytes = 65_536
+    }
+
+    public struct Snapshots: Sendable, Hashable {
+        public var directory: String
+        public var everyMessages: Int? = 100_000
+        public var everySeconds: Double? = 60
+        public var keep = 5
+    }
+
+    public struct Bandit: Sendable, Hashable {
+        public enum Policy: String, Sendable, CaseIterable {
+            case epsilonGreedy = "epsilon-greedy"
+            case ucb1
+            case thompson
+            case exp3
+            case linucb
+        }
+        public var policy: Policy = .epsilonGreedy
+        public var arms: Int
+        public var epsilon = 0.1
+        public var exploration = 1.0
+        public var gamma = 0.1
+        public var alpha = 1.0
+        public var dimension = 0
+        public var seed: UInt64 = 1
+    }
+
+    public struct Reinforcement: Sendable, Hashable {
+        public var algorithm: TabularAgent.Algorithm = .qLearning
+        public var states: Int
+        public var actions: Int
+        public var learningRate = 0.1
+        public var discount = 0.99
+        public var epsilon = 0.1
+        /// Greedy actions only (no exploration); transitions are still learned unless `learn` is off.
+        public var evaluation = false
+        public var seed: UInt64 = 1
+    }
+
+    /// Joining feedback (labels, rewards) to what it is about, by id.
+    public struct Join: Sendable, Hashable {
+        public var capacity = 100_000
+        public var maxAgeMessages: Int? = 100_000
+        public var maxAgeMilliseconds: Int64?
+        /// Scoring: the label learned for an event whose label never came (`nil`: drop it).
+        public var defaultLabel: Bool?
+        /// Bandit: the reward learned for a decision whose reward never came (`nil`: drop it).
+        public var defaultReward: Double?
+    }
+
+    public var job: JobKind
+    /// The model's name: in alerts, scores, the transactional id and the default progress topic.
+    public var name: String
+    public var kafka: Kafka
+    public var topics: Topics
+    public var output = Output()
+    public var snapshots: Snapshots
+    public var join = Join()
+    /// Scoring: the learning pipeline (model, features, detectors).
+    public var scoring = LearningPipelineConfiguration()
+    public var decoder = EventDecoderConfiguration()
+    public var bandit: Bandit?
+    public var reinforcement: Reinforcement?
+
+    /// Reads a configuration file.
+    public static func load(file: String) throws(ConfigurationError) -> RuntimeConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(file: file, path: "", reason: "cannot read it: \((error as NSError).localizedDescription)")
+        }
+        do {
+            return try parse(yaml: text)
+        } catch {
+            var error = error
+            error.file = file
+            throw error
+        }
+    }
+
+    /// Reads a configuration from YAML text.
+    public static func parse(yaml: String) throws(ConfigurationError) -> RuntimeConfiguration {
+        let root = try ConfigTable.parse(yaml: yaml)
+        guard let job = try root.choice("job", JobKind.self) else {
+            throw ConfigurationError(path: "job", reason: "is required (scoring, bandit or reinforcement)")
+        }
+        let name = try root.requiredString("name")
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw ConfigurationError(path: "name", reason: "may hold letters, digits, '-', '_' and '.' only, got '\(name)'")
+        }
+
+        let kafkaTable = try root.table("kafka")
+        var kafka = Kafka(
+            brokers: try kafkaTable.string("brokers") ?? "embedded",
+            group: try kafkaTable.string("group") ?? "streamlearn-\(name)")
+        kafka.properties = try kafkaTable.stringMap("properties")
+        kafka.start = try kafkaTable.choice("start", StartPosition.self) ?? .earliest
+        kafka.onLostOffsets = try kafkaTable.choice("on_lost_offsets", LostOffsets.self) ?? .fail
+        try kafkaTable.finish()
+
+        let topicsTable = try root.table("topics")
+        let feedbackKey = job == .scoring ? "labels" : job == .bandit ? "rewards" : "transitions"
+        let topics = Topics(
+            events: try topicsTable.requiredString(job == .scoring ? "events" : "requests"),
+            feedback: try job == .scoring ? topicsTable.string(feedbackKey) : topicsTable.requiredString(feedbackKey),
+            outputs: try topicsTable.requiredString(job == .scoring ? "scores" : "decisions"),
+            alerts: try topicsTable.string("alerts"),
+            deadLetter: try topicsTable.string("dead_letter") ?? "\(name).dead-letter",
+            progress: try topicsTable.string("progress") ?? "\(name).progress",
+            policy: job == .reinforcement ? try topicsTable.string("policy") : nil)
+        try topicsTable.finish()
+
+        let outputTable = try root.table("output")
+        var output = Output()
+        output.mode = try outputTable.choice("mode", OutputMode.self) ?? .exactlyOnce
+        if let ms = try outputTable.int("commit_interval_ms", min: 1, max: 60_000) { output.commitInterval = .milliseconds(ms) }
+        output.maxMessagesPerTransaction = try outputTable.int("max_messages_per_transaction", min: 1) ?? 10_000
+        output.maxMessageBytes = try outputTable.int("max_message_bytes", min: 64, max: 64 << 20) ?? 65_536
+        try outputTable.finish()
+
+        let snapshotTable = try root.table("snapshots")
+        var snapshots = Snapshots(directory: try snapshotTable.string("directory") ?? ".streamlearn/snapshots/\(name)")
+        if snapshotTable.has("every_messages") { snapshots.everyMessages = try snapshotTable.int("every_messages", min: 1) }
+        if snapshotTable.has("every_seconds") { snapshots.everySeconds = try snapshotTable.double("every_seconds", above: 0) }
+        snapshots.keep = try snapshotTable.int("keep", min: 1) ?? 5
+        try snapshotTable.finish()
+
+        var configuration = RuntimeConfiguration(
+            job: job, name: name, kafka: kafka, topics: topics, output: output, snapshots: snapshots)
+        configuration.decoder.maxDocumentBytes = output.maxMessageBytes
+
+        let joinTable = try root.table("join")
+        configuration.join.capacity = try joinTable.int("capacity", min: 1) ?? 100_000
+        if joinTable.has("max_age_messages") { configuration.join.maxAgeMessages = try joinTable.int("max_age_messages", min: 1) }
+        if let ms = try joinTable.int("max_age_ms", min: 1) {
+            configuration.join.maxAgeMilliseconds = Int64(ms)
+            if !joinTable.has("max_age_messages") { configuration.join.maxAgeMessages = nil }
+        }
+        if job == .scoring {
+            if let label = try joinTable.int("default_label", min: 0, max: 1) { configuration.join.defaultLabel = label == 1 }
+        }
+        if job == .bandit { configuration.join.defaultReward = try joinTable.double("default_reward") }
+        try joinTable.finish()
+
+        switch job {
+        case .scoring:
+            try readScoring(root, into: &configuration)
+        case .bandit:
+            try readBandit(root, into: &configuration)
+        case .reinforcement:
+            try readReinforcement(root, into: &configuration)
+        }
+        try root.finish()
+        return configuration
+    }
+
+    private static func readScoring(_ root: ConfigTable, into configuration: inout RuntimeConfiguration) throws(ConfigurationError) {
+        var pipeline = LearningPipelineConfiguration()
+        let model = try root.table("model")
+        let optimizer = try model.table("optimizer")
+        switch try optimizer.string("kind") ?? "adagrad" {
+        case "sgd":
+            let rate = try optimizer.double("learning_rate", above: 0) ?? 0.01
+            let power = try optimizer.double("power", atLeast: 0) ?? 0
+            pipeline.model.optimizer = .sgd(power == 0 ? .constant(rate) : .inverseScaling(initial: rate, power: power))
+        case "adagrad":
+            pipeline.model.optimizer = .adaGrad(
+                learningRate: try optimizer.double("learning_rate", above: 0) ?? 0.1, epsilon: 1e-8)
+        case "ftrl":
+            pipeline.model.optimizer = .ftrl(
+                alpha: try optimizer.double("alpha", above: 0) ?? 0.1, beta: try optimizer.double("beta", atLeast: 0) ?? 1)
+        case let other:
+            throw ConfigurationError(path: optimizer.keyPath("kind"), reason: "must be one of 'sgd', 'adagrad', 'ftrl', got '\(other)'")
+        }
+        try optimizer.finish()
+        pipeline.model.l1 = try model.double("l1", atLeast: 0) ?? 0
+        pipeline.model.l2 = try model.double("l2", atLeast: 0) ?? 0
+        pipeline.model.positiveClassWeight = try model.double("positive_weight", above: 0) ?? 1
+        pipeline.model.standardize = try model.bool("standardize") ?? true
+        let bits = try model.int("hash_bits", min: 1, max: 30) ?? 20
+        pipeline.model.hashBits = bits
+        pipeline.features.hashBits = bits
+        pipeline.threshold = try model.double("threshold", above: 0, atMost: 1) ?? 0.5
+        try model.finish()
+
+        let fields = try root.table("fields")
+        configuration.decoder.idField = try fields.string("id") ?? "id"
+        configuration.decoder.labelField = try fields.string("label") ?? "label"
+        configuration.decoder.timestampField = try fields.string("timestamp") ?? "ts"
+        configuration.decoder.featuresField = try fields.string("features") ?? "features"
+        configuration.decoder.ignoredFields = Set(try fields.strings("ignore") ?? [])
+        try fields.finish()
+
+        let detectors = try root.table("detectors")
+        pipeline.detectors.f1Window = try detectors.int("f1_window", min: 10)
+        pipeline.detectors.scorePSIWindow = try detectors.int("score_psi_window", min: 10)
+        pipeline.detectors.inputPSIWindow = try detectors.int("input_psi_window", min: 10)
+        pipeline.detectors.adwin = try detectors.bool("adwin") ?? false
+        pipeline.detectors.pageHinkley = try detectors.bool("page_hinkley") ?? false
+        pipeline.detectors.watchAfter = try detectors.int("watch_after", min: 0)
+        try detectors.finish()
+
+        var join = LabelJoin.Configuration()
+        join.capacity = configuration.join.capacity
+        if let ms = configuration.join.maxAgeMilliseconds {
+            join.maxAge = .milliseconds(ms)
+        } else if let messages = configuration.join.maxAgeMessages {
+            join.maxAge = .events(messages)
+        }
+        if let label = configuration.join.defaultLabel { join.expiry = .learn(label: label) }
+        pipeline.labelJoin = join
+        do {
+            try pipeline.validate()
+        } catch {
+            throw ConfigurationError(path: "", reason: error.message)
+        }
+        configuration.scoring = pipeline
+    }
+
+    private static func readBandit(_ root: ConfigTable, into configuration: inout RuntimeConfiguration) throws(ConfigurationError) {
+        let model = try root.table("model")
+        guard let arms = try model.int("arms", min: 2, max: 1_000) else {
+            throw ConfigurationError(path: "model.arms", reason: "is required (the number of arms, at least 2)")
+        }
+        var bandit = Bandit(arms: arms)
+        bandit.policy = try model.choice("policy", Bandit.Policy.self) ?? .epsilonGreedy
+        bandit.epsilon = try model.double("epsilon", atLeast: 0, atMost: 1) ?? 0.1
+        bandit.exploration = try model.double("exploration", above: 0) ?? 1
+        bandit.gamma = try model.double("gamma", above: 0, atMost: 1) ?? 0.1
+        bandit.alpha = try model.double("alpha", above: 0) ?? 1
+        bandit.dimension = try model.int("dimension", min: 1, max: 1_000) ?? 0
+        bandit.seed = UInt64(try model.int("seed", min: 0) ?? 1)
+        if bandit.policy == .linucb && bandit.dimension == 0 {
+            throw ConfigurationError(path: "model.dimension", reason: "is required for linucb (the context's length)")
+        }
+        try model.finish()
+        configuration.bandit = bandit
+    }
+
+    private static func readReinforcement(
+        _ root: ConfigTable, into configuration: inout RuntimeConfiguration
+    ) throws(ConfigurationError) {
+        let model = try root.table("model")
+        guard let states = try model.int("states", min: 1, max: 10_000_000) else {
+            throw ConfigurationError(path: "model.states", reason: "is required (the number of states)")
+        }
+        guard let actions = try model.int("actions", min: 1, max: 10_000) else {
+            throw ConfigurationError(path: "model.actions", reason: "is required (the number of actions)")
+        }
+        var agent = Reinforcement(states: states, actions: actions)
+        agent.algorithm = try model.choice("algorithm", TabularAgent.Algorithm.self) ?? .qLearning
+        agent.learningRate = try model.double("learning_rate", above: 0, atMost: 1) ?? 0.1
+        agent.discount = try model.double("discount", atLeast: 0, atMost: 1) ?? 0.99
+        agent.epsilon = try model.double("epsilon", atLeast: 0, atMost: 1) ?? 0.1
+        agent.evaluation = try model.bool("evaluation") ?? false
+        agent.seed = UInt64(try model.int("seed", min: 0) ?? 1)
+        try model.finish()
+        configuration.reinforcement = agent
+    }
+
+    /// The producer's transactional id: one per job (a restarted instance fences its predecessor).
+    public var transactionalID: String { "streamlearn-\(name)" }
+}
+

@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import StreamKafka
+import StreamPipeline
+import UnixSignals
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a job on Kafka topics: score or decide, learn from every outcome, watch drift, until stopped.",
+        discussion: """
+            CONFIG is a YAML file (examples/fraud-scoring.yaml, examples/bandit.yaml, examples/reinforcement.yaml; \
+            every key in docs/configuration.md). The job reads every partition of its input topics from the offsets \
+            in its newest snapshot, so a restart (even after SIGKILL) resumes exactly; with output.mode \
+            exactly-once, a read_committed consumer sees each answer once.
+
+            SIGTERM or SIGINT stops gracefully: the open transaction commits, a snapshot is written, exit 0. A \
+            status line goes to stderr every few seconds; the summary goes to stdout at the end.
+
+            Example:
+              streamlearn run examples/fraud-scoring.yaml --brokers "$(cat /tmp/bootstrap)"
+            """
+    )
+
+    @Argument(help: "The job's configuration file (YAML).")
+    var config: String
+
+    @Option(help: "Bootstrap servers; overrides kafka.brokers ('embedded' starts a broker in this process).")
+    var brokers: String?
+
+    @Option(parsing: .unconditional, help: "Stop gracefully (commit, snapshot) once no input arrived for this many seconds.")
+    var exitWhenIdle: Double?
+
+    @Option(parsing: .unconditional, help: "Seconds between status lines on stderr.")
+    var statusInterval: Double = 5
+
+    @Flag(help: "Print the summary as one JSON object.")
+    var json = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let exitWhenIdle, !(exitWhenIdle > 0) {
+            throw ValidationError("--exit-when-idle must be positive, got \(exitWhenIdle)")
+        }
+        guard statusInterval > 0 else { throw ValidationError("--status-interval must be positive, got \(statusInterval)") }
+    }
+
+    func run() async throws {
+        let logger = global.bootstrapLogging()
+        let configuration: RuntimeConfiguration
+        do {
+            configuration = try RuntimeConfiguration.load(file: config)
+        } catch {
+            Output.error("error: \(error)")
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        var embedded: EmbeddedBroker?
+        var bootstrap = brokers ?? configuration.kafka.brokers
+        if bootstrap == "embedded" {
+            let topics = [
+                configuration.topics.events, configuration.topics.feedback, configuration.topics.outputs,
+                configuration.topics.alerts, configuration.topics.deadLetter, configuration.topics.policy,
+            ].compactMap { $0 }
+            let broker = try EmbeddedBroker(
+                topics: topics.map { ($0, 1) } + [(configuration.topics.progress, 1)], logger: logger)
+            embedded = broker
+            bootstrap = broker.bootstrapServers
+            Output.error("embedded broker: bootstrap=\(bootstrap)")
+        }
+        defer { embedded?.close() }
+        var options = StreamRuntime.Options()
+        options.exitWhenIdle = exitWhenIdle.map { .milliseconds(Int64($0 * 1000)) }
+        options.statusInterval = .milliseconds(Int64(statusInterval * 1000))
+        options.status = { Output.error($0) }
+        let runtime = StreamRuntime(configuration: configuration, brokers: bootstrap, options: options, logger: logger)
+        let service = RuntimeService(runtime: runtime)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            let message = (error as? ServiceGroupError).map { "\($0)" } ?? "\(error)"
+            Output.error("error: \(Self.underlying(error) ?? message)")
+            throw ExitCode(Self.exitCode(error))
+        }
+        guard let summary = service.summary else { throw ExitCode(70) }
+        print(summary: summary, configuration: configuration)
+    }
+
+    static func underlying(_ error: any Error) -> String? {
+        (error as? RuntimeError).map(\.message)
+    }
+
+    static func exitCode(_ error: any Error) -> Int32 {
+        guard let error = error as? RuntimeError else { return 70 }
+        switch error.code {
+        case .configuration: return 78
+        case .snapshot: return 74
+        case .kafka: return 69  // EX_UNAVAILABLE
+        case .lostOffsets: return 65  // EX_DATAERR
+        }
+    }
+
+    func print(summary: StreamRuntime.Summary, configuration: RuntimeConfiguration) {
+        if json {
+            var object: [String: Any] = [
+                "job": configuration.job.rawValue, "name": configuration.name, "messages": summary.messages,
+                "answered": summary.answered, "relearned": summary.replayed, "dead_letters": summary.deadLetters,
+                "transactions": summary.transactions, "snapshots": summary.snapshots, "alerts": summary.alerts,
+                "waiting": summary.waiting, "restored_from": summary.restoredFrom ?? NSNull(),
+            ]
+            for (name, value) in summary.counters { object[name] = value }
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            Output.line(String(decoding: data, as: UTF8.self))
+            return
+        }
+        let dead = summary.deadLetters.values.reduce(0, +)
+        Output.line("job       \(configuration.job.rawValue) '\(configuration.name)' (\(configuration.output.mode.rawValue))")
+        Output.line("messages  \(summary.messages) read, \(summary.answered) answered, \(summary.replayed) re-learned after restart")
+        Output.line("counts    " + summary.counters.map { "\($0.0) \($0.1)" }.joined(separator: ", ") + ", waiting \(summary.waiting)")
+        let kinds = summary.deadLetters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        Output.line("dead      \(dead)\(kinds.isEmpty ? "" : " (\(kinds))")")
+        Output.line("alerts    \(summary.alerts)")
+        Output.line("commits   \(summary.transactions) transactions, \(summary.snapshots) snapshots in \(configuration.snapshots.directory)")
+    }
+}
