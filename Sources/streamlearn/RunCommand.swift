@@ -65,7 +65,7 @@ struct RunCommand: AsyncParsableCommand {
                 configuration.topics.alerts, configuration.topics.deadLetter, configuration.topics.policy,
             ].compactMap { $0 }
             let broker = try EmbeddedBroker(
-                topics: topics.map { ($0, 1) } + [(configuration.topics.progress, 1)], logger: logger)
+                topics: topics.map { ($0, 1) }, logger: logger)
             embedded = broker
             bootstrap = broker.bootstrapServers
             Output.error("embedded broker: bootstrap=\(bootstrap)")

@@ -51,8 +51,6 @@ public struct RuntimeConfiguration: Sendable {
         public var outputs: String
         public var alerts: String?
         public var deadLetter: String
-        /// The job's own record of the input offsets each committed transaction covers.
-        public var progress: String
         /// Reinforcement: the greedy policy, published at each snapshot.
         public var policy: String?
     }
@@ -184,7 +182,6 @@ public struct RuntimeConfiguration: Sendable {
             outputs: try topicsTable.requiredString(job == .scoring ? "scores" : "decisions"),
             alerts: try topicsTable.string("alerts"),
             deadLetter: try topicsTable.string("dead_letter") ?? "\(name).dead-letter",
-            progress: try topicsTable.string("progress") ?? "\(name).progress",
             policy: job == .reinforcement ? try topicsTable.string("policy") : nil)
         try topicsTable.finish()
 
@@ -335,6 +332,9 @@ public struct RuntimeConfiguration: Sendable {
         try model.finish()
         configuration.reinforcement = agent
     }
+
+    /// The topics the job reads.
+    public var inputTopics: [String] { [topics.events] + (topics.feedback.map { [$0] } ?? []) }
 
     /// The producer's transactional id: one per job (a restarted instance fences its predecessor).
     public var transactionalID: String { "streamlearn-\(name)" }

@@ -32,11 +32,15 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
 /// committed offsets are written for monitoring only), answers and learns from each message, and writes outputs,
 /// alerts and dead letters back to Kafka.
 ///
-/// Exactly once (`output.mode: exactly-once`): everything a span of input produces is sent in one Kafka
-/// transaction together with a progress record (the input offsets the span ends at) on the job's progress topic.
-/// A snapshot is written only between transactions, with the offsets of the last committed one. A restart loads
-/// the newest good snapshot, reads the last committed progress record, re-learns the messages between the two
-/// without answering them (the job is deterministic, so its state is the same), and answers from there on.
+/// Exactly once (`output.mode: exactly-once`): outputs are sent in Kafka transactions, each output carrying the
+/// input message it answers in a `streamlearn.source` header and going to a partition chosen by its key. A
+/// snapshot is written only between transactions, with the input offsets and where each output partition ended.
+/// A restart loads the newest good snapshot, reads what its outputs partitions received since (with
+/// `read_committed`), and re-learns the messages from the snapshot on without sending again any output already
+/// there: per output partition, outputs arrive in input order, so the newest source seen there tells which
+/// answers it already holds. The job is deterministic, so the state, and each answer, is the same as an
+/// uninterrupted run's. This holds whether or not the brokers abort a crashed instance's open transaction (Kafka
+/// does when the next instance starts; the embedded broker leaves its delivered messages visible).
 ///
 /// One thread runs the loop (``run()``); ``requestStop()`` may be called from any thread.
 public final class StreamRuntime: @unchecked Sendable {  // the loop's state belongs to the thread running run()
@@ -82,9 +86,15 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     private var roles: [JobMessage.Role] = []
     /// Next offset to process, per partition (index into `partitions`).
     private var positions: [Int64] = []
-    /// Messages below these offsets were answered by a committed transaction: re-learned silently.
-    private var answeredThrough: [Int64] = []
-    private var committed: [Int64] = []
+    /// Output partitions per output topic.
+    private var outputPartitions: [String: Int] = [:]
+    /// Per output partition, the newest input offset (per input partition) it already holds an answer for:
+    /// answers to older inputs are not sent again.
+    private var delivered: [TopicPartition: [Int64]] = [:]
+    /// Per input partition, the newest offset any output partition already holds an answer for.
+    private var deliveredThrough: [Int64] = []
+    /// The input message being processed (index into `partitions`, offset), for the outputs' source.
+    private var currentSource: (index: Int, offset: Int64)?
     private var inTransaction = false
     private var transactionStart = ContinuousClock.now
     private var transactionMessages = 0
@@ -120,7 +130,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         if exactlyOnce { producerConfiguration.transactionalID = configuration.transactionalID }
         do {
             producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
-            // Fences an older instance and aborts its open transaction, before the progress topic is read.
+            // Fences an older instance (Kafka aborts its open transaction) before the outputs are read.
             if exactlyOnce { try producer.initTransactions(timeout: .seconds(60)) }
         } catch {
             throw RuntimeError(.kafka, "cannot start the producer: \(error)")
@@ -150,6 +160,9 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         for case .kafka(let position) in entry?.header.positions ?? [] {
             snapshotOffsets[TopicPartition(position.topic, position.partition)] = position.offset
         }
+        for topic in outputTopics where configuration.inputTopics.contains(topic) {
+            throw RuntimeError(.configuration, "topics: '\(topic)' is both an input and an output")
+        }
         summary.restoredFrom = entry?.path
         let raiser = AlertRaiser(model: Alert.Model(name: configuration.name, version: "streamlearn"))
         output = RuntimeOutput(runtime: self)
@@ -172,9 +185,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 roles.append(role)
             }
         }
-        let progress = exactlyOnce ? try readProgress() : [:]
         positions = []
-        answeredThrough = []
         var lost: [String] = []
         for partition in partitions {
             let (low, high): (Int64, Int64)
@@ -193,7 +204,6 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 }
             }
             positions.append(start)
-            answeredThrough.append(max(progress[partition] ?? start, start))
         }
         if !lost.isEmpty {
             try sendDataLossAlert(lost)
@@ -205,13 +215,13 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             }
             logger.error("input offsets fell out of retention; continuing (kafka.on_lost_offsets): \(lost)")
         }
-        committed = answeredThrough
+        try readDelivered(since: snapshotOffsets)
         do {
             try consumer.assign(zip(partitions, positions).map { TopicPartitionOffset($0, offset: $1) })
         } catch {
             throw RuntimeError(.kafka, "cannot assign the input partitions: \(error)")
         }
-        let behind = zip(answeredThrough, positions).reduce(0) { $0 + Int($1.0 - $1.1) }
+        let behind = zip(deliveredThrough, positions).reduce(0) { $0 + max(0, Int($1.0 + 1 - $1.1)) }
         logger.info(
             "started", metadata: [
                 "snapshot": "\(entry?.path ?? "none")", "partitions": "\(partitions.count)",
@@ -235,44 +245,72 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         }
     }
 
-    /// The offsets of the last committed progress record (nothing when the topic is new).
-    private func readProgress() throws -> [TopicPartition: Int64] {
-        let topic = configuration.topics.progress
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: "\(self.configuration.kafka.group)-progress")
+    private var outputTopics: [String] {
+        [configuration.topics.outputs, configuration.topics.deadLetter, configuration.topics.alerts,
+         configuration.topics.policy].compactMap { $0 }
+    }
+
+    /// Reads what the output partitions received since the snapshot (exactly-once mode): the newest source each
+    /// holds, per input partition.
+    private func readDelivered(since snapshot: [TopicPartition: Int64]) throws {
+        outputPartitions = [:]
+        delivered = [:]
+        deliveredThrough = Array(repeating: -1, count: partitions.count)
+        for topic in outputTopics {
+            do {
+                outputPartitions[topic] = try producer.partitionCount(topic: topic, timeout: .seconds(30))
+            } catch {
+                throw RuntimeError(.kafka, "topics: cannot read topic '\(topic)': \(error)")
+            }
+        }
+        guard exactlyOnce else { return }
+        var configuration = KafkaConsumerConfiguration(
+            bootstrapServers: brokers, groupID: "\(self.configuration.kafka.group)-outputs")
         configuration.properties = self.configuration.kafka.properties
         configuration.properties["isolation.level"] = "read_committed"
-        configuration.properties["enable.partition.eof"] = "false"
-        let reader: KafkaConsumer
-        let (low, high): (Int64, Int64)
+        let inputIndex = Dictionary(uniqueKeysWithValues: partitions.enumerated().map { ("\($1.topic):\($1.partition)", $0) })
         do {
-            reader = try KafkaConsumer(configuration: configuration, logger: logger)
-            (low, high) = try reader.watermarks(topic: topic, partition: 0, timeout: .seconds(30))
-        } catch {
-            throw RuntimeError(.kafka, "topics.progress: cannot read '\(topic)': \(error)")
-        }
-        defer { try? reader.close(timeout: .seconds(5)) }
-        guard high > low else { return [:] }
-        var last: [UInt8]?
-        do {
-            // Each transaction adds one record and one commit marker; aborted ones add an abort marker.
-            try reader.assign([TopicPartitionOffset(topic, 0, offset: max(low, high - 64))])
-            // Read up to the end: the position passes aborted records and transaction markers too.
-            let deadline = ContinuousClock.now + .seconds(30)
-            while (reader.position(topic: topic, partition: 0) ?? low) < high {
-                guard ContinuousClock.now < deadline else { throw KafkaError(.timedOut, "not read to its end within 30 s") }
-                let messages: [KafkaMessage] = try reader.poll(timeout: .milliseconds(100))
-                for message in messages { last = message.value }
+            let reader = try KafkaConsumer(configuration: configuration, logger: logger)
+            defer { try? reader.close(timeout: .seconds(5)) }
+            var ends: [TopicPartition: Int64] = [:]
+            var starts: [TopicPartitionOffset] = []
+            for (topic, count) in outputPartitions {
+                for partition in 0..<Int32(count) {
+                    let key = TopicPartition(topic, partition)
+                    let (low, high) = try reader.watermarks(topic: topic, partition: partition, timeout: .seconds(30))
+                    let start = max(low, snapshot[key] ?? low)
+                    if high > start {
+                        ends[key] = high
+                        starts.append(TopicPartitionOffset(key, offset: start))
+                    }
+                }
+            }
+            guard !starts.isEmpty else { return }
+            try reader.assign(starts)
+            let deadline = ContinuousClock.now + .seconds(120)
+            while !ends.isEmpty {
+                guard ContinuousClock.now < deadline else { throw KafkaError(.timedOut, "outputs not read to their end within 120 s") }
+                try reader.poll(timeout: .milliseconds(100)) { batch in
+                    for message in batch {
+                        guard let source = message.headers.first(where: { $0.name == sourceHeader })?.value else { continue }
+                        let text = String(decoding: source, as: UTF8.self)
+                        guard let colon = text.lastIndex(of: ":"), let offset = Int64(text[text.index(after: colon)...]),
+                            let index = inputIndex[String(text[..<colon])]
+                        else { continue }
+                        let key = TopicPartition(message.topic, message.partition)
+                        var marks = delivered[key] ?? Array(repeating: -1, count: partitions.count)
+                        marks[index] = max(marks[index], offset)
+                        delivered[key] = marks
+                        deliveredThrough[index] = max(deliveredThrough[index], offset)
+                    }
+                }
+                for key in Array(ends.keys) where (reader.position(topic: key.topic, partition: key.partition) ?? 0) >= ends[key]! {
+                    ends[key] = nil
+                }
             }
         } catch {
-            throw RuntimeError(.kafka, "topics.progress: cannot read '\(topic)': \(error)")
+            throw RuntimeError(.kafka, "cannot read the outputs already sent: \(error)")
         }
-        guard let last else { return [:] }
-        guard let record = try? JSONDecoder().decode(ProgressRecord.self, from: Data(last)) else {
-            throw RuntimeError(.kafka, "topics.progress: the last record of '\(topic)' is not a progress record")
-        }
-        var offsets: [TopicPartition: Int64] = [:]
-        for position in record.positions { offsets[TopicPartition(position.topic, position.partition)] = position.offset }
-        return offsets
     }
 
     private func sendDataLossAlert(_ lost: [String]) throws {
@@ -339,17 +377,10 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 guard let index = partitionIndex(message) else { continue }
                 let offset = message.offset
                 guard offset >= positions[index] else { continue }  // already processed (a re-fetch)
-                let answering = offset >= answeredThrough[index]
-                if answering && exactlyOnce && !inTransaction {
-                    try producer.beginTransaction()
-                    inTransaction = true
-                    transactionStart = received
-                    transactionMessages = 0
-                }
-                output.suppressed = !answering
+                currentSource = (index, offset)
                 record += 1
                 summary.messages += 1
-                if !answering { summary.replayed += 1 }
+                if offset <= deliveredThrough[index] { summary.replayed += 1 }
                 let reason: DeadLetterReason?
                 if message.value.count > configuration.output.maxMessageBytes {
                     reason = DeadLetterReason(
@@ -368,10 +399,11 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 }
                 if let reason {
                     summary.deadLetters[reason.kind, default: 0] += 1
-                    if answering { try deadLetter(message, reason) }
+                    try deadLetter(message, reason)
                 }
+                currentSource = nil
                 positions[index] = offset + 1
-                if answering { transactionMessages += 1 }
+                transactionMessages += 1
                 messagesSinceSnapshot += 1
             }
         }
@@ -399,12 +431,6 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     }
 
     func deadLetter(_ message: DeadLetterOrigin, _ reason: DeadLetterReason) throws {
-        if exactlyOnce && !inTransaction {
-            try producer.beginTransaction()
-            inTransaction = true
-            transactionStart = ContinuousClock.now
-            transactionMessages = 0
-        }
         var headers = message.headers
         headers.append(contentsOf: [
             KafkaHeader(name: "__connect.errors.topic", value: Array(message.topic.utf8)),
@@ -414,7 +440,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             KafkaHeader(name: "__connect.errors.exception.message", value: Array(reason.message.utf8)),
             KafkaHeader(name: "__connect.errors.stage", value: Array(reason.stage.utf8)),
         ])
-        try producer.send(
+        try send(
             topic: configuration.topics.deadLetter, key: message.key, value: message.value, headers: headers,
             timestampMilliseconds: message.timestampMilliseconds)
     }
@@ -440,36 +466,26 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
 
     private func commit() throws {
         if exactlyOnce {
-            var progress = ProgressRecord(positions: [])
-            for (index, partition) in partitions.enumerated() {
-                progress.positions.append(
-                    KafkaPosition(topic: partition.topic, partition: partition.partition,
-                                  offset: max(positions[index], answeredThrough[index])))
-            }
-            let bytes = (try? JSONEncoder().encode(progress)) ?? Data()
             var failure: KafkaError?
             do {
-                try producer.send(topic: configuration.topics.progress, partition: 0, key: Array(configuration.name.utf8), value: Array(bytes))
                 try producer.commitTransaction(timeout: .seconds(60))
             } catch {
                 failure = error
             }
+            inTransaction = false
             if let failure {
                 if failure.isFatal {
                     throw RuntimeError(.kafka, "the transaction failed and the producer cannot continue: \(failure)")
                 }
-                inTransaction = false
                 try recoverAfterAbort(reason: "\(failure)")
                 return
             }
-            inTransaction = false
         }
         summary.transactions += 1
-        for index in positions.indices { committed[index] = max(positions[index], answeredThrough[index]) }
     }
 
     /// A transaction was aborted (its outputs will never show): the state has moved past what Kafka holds, so
-    /// start again from the newest snapshot and the last committed progress, as a restart would.
+    /// start again from the newest snapshot and what the outputs already hold, as a restart would.
     private func recoverAfterAbort(reason: String) throws {
         logger.warning("transaction aborted; recovering from the newest snapshot: \(reason)")
         if exactlyOnce { try? producer.abortTransaction(timeout: .seconds(30)) }
@@ -479,6 +495,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     }
 
     private func snapshotIfDue(force: SnapshotStore.Reason?) throws {
+        // Not while re-learning messages whose answers are already out: the snapshot would not say which.
+        guard zip(positions, deliveredThrough).allSatisfy({ $0 > $1 }) else { return }
         let requested = job.takeSnapshotRequest()
         guard let reason = force ?? requested ?? (isPeriodicSnapshotDue ? .periodic : nil) else { return }
         if !exactlyOnce {
@@ -491,9 +509,22 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         } catch {
             throw RuntimeError(.snapshot, "cannot encode the state: \(error)")
         }
-        let offsets = partitions.indices.map { index in
+        var offsets = partitions.indices.map { index in
             SourcePosition.kafka(KafkaPosition(
                 topic: partitions[index].topic, partition: partitions[index].partition, offset: positions[index]))
+        }
+        if exactlyOnce {
+            // Where each output partition ends: a restart reads what came after.
+            for (topic, count) in outputPartitions.sorted(by: { $0.key < $1.key }) {
+                for partition in 0..<Int32(count) {
+                    do {
+                        let (_, high) = try consumer.watermarks(topic: topic, partition: partition, timeout: .seconds(30))
+                        offsets.append(.kafka(KafkaPosition(topic: topic, partition: partition, offset: high)))
+                    } catch {
+                        throw RuntimeError(.kafka, "cannot read the end of \(topic)[\(partition)]: \(error)")
+                    }
+                }
+            }
         }
         do {
             try store.write(payload, reason: reason, positions: offsets, at: Date())
@@ -505,7 +536,6 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         lastSnapshot = ContinuousClock.now
         // For monitoring only: the group's offsets follow the snapshots.
         try? consumer.commit(zip(partitions, positions).map { TopicPartitionOffset($0, offset: $1) }, timeout: .seconds(5))
-        output.suppressed = false
         job.snapshotWritten(output)
         if inTransaction { try commit() }
     }
@@ -521,14 +551,58 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
 
     // MARK: - Output
 
-    func send(topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer) throws {
+    /// The partition an output goes to: by its key (CRC-32, as librdkafka's default partitioner), or by its
+    /// source when it has none.
+    private func outputPartition(topic: String, key: UnsafeRawBufferPointer?) -> Int32 {
+        let count = UInt32(outputPartitions[topic] ?? 1)
+        if let key { return Int32(CRC32.checksum(key) % count) }
+        return Int32(UInt32(truncatingIfNeeded: currentSource?.offset ?? 0) % count)
+    }
+
+    /// Whether an output of the current message to `partition` must be sent (its partition does not hold it yet).
+    private func mustSend(topic: String, partition: Int32) -> Bool {
+        guard exactlyOnce, let source = currentSource, source.offset <= deliveredThrough[source.index] else { return true }
+        return source.offset > (delivered[TopicPartition(topic, partition)]?[source.index] ?? -1)
+    }
+
+    /// Sends one output (in the open transaction, which it begins if needed); `false` when the output partition
+    /// already holds it (a message re-learned after a restart).
+    @discardableResult
+    func send(
+        topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, headers: [KafkaHeader] = [],
+        timestampMilliseconds: Int64? = nil
+    ) throws -> Bool {
+        let partition = outputPartition(topic: topic, key: key)
+        guard mustSend(topic: topic, partition: partition) else { return false }
         if exactlyOnce && !inTransaction {
             try producer.beginTransaction()
             inTransaction = true
             transactionStart = ContinuousClock.now
             transactionMessages = 0
         }
-        try producer.send(topic: topic, key: key, value: value)
+        var headers = headers
+        if exactlyOnce, let source = currentSource {
+            let input = partitions[source.index]
+            headers.append(KafkaHeader(name: sourceHeader, value: Array("\(input.topic):\(input.partition):\(source.offset)".utf8)))
+        }
+        try producer.send(
+            topic: topic, partition: partition, key: key, value: value, headers: headers,
+            timestampMilliseconds: timestampMilliseconds)
+        return true
+    }
+
+    func send(
+        topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], timestampMilliseconds: Int64?
+    ) throws {
+        try value.withUnsafeBytes { valueBytes in
+            if let key {
+                try key.withUnsafeBytes { keyBytes in
+                    try send(topic: topic, key: keyBytes, value: valueBytes, headers: headers, timestampMilliseconds: timestampMilliseconds)
+                }
+            } else {
+                try send(topic: topic, key: nil, value: valueBytes, headers: headers, timestampMilliseconds: timestampMilliseconds)
+            }
+        }
     }
 
     func answered() { summary.answered += 1 }
@@ -583,15 +657,12 @@ struct DeadLetterOrigin: Codable {
     }
 }
 
-/// The offsets a committed transaction's outputs cover, one record per transaction on the progress topic.
-struct ProgressRecord: Codable {
-    var positions: [KafkaPosition]
-}
+/// The header naming the input message an output answers (`topic:partition:offset`).
+let sourceHeader = "streamlearn.source"
 
 /// The job's ``JobOutput``: writes into the runtime's producer, or nothing while a re-learned message is processed.
 final class RuntimeOutput: JobOutput {
     unowned let runtime: StreamRuntime
-    var suppressed = false
     /// The message being processed.
     var current: KafkaMessageView?
     /// A send that failed inside a job's call, rethrown by the runtime after it.
@@ -600,17 +671,14 @@ final class RuntimeOutput: JobOutput {
     init(runtime: StreamRuntime) { self.runtime = runtime }
 
     func answer(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        guard !suppressed else { return }
         do {
-            try runtime.send(topic: runtime.configuration.topics.outputs, key: key, value: value)
-            runtime.answered()
+            if try runtime.send(topic: runtime.configuration.topics.outputs, key: key, value: value) { runtime.answered() }
         } catch {
             failure = error
         }
     }
 
     func publish(topic: String, key: String, value: [UInt8]) {
-        guard !suppressed else { return }
         var key = key
         key.withUTF8 { keyBytes in
             value.withUnsafeBytes { valueBytes in
@@ -630,7 +698,7 @@ final class RuntimeOutput: JobOutput {
 
     func deadLetter(origin: [UInt8], _ reason: DeadLetterReason) {
         runtime.countDeadLetter(reason)
-        guard !suppressed, let message = try? JSONDecoder().decode(DeadLetterOrigin.self, from: Data(origin)) else { return }
+        guard let message = try? JSONDecoder().decode(DeadLetterOrigin.self, from: Data(origin)) else { return }
         do {
             try runtime.deadLetter(message, reason)
         } catch {
