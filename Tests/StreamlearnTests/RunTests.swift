@@ -97,3 +97,89 @@ struct RunTests {
     }
 }
 
+
+extension RunTests {
+    @Test("Sixteen kinds of bad input go to the dead-letter topic unchanged, with Kafka Connect's headers; the rest is scored")
+    func deadLetters() throws {
+        let broker = try EmbeddedBroker(topics: [("dl-events", 1), ("dl-labels", 1), ("dl-scores", 1), ("dl-dead", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("dead")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func event(_ id: Int, amount: Double = 12.5) -> String {
+            #"{"id":"e\#(id)","amount":\#(amount),"country":"FR"}"#
+        }
+        // (message, the kind it must be dead-lettered as); nil kind: a good one.
+        var messages: [(String, String?)] = (0..<40).map { (event($0), nil) }
+        messages += [
+            ("{\"id\":\"x1\",\"amount\":", "invalid-json"),
+            ("{\"id\":\"x2\",\"country\":\"\u{FFFD}\"}".replacingOccurrences(of: "\u{FFFD}", with: "\\xff"), nil),
+            ("[1,2,3]", "not-an-object"),
+            (#"{"id":"x4","amount":1,"amount":2}"#, "duplicate-key"),
+            (#"{"id":"x5","amount":1e999}"#, "non-finite-number"),
+            (#"{"id":"x6","amount":1,"label":"yes"}"#, "wrong-type"),
+            (#"{"id":["x7"],"amount":1}"#, "wrong-type"),
+            (#"{"id":"x8","amount":{"nested":1}}"#, "wrong-type"),
+            (#"{"id":"x9","amount":1,"note":"\#(String(repeating: "a", count: 70_000))"}"#, "oversized"),
+            (#"{"id":"x10","country":"\#(String(repeating: "b", count: 2_000))"}"#, "oversized"),
+            (#"{"amount":3.5}"#, "missing-id"),
+            (#"{"id":"x12"}"#, "no-features"),
+            (event(39), "duplicate-event"),
+            (#"{"id":"x14","amount":1e200,"label":1}"#, "refused-values"),
+        ]
+        messages.removeAll { $0.0.contains("\\xff") }
+        let invalidUTF8: [UInt8] = Array(#"{"id":"x2","country":""#.utf8) + [0xFF, 0xFE] + Array(#""}"#.utf8)
+        // Labels: one for an unknown id (expires as an orphan), one duplicate, one that is not a label.
+        let labels: [(String, String?)] = [
+            (#"{"id":"e1","label":1}"#, nil), (#"{"id":"e1","label":0}"#, "duplicate-label"),
+            (#"{"id":"nobody","label":1}"#, "orphan-label"), (#"{"id":"e2","amount":5,"label":1}"#, "not-a-label"),
+        ]
+        let header = KafkaHeader(name: "origin", value: Array("test".utf8))
+        try Topics.produce(broker, "dl-events", messages.map(\.0), headers: [header])
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrapServers))
+        try producer.send(topic: "dl-events", key: Array("x2".utf8), value: invalidUTF8, headers: [header])
+        try producer.close()
+        // The labels come after their events were read (a label waits for its event up to 60 events).
+        let config = try RunFiles.write(
+            Self.scoringConfig(
+                name: "dead", events: "dl-events", labels: "dl-labels", scores: "dl-scores", deadLetter: "dl-dead",
+                snapshots: directory.appendingPathComponent("snapshots").path,
+                extra: "join:\n  max_age_messages: 60"),
+            to: directory, "dead.yaml")
+        let first = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(first.status == 0, "\(first.stderr)")
+        try Topics.produce(broker, "dl-labels", labels.map(\.0), headers: [header])
+        let second = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(second.status == 0, "\(second.stderr)")
+        // Events after the orphan's wait: it expires and is dead-lettered then (the run resumes its snapshot).
+        try Topics.produce(broker, "dl-events", (100..<170).map { event($0) })
+        let third = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(third.status == 0, "\(third.stderr)")
+
+        let dead = try Topics.read(broker, "dl-dead")
+        var expectedKinds = messages.compactMap(\.1) + labels.compactMap(\.1) + ["invalid-utf8"]
+        expectedKinds.sort()
+        func text(_ message: KafkaMessage, _ name: String) -> String? {
+            message.headers.first { $0.name == name }?.value.map { String(decoding: $0, as: UTF8.self) }
+        }
+        let kinds = dead.compactMap { text($0, "__connect.errors.exception.class.name") }.map { $0.replacingOccurrences(of: "streamlearn.", with: "") }
+        #expect(kinds.sorted() == expectedKinds)
+        #expect(Set(kinds).count >= 12)
+        for message in dead {
+            #expect(text(message, "origin") == "test", "original headers kept")
+            let topic = try #require(text(message, "__connect.errors.topic"))
+            let offset = try #require(text(message, "__connect.errors.offset").flatMap { Int($0) })
+            #expect(text(message, "__connect.errors.partition") == "0")
+            #expect(["VALUE_CONVERTER", "TASK_PUT"].contains(text(message, "__connect.errors.stage") ?? ""))
+            #expect(!(text(message, "__connect.errors.exception.message") ?? "").isEmpty)
+            // The value is the original message's, byte for byte.
+            let original = try Topics.read(broker, topic).first { $0.offset == Int64(offset) }
+            #expect(original?.value == message.value)
+            #expect(original?.key == message.key)
+            #expect(original?.timestampMilliseconds == message.timestampMilliseconds)
+        }
+        let scored = Set(Topics.objects(try Topics.read(broker, "dl-scores")).compactMap { $0["id"] as? String })
+        #expect(scored == Set((0..<40).map { "e\($0)" } + (100..<170).map { "e\($0)" }))
+        let summary = RunFiles.summary(third)
+        #expect((summary["dead_letters"] as? [String: Int])?["orphan-label"] == 1)
+    }
+}
