@@ -71,6 +71,9 @@ public final class LearningPipeline {
     /// What to keep with a label that comes before its event (the runtime: the message, to dead-letter it if its
     /// event never comes).
     public var labelOrigin: () -> [UInt8] = { [] }
+    /// An alert's `offsets` for the record being processed, when the caller knows better than the source (the
+    /// runtime: `topic:partition` → offset).
+    public var alertOffsets: ((SourceCursor) -> [String: Int64])?
     /// Called with each early label that expired without its event.
     public var orphanExpired: (LabelJoin.EarlyLabel) -> Void = { _ in }
     /// The last record processed.
@@ -346,6 +349,7 @@ public final class LearningPipeline {
 
     /// An alert's offsets: the source's key and the record being processed.
     private func offsets(_ cursor: SourceCursor) -> [String: Int64] {
+        if let alertOffsets { return alertOffsets(cursor) }
         guard let source else { return [:] }
         return [source.offsetKey: Int64(cursor.record)]
     }

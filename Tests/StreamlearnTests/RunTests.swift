@@ -9,7 +9,7 @@ import Testing
 struct RunTests {
     static func scoringConfig(
         name: String, events: String, labels: String? = nil, scores: String, alerts: String? = nil,
-        deadLetter: String, snapshots: String, extra: String = ""
+        deadLetter: String, snapshots: String, snapshotEvery: Int = 1500, extra: String = ""
     ) -> String {
         """
         job: scoring
@@ -24,7 +24,7 @@ struct RunTests {
           commit_interval_ms: 20
         snapshots:
           directory: \(snapshots)
-          every_messages: 1500
+          every_messages: \(snapshotEvery)
         \(extra)
         """
     }
@@ -181,5 +181,64 @@ extension RunTests {
         #expect(scored == Set((0..<40).map { "e\($0)" } + (100..<170).map { "e\($0)" }))
         let summary = RunFiles.summary(third)
         #expect((summary["dead_letters"] as? [String: Int])?["orphan-label"] == 1)
+    }
+}
+
+extension RunTests {
+    @Test("A fraud job over 100,000 events, labels late on their own topic, covariate drift at 60,000: one score per id, every label joined, PSI fires only after the drift, with a snapshot")
+    func fraudJob() throws {
+        let broker = try EmbeddedBroker(topics: [
+            ("fj-transactions", 8), ("fj-labels", 4), ("fj-scores", 8), ("fj-alerts", 1), ("fj-dead", 1),
+        ])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("fraud")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stream = try CLI.run([
+            "generate", "fraud", "--events", "100000", "--seed", "21", "--drift-at", "60000", "--drift", "covariate",
+            "--label-delay", "500",
+        ]).stdout
+        let lines = stream.split(separator: "\n").map(String.init)
+        let events = lines.filter { $0.contains("\"amount\"") }
+        let labels = lines.filter { !$0.contains("\"amount\"") }
+        #expect(events.count == 100_000 && labels.count == 100_000)
+        try Topics.produce(broker, "fj-transactions", events)
+        try Topics.produce(broker, "fj-labels", labels)
+        let snapshots = directory.appendingPathComponent("snapshots").path
+        let config = try RunFiles.write(
+            Self.scoringConfig(
+                name: "fraud", events: "fj-transactions", labels: "fj-labels", scores: "fj-scores", alerts: "fj-alerts",
+                deadLetter: "fj-dead", snapshots: snapshots, snapshotEvery: 50_000,
+                extra: "detectors:\n  input_psi_window: 5000\n  f1_window: 2000"),
+            to: directory, "fraud.yaml")
+        let result = try RunProcess.toIdle(config, brokers: broker.bootstrapServers, idle: 2)
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = RunFiles.summary(result)
+        #expect(summary["joined"] as? Int == 100_000, "\(summary)")
+        #expect(summary["orphans"] as? Int == 0)
+        #expect(summary["expired"] as? Int == 0)
+
+        let scores = Topics.objects(try Topics.read(broker, "fj-scores"))
+        #expect(scores.count == 100_000)
+        #expect(Set(scores.compactMap { $0["id"] as? String }).count == 100_000)
+        for key in ["id", "score", "decision", "model_version", "latency_us"] { #expect(scores.first?[key] != nil, "\(key)") }
+
+        // Every input PSI alert was raised by an event of the drifted part, and one fired critical, with a snapshot.
+        let alerts = Topics.objects(try Topics.read(broker, "fj-alerts"))
+        let psi = alerts.filter { $0["kind"] as? String == "drift.psi" }
+        #expect(!psi.isEmpty)
+        var byOffset: [String: String] = [:]
+        for message in try Topics.read(broker, "fj-transactions") {
+            let object = try JSONSerialization.jsonObject(with: Data(message.value)) as? [String: Any]
+            byOffset["fj-transactions:\(message.partition):\(message.offset)"] = object?["id"].map { "\($0)" }
+        }
+        for alert in psi {
+            let (source, offset) = try #require((alert["offsets"] as? [String: Int])?.first)
+            let id = try #require(byOffset["\(source):\(offset)"].flatMap { Int($0) }, "\(alert)")
+            #expect(id >= 60_000, "a PSI alert before the drift: \(alert["feature"] ?? "") \(alert["severity"] ?? "") \(alert["value"] ?? "") \(alert["window"] ?? "")")
+        }
+        let critical = try #require(psi.first { $0["severity"] as? String == "critical" && $0["state"] as? String == "firing" })
+        let path = try #require(critical["snapshot"] as? String)
+        let snapshot = try SnapshotStore.read(path)
+        #expect(snapshot.header.reason == "alert:\(critical["id"] as? String ?? "")")
     }
 }

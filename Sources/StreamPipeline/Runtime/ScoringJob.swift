@@ -15,6 +15,8 @@ public final class ScoringJob: StreamJob {
     private let threshold: Double
     /// The output of the message being processed (for early labels' origins and their expiry).
     private unowned(unsafe) var output: (any JobOutput)?
+    /// Where the message being processed came from.
+    private var current: (topic: String, partition: Int32, offset: Int64)?
 
     /// A job over `state` (a restored one) or a fresh one; alerts raised go to `raiser`.
     public init(
@@ -33,6 +35,10 @@ public final class ScoringJob: StreamJob {
             return store.nextPath
         }
         pipeline.labelOrigin = { [unowned self] in self.output?.origin() ?? [] }
+        pipeline.alertOffsets = { [unowned self] _ in
+            guard let message = self.current else { return [:] }
+            return ["\(message.topic):\(message.partition)": message.offset]
+        }
         pipeline.orphanExpired = { [unowned self] label in
             self.output?.deadLetter(
                 origin: label.origin,
@@ -45,6 +51,7 @@ public final class ScoringJob: StreamJob {
     public func process(_ message: JobMessage, _ output: any JobOutput) throws -> DeadLetterReason? {
         let cursor = SourceCursor(record: message.record, end: message.offset)
         self.output = output
+        current = (message.topic, message.partition, message.offset)
         var rejection: EventDecodingError?
         do {
             try decoder.decode(message.value, into: event)
@@ -129,6 +136,8 @@ public final class ScoringJob: StreamJob {
     }
 
     public var waiting: Int { pipeline.state.join?.waitingCount ?? 0 }
+
+    public var heldFeedback: Int { pipeline.state.join?.earlyCount ?? 0 }
 
     public var counters: [(String, Int)] {
         let join = pipeline.state.join?.counts ?? .init()

@@ -16,14 +16,22 @@ public struct JobMessage {
     public var value: UnsafeRawBufferPointer
     /// A running count of messages processed by this instance (1-based); for alerts.
     public var record: Int
+    /// Where it came from.
+    public var topic: String
+    public var partition: Int32
     public var offset: Int64
     /// When the runtime received the message (for `latency_us`).
     public var received: ContinuousClock.Instant
 
-    public init(role: Role, value: UnsafeRawBufferPointer, record: Int, offset: Int64, received: ContinuousClock.Instant) {
+    public init(
+        role: Role, value: UnsafeRawBufferPointer, record: Int, topic: String, partition: Int32, offset: Int64,
+        received: ContinuousClock.Instant
+    ) {
         self.role = role
         self.value = value
         self.record = record
+        self.topic = topic
+        self.partition = partition
         self.offset = offset
         self.received = received
     }
@@ -88,6 +96,9 @@ public protocol StreamJob: AnyObject {
     /// Items waiting in the job's join (events for labels, decisions for rewards).
     var waiting: Int { get }
 
+    /// Feedback held because it came before what it is about (labels read ahead of their events).
+    var heldFeedback: Int { get }
+
     /// Counters for the status line and the summary (`joined`, `expired`, …).
     var counters: [(String, Int)] { get }
 
@@ -97,6 +108,7 @@ public protocol StreamJob: AnyObject {
 
 extension StreamJob {
     public func snapshotWritten(_ output: any JobOutput) {}
+    public var heldFeedback: Int { 0 }
 }
 
 /// A byte buffer that JSON answers are written into and reused across messages (no allocation once warm).

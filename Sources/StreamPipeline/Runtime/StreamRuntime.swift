@@ -216,6 +216,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             logger.error("input offsets fell out of retention; continuing (kafka.on_lost_offsets): \(lost)")
         }
         try readDelivered(since: snapshotOffsets)
+        feedbackPaused = false
         do {
             try consumer.assign(zip(partitions, positions).map { TopicPartitionOffset($0, offset: $1) })
         } catch {
@@ -344,6 +345,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             let now = ContinuousClock.now
             if count > 0 { lastInput = now }
             try handleConsumerEvents()
+            try alignFeedback()
             if inTransaction
                 && (now - transactionStart >= configuration.output.commitInterval
                     || transactionMessages >= configuration.output.maxMessagesPerTransaction || count == 0)
@@ -390,7 +392,9 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                     output.current = message
                     defer { output.current = nil }
                     reason = try job.process(
-                        JobMessage(role: roles[index], value: message.value, record: record, offset: offset, received: received),
+                        JobMessage(
+                            role: roles[index], value: message.value, record: record, topic: partitions[index].topic,
+                            partition: message.partition, offset: offset, received: received),
                         output)
                 }
                 if let failure = output.failure {
@@ -410,6 +414,31 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     }
 
     private var partitionLookup: [UInt: Int] = [:]
+    private var feedbackPaused = false
+
+    /// Labels read far ahead of their events would pile up waiting: while more than 1,000 wait and the events
+    /// topic has messages not read yet, the feedback topic is paused.
+    private func alignFeedback() throws {
+        let held = job.heldFeedback
+        if !feedbackPaused && held <= 1_000 { return }
+        var requestsBehind = false
+        for (index, partition) in partitions.enumerated() where roles[index] == .requests {
+            if let marks = consumer.cachedWatermarks(topic: partition.topic, partition: partition.partition),
+                marks.high > positions[index]
+            {
+                requestsBehind = true
+                break
+            }
+        }
+        let feedback = partitions.indices.filter { roles[$0] == .feedback }.map { partitions[$0] }
+        if !feedbackPaused && held > 1_000 && requestsBehind {
+            try consumer.pause(feedback)
+            feedbackPaused = true
+        } else if feedbackPaused && (held < 500 || !requestsBehind) {
+            try consumer.resume(feedback)
+            feedbackPaused = false
+        }
+    }
 
     private func partitionIndex(_ message: KafkaMessageView) -> Int? {
         let identity = message.topicIdentity
