@@ -107,7 +107,7 @@ let package = Package(
         // End-to-end tests of the CLI; depending on the executable makes `swift test` build it.
         .testTarget(
             name: "StreamlearnTests",
-            dependencies: ["streamlearn", "StreamKafka", "StreamCore", "OnlineLearning", "StreamPipeline"]
+            dependencies: ["streamlearn", "StreamKafka", "StreamCore", "OnlineLearning", "StreamPipeline", "Simulation"]
         ),
     ]
 )

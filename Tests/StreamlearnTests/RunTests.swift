@@ -2,6 +2,7 @@ import Foundation
 import OnlineLearning
 import StreamCore
 import StreamKafka
+import Simulation
 import StreamPipeline
 import Testing
 
@@ -240,5 +241,159 @@ extension RunTests {
         let path = try #require(critical["snapshot"] as? String)
         let snapshot = try SnapshotStore.read(path)
         #expect(snapshot.header.reason == "alert:\(critical["id"] as? String ?? "")")
+    }
+}
+
+extension RunTests {
+    @Test("Brokers down for 3 s and up again, then SIGTERM: nothing lost, nothing learned twice, exit 0 with a shutdown snapshot")
+    func brokerOutageAndGracefulStop() throws {
+        let broker = try EmbeddedBroker(topics: [("bo-events", 2), ("bo-scores", 2), ("bo-dead", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("outage")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let lines = try CLI.run(["generate", "fraud", "--events", "6000", "--seed", "9"]).stdout
+            .split(separator: "\n").map(String.init)
+        let snapshots = directory.appendingPathComponent("snapshots").path
+        let config = try RunFiles.write(
+            Self.scoringConfig(name: "outage", events: "bo-events", scores: "bo-scores", deadLetter: "bo-dead", snapshots: snapshots),
+            to: directory, "outage.yaml")
+        let run = try RunProcess([config, "--brokers", broker.bootstrapServers, "--json", "--status-interval", "1"])
+        try Topics.produce(broker, "bo-events", Array(lines[..<3000]))
+        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: broker.bootstrapServers, groupID: "probe"))
+        func answered() throws -> Int64 {
+            try (0..<Int32(2)).reduce(Int64(0)) { $0 + (try probe.watermarks(topic: "bo-scores", partition: $1).high) }
+        }
+        var deadline = ContinuousClock.now + .seconds(60)
+        while try answered() < 1000 && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        try broker.setBrokerDown()
+        Thread.sleep(forTimeInterval: 3)
+        try broker.setBrokerUp()
+        try Topics.produce(broker, "bo-events", Array(lines[3000...]))
+        // Wait until every event is answered (each transaction adds a marker, so the end is at least 6,000 on).
+        deadline = ContinuousClock.now + .seconds(90)
+        while Topics.objects(try Topics.read(broker, "bo-scores")).count < 6000 && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        try probe.close()
+        let stopped = ContinuousClock.now
+        let result = run.wait(timeout: .seconds(60), signal: SIGTERM)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(ContinuousClock.now - stopped < .seconds(20))
+        let summary = RunFiles.summary(result)
+        #expect(summary["labelled"] as? Int == 6000, "\(summary)")
+        #expect(result.stderr.contains("run outage: in "), "a status line")
+        let scores = Topics.objects(try Topics.read(broker, "bo-scores"))
+        #expect(scores.count == 6000)
+        #expect(Set(scores.compactMap { $0["id"] as? String }).count == 6000)
+        let newest = try RunFiles.newestPayload(snapshots)
+        #expect(newest.header.reason == "shutdown")
+        let state = try Snapshot.decode(PipelineState.self, from: newest.payload)
+        #expect(state.classifier.scored == 6000)
+        #expect(state.labelled == 6000)
+    }
+
+    @Test("A bandit job: one decision per request with its propensity; rewards joined by id are learned; it then prefers the best arm")
+    func banditJob() throws {
+        let broker = try EmbeddedBroker(topics: [("b-requests", 2), ("b-rewards", 2), ("b-decisions", 2), ("b-dead", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("bandit")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try RunFiles.write(
+            """
+            job: bandit
+            name: offers
+            topics: {requests: b-requests, rewards: b-rewards, decisions: b-decisions, dead_letter: b-dead}
+            model: {policy: epsilon-greedy, arms: 3, epsilon: 0.1, seed: 4}
+            join: {default_reward: 0}
+            snapshots: {directory: \(directory.appendingPathComponent("snapshots").path)}
+            """, to: directory, "bandit.yaml")
+        try Topics.produce(broker, "b-requests", (0..<2000).map { #"{"id":"d\#($0)"}"# } + [#"{"id":"bad","arms":[5]}"#])
+        let first = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(first.status == 0, "\(first.stderr)")
+        let decisions = Topics.objects(try Topics.read(broker, "b-decisions"))
+        #expect(decisions.count == 2000)
+        #expect(Set(decisions.compactMap { $0["id"] as? String }).count == 2000)
+        for decision in decisions {
+            let propensity = try #require(decision["propensity"] as? Double)
+            #expect(propensity > 0 && propensity <= 1)
+        }
+        // Arm 2 pays, the others do not.
+        let rewards = decisions.map { #"{"id":"\#($0["id"]!)","reward":\#(($0["arm"] as? Int) == 2 ? 1 : 0)}"# }
+        try Topics.produce(broker, "b-rewards", rewards + [#"{"id":"nobody","reward":1}"#])
+        let second = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(RunFiles.summary(second)["rewarded"] as? Int == 2000, "\(second.stdout)")
+        try Topics.produce(broker, "b-requests", (2000..<2500).map { #"{"id":"d\#($0)"}"# } + [#"{"id":"only01","arms":[0,1]}"#])
+        let third = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(third.status == 0, "\(third.stderr)")
+        let later = Topics.objects(try Topics.read(broker, "b-decisions")).filter {
+            (($0["id"] as? String).flatMap { Int($0.dropFirst()) } ?? 0) >= 2000
+        }
+        #expect(later.count == 500)
+        let best = later.filter { $0["arm"] as? Int == 2 }.count
+        #expect(best >= 425, "arm 2 chosen \(best) of 500")
+        let restricted = try #require(Topics.objects(try Topics.read(broker, "b-decisions")).first { $0["id"] as? String == "only01" })
+        #expect([0, 1].contains(restricted["arm"] as? Int ?? -1))
+        let deadKinds = try Topics.read(broker, "b-dead").compactMap {
+            $0.headers.first { $0.name == "__connect.errors.exception.class.name" }?.value.map { String(decoding: $0, as: UTF8.self) }
+        }
+        #expect(deadKinds.sorted() == ["streamlearn.orphan-label", "streamlearn.unknown-arm"])
+    }
+
+    @Test("A reinforcement job learns off-policy from recorded FrozenLake transitions exactly as the library does, publishes its greedy policy and answers action requests")
+    func reinforcementJob() throws {
+        let broker = try EmbeddedBroker(topics: [
+            ("rl-requests", 1), ("rl-transitions", 1), ("rl-actions", 1), ("rl-policy", 1), ("rl-dead", 1),
+        ])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("rl")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // A behaviour policy (uniform) recorded on a slippery FrozenLake.
+        var environment = try Environments.frozenLake(seed: 3)
+        var random = SeededRandom(seed: 8)
+        var transitions: [Transition] = []
+        var state = environment.reset(seed: 3)
+        while transitions.count < 20_000 {
+            let action = Int(random.next() % 4)
+            let step = environment.step(action)
+            transitions.append(Transition(
+                state: state, action: action, reward: step.reward, nextState: step.observation,
+                terminated: step.terminated, truncated: step.truncated))
+            state = step.terminated || step.truncated ? environment.reset() : step.observation
+        }
+        let lines = transitions.map {
+            #"{"state":\#($0.state),"action":\#($0.action),"reward":\#($0.reward),"next_state":\#($0.nextState),"terminated":\#($0.terminated),"truncated":\#($0.truncated)}"#
+        }
+        try Topics.produce(broker, "rl-transitions", lines + [#"{"state":99,"action":0,"reward":0,"next_state":1}"#])
+        let config = try RunFiles.write(
+            """
+            job: reinforcement
+            name: lake
+            topics: {requests: rl-requests, transitions: rl-transitions, decisions: rl-actions, policy: rl-policy, dead_letter: rl-dead}
+            model: {algorithm: qlearning, states: 16, actions: 4, learning_rate: 0.1, discount: 0.99, epsilon: 0.1, seed: 5}
+            snapshots: {directory: \(directory.appendingPathComponent("snapshots").path)}
+            """, to: directory, "lake.yaml")
+        let first = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(first.status == 0, "\(first.stderr)")
+        var agent = try TabularAgent(
+            algorithm: .qLearning, states: 16, actions: 4, learningRate: 0.1, discount: 0.99,
+            exploration: .constant(0.1), seed: 5)
+        for transition in transitions { try agent.learn(transition) }
+        let saved = try Snapshot.decode(
+            ReinforcementJobState.self, from: try RunFiles.newestPayload(directory.appendingPathComponent("snapshots").path).payload)
+        #expect(saved.agent == agent, "Q-table differs from the library's")
+        #expect(saved.updates == 20_000)
+        let policy = try #require(Topics.objects(try Topics.read(broker, "rl-policy")).last)
+        #expect(policy["greedy_actions"] as? [Int] == (0..<16).map { agent.greedyAction($0) })
+
+        // Action requests now: ε-greedy from the restored agent, the same draws as the library's.
+        try Topics.produce(broker, "rl-requests", (0..<200).map { #"{"episode":"e\#($0 / 10)","state":\#($0 % 16)}"# })
+        let second = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(second.status == 0, "\(second.stderr)")
+        let actions = Topics.objects(try Topics.read(broker, "rl-actions"))
+        #expect(actions.map { $0["action"] as? Int ?? -1 } == (0..<200).map { agent.predict($0 % 16) })
+        #expect(actions.first?["episode"] as? String == "e0")
+        let dead = try Topics.read(broker, "rl-dead")
+        #expect(dead.count == 1)
     }
 }
