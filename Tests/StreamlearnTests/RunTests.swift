@@ -397,3 +397,46 @@ extension RunTests {
         #expect(dead.count == 1)
     }
 }
+
+extension RunTests {
+    @Test("A bad configuration stops start-up with exit 78 and the key's path")
+    func badConfiguration() throws {
+        let directory = try RunFiles.directory("config")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try RunFiles.write(
+            "job: scoring\nname: x\ntopics: {events: a, scores: b}\nmodel:\n  optimizer: {kind: ftrl, alpha: -1}\n",
+            to: directory, "bad.yaml")
+        let result = try CLI.run(["run", config])
+        #expect(result.status == 78)
+        #expect(result.stderr.contains("bad.yaml: model.optimizer.alpha: must be > 0, got -1"), "\(result.stderr)")
+    }
+
+    @Test("Offsets that fell out of retention stop the job with a data-loss alert, unless a reset is configured")
+    func lostOffsets() throws {
+        let broker = try EmbeddedBroker(topics: [("lo-events", 1), ("lo-scores", 4), ("lo-alerts", 1), ("lo-dead", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("lost")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let lines = try CLI.run(["generate", "fraud", "--events", "500", "--seed", "2"]).stdout.split(separator: "\n").map(String.init)
+        try Topics.produce(broker, "lo-events", lines)
+        let yaml = Self.scoringConfig(
+            name: "lost", events: "lo-events", scores: "lo-scores", alerts: "lo-alerts", deadLetter: "lo-dead",
+            snapshots: directory.appendingPathComponent("snapshots").path)
+        let config = try RunFiles.write(yaml, to: directory, "lost.yaml")
+        #expect(try RunProcess.toIdle(config, brokers: broker.bootstrapServers).status == 0)
+        // About 7 MiB more: the embedded broker keeps about 5 MiB per partition and drops the oldest.
+        let filler = String(repeating: "x", count: 900)
+        try Topics.produce(broker, "lo-events", (0..<8000).map { #"{"id":"f\#($0)","amount":1,"pad":"\#(filler)"}"# })
+        let stopped = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(stopped.status == 65)
+        #expect(stopped.stderr.contains("lo-events[0]: snapshot at offset 500"), "\(stopped.stderr)")
+        #expect(stopped.stderr.contains("kafka.on_lost_offsets"))
+        let alerts = Topics.objects(try Topics.read(broker, "lo-alerts"))
+        #expect(alerts.contains { $0["kind"] as? String == "data-loss" && $0["severity"] as? String == "critical" })
+
+        let resetting = try RunFiles.write(yaml + "\nkafka:\n  on_lost_offsets: earliest\n", to: directory, "reset.yaml")
+        let resumed = try RunProcess.toIdle(resetting, brokers: broker.bootstrapServers)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect((RunFiles.summary(resumed)["messages"] as? Int ?? 0) > 0)
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import StreamPipeline
+import Testing
+
+@Suite("The runtime's configuration file")
+struct RuntimeConfigurationTests {
+    static let minimal = """
+        job: scoring
+        name: fraud
+        topics: {events: transactions, scores: fraud-scores}
+        """
+
+    @Test("Every example file parses, with the values it states")
+    func examples() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let fraud = try RuntimeConfiguration.load(file: root.appendingPathComponent("examples/fraud-scoring.yaml").path)
+        #expect(fraud.job == .scoring)
+        #expect(fraud.topics.events == "transactions" && fraud.topics.feedback == "labels")
+        #expect(fraud.topics.outputs == "fraud-scores" && fraud.topics.alerts == "model-alerts")
+        #expect(fraud.topics.deadLetter == "dead-letter")
+        #expect(fraud.snapshots.directory == ".streamlearn/snapshots/fraud")
+        #expect(fraud.scoring.detectors.inputPSIWindow == 5000 && fraud.scoring.detectors.f1Window == 2000)
+        #expect(fraud.output.mode == .exactlyOnce)
+        let bandit = try RuntimeConfiguration.load(file: root.appendingPathComponent("examples/bandit.yaml").path)
+        #expect(bandit.job == .bandit && bandit.bandit?.arms == 4 && bandit.bandit?.policy == .thompson)
+        #expect(bandit.join.defaultReward == 0)
+        let agent = try RuntimeConfiguration.load(file: root.appendingPathComponent("examples/reinforcement.yaml").path)
+        #expect(agent.job == .reinforcement && agent.reinforcement?.states == 16 && agent.topics.policy == "agent-policy")
+    }
+
+    @Test("Defaults: embedded brokers, exactly once, a dead-letter topic and snapshot directory named after the job")
+    func defaults() throws {
+        let configuration = try RuntimeConfiguration.parse(yaml: Self.minimal)
+        #expect(configuration.kafka.brokers == "embedded")
+        #expect(configuration.kafka.group == "streamlearn-fraud")
+        #expect(configuration.kafka.onLostOffsets == .fail)
+        #expect(configuration.output.mode == .exactlyOnce)
+        #expect(configuration.topics.deadLetter == "fraud.dead-letter")
+        #expect(configuration.snapshots.directory == ".streamlearn/snapshots/fraud")
+        #expect(configuration.transactionalID == "streamlearn-fraud")
+    }
+
+    @Test("Bad values and unknown keys stop with the key's path and the reason", arguments: [
+        ("model:\n  optimizer: {kind: ftrl, alpha: -1}", "model.optimizer.alpha: must be > 0, got -1"),
+        ("model:\n  optimizer: {kind: adam}", "model.optimizer.kind: must be one of 'sgd', 'adagrad', 'ftrl', got 'adam'"),
+        ("model:\n  hash_bits: 40", "model.hash_bits: must be at most 30, got 40"),
+        ("model:\n  threshold: 0", "model.threshold: must be > 0, got 0"),
+        ("kafka:\n  brokerz: localhost:9092", "kafka.brokerz: unknown key (known here: brokers, group, on_lost_offsets, properties, start)"),
+        ("output:\n  mode: twice", "output.mode: must be one of 'exactly-once', 'at-least-once', got 'twice'"),
+        ("detectors:\n  f1_window: 5", "detectors.f1_window: must be at least 10, got 5"),
+        ("join:\n  capacity: many", "join.capacity: must be a whole number, got 'many'"),
+        ("snapshots:\n  every_seconds: -3", "snapshots.every_seconds: must be > 0, got -3"),
+        ("fields:\n  ignore: notalist", "fields.ignore: must be a list, got 'notalist'"),
+        ("colour: blue", "colour: unknown key (known here: detectors, fields, job, join, kafka, model, name, output, snapshots, topics)"),
+    ])
+    func refused(extra: String, message: String) throws {
+        #expect(throws: ConfigurationError.self) { try RuntimeConfiguration.parse(yaml: Self.minimal + "\n" + extra) }
+        do {
+            _ = try RuntimeConfiguration.parse(yaml: Self.minimal + "\n" + extra)
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+
+    @Test("Missing required keys and other job kinds' keys are named")
+    func required() throws {
+        #expect(throws: ConfigurationError(path: "topics.scores", reason: "is required")) {
+            try RuntimeConfiguration.parse(yaml: "job: scoring\nname: x\ntopics: {events: a}")
+        }
+        #expect(throws: ConfigurationError(path: "model.arms", reason: "is required (the number of arms, at least 2)")) {
+            try RuntimeConfiguration.parse(yaml: "job: bandit\nname: x\ntopics: {requests: a, rewards: b, decisions: c}")
+        }
+        #expect(throws: ConfigurationError(path: "job", reason: "must be one of 'scoring', 'bandit', 'reinforcement', got 'magic'")) {
+            try RuntimeConfiguration.parse(yaml: "job: magic\nname: x")
+        }
+    }
+}
