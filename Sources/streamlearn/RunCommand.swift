@@ -114,6 +114,7 @@ struct RunCommand: AsyncParsableCommand {
                 "answered": summary.answered, "relearned": summary.replayed, "dead_letters": summary.deadLetters,
                 "transactions": summary.transactions, "snapshots": summary.snapshots, "alerts": summary.alerts,
                 "waiting": summary.waiting, "restored_from": summary.restoredFrom ?? NSNull(),
+                "busy_seconds": Double(summary.busy.components.seconds) + Double(summary.busy.components.attoseconds) * 1e-18,
             ]
             for (name, value) in summary.counters { object[name] = value }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()

@@ -33,7 +33,7 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
 /// alerts and dead letters back to Kafka.
 ///
 /// Exactly once (`output.mode: exactly-once`): outputs are sent in Kafka transactions, each output carrying the
-/// input message it answers in a `streamlearn.source` header and going to a partition chosen by its key. A
+/// input message it answers in a `streamlearn.source` header (`name/topic:partition:offset`) and going to a partition chosen by its key. A
 /// snapshot is written only between transactions, with the input offsets and where each output partition ended.
 /// A restart loads the newest good snapshot, reads what its outputs partitions received since (with
 /// `read_committed`), and re-learns the messages from the snapshot on without sending again any output already
@@ -68,6 +68,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         public var restoredFrom: String?
         public var counters: [(String, Int)] = []
         public var waiting = 0
+        /// From the first message received to the last one's processing (start-up and idle time excluded).
+        public var busy: Duration = .zero
     }
 
     public let configuration: RuntimeConfiguration
@@ -270,6 +272,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         configuration.properties = self.configuration.kafka.properties
         configuration.properties["isolation.level"] = "read_committed"
         let inputIndex = Dictionary(uniqueKeysWithValues: partitions.enumerated().map { ("\($1.topic):\($1.partition)", $0) })
+        let jobPrefix = "\(self.configuration.name)/"
         do {
             let reader = try KafkaConsumer(configuration: configuration, logger: logger)
             defer { try? reader.close(timeout: .seconds(5)) }
@@ -295,8 +298,10 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                     for message in batch {
                         guard let source = message.headers.first(where: { $0.name == sourceHeader })?.value else { continue }
                         let text = String(decoding: source, as: UTF8.self)
-                        guard let colon = text.lastIndex(of: ":"), let offset = Int64(text[text.index(after: colon)...]),
-                            let index = inputIndex[String(text[..<colon])]
+                        // Another job's answer (outputs topics may be shared) is not this job's.
+                        guard text.hasPrefix(jobPrefix), let colon = text.lastIndex(of: ":"),
+                            let offset = Int64(text[text.index(after: colon)...]),
+                            let index = inputIndex[String(text[text.index(text.startIndex, offsetBy: jobPrefix.count)..<colon])]
                         else { continue }
                         let key = TopicPartition(message.topic, message.partition)
                         var marks = delivered[key] ?? Array(repeating: -1, count: partitions.count)
@@ -340,8 +345,10 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         var statusMessages = (summary.messages, summary.answered)
         defer { closeClients() }
         while !stopRequested.load(ordering: .relaxed) {
-            let budget = configuration.output.maxMessagesPerTransaction - transactionMessages
+            // A transaction covers at most max_messages_per_transaction input messages.
+            let budget = configuration.output.maxMessagesPerTransaction - (inTransaction ? transactionMessages : 0)
             let count = try poll(max: max(1, min(4096, budget)))
+
             let now = ContinuousClock.now
             if count > 0 { lastInput = now }
             try handleConsumerEvents()
@@ -352,7 +359,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             {
                 try commit()
             }
-            if !exactlyOnce && count == 0 { producer.poll() }
+            // Delivery reports: a message counts against the producer's queue until its report is served.
+            producer.poll()
             if !inTransaction { try snapshotIfDue(force: nil) }
             if now - lastStatus >= options.statusInterval {
                 let seconds = Double((now - lastStatus).components.seconds) + Double((now - lastStatus).components.attoseconds) * 1e-18
@@ -375,6 +383,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     private func poll(max: Int) throws -> Int {
         try consumer.poll(maxMessages: max, timeout: .milliseconds(50)) { batch in
             let received = ContinuousClock.now
+            if firstMessage == nil { firstMessage = received }
+            defer { summary.busy = ContinuousClock.now - firstMessage! }
             for message in batch {
                 guard let index = partitionIndex(message) else { continue }
                 let offset = message.offset
@@ -414,6 +424,9 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     }
 
     private var partitionLookup: [UInt: Int] = [:]
+    private var firstMessage: ContinuousClock.Instant?
+
+
     private var feedbackPaused = false
 
     /// Labels read far ahead of their events would pile up waiting: while more than 1,000 wait and the events
@@ -502,6 +515,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 failure = error
             }
             inTransaction = false
+            transactionMessages = 0
             if let failure {
                 if failure.isFatal {
                     throw RuntimeError(.kafka, "the transaction failed and the producer cannot continue: \(failure)")
@@ -612,7 +626,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         var headers = headers
         if exactlyOnce, let source = currentSource {
             let input = partitions[source.index]
-            headers.append(KafkaHeader(name: sourceHeader, value: Array("\(input.topic):\(input.partition):\(source.offset)".utf8)))
+            headers.append(KafkaHeader(
+                name: sourceHeader, value: Array("\(configuration.name)/\(input.topic):\(input.partition):\(source.offset)".utf8)))
         }
         try producer.send(
             topic: topic, partition: partition, key: key, value: value, headers: headers,
@@ -665,8 +680,9 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     }
 }
 
-/// A consumed message kept whole for the dead-letter topic.
-struct DeadLetterOrigin: Codable {
+/// A consumed message kept whole for the dead-letter topic, in a compact binary form (kept with each label that
+/// waits for its event, so encoding it must be cheap).
+struct DeadLetterOrigin {
     var topic: String
     var partition: Int32
     var offset: Int64
@@ -684,9 +700,70 @@ struct DeadLetterOrigin: Codable {
         headers = message.headers
         timestampMilliseconds = message.timestampMilliseconds
     }
+
+    /// The message's bytes: topic, partition, offset, timestamp, key, value and headers, length-prefixed.
+    static func encode(_ message: KafkaMessageView) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(message.value.count + (message.key?.count ?? 0) + 64)
+        func integer<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+        func blob(_ data: UnsafeRawBufferPointer?) {
+            guard let data else { return integer(Int32(-1)) }
+            integer(Int32(data.count))
+            bytes.append(contentsOf: data)
+        }
+        var topic = message.topic
+        topic.withUTF8 { blob(UnsafeRawBufferPointer($0)) }
+        integer(message.partition)
+        integer(message.offset)
+        integer(message.timestampMilliseconds ?? .min)
+        blob(message.key)
+        blob(message.value)
+        let headers = message.headers
+        integer(Int32(headers.count))
+        for header in headers {
+            var name = header.name
+            name.withUTF8 { blob(UnsafeRawBufferPointer($0)) }
+            if let value = header.value { value.withUnsafeBytes { blob($0) } } else { blob(nil) }
+        }
+        return bytes
+    }
+
+    init?(decoding bytes: [UInt8]) {
+        var position = 0
+        func integer<T: FixedWidthInteger>(_: T.Type) -> T? {
+            guard position + MemoryLayout<T>.size <= bytes.count else { return nil }
+            var value = T.zero
+            withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes[position..<position + MemoryLayout<T>.size]) }
+            position += MemoryLayout<T>.size
+            return T(littleEndian: value)
+        }
+        func blob() -> [UInt8]?? {
+            guard let length = integer(Int32.self) else { return nil }
+            if length < 0 { return .some(nil) }
+            guard position + Int(length) <= bytes.count else { return nil }
+            defer { position += Int(length) }
+            return .some(Array(bytes[position..<position + Int(length)]))
+        }
+        guard let topic = blob(), let topic, let partition = integer(Int32.self), let offset = integer(Int64.self),
+            let timestamp = integer(Int64.self), let key = blob(), let value = blob(), let value,
+            let count = integer(Int32.self), count >= 0
+        else { return nil }
+        var headers: [KafkaHeader] = []
+        for _ in 0..<count {
+            guard let name = blob(), let name, let headerValue = blob() else { return nil }
+            headers.append(KafkaHeader(name: String(decoding: name, as: UTF8.self), value: headerValue))
+        }
+        self.topic = String(decoding: topic, as: UTF8.self)
+        self.partition = partition
+        self.offset = offset
+        self.timestampMilliseconds = timestamp == .min ? nil : timestamp
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
 }
 
-/// The header naming the input message an output answers (`topic:partition:offset`).
+/// The header naming the job and the input message an output answers (`name/topic:partition:offset`).
 let sourceHeader = "streamlearn.source"
 
 /// The job's ``JobOutput``: writes into the runtime's producer, or nothing while a re-learned message is processed.
@@ -722,12 +799,12 @@ final class RuntimeOutput: JobOutput {
 
     func origin() -> [UInt8] {
         guard let current else { return [] }
-        return (try? Array(JSONEncoder().encode(DeadLetterOrigin(current)))) ?? []
+        return DeadLetterOrigin.encode(current)
     }
 
     func deadLetter(origin: [UInt8], _ reason: DeadLetterReason) {
         runtime.countDeadLetter(reason)
-        guard let message = try? JSONDecoder().decode(DeadLetterOrigin.self, from: Data(origin)) else { return }
+        guard let message = DeadLetterOrigin(decoding: origin) else { return }
         do {
             try runtime.deadLetter(message, reason)
         } catch {
