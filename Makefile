@@ -8,7 +8,7 @@ BENCH := Benchmarks/.build/release/streamlearn-bench
 BENCH_MESSAGES ?= 1000000
 BENCH_PARTITIONS ?= 64
 
-.PHONY: deps release demo test bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-tool clean
+.PHONY: deps release demo test bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-tool clean
 
 ## deps: librdkafka-dev (2.0.2 on Debian 12) and pkg-config, if missing.
 deps:
@@ -75,6 +75,11 @@ bench-peers: release
 bench-allocations: deps
 	cd Benchmarks && $(SWIFT) build -c release --product Allocations
 	LD_PRELOAD=$(CURDIR)/Benchmarks/.build/release/libMallocInterposerSwift.so Benchmarks/.build/release/Allocations
+
+## bench-run: the runtime end to end (`streamlearn run`'s scoring job) against the transport floor, in each output
+## mode, and its event-to-score latency at 50,000 events/s (release build, embedded broker).
+bench-run: bench-tool
+	$(BENCH) run
 
 ## bench-state: peak RSS and snapshot size of `learn` after 1M and after 10M events (fails past 5% apart).
 bench-state: release

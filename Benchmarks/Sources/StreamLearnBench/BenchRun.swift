@@ -29,7 +29,7 @@ struct BenchRun: AsyncParsableCommand {
     )
 
     @Option(help: "Events in the throughput run (each has a label message too).")
-    var events: Int = 500_000
+    var events: Int = 200_000
 
     @Option(help: "Partitions of the events topic (the labels topic has half as many).")
     var partitions: Int = 16
@@ -228,10 +228,13 @@ struct BenchRun: AsyncParsableCommand {
         let consumer = try KafkaConsumer(configuration: reader, logger: logger)
         defer { try? consumer.close() }
         var ends: [Int32: Int64] = [:]
+        var starts: [TopicPartitionOffset] = []
         for partition in 0..<Int32(partitions) {
-            ends[partition] = try consumer.watermarks(topic: "\(name)-scores", partition: partition).high
+            let (low, high) = try consumer.watermarks(topic: "\(name)-scores", partition: partition)
+            ends[partition] = high
+            starts.append(TopicPartitionOffset("\(name)-scores", partition, offset: low))
         }
-        try consumer.assign((0..<Int32(partitions)).map { TopicPartitionOffset("\(name)-scores", $0, offset: 0) })
+        try consumer.assign(starts)
         let deadline = ContinuousClock.now + .seconds(60)
         while !ends.isEmpty && ContinuousClock.now < deadline {
             for message in try consumer.poll(timeout: .milliseconds(100)) {

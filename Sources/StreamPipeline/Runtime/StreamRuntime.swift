@@ -128,7 +128,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: brokers)
         producerConfiguration.clientID = "streamlearn-\(configuration.name)"
         producerConfiguration.properties = configuration.kafka.properties
-        producerConfiguration.linger = .milliseconds(exactlyOnce ? 5 : 1)
+        producerConfiguration.linger = .milliseconds(20)
         if exactlyOnce { producerConfiguration.transactionalID = configuration.transactionalID }
         do {
             producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
@@ -381,7 +381,14 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     }
 
     private func poll(max: Int) throws -> Int {
-        try consumer.poll(maxMessages: max, timeout: .milliseconds(50)) { batch in
+        // What is already fetched, at once; when nothing is, a wait (of up to 50 ms) for the first message only: a
+        // batch poll with a timeout waits for a full batch, holding back the messages it already has.
+        let count = try poll(max: max, timeout: .zero)
+        return count > 0 ? count : try poll(max: 1, timeout: .milliseconds(50))
+    }
+
+    private func poll(max: Int, timeout: Duration) throws -> Int {
+        try consumer.poll(maxMessages: max, timeout: timeout) { batch in
             let received = ContinuousClock.now
             if firstMessage == nil { firstMessage = received }
             defer { summary.busy = ContinuousClock.now - firstMessage! }
