@@ -79,9 +79,22 @@ struct BenchTests {
         #expect((object["q-learning update"] as? Double ?? 0) > 0)
     }
 
+    @Test("The runtime benchmark runs end to end on a small workload: every message through the job, every score read back")
+    func benchRunSmall() throws {
+        let result = try Bench.run(["run", "--events", "2000", "--partitions", "2", "--rate", "1000", "--seconds", "1", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(object["messages_in"] as? Double == 4000)
+        for key in ["floor_messages_per_second", "eo_messages_per_second", "alo_messages_per_second"] {
+            #expect((object[key] as? Double ?? 0) > 0, "\(key)")
+        }
+        #expect(object["live-alo_scores"] as? Double == 1000)
+        #expect(object["live-eo_scores"] as? Double == 1000)
+    }
+
     @Test("Every benchmark has help with an example")
     func helpHasExamples() throws {
-        for command in [["kafka"], ["decode"], ["learn"]] {
+        for command in [["kafka"], ["decode"], ["learn"], ["run"]] {
             let result = try Bench.run(command + ["--help"])
             #expect(result.status == 0)
             #expect(result.stdout.lowercased().contains("example"), "\(command)")
