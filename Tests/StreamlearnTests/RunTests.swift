@@ -10,7 +10,7 @@ import Testing
 struct RunTests {
     static func scoringConfig(
         name: String, events: String, labels: String? = nil, scores: String, alerts: String? = nil,
-        deadLetter: String, snapshots: String, snapshotEvery: Int = 1500, extra: String = ""
+        deadLetter: String, snapshots: String, snapshotEvery: Int = 1500, mode: String = "exactly-once", extra: String = ""
     ) -> String {
         """
         job: scoring
@@ -23,6 +23,7 @@ struct RunTests {
           dead_letter: \(deadLetter)
         output:
           commit_interval_ms: 20
+          mode: \(mode)
         snapshots:
           directory: \(snapshots)
           every_messages: \(snapshotEvery)
@@ -245,7 +246,7 @@ extension RunTests {
 }
 
 extension RunTests {
-    @Test("Brokers down for 3 s and up again, then SIGTERM: nothing lost, nothing learned twice, exit 0 with a shutdown snapshot")
+    @Test("Brokers down for 3 s and up again, failed requests, a slow broker, then SIGTERM: nothing lost, nothing learned twice, exit 0 with a shutdown snapshot")
     func brokerOutageAndGracefulStop() throws {
         let broker = try EmbeddedBroker(topics: [("bo-events", 2), ("bo-scores", 2), ("bo-dead", 1)])
         defer { broker.close() }
@@ -268,7 +269,15 @@ extension RunTests {
         try broker.setBrokerDown()
         Thread.sleep(forTimeInterval: 3)
         try broker.setBrokerUp()
-        try Topics.produce(broker, "bo-events", Array(lines[3000...]))
+        // Failed produce, fetch and transaction requests, and every answer 200 ms late, while the rest arrives.
+        try broker.pushRequestErrors(.produce, [.notLeaderForPartition, .requestTimedOut, .notEnoughReplicas])
+        try broker.pushRequestErrors(.fetch, [.notLeaderForPartition, .requestTimedOut])
+        try broker.pushRequestErrors(KafkaAPIKey(rawValue: 26), [.requestTimedOut])  // EndTxn
+        try broker.setRoundTripTime(broker: 1, .milliseconds(200))
+        try Topics.produce(broker, "bo-events", Array(lines[3000..<4500]))
+        Thread.sleep(forTimeInterval: 2)
+        try broker.setRoundTripTime(broker: 1, .zero)
+        try Topics.produce(broker, "bo-events", Array(lines[4500...]))
         // Wait until every event is answered (each transaction adds a marker, so the end is at least 6,000 on).
         deadline = ContinuousClock.now + .seconds(90)
         while Topics.objects(try Topics.read(broker, "bo-scores")).count < 6000 && ContinuousClock.now < deadline {
@@ -438,5 +447,44 @@ extension RunTests {
         let resumed = try RunProcess.toIdle(resetting, brokers: broker.bootstrapServers)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect((RunFiles.summary(resumed)["messages"] as? Int ?? 0) > 0)
+    }
+}
+
+extension RunTests {
+    @Test("At least once: after SIGKILL the answers since the last snapshot come again, identical to the first")
+    func atLeastOnce() throws {
+        let broker = try EmbeddedBroker(topics: [("al-events", 1), ("al-scores", 2), ("al-dead", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("alo")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let lines = try CLI.run(["generate", "fraud", "--events", "6000", "--seed", "12", "--label-delay", "100"]).stdout
+            .split(separator: "\n").map(String.init)
+        try Topics.produce(broker, "al-events", lines)
+        let config = try RunFiles.write(
+            Self.scoringConfig(
+                name: "alo", events: "al-events", scores: "al-scores", deadLetter: "al-dead",
+                snapshots: directory.appendingPathComponent("snapshots").path, snapshotEvery: 2000, mode: "at-least-once"),
+            to: directory, "alo.yaml")
+        let run = try RunProcess([config, "--brokers", broker.bootstrapServers])
+        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: broker.bootstrapServers, groupID: "probe"))
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let answered = try (0..<Int32(2)).reduce(Int64(0)) { $0 + (try probe.watermarks(topic: "al-scores", partition: $1).high) }
+            if answered > 3000 { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        try probe.close()
+        run.kill9()
+        let finished = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(finished.status == 0, "\(finished.stderr)")
+        var byID: [String: Set<String>] = [:]
+        var total = 0
+        for object in Topics.objects(try Topics.read(broker, "al-scores")) {
+            byID[object["id"] as? String ?? "", default: []].insert("\(object["score"]!) \(object["model_version"]!)")
+            total += 1
+        }
+        #expect(byID.count == 6000, "every event answered")
+        #expect(byID.values.allSatisfy { $0.count == 1 }, "a repeated answer differs from the first")
+        #expect(total > 6000, "answers since the last snapshot came again: \(total)")
     }
 }
