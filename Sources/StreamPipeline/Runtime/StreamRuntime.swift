@@ -321,6 +321,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
 
     private func sendDataLossAlert(_ lost: [String]) throws {
         guard let topic = configuration.topics.alerts else { return }
+        // Its own transaction: what was processed so far commits first.
+        if inTransaction { try commit() }
         let alert = Alert(
             id: "\(configuration.name)/data-loss/input", kind: "data-loss", severity: .critical, state: .firing,
             detector: "offsets", feature: "input", value: Double(lost.count), threshold: 0,
