@@ -488,3 +488,64 @@ extension RunTests {
         #expect(total > 6000, "answers since the last snapshot came again: \(total)")
     }
 }
+
+extension RunTests {
+    @Test("An environment runs its episodes through Kafka with the runtime as its agent: each request answered, each transition learned")
+    func environmentLoop() throws {
+        let broker = try EmbeddedBroker(topics: [
+            ("el-requests", 1), ("el-transitions", 1), ("el-actions", 1), ("el-dead", 1),
+        ])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("loop")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try RunFiles.write(
+            """
+            job: reinforcement
+            name: loop
+            topics: {requests: el-requests, transitions: el-transitions, decisions: el-actions, dead_letter: el-dead}
+            output: {mode: at-least-once}
+            model: {algorithm: qlearning, states: 16, actions: 4, epsilon: 0.2, seed: 3}
+            snapshots: {directory: \(directory.appendingPathComponent("snapshots").path)}
+            """, to: directory, "loop.yaml")
+        let agent = try RunProcess([config, "--brokers", broker.bootstrapServers, "--json"])
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrapServers))
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrapServers, groupID: "environment")
+        configuration.properties["fetch.wait.max.ms"] = "10"
+        let actions = try KafkaConsumer(configuration: configuration)
+        try actions.assign([TopicPartitionOffset("el-actions", 0, offset: 0)])
+        var environment = try Environments.frozenLake(slippery: false, maxEpisodeSteps: 8, seed: 1)
+        var steps = 0
+        for episode in 0..<12 {
+            var state = environment.reset()
+            var done = false
+            while !done {
+                try producer.send(topic: "el-requests", key: "e\(episode)", value: #"{"episode":"e\#(episode)","state":\#(state)}"#)
+                producer.poll()
+                var answer: [String: Any]?
+                let deadline = ContinuousClock.now + .seconds(20)
+                while answer == nil && ContinuousClock.now < deadline {
+                    answer = Topics.objects(try actions.poll(timeout: .milliseconds(20))).first
+                }
+                let reply = try #require(answer, "no action for episode \(episode) step \(steps)")
+                #expect(reply["episode"] as? String == "e\(episode)" && reply["state"] as? Int == state)
+                let action = try #require(reply["action"] as? Int)
+                let step = environment.step(action)
+                try producer.send(
+                    topic: "el-transitions", key: "e\(episode)",
+                    value: #"{"state":\#(state),"action":\#(action),"reward":\#(step.reward),"next_state":\#(step.observation),"terminated":\#(step.terminated),"truncated":\#(step.truncated)}"#)
+                steps += 1
+                state = step.observation
+                done = step.terminated || step.truncated
+            }
+        }
+        try producer.close()
+        try actions.close()
+        Thread.sleep(forTimeInterval: 1)
+        let result = agent.wait(timeout: .seconds(30), signal: SIGTERM)
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = RunFiles.summary(result)
+        #expect(summary["actions"] as? Int == steps)
+        #expect(summary["updates"] as? Int == steps, "\(summary)")
+        #expect(summary["episodes"] as? Int == 12)
+    }
+}

@@ -143,6 +143,9 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         properties["isolation.level"] = properties["isolation.level"] ?? "read_committed"
         // Offsets that fell out of the topic are an error to decide on, never a silent jump.
         properties["auto.offset.reset"] = "error"
+        // An answer waits for its request's fetch: a fetch that found nothing is answered after this long by a
+        // broker that does not wake it when data arrives (the embedded one); Kafka answers as soon as data is there.
+        properties["fetch.wait.max.ms"] = properties["fetch.wait.max.ms"] ?? "10"
         consumerConfiguration.properties = properties
         consumerConfiguration.maxBatchSize = 4096
         do {
