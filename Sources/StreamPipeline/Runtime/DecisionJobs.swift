@@ -142,8 +142,8 @@ public final class BanditJob: StreamJob {
                 fallback = true
             }
             state.decisions += 1
-            try expire(output: output)
-            if state.pending.count >= configuration.join.capacity { try expireOldest() }
+            expire()
+            if state.pending.count >= configuration.join.capacity { expireOldest() }
             state.pending.append(.init(id: id, arm: choice.arm, context: context, arrival: state.clock))
             index[id] = state.pending.count - 1 + removed
             writer.reset()
@@ -166,7 +166,7 @@ public final class BanditJob: StreamJob {
         guard let reward = jsonNumber(object["reward"]) else {
             return DeadLetterReason(kind: "wrong-type", stage: .process, message: "'reward' must be a number")
         }
-        try expire(output: output)
+        expire()
         guard let position = index.removeValue(forKey: id) else {
             return DeadLetterReason(kind: "orphan-label", stage: .process, message: "no decision '\(id)' is waiting for a reward (never made, expired, or already rewarded)")
         }
@@ -191,13 +191,13 @@ public final class BanditJob: StreamJob {
         }
     }
 
-    private func expire(output: any JobOutput) throws {
+    private func expire() {
         let maxAge = configuration.join.maxAgeMessages ?? Int.max
-        while let first = state.pending.first, first.arrival >= 0, state.clock - first.arrival > maxAge { try expireOldest() }
+        while let first = state.pending.first, first.arrival >= 0, state.clock - first.arrival > maxAge { expireOldest() }
         compactFront()
     }
 
-    private func expireOldest() throws {
+    private func expireOldest() {
         compactFront()
         guard let first = state.pending.first else { return }
         index.removeValue(forKey: first.id)

@@ -114,8 +114,8 @@ public final class ScoringJob: StreamJob {
         }
     }
 
-    static func deadLetter(_ error: EventDecodingError) -> DeadLetterReason {
-        let kinds: [(EventDecodingError.Reason, String)] = [
+    /// The dead-letter kind of each decoder rejection.
+    private static let kinds: [(EventDecodingError.Reason, String)] = [
             (.invalidJSON, "invalid-json"), (.invalidUTF8, "invalid-utf8"), (.invalidEscape, "invalid-json"),
             (.controlCharacterInString, "invalid-json"), (.invalidNumber, "invalid-json"),
             (.trailingCharacters, "invalid-json"), (.unexpectedEnd, "invalid-json"), (.notAnObject, "not-an-object"),
@@ -124,6 +124,8 @@ public final class ScoringJob: StreamJob {
             (.nestedValue, "wrong-type"), (.stringTooLong, "oversized"), (.tooManyFields, "oversized"),
             (.documentTooLarge, "oversized"), (.nestingTooDeep, "oversized"),
         ]
+
+    static func deadLetter(_ error: EventDecodingError) -> DeadLetterReason {
         let kind = kinds.first { $0.0 == error.reason }?.1 ?? "invalid-event"
         return DeadLetterReason(kind: kind, stage: .decode, message: error.description)
     }

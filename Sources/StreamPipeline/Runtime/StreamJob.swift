@@ -115,6 +115,8 @@ extension StreamJob {
 public struct JSONWriter {
     public private(set) var bytes: [UInt8] = []
 
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
     public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
     public mutating func reset() { bytes.removeAll(keepingCapacity: true) }
@@ -131,10 +133,9 @@ public struct JSONWriter {
             case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(byte)
             case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(byte)
             case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
                 bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
-                bytes.append(hex[Int(byte >> 4)])
-                bytes.append(hex[Int(byte & 0xF)])
+                bytes.append(Self.hex[Int(byte >> 4)])
+                bytes.append(Self.hex[Int(byte & 0xF)])
             default: bytes.append(byte)
             }
         }
