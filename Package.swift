@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Debian's librdkafka-dev 2.0.2; never vendored.
@@ -66,6 +68,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: [
                 // A pipeline and the events it reads belong to one thread; dynamic exclusivity checks on the
@@ -107,7 +112,10 @@ let package = Package(
         // End-to-end tests of the CLI; depending on the executable makes `swift test` build it.
         .testTarget(
             name: "StreamlearnTests",
-            dependencies: ["streamlearn", "StreamKafka", "StreamCore", "OnlineLearning", "StreamPipeline", "Simulation"]
+            dependencies: [
+                "streamlearn", "StreamKafka", "StreamCore", "OnlineLearning", "StreamPipeline", "Simulation", "Alerting",
+                "DriftDetection",
+            ]
         ),
     ]
 )

@@ -98,23 +98,50 @@ public final class KafkaAlertSink: AlertSink {
     }
 }
 
-/// Posts each alert to Prometheus Alertmanager's v2 API (`POST /api/v2/alerts`): a one-element array with
-/// `labels` (alertname, severity, detector, feature, model, model_version), `annotations` (value, threshold,
-/// window, snapshot), `startsAt` and, when resolved, `endsAt`.
-public struct AlertmanagerSink: AlertSink {
+/// Posts alerts to Prometheus Alertmanager's v2 API (`POST /api/v2/alerts`) the way Prometheus does: a firing
+/// alert is sent again every `resendInterval` until it resolves (Alertmanager resolves an alert it has not heard
+/// of for its `resolve_timeout`), each time with `endsAt` four intervals ahead, so that an alert whose sender
+/// died ends by itself; the resolution is sent with `endsAt` set to when it resolved. Each post is a one-element
+/// array with `labels` (alertname, severity, detector, feature, model, model_version, alert_id), `annotations`
+/// (value, threshold, window, snapshot, summary), `startsAt` (when the alert began firing) and `generatorURL`.
+public final class AlertmanagerSink: AlertSink {
     public let url: URL
     public let timeout: Duration
+    /// How often firing alerts are sent again (`nil`: never).
+    public let resendInterval: Duration?
+    /// Where a person finds the alert's source (the runtime's `/model`); may be set once the server listens.
+    public var generatorURL: URL? {
+        get { generator.withLock { $0 } }
+        set { generator.withLock { $0 = newValue } }
+    }
+    private let generator: Mutex<URL?>
     public var name: String { "alertmanager:\(url.absoluteString)" }
+    /// Firing alerts by id, with when each began firing.
+    private let firing = Mutex<[String: (alert: Alert, since: Date)]>([:])
+    private let resender = Mutex<(started: Bool, stopped: Bool)>((false, false))
+    private let wake = DispatchSemaphore(value: 0)
+    private let logger: Logger
 
     /// `base`: Alertmanager's address, e.g. `http://localhost:9093`.
-    public init(base: URL, timeout: Duration = .seconds(5)) {
+    public init(
+        base: URL, timeout: Duration = .seconds(5), resendInterval: Duration? = .seconds(60), generatorURL: URL? = nil,
+        logger: Logger = Logger(label: "streamlearn.alertmanager")
+    ) {
         url = base.appendingPathComponent("api/v2/alerts")
         self.timeout = timeout
+        self.resendInterval = resendInterval
+        generator = Mutex(generatorURL)
+        self.logger = logger
     }
 
-    /// The request body for `alert`.
+    /// The request body for `alert` when it is sent on its own (as it is raised).
     public static func body(for alert: Alert) -> [[String: Any]] {
+        body(for: alert, startsAt: alert.at, endsAt: alert.state == .resolved ? alert.at : nil, generatorURL: nil)
+    }
+
+    static func body(for alert: Alert, startsAt: Date, endsAt: Date?, generatorURL: URL?) -> [[String: Any]] {
         let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         var item: [String: Any] = [
             "labels": [
                 "alertname": alert.kind, "severity": alert.severity.rawValue, "detector": alert.detector,
@@ -126,17 +153,87 @@ public struct AlertmanagerSink: AlertSink {
                 "window": "[\(alert.window.start), \(alert.window.end))", "snapshot": alert.snapshot ?? "",
                 "summary": "\(alert.kind) \(alert.state.rawValue) on \(alert.feature): \(alert.value)",
             ],
-            "startsAt": formatter.string(from: alert.at),
+            "startsAt": formatter.string(from: startsAt),
         ]
-        if alert.state == .resolved { item["endsAt"] = formatter.string(from: alert.at) }
+        if let endsAt { item["endsAt"] = formatter.string(from: endsAt) }
+        if let generatorURL { item["generatorURL"] = generatorURL.absoluteString }
         return [item]
     }
 
+    /// Posts `alert`; a firing one is then sent again every ``resendInterval`` until its resolution is delivered.
+    ///
+    /// Alertmanager tells alerts apart by their labels: a resolution carries the labels its firing alert was sent
+    /// with (the severity it fired at), and an escalation from warning to critical ends the warning one.
     public func deliver(_ alert: Alert) throws {
+        let now = Date()
+        let previous: (alert: Alert, since: Date)? = firing.withLock { firing in
+            defer { firing[alert.id] = alert.state == .firing ? (alert, firing[alert.id]?.since ?? alert.at) : nil }
+            return firing[alert.id]
+        }
+        let since = previous?.since ?? alert.at
+        if alert.state == .firing {
+            if let previous, previous.alert.severity != alert.severity {
+                var ended = previous.alert
+                ended.state = .resolved
+                try post(Self.body(for: ended, startsAt: since, endsAt: alert.at, generatorURL: generatorURL))
+            }
+            startResending()
+            try post(Self.body(for: alert, startsAt: since, endsAt: endsAt(alert, now: now), generatorURL: generatorURL))
+        } else {
+            var resolution = alert
+            if let previous { resolution.severity = previous.alert.severity }
+            try post(Self.body(for: resolution, startsAt: since, endsAt: alert.at, generatorURL: generatorURL))
+        }
+    }
+
+    /// Stops sending firing alerts again (they end by their `endsAt`).
+    public func close() {
+        resender.withLock { $0.stopped = true }
+        wake.signal()
+    }
+
+    /// The alerts being sent again, by id.
+    public var firingAlerts: [String] { firing.withLock { $0.keys.sorted() } }
+
+    private func endsAt(_ alert: Alert, now: Date) -> Date? {
+        if alert.state == .resolved { return alert.at }
+        guard let resendInterval else { return nil }
+        return now.addingTimeInterval(4 * Self.seconds(resendInterval))
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+    }
+
+    private func startResending() {
+        guard let resendInterval else { return }
+        let start = resender.withLock { state in
+            defer { state.started = true }
+            return !state.started && !state.stopped
+        }
+        guard start else { return }
+        let thread = Thread { [self] in
+            while wake.wait(timeout: .now() + Self.seconds(resendInterval)) == .timedOut {
+                if resender.withLock({ $0.stopped }) { return }
+                let now = Date()
+                for (alert, since) in firing.withLock({ Array($0.values) }).sorted(by: { $0.alert.id < $1.alert.id }) {
+                    do {
+                        try post(Self.body(for: alert, startsAt: since, endsAt: endsAt(alert, now: now), generatorURL: generatorURL))
+                    } catch {
+                        logger.warning("re-sending alert \(alert.id) failed: \(error)")
+                    }
+                }
+            }
+        }
+        thread.name = "streamlearn.alertmanager"
+        thread.start()
+    }
+
+    private func post(_ body: [[String: Any]]) throws {
         var request = URLRequest(url: url)
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = try JSONSerialization.data(withJSONObject: Self.body(for: alert), options: [.sortedKeys])
+        request.httpBody = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
         request.timeoutInterval = seconds
         let outcome = Mutex<Result<Int, AlertSinkError>?>(nil)

@@ -1,5 +1,5 @@
 import Foundation
-import Prometheus
+public import Prometheus
 import StreamCore
 
 /// Prometheus gauges for every drift value and counters of alerts, in swift-prometheus's registry; written as a
@@ -9,11 +9,13 @@ import StreamCore
 /// - `streamlearn_drift_f1{model}` and `streamlearn_drift_f1_baseline{model}`: the rolling F1 and its baseline.
 /// - `streamlearn_alerts_total{model, kind, state}`: alerts sent.
 public final class DriftMetrics: Sendable {
-    private let registry = PrometheusCollectorRegistry()
+    /// The registry the gauges and counters live in (shared with the runtime's metrics in `streamlearn run`).
+    public let registry: PrometheusCollectorRegistry
     public let model: String
 
-    public init(model: String) {
+    public init(model: String, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.model = model
+        self.registry = registry
     }
 
     public func recordPSI(_ value: Double, feature: String) {

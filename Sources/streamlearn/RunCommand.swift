@@ -33,6 +33,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Stop gracefully (commit, snapshot) once no input arrived for this many seconds.")
     var exitWhenIdle: Double?
 
+    @Option(help: "Serve the ops endpoint (/metrics, /healthz, /readyz, /model, POST /score) on HOST:PORT ('off': none); overrides ops.address.")
+    var opsAddress: String?
+
     @Option(parsing: .unconditional, help: "Seconds between status lines on stderr.")
     var statusInterval: Double = 5
 
@@ -45,18 +48,22 @@ struct RunCommand: AsyncParsableCommand {
         if let exitWhenIdle, !(exitWhenIdle > 0) {
             throw ValidationError("--exit-when-idle must be positive, got \(exitWhenIdle)")
         }
+        if let opsAddress, opsAddress != "off", OpsAddress(opsAddress) == nil {
+            throw ValidationError("--ops-address must be HOST:PORT or 'off', got '\(opsAddress)'")
+        }
         guard statusInterval > 0 else { throw ValidationError("--status-interval must be positive, got \(statusInterval)") }
     }
 
     func run() async throws {
         let logger = global.bootstrapLogging()
-        let configuration: RuntimeConfiguration
+        var configuration: RuntimeConfiguration
         do {
             configuration = try RuntimeConfiguration.load(file: config)
         } catch {
             Output.error("error: \(error)")
             throw ExitCode(78)  // EX_CONFIG
         }
+        if let opsAddress { configuration.ops.address = opsAddress == "off" ? nil : opsAddress }
         var embedded: EmbeddedBroker?
         var bootstrap = brokers ?? configuration.kafka.brokers
         if bootstrap == "embedded" {
@@ -77,9 +84,20 @@ struct RunCommand: AsyncParsableCommand {
         options.status = { Output.error($0) }
         let runtime = StreamRuntime(configuration: configuration, brokers: bootstrap, options: options, logger: logger)
         let service = RuntimeService(runtime: runtime)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            // Either way the endpoint closes its connections gracefully before the process exits.
+            .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+        ]
+        if let address = configuration.ops.address.flatMap(OpsAddress.init) {
+            let endpoint = OpsEndpoint(address: address, runtime: runtime, logger: logger) { bound in
+                runtime.setGeneratorURL(URL(string: "http://\(bound)/model")!)
+                Output.error("ops endpoint: http://\(bound)")
+            }
+            services.append(.init(service: endpoint.service()))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         do {
@@ -104,6 +122,7 @@ struct RunCommand: AsyncParsableCommand {
         case .snapshot: return 74
         case .kafka: return 69  // EX_UNAVAILABLE
         case .lostOffsets: return 65  // EX_DATAERR
+        case .ops: return 78
         }
     }
 

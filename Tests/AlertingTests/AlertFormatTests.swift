@@ -18,6 +18,6 @@ struct AlertFormatTests {
         #expect(fired.jsonLine() == #"{"at":"1970-01-01T00:00:00Z","detector":"psi","feature":"amount","id":"fraud/drift.psi/amount/2","kind":"drift.psi","model":{"name":"fraud","version":"3"},"offsets":{"events/0":42},"severity":"critical","snapshot":null,"state":"firing","threshold":0.2,"value":0.31,"window":{"end":200,"start":100}}"#)
         #expect(resolved.state == .resolved)
         let body = AlertmanagerSink.body(for: resolved)
-        #expect(body.first?["endsAt"] as? String == "1970-01-01T00:01:00Z")
+        #expect(body.first?["endsAt"] as? String == "1970-01-01T00:01:00.000Z")
     }
 }

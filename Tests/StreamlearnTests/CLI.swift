@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// Runs the `streamlearn` executable that `swift test` built next to the test bundle.
@@ -57,21 +58,30 @@ enum CLI {
     }
 
     /// Reads a pipe to its end on a background thread.
-    final class Reader: @unchecked Sendable {  // `data` is written by one thread, read after `done` is signalled
-        private var data = Data()
+    final class Reader: Sendable {
+        private let data = Mutex(Data())
         private let done = DispatchSemaphore(value: 0)
 
         init(_ handle: FileHandle) {
             Thread.detachNewThread { [self] in
-                data = handle.readDataToEndOfFile()
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    data.withLock { $0.append(chunk) }
+                }
                 done.signal()
             }
         }
 
+        /// Everything, once the stream ended.
         func text() -> String {
             done.wait()
-            return String(decoding: data, as: UTF8.self)
+            done.signal()
+            return partial
         }
+
+        /// What arrived so far.
+        var partial: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
     }
 }
 

@@ -11,7 +11,8 @@ final class RunProcess {
 
     init(_ arguments: [String]) throws {
         process.executableURL = CLI.executable
-        process.arguments = ["run"] + arguments
+        // Tests run jobs side by side: each on a port of its own unless the test names one.
+        process.arguments = ["run"] + arguments + (arguments.contains("--ops-address") ? [] : ["--ops-address", "127.0.0.1:0"])
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
@@ -21,6 +22,21 @@ final class RunProcess {
         stdout = CLI.Reader(out.fileHandleForReading)
         stderr = CLI.Reader(err.fileHandleForReading)
     }
+
+    /// The ops endpoint's address, from the line the job writes once it listens.
+    func opsEndpoint(timeout: Duration = .seconds(60)) -> String? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline && process.isRunning {
+            if let line = stderr.partial.split(separator: "\n").first(where: { $0.hasPrefix("ops endpoint: ") }) {
+                return String(line.dropFirst("ops endpoint: ".count))
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return nil
+    }
+
+    /// What the job wrote to stderr so far.
+    var stderrSoFar: String { stderr.partial }
 
     func kill9() {
         kill(process.processIdentifier, SIGKILL)

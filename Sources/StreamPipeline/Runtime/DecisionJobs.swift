@@ -218,6 +218,7 @@ public final class BanditJob: StreamJob {
          ("expired_learned", state.expiredLearned)]
     }
     public var alerts: Int { 0 }
+    public var modelVersion: Int { state.rewarded }
 }
 
 /// The reinforcement job's whole state.
@@ -346,6 +347,7 @@ public final class ReinforcementJob: StreamJob {
         [("actions", state.actions), ("updates", state.updates), ("episodes", state.episodes)]
     }
     public var alerts: Int { 0 }
+    public var modelVersion: Int { state.updates }
 }
 
 /// A JSON number (not a boolean, which Foundation also hands out as an `NSNumber`).

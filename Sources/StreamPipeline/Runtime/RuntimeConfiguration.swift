@@ -32,6 +32,16 @@ public struct RuntimeConfiguration: Sendable {
         case latest
     }
 
+    /// Which input partitions an instance reads, and so what a model learns from.
+    public enum Assignment: String, Sendable, CaseIterable {
+        /// Every partition of the input topics, into one model (default): one instance per job.
+        case all
+        /// The partitions the consumer group gives this instance; the state is kept per input partition (a
+        /// task: partition p of the events topic with partition p of the feedback topic) and moves whole to
+        /// another instance on a rebalance. Several instances in one group share the work.
+        case group
+    }
+
     /// What to do when a snapshot's offset is no longer in its partition (retention deleted it).
     public enum LostOffsets: String, Sendable, CaseIterable {
         /// Stop with an error and a `data-loss` alert (default): skipping data must be a decision.
@@ -63,6 +73,24 @@ public struct RuntimeConfiguration: Sendable {
         public var properties: [String: String] = [:]
         public var start: StartPosition = .earliest
         public var onLostOffsets: LostOffsets = .fail
+        public var assignment: Assignment = .all
+    }
+
+    /// The HTTP endpoint for operators: metrics, probes, the model, and synchronous scoring.
+    public struct Ops: Sendable, Hashable {
+        /// `host:port` to listen on (`nil`: no endpoint). Default `127.0.0.1:9464`.
+        public var address: String? = "127.0.0.1:9464"
+        /// How often the model that `POST /score` uses is replaced by the live one. Default 100 ms.
+        public var modelRefresh: Duration = .milliseconds(100)
+    }
+
+    /// Prometheus Alertmanager, which receives every alert while it fires.
+    public struct Alertmanager: Sendable, Hashable {
+        public var url: URL
+        /// How often a firing alert is sent again (Alertmanager resolves an alert it has not heard of for its
+        /// `resolve_timeout`). Default 60 s.
+        public var resendInterval: Duration = .seconds(60)
+        public var timeout: Duration = .seconds(5)
     }
 
     public struct Output: Sendable, Hashable {
@@ -136,6 +164,8 @@ public struct RuntimeConfiguration: Sendable {
     public var decoder = EventDecoderConfiguration()
     public var bandit: Bandit?
     public var reinforcement: Reinforcement?
+    public var ops = Ops()
+    public var alertmanager: Alertmanager?
 
     /// Reads a configuration file.
     public static func load(file: String) throws(ConfigurationError) -> RuntimeConfiguration {
@@ -172,6 +202,7 @@ public struct RuntimeConfiguration: Sendable {
         kafka.properties = try kafkaTable.stringMap("properties")
         kafka.start = try kafkaTable.choice("start", StartPosition.self) ?? .earliest
         kafka.onLostOffsets = try kafkaTable.choice("on_lost_offsets", LostOffsets.self) ?? .fail
+        kafka.assignment = try kafkaTable.choice("assignment", Assignment.self) ?? .all
         try kafkaTable.finish()
 
         let topicsTable = try root.table("topics")
@@ -203,6 +234,36 @@ public struct RuntimeConfiguration: Sendable {
         var configuration = RuntimeConfiguration(
             job: job, name: name, kafka: kafka, topics: topics, output: output, snapshots: snapshots)
         configuration.decoder.maxDocumentBytes = output.maxMessageBytes
+
+        let opsTable = try root.table("ops")
+        if let address = try opsTable.string("address") {
+            if address == "off" {
+                configuration.ops.address = nil
+            } else {
+                guard OpsAddress(address) != nil else {
+                    throw ConfigurationError(path: opsTable.keyPath("address"), reason: "must be HOST:PORT or 'off', got '\(address)'")
+                }
+                configuration.ops.address = address
+            }
+        }
+        if let ms = try opsTable.int("model_refresh_ms", min: 1, max: 60_000) { configuration.ops.modelRefresh = .milliseconds(ms) }
+        try opsTable.finish()
+
+        let alertmanagerTable = try root.table("alertmanager")
+        if let url = try alertmanagerTable.string("url") {
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                throw ConfigurationError(path: alertmanagerTable.keyPath("url"), reason: "must be an http(s) URL, got '\(url)'")
+            }
+            var alertmanager = Alertmanager(url: parsed)
+            if let seconds = try alertmanagerTable.double("resend_interval_s", above: 0) {
+                alertmanager.resendInterval = .milliseconds(Int64(seconds * 1000))
+            }
+            if let seconds = try alertmanagerTable.double("timeout_s", above: 0) {
+                alertmanager.timeout = .milliseconds(Int64(seconds * 1000))
+            }
+            configuration.alertmanager = alertmanager
+        }
+        try alertmanagerTable.finish()
 
         let joinTable = try root.table("join")
         configuration.join.capacity = try joinTable.int("capacity", min: 1) ?? 100_000
@@ -338,5 +399,22 @@ public struct RuntimeConfiguration: Sendable {
 
     /// The producer's transactional id: one per job (a restarted instance fences its predecessor).
     public var transactionalID: String { "streamlearn-\(name)" }
+}
+
+/// A `host:port` to listen on.
+public struct OpsAddress: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65_535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
+    }
 }
 

@@ -152,4 +152,26 @@ public final class ScoringJob: StreamJob {
     }
 
     public var alerts: Int { pipeline.raiser.raised }
+
+    public var modelVersion: Int { pipeline.state.labelled }
+
+    public var recentMetrics: [(String, Double)] {
+        let metrics = pipeline.state.classifier.metrics
+        var figures: [(String, Double)] = []
+        func add(_ prefix: String, _ summary: MetricsSummary) {
+            figures += [
+                ("\(prefix)events", Double(summary.events)), ("\(prefix)f1", summary.f1),
+                ("\(prefix)precision", summary.precision), ("\(prefix)recall", summary.recall),
+                ("\(prefix)log_loss", summary.logLoss),
+            ]
+            if let auc = summary.rocAUC { figures.append(("\(prefix)roc_auc", auc)) }
+        }
+        add("", metrics.cumulative.summary)
+        if let rolling = metrics.rolling { add("rolling_", rolling.summary) }
+        return figures
+    }
+
+    public func liveModel() -> LiveModel? {
+        LiveModel(classifier: pipeline.state.classifier, version: pipeline.state.labelled, threshold: threshold)
+    }
 }

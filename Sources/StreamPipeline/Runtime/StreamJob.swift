@@ -104,11 +104,22 @@ public protocol StreamJob: AnyObject {
 
     /// Alerts raised so far.
     var alerts: Int { get }
+
+    /// Updates learned: the `model_version` in answers.
+    var modelVersion: Int { get }
+
+    /// Recent quality figures for `/model` (ROC-AUC, F1, …), by name.
+    var recentMetrics: [(String, Double)] { get }
+
+    /// A frozen copy of the model for synchronous scoring (`POST /score`), if the job scores.
+    func liveModel() -> LiveModel?
 }
 
 extension StreamJob {
     public func snapshotWritten(_ output: any JobOutput) {}
     public var heldFeedback: Int { 0 }
+    public var recentMetrics: [(String, Double)] { [] }
+    public func liveModel() -> LiveModel? { nil }
 }
 
 /// A byte buffer that JSON answers are written into and reused across messages (no allocation once warm).

@@ -6,6 +6,7 @@ public import OnlineLearning
 public import StreamCore
 public import StreamKafka
 import Synchronization
+import Prometheus
 
 /// Why the runtime stopped or could not start; the message names the key, topic, partition or file at fault.
 public struct RuntimeError: Error, Sendable, CustomStringConvertible {
@@ -15,6 +16,8 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
         case kafka
         /// A snapshot's offset is no longer in its partition and `kafka.on_lost_offsets` is `fail`.
         case lostOffsets = "lost-offsets"
+        /// The ops endpoint cannot listen on its address.
+        case ops
     }
     public var code: Code
     public var message: String
@@ -74,7 +77,21 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
 
     public let configuration: RuntimeConfiguration
     public let options: Options
+    /// What the ops endpoint shows: phase, recovery progress, the model.
+    public let status = RuntimeStatus()
+    /// The Prometheus registry of everything the runtime measures.
+    public let metrics: RuntimeMetrics
     let logger: Logger
+    /// Alertmanager, when configured: every alert raised (not those raised again while re-learning).
+    private let alertmanager: (dispatcher: AlertDispatcher, sink: AlertmanagerSink)?
+    /// Counts since the last flush into ``metrics``.
+    private var delta = RuntimeMetrics.Delta()
+    /// Messages read per input partition since the last flush.
+    private var consumed: [Int] = []
+    private var lastFlush = ContinuousClock.now
+    /// The path of the snapshot written or restored last.
+    private var newestSnapshot: String?
+    private var lastPublish = ContinuousClock.now
     private let brokers: String
     private let stopRequested = Atomic<Bool>(false)
 
@@ -105,12 +122,26 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     private var record = 0
     private var summary = Summary()
 
-    public init(configuration: RuntimeConfiguration, brokers: String, options: Options = Options(), logger: Logger) {
+    /// `generatorURL`: where alerts sent to Alertmanager point (the ops endpoint's `/model`).
+    public init(
+        configuration: RuntimeConfiguration, brokers: String, options: Options = Options(), logger: Logger,
+        generatorURL: URL? = nil
+    ) {
         self.configuration = configuration
         self.brokers = brokers
         self.options = options
         self.logger = logger
+        metrics = RuntimeMetrics(job: configuration.name)
+        alertmanager = configuration.alertmanager.map { settings in
+            let sink = AlertmanagerSink(
+                base: settings.url, timeout: settings.timeout, resendInterval: settings.resendInterval,
+                generatorURL: generatorURL, logger: logger)
+            return (AlertDispatcher(sinks: [sink], logger: logger), sink)
+        }
     }
+
+    /// Where alerts sent to Alertmanager point, once the ops endpoint listens (`http://host:port/model`).
+    public func setGeneratorURL(_ url: URL) { alertmanager?.sink.generatorURL = url }
 
     /// Asks the loop to finish: the open transaction commits, a snapshot is written, clients close.
     public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
@@ -169,7 +200,11 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             throw RuntimeError(.configuration, "topics: '\(topic)' is both an input and an output")
         }
         summary.restoredFrom = entry?.path
-        let raiser = AlertRaiser(model: Alert.Model(name: configuration.name, version: "streamlearn"))
+        newestSnapshot = entry?.path
+        status.set(.recovering)
+        let raiser = AlertRaiser(
+            model: Alert.Model(name: configuration.name, version: "streamlearn"),
+            metrics: DriftMetrics(model: configuration.name, registry: metrics.registry))
         output = RuntimeOutput(runtime: self)
         raiser.onAlert = { [unowned self] alert in self.output.alert(alert) }
         job = try makeJob(payload: entry?.payload, raiser: raiser)
@@ -191,6 +226,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             }
         }
         positions = []
+        consumed = Array(repeating: 0, count: partitions.count)
         var lost: [String] = []
         for partition in partitions {
             let (low, high): (Int64, Int64)
@@ -227,7 +263,10 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         } catch {
             throw RuntimeError(.kafka, "cannot assign the input partitions: \(error)")
         }
-        let behind = zip(deliveredThrough, positions).reduce(0) { $0 + max(0, Int($1.0 + 1 - $1.1)) }
+        let behind = relearnRemaining
+        status.set(behind > 0 ? .relearning : .running, remaining: behind)
+        status.publish(job.liveModel())
+        lastPublish = .now
         logger.info(
             "started", metadata: [
                 "snapshot": "\(entry?.path ?? "none")", "partitions": "\(partitions.count)",
@@ -249,6 +288,11 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         } catch let error as LearningError {
             throw RuntimeError(.snapshot, "the snapshot in '\(configuration.snapshots.directory)' cannot be used: \(error)")
         }
+    }
+
+    /// Messages to learn again before answering again (their answers are already out).
+    private var relearnRemaining: Int {
+        zip(deliveredThrough, positions).reduce(0) { $0 + max(0, Int($1.0 + 1 - $1.1)) }
     }
 
     private var outputTopics: [String] {
@@ -375,10 +419,17 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 statusMessages = (summary.messages, summary.answered)
                 lastStatus = now
             }
+            if now - lastFlush >= .milliseconds(250) { flushMetrics(now: now) }
             if let idle = options.exitWhenIdle, now - lastInput >= idle { break }
         }
+        status.set(.stopping)
         if inTransaction { try commit() }
         try snapshotIfDue(force: .shutdown)
+        flushMetrics(now: .now)
+        if let alertmanager {
+            alertmanager.dispatcher.finish(within: .seconds(10))
+            alertmanager.sink.close()
+        }
         summary.alerts = job.alerts
         summary.counters = job.counters
         summary.waiting = job.waiting
@@ -402,9 +453,13 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 let offset = message.offset
                 guard offset >= positions[index] else { continue }  // already processed (a re-fetch)
                 currentSource = (index, offset)
+                consumed[index] += 1
                 record += 1
                 summary.messages += 1
-                if offset <= deliveredThrough[index] { summary.replayed += 1 }
+                if offset <= deliveredThrough[index] {
+                    summary.replayed += 1
+                    delta.relearned += 1
+                }
                 let reason: DeadLetterReason?
                 if message.value.count > configuration.output.maxMessageBytes {
                     reason = DeadLetterReason(
@@ -425,9 +480,11 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 }
                 if let reason {
                     summary.deadLetters[reason.kind, default: 0] += 1
+                    delta.deadLetters[reason.kind, default: 0] += 1
                     try deadLetter(message, reason)
                 }
                 currentSource = nil
+                (roles[index] == .requests ? metrics.scoreLatency : metrics.learnLatency).record(ContinuousClock.now - received)
                 positions[index] = offset + 1
                 transactionMessages += 1
                 messagesSinceSnapshot += 1
@@ -537,6 +594,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             }
         }
         summary.transactions += 1
+        delta.transactions += 1
     }
 
     /// A transaction was aborted (its outputs will never show): the state has moved past what Kafka holds, so
@@ -582,11 +640,12 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             }
         }
         do {
-            try store.write(payload, reason: reason, positions: offsets, at: Date())
+            newestSnapshot = try store.write(payload, reason: reason, positions: offsets, at: Date())
         } catch {
             throw RuntimeError(.snapshot, "cannot write a snapshot: \(error)")
         }
         summary.snapshots += 1
+        delta.snapshots += 1
         messagesSinceSnapshot = 0
         lastSnapshot = ContinuousClock.now
         // For monitoring only: the group's offsets follow the snapshots.
@@ -644,6 +703,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         try producer.send(
             topic: topic, partition: partition, key: key, value: value, headers: headers,
             timestampMilliseconds: timestampMilliseconds)
+        delta.messagesOut[topic, default: 0] += 1
         return true
     }
 
@@ -663,7 +723,66 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
 
     func answered() { summary.answered += 1 }
 
-    func countDeadLetter(_ reason: DeadLetterReason) { summary.deadLetters[reason.kind, default: 0] += 1 }
+    func countDeadLetter(_ reason: DeadLetterReason) {
+        summary.deadLetters[reason.kind, default: 0] += 1
+        delta.deadLetters[reason.kind, default: 0] += 1
+    }
+
+    /// Alertmanager gets every alert but those raised again while re-learning (already sent).
+    func notifyAlertmanager(_ alert: Alert) {
+        guard let alertmanager else { return }
+        if let source = currentSource, source.offset <= deliveredThrough[source.index] { return }
+        alertmanager.dispatcher.dispatch(alert)
+    }
+
+    /// Hands the counts to the registry, the model to `POST /score` when due, and the `/model` document over.
+    private func flushMetrics(now: ContinuousClock.Instant) {
+        lastFlush = now
+        for index in partitions.indices where consumed[index] > 0 {
+            delta.messagesIn[partitions[index].topic, default: 0] += consumed[index]
+            consumed[index] = 0
+        }
+        delta.lag = partitions.indices.compactMap { index in
+            consumer.cachedWatermarks(topic: partitions[index].topic, partition: partitions[index].partition).map {
+                (partitions[index].topic, partitions[index].partition, max(0, $0.high - positions[index]))
+            }
+        }
+        if summary.snapshots > 0 || summary.restoredFrom != nil {
+            let age = now - lastSnapshot
+            delta.snapshotAgeSeconds = Double(age.components.seconds) + Double(age.components.attoseconds) * 1e-18
+        }
+        delta.joinWaiting = job.waiting
+        delta.heldFeedback = job.heldFeedback
+        delta.modelVersion = job.modelVersion
+        delta.partitions = partitions.count
+        metrics.flush(delta)
+        delta = RuntimeMetrics.Delta()
+        let remaining = relearnRemaining
+        let phase: RuntimeStatus.Phase = remaining > 0 ? .relearning : .running
+        if now - lastPublish >= configuration.ops.modelRefresh {
+            status.publish(job.liveModel())
+            lastPublish = now
+        }
+        status.set(phase, remaining: remaining)
+        status.loopTurned(model: modelDocument(phase: phase))
+    }
+
+    /// `/model`: the job, its version, newest snapshot, partitions and recent figures.
+    private func modelDocument(phase: RuntimeStatus.Phase) -> [UInt8] {
+        var document: [String: Any] = [
+            "name": configuration.name, "job": configuration.job.rawValue, "model_version": job.modelVersion,
+            "phase": phase.rawValue, "assignment": configuration.kafka.assignment.rawValue,
+            "partitions": partitions.indices.map { ["topic": partitions[$0].topic, "partition": Int(partitions[$0].partition), "next_offset": positions[$0]] },
+            "snapshot": newestSnapshot ?? NSNull(), "restored_from": summary.restoredFrom ?? NSNull(),
+            "alerts": job.alerts, "waiting": job.waiting,
+        ]
+        var figures: [String: Any] = [:]
+        for (name, value) in job.recentMetrics where value.isFinite { figures[name] = value }
+        for (name, value) in job.counters { figures[name] = value }
+        document["metrics"] = figures
+        let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Array(data)
+    }
 
     private func statusLine(inRate: Double, outRate: Double) -> String {
         var lag: Int64 = 0
@@ -825,6 +944,7 @@ final class RuntimeOutput: JobOutput {
     }
 
     func alert(_ alert: Alert) {
+        runtime.notifyAlertmanager(alert)
         guard let topic = runtime.configuration.topics.alerts else { return }
         publish(topic: topic, key: alert.id, value: Array(alert.jsonLine().utf8))
     }
