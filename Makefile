@@ -8,7 +8,7 @@ BENCH := Benchmarks/.build/release/streamlearn-bench
 BENCH_MESSAGES ?= 1000000
 BENCH_PARTITIONS ?= 64
 
-.PHONY: deps release demo test bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-tool clean
+.PHONY: deps release demo test bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-score bench-tool clean
 
 ## deps: librdkafka-dev (2.0.2 on Debian 12) and pkg-config, if missing.
 deps:
@@ -80,6 +80,12 @@ bench-allocations: deps
 ## mode, and its event-to-score latency at 50,000 events/s (release build, embedded broker).
 bench-run: bench-tool
 	$(BENCH) run
+
+## bench-score: POST /score under wrk on loopback (alone and while the job learns), and the learning rate with and
+## without that load (release build, embedded broker; needs wrk).
+bench-score: bench-tool
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	$(BENCH) score
 
 ## bench-state: peak RSS and snapshot size of `learn` after 1M and after 10M events (fails past 5% apart).
 bench-state: release

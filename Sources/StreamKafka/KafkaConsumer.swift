@@ -49,6 +49,13 @@ public final class KafkaConsumer: Sendable {
         try client.assign(offsets.map { ($0.topicPartition, $0.offset) })
     }
 
+    /// Takes part in the group's rebalances: `handler` is called on the polling thread, inside the poll during
+    /// which the group assigns or revokes partitions, before anything of an assigned partition is fetched and
+    /// before a revoked one is given up. This is where per-partition state is loaded and saved.
+    public func setRebalanceHandler(_ handler: KafkaRebalanceHandler) {
+        client.context.rebalanceHandler.withLock { $0 = handler }
+    }
+
     /// Offsets to start from when these partitions are next assigned by the group, overriding the committed ones.
     /// This is how a restart resumes exactly from the offsets stored in a model snapshot.
     public func setStartOffsets(_ offsets: [TopicPartitionOffset]) {
@@ -241,5 +248,23 @@ public final class KafkaConsumer: Sendable {
 
     private func checkOpen() throws(KafkaError) {
         if closed.load(ordering: .acquiring) { throw KafkaError(.closed, "the consumer is closed") }
+    }
+}
+
+/// What an application does when the consumer group moves partitions (``KafkaConsumer/setRebalanceHandler(_:)``).
+public struct KafkaRebalanceHandler: Sendable {
+    /// Partitions given to this member; returns where to start reading each (the rest start at the group's
+    /// committed offsets).
+    public var assigned: @Sendable ([TopicPartition]) -> [TopicPartitionOffset]
+    /// Partitions taken away; `lost` when the group already gave them to another member (session timeout), so
+    /// nothing may be committed for them.
+    public var revoked: @Sendable (_ partitions: [TopicPartition], _ lost: Bool) -> Void
+
+    public init(
+        assigned: @escaping @Sendable ([TopicPartition]) -> [TopicPartitionOffset],
+        revoked: @escaping @Sendable (_ partitions: [TopicPartition], _ lost: Bool) -> Void
+    ) {
+        self.assigned = assigned
+        self.revoked = revoked
     }
 }

@@ -38,6 +38,24 @@ struct RuntimeConfigurationTests {
         #expect(configuration.topics.deadLetter == "fraud.dead-letter")
         #expect(configuration.snapshots.directory == ".streamlearn/snapshots/fraud")
         #expect(configuration.transactionalID == "streamlearn-fraud")
+        #expect(configuration.kafka.assignment == .all)
+        #expect(configuration.ops.address == "127.0.0.1:9464")
+        #expect(configuration.ops.modelRefresh == .milliseconds(100))
+        #expect(configuration.alertmanager == nil)
+        let set = try RuntimeConfiguration.parse(yaml: Self.minimal + """
+
+            kafka: {assignment: group}
+            ops: {address: "[::1]:0", model_refresh_ms: 500}
+            alertmanager: {url: "http://am.example:9093", resend_interval_s: 30, timeout_s: 2}
+            """)
+        #expect(set.kafka.assignment == .group)
+        #expect(OpsAddress(set.ops.address!) == OpsAddress("::1:0"))
+        #expect(OpsAddress(set.ops.address!)?.host == "::1")
+        #expect(set.ops.modelRefresh == .milliseconds(500))
+        #expect(set.alertmanager?.url.absoluteString == "http://am.example:9093")
+        #expect(set.alertmanager?.resendInterval == .seconds(30))
+        #expect(set.alertmanager?.timeout == .seconds(2))
+        #expect(try RuntimeConfiguration.parse(yaml: Self.minimal + "\nops: {address: off}").ops.address == nil)
     }
 
     @Test("Bad values and unknown keys stop with the key's path and the reason", arguments: [
@@ -45,13 +63,18 @@ struct RuntimeConfigurationTests {
         ("model:\n  optimizer: {kind: adam}", "model.optimizer.kind: must be one of 'sgd', 'adagrad', 'ftrl', got 'adam'"),
         ("model:\n  hash_bits: 40", "model.hash_bits: must be at most 30, got 40"),
         ("model:\n  threshold: 0", "model.threshold: must be > 0, got 0"),
-        ("kafka:\n  brokerz: localhost:9092", "kafka.brokerz: unknown key (known here: brokers, group, on_lost_offsets, properties, start)"),
+        ("kafka:\n  brokerz: localhost:9092", "kafka.brokerz: unknown key (known here: assignment, brokers, group, on_lost_offsets, properties, start)"),
         ("output:\n  mode: twice", "output.mode: must be one of 'exactly-once', 'at-least-once', got 'twice'"),
         ("detectors:\n  f1_window: 5", "detectors.f1_window: must be at least 10, got 5"),
         ("join:\n  capacity: many", "join.capacity: must be a whole number, got 'many'"),
         ("snapshots:\n  every_seconds: -3", "snapshots.every_seconds: must be > 0, got -3"),
         ("fields:\n  ignore: notalist", "fields.ignore: must be a list, got 'notalist'"),
-        ("colour: blue", "colour: unknown key (known here: detectors, fields, job, join, kafka, model, name, output, snapshots, topics)"),
+        ("colour: blue", "colour: unknown key (known here: alertmanager, detectors, fields, job, join, kafka, model, name, ops, output, snapshots, topics)"),
+        ("kafka:\n  assignment: some", "kafka.assignment: must be one of 'all', 'group', got 'some'"),
+        ("ops:\n  address: localhost", "ops.address: must be HOST:PORT or 'off', got 'localhost'"),
+        ("ops:\n  model_refresh_ms: 0", "ops.model_refresh_ms: must be at least 1, got 0"),
+        ("alertmanager:\n  url: ftp://am:9093", "alertmanager.url: must be an http(s) URL, got 'ftp://am:9093'"),
+        ("alertmanager:\n  url: http://am:9093\n  resend_interval_s: 0", "alertmanager.resend_interval_s: must be > 0, got 0"),
     ])
     func refused(extra: String, message: String) throws {
         #expect(throws: ConfigurationError.self) { try RuntimeConfiguration.parse(yaml: Self.minimal + "\n" + extra) }

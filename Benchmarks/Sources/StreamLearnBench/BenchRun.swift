@@ -89,7 +89,7 @@ struct BenchRun: AsyncParsableCommand {
         try producer.close(timeout: .seconds(60))
     }
 
-    func configuration(name: String, mode: String, directory: String, events: String, labels: String) -> String {
+    static func configuration(name: String, mode: String, directory: String, events: String, labels: String) -> String {
         """
         job: scoring
         name: \(name)
@@ -129,7 +129,7 @@ struct BenchRun: AsyncParsableCommand {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("bench-run-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: scratch) }
         for (name, mode) in [("eo", "exactly-once"), ("alo", "at-least-once")] {
-            let configuration = try RuntimeConfiguration.parse(yaml: configuration(
+            let configuration = try RuntimeConfiguration.parse(yaml: Self.configuration(
                 name: name, mode: mode, directory: scratch.appendingPathComponent(name).path, events: "bench-events",
                 labels: "bench-labels"))
             var options = StreamRuntime.Options()
@@ -192,7 +192,7 @@ struct BenchRun: AsyncParsableCommand {
     ) throws -> (p50: Int, p99: Int, p999: Int, count: Int) {
         let total = rate * seconds
         let (events, labels) = Self.stream(count: total, seed: 9)
-        let configuration = try RuntimeConfiguration.parse(yaml: configuration(
+        let configuration = try RuntimeConfiguration.parse(yaml: Self.configuration(
             name: name, mode: mode, directory: directory, events: "\(name)-events", labels: "\(name)-labels"))
         var options = StreamRuntime.Options()
         options.exitWhenIdle = .seconds(6)

@@ -29,6 +29,8 @@ public struct SnapshotStore: Sendable {
     public enum Reason: Sendable, Hashable, Codable, CustomStringConvertible {
         case periodic
         case shutdown
+        /// Written when the state moves to another instance (a consumer-group rebalance).
+        case handover
         /// Written for a critical alert (its id).
         case alert(String)
 
@@ -36,6 +38,7 @@ public struct SnapshotStore: Sendable {
             switch self {
             case .periodic: "periodic"
             case .shutdown: "shutdown"
+            case .handover: "handover"
             case .alert(let id): "alert:\(id)"
             }
         }
@@ -45,6 +48,8 @@ public struct SnapshotStore: Sendable {
                 self = .periodic
             } else if text == "shutdown" {
                 self = .shutdown
+            } else if text == "handover" {
+                self = .handover
             } else {
                 self = .alert(String(text.dropFirst("alert:".count)))
             }

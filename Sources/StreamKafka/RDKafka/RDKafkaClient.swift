@@ -177,6 +177,8 @@ final class RDKafkaClientContext: Sendable {
 
     let logger: Logger
     let state = Mutex(State())
+    /// The application's part in rebalances, called inside librdkafka's callback (on the polling thread).
+    let rebalanceHandler = Mutex<KafkaRebalanceHandler?>(nil)
 
     init(logger: Logger) {
         self.logger = logger
@@ -260,9 +262,12 @@ private let rdkafkaRebalanceCallback: @convention(c) (
     switch err {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         // Exact restarts: partitions with a start offset (from a snapshot) begin there, the rest at the
-        // group's committed offset.
+        // group's committed offset. A handler decides the offsets itself, before anything is fetched.
         if let partitions {
-            let starts = ctx.state.withLock { $0.startOffsets }
+            var starts = ctx.state.withLock { $0.startOffsets }
+            if let handler = ctx.rebalanceHandler.withLock({ $0 }) {
+                for entry in handler.assigned(topicPartitions) { starts[entry.topicPartition] = entry.offset }
+            }
             RDKafkaTopicPartitionList.setOffsets(partitions, starts)
         }
         var failure: String?
@@ -288,6 +293,8 @@ private let rdkafkaRebalanceCallback: @convention(c) (
     default:
         // RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, or an error: give the partitions up either way.
         let lost = rd_kafka_assignment_lost(rk) != 0
+        // The application finishes its work on these partitions while they are still this member's.
+        ctx.rebalanceHandler.withLock({ $0 })?.revoked(topicPartitions, lost)
         if !lost {
             // The generation is still valid here: commit what the application stored as durable, so that the
             // next owner starts right after it (no re-processing). Lost partitions are not ours to commit.

@@ -33,7 +33,9 @@ public final class RuntimeStatus: Sendable {
     }
 
     private let state = Mutex(State())
-    private let live = Mutex<LiveModel?>(nil)
+    /// The models `POST /score` reads, by task (-1: the one model of `kafka.assignment: all`), and the number
+    /// of tasks in the group (`nil` for `all`).
+    private let live = Mutex<(models: [Int: LiveModel], tasks: Int?)>(([:], nil))
 
     public init() {}
 
@@ -52,9 +54,24 @@ public final class RuntimeStatus: Sendable {
         }
     }
 
-    func publish(_ model: LiveModel?) { live.withLock { $0 = model } }
+    func publish(_ models: [Int: LiveModel], tasks: Int?) { live.withLock { $0 = (models, tasks) } }
 
-    var liveModel: LiveModel? { live.withLock { $0 } }
+    /// The model that scores an event with this id: the only one, or (in a group) that of the partition the
+    /// id's key goes to (CRC-32, as librdkafka's default partitioner), if this instance holds it.
+    func liveModel(id: UnsafeRawBufferPointer?) -> Result<LiveModel, ModelUnavailable> {
+        let (models, tasks) = live.withLock { $0 }
+        guard let tasks else { return models[-1].map { .success($0) } ?? .failure(.starting) }
+        guard let id else { return .failure(.needsID) }
+        let task = Int(CRC32.checksum(id) % UInt32(tasks))
+        return models[task].map { .success($0) } ?? .failure(.elsewhere(task))
+    }
+
+    enum ModelUnavailable: Error {
+        case starting
+        case needsID
+        /// The partition's task is on another instance.
+        case elsewhere(Int)
+    }
 
     var phase: (phase: Phase, remaining: Int, sinceLoop: Duration) {
         state.withLock { ($0.phase, $0.remaining, .now - $0.lastLoop) }
@@ -84,7 +101,8 @@ final class SyncScorer: Sendable {
         let decoder: EventDecoder
         let event = DecodedEvent()
         var classifier: ProgressiveClassifier?
-        var version = -1
+        /// The live model `classifier` is a copy of.
+        var source: LiveModel?
         var writer = JSONWriter()
 
         init(decoder: EventDecoderConfiguration) { self.decoder = EventDecoder(configuration: decoder) }
@@ -102,9 +120,6 @@ final class SyncScorer: Sendable {
 
     /// The HTTP status and the JSON body answering `body`.
     func score(_ body: UnsafeRawBufferPointer) -> (status: Int, body: [UInt8]) {
-        guard let live = status.liveModel else {
-            return (503, Array(#"{"error":"no model yet: the job is starting"}"#.utf8))
-        }
         let worker = lock.withLock { _ in pool.popLast() } ?? Worker(decoder: decoder)
         defer { lock.withLock { _ in pool.append(worker) } }
         do {
@@ -126,9 +141,20 @@ final class SyncScorer: Sendable {
         if event.numeric.isEmpty && event.categorical.isEmpty && event.missing.isEmpty {
             return (400, Array(#"{"error":"an event with no features","reason":"no features","field":null,"byte":0}"#.utf8))
         }
-        if worker.version != live.version {
+        let live: LiveModel
+        switch status.liveModel(id: event.id.map { event.bytes($0) }) {
+        case .success(let model):
+            live = model
+        case .failure(.starting):
+            return (503, Array(#"{"error":"no model yet: the job is starting"}"#.utf8))
+        case .failure(.needsID):
+            return (400, Array(#"{"error":"an event needs its id: each partition has its own model (kafka.assignment: group)","reason":"no id","field":null,"byte":0}"#.utf8))
+        case .failure(.elsewhere(let task)):
+            return (421, Array(#"{"error":"the model of partition \#(task) is on another instance of the group","partition":\#(task)}"#.utf8))
+        }
+        if worker.source !== live {
             worker.classifier = live.classifier
-            worker.version = live.version
+            worker.source = live
         }
         let probability = worker.classifier!.predict(event)
         worker.writer.reset()

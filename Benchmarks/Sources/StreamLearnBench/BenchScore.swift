@@ -1,0 +1,172 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import StreamKafka
+import StreamPipeline
+import Synchronization
+
+struct BenchScore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score",
+        abstract: "POST /score under wrk on loopback, and what the HTTP load costs the stream's learning.",
+        discussion: """
+            A scoring job (the `run` benchmark's configuration) learns N events and their late labels from an \
+            embedded broker with its ops endpoint on 127.0.0.1: (1) alone, timed as `run` times it; (2) again on \
+            fresh topics while wrk posts one event per request to /score for --seconds; then (3) wrk alone against \
+            the learned model. Needs wrk (Debian's package).
+
+            Examples:
+              make bench-score
+              streamlearn-bench score --events 100000 --connections 32 --json
+            """
+    )
+
+    @Option(help: "Events learned in each run (each has a label message too).")
+    var events: Int = 200_000
+
+    @Option(help: "Partitions of the events topic (the labels topic has half as many).")
+    var partitions: Int = 16
+
+    @Option(help: "Seconds of each wrk run.")
+    var seconds: Int = 10
+
+    @Option(help: "wrk's open connections.")
+    var connections: Int = 32
+
+    @Option(help: "wrk's threads.")
+    var threads: Int = 1
+
+    @Option(help: "The wrk executable.")
+    var wrk: String = "wrk"
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard events >= 1000 else { throw ValidationError("--events must be at least 1000, got \(events)") }
+        guard partitions >= 2 else { throw ValidationError("--partitions must be at least 2, got \(partitions)") }
+        guard seconds >= 1, connections >= 1, threads >= 1 else { throw ValidationError("--seconds, --connections and --threads must be positive") }
+    }
+
+    func run() async throws {
+        let logger = global.bootstrapLogging()
+        let result = try await measure(logger: logger)
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+            Output.line(String(decoding: data, as: UTF8.self))
+        } else {
+            for key in result.keys.sorted() { Output.line("\(key.padding(toLength: 34, withPad: " ", startingAt: 0)) \(result[key]!)") }
+        }
+    }
+
+    /// One request's body: an event of the stream's 20 features.
+    static let probe: String = {
+        let (events, _) = BenchRun.stream(count: 1, seed: 11)
+        return events[0]
+    }()
+
+    func measure(logger: Logger) async throws -> [String: Double] {
+        let labelPartitions = max(partitions / 2, 1)
+        var topics: [(name: String, partitions: Int)] = []
+        for name in ["alone", "loaded"] {
+            topics += [
+                ("\(name)-events", partitions), ("\(name)-labels", labelPartitions), ("\(name)-scores", partitions),
+                ("\(name)-alerts", 1), ("\(name)-dead", 1),
+            ]
+        }
+        let broker = try EmbeddedBroker(topics: topics, logger: logger)
+        defer { broker.close() }
+        let bootstrap = broker.bootstrapServers
+        let (events, labels) = BenchRun.stream(count: self.events, seed: 7)
+        for name in ["alone", "loaded"] {
+            try BenchRun.produce(bootstrap, "\(name)-events", events, partitions: partitions)
+            try BenchRun.produce(bootstrap, "\(name)-labels", labels, partitions: labelPartitions)
+        }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("bench-score-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var result: [String: Double] = ["events": Double(self.events), "connections": Double(connections)]
+
+        // 1. Learning alone.
+        let alone = try runtime(name: "alone", directory: scratch.appendingPathComponent("alone").path, bootstrap: bootstrap, logger: logger)
+        let aloneSummary = try await runOnDedicatedThread { try alone.run() }
+        result["learn_alone_messages_per_second"] = (Double(aloneSummary.messages) / aloneSummary.busy.seconds).rounded()
+
+        // 2. Learning while wrk posts to /score; 3. wrk alone against the learned model.
+        let loaded = try runtime(name: "loaded", directory: scratch.appendingPathComponent("loaded").path, bootstrap: bootstrap, logger: logger)
+        let bound = Mutex<String?>(nil)
+        let endpoint = OpsEndpoint(address: OpsAddress("127.0.0.1:0")!, runtime: loaded, logger: logger) { address in
+            bound.withLock { $0 = address }
+        }
+        let group = ServiceGroup(services: [endpoint.service()], logger: logger)
+        let server = Task { try await group.run() }
+        while bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(20)) }
+        let url = "http://\(bound.withLock { $0 }!)/score"
+        let script = scratch.appendingPathComponent("score.lua")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let body = Self.probe.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+        try "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\nwrk.body = '\(body)'\n"
+            .write(to: script, atomically: true, encoding: .utf8)
+
+        let learning = Task.detached { try await runOnDedicatedThread { try loaded.run() } }
+        let underLoad = try await runWrk(url: url, script: script.path)
+        let loadedSummary = try await learning.value
+        result["learn_under_http_messages_per_second"] = (Double(loadedSummary.messages) / loadedSummary.busy.seconds).rounded()
+        result["learn_under_http_of_alone"] = result["learn_under_http_messages_per_second"]! / result["learn_alone_messages_per_second"]!
+        for (key, value) in underLoad { result["http_while_learning_\(key)"] = value }
+        for (key, value) in try await runWrk(url: url, script: script.path) { result["http_alone_\(key)"] = value }
+        await group.triggerGracefulShutdown()
+        _ = await server.result
+        return result
+    }
+
+    func runtime(name: String, directory: String, bootstrap: String, logger: Logger) throws -> StreamRuntime {
+        let configuration = try RuntimeConfiguration.parse(yaml: BenchRun.configuration(
+            name: name, mode: "at-least-once", directory: directory, events: "\(name)-events", labels: "\(name)-labels"))
+        var options = StreamRuntime.Options()
+        options.exitWhenIdle = .seconds(2)
+        return StreamRuntime(configuration: configuration, brokers: bootstrap, options: options, logger: logger)
+    }
+
+    /// Runs wrk; its requests/s, latency percentiles (µs) and non-2xx count.
+    func runWrk(url: String, script: String) async throws -> [String: Double] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [wrk, "-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", script, url]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.standardError
+        try process.run()
+        let data = try await runOnDedicatedThread { output.fileHandleForReading.readDataToEndOfFile() }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw ValidationError("wrk exited with \(process.terminationStatus)") }
+        return Self.parseWrk(String(decoding: data, as: UTF8.self))
+    }
+
+    /// Reads wrk's `--latency` report.
+    static func parseWrk(_ text: String) -> [String: Double] {
+        var result: [String: Double] = [:]
+        func microseconds(_ token: Substring) -> Double? {
+            for (unit, scale) in [("us", 1.0), ("ms", 1_000.0), ("s", 1_000_000.0)] where token.hasSuffix(unit) {
+                return Double(token.dropLast(unit.count)).map { $0 * scale }
+            }
+            return nil
+        }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.first == "Requests/sec:", let rate = fields.last.flatMap({ Double($0) }) {
+                result["requests_per_second"] = rate.rounded()
+            } else if fields.count == 2, ["50%", "90%", "99%"].contains(fields[0]), let value = microseconds(fields[1]) {
+                result["latency_us_p\(fields[0].dropLast())"] = value
+            } else if line.contains("Non-2xx or 3xx responses:"), let count = fields.last.flatMap({ Double($0) }) {
+                result["non_2xx"] = count
+            } else if fields.count >= 4, fields[1] == "requests", fields[2] == "in", let count = Double(fields[0]) {
+                result["requests"] = count
+            }
+        }
+        if result["non_2xx"] == nil { result["non_2xx"] = 0 }
+        return result
+    }
+}

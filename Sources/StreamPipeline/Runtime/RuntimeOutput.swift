@@ -1,0 +1,143 @@
+import Alerting
+import Foundation
+import StreamKafka
+
+/// A consumed message kept whole for the dead-letter topic, in a compact binary form (kept with each label that
+/// waits for its event, so encoding it must be cheap).
+struct DeadLetterOrigin {
+    var topic: String
+    var partition: Int32
+    var offset: Int64
+    var key: [UInt8]?
+    var value: [UInt8]
+    var headers: [KafkaHeader]
+    var timestampMilliseconds: Int64?
+
+    init(_ message: KafkaMessageView) {
+        topic = message.topic
+        partition = message.partition
+        offset = message.offset
+        key = message.key.map { Array($0) }
+        value = Array(message.value)
+        headers = message.headers
+        timestampMilliseconds = message.timestampMilliseconds
+    }
+
+    /// The message's bytes: topic, partition, offset, timestamp, key, value and headers, length-prefixed.
+    static func encode(_ message: KafkaMessageView) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(message.value.count + (message.key?.count ?? 0) + 64)
+        func integer<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+        func blob(_ data: UnsafeRawBufferPointer?) {
+            guard let data else { return integer(Int32(-1)) }
+            integer(Int32(data.count))
+            bytes.append(contentsOf: data)
+        }
+        var topic = message.topic
+        topic.withUTF8 { blob(UnsafeRawBufferPointer($0)) }
+        integer(message.partition)
+        integer(message.offset)
+        integer(message.timestampMilliseconds ?? .min)
+        blob(message.key)
+        blob(message.value)
+        let headers = message.headers
+        integer(Int32(headers.count))
+        for header in headers {
+            var name = header.name
+            name.withUTF8 { blob(UnsafeRawBufferPointer($0)) }
+            if let value = header.value { value.withUnsafeBytes { blob($0) } } else { blob(nil) }
+        }
+        return bytes
+    }
+
+    init?(decoding bytes: [UInt8]) {
+        var position = 0
+        func integer<T: FixedWidthInteger>(_: T.Type) -> T? {
+            guard position + MemoryLayout<T>.size <= bytes.count else { return nil }
+            var value = T.zero
+            withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes[position..<position + MemoryLayout<T>.size]) }
+            position += MemoryLayout<T>.size
+            return T(littleEndian: value)
+        }
+        func blob() -> [UInt8]?? {
+            guard let length = integer(Int32.self) else { return nil }
+            if length < 0 { return .some(nil) }
+            guard position + Int(length) <= bytes.count else { return nil }
+            defer { position += Int(length) }
+            return .some(Array(bytes[position..<position + Int(length)]))
+        }
+        guard let topic = blob(), let topic, let partition = integer(Int32.self), let offset = integer(Int64.self),
+            let timestamp = integer(Int64.self), let key = blob(), let value = blob(), let value,
+            let count = integer(Int32.self), count >= 0
+        else { return nil }
+        var headers: [KafkaHeader] = []
+        for _ in 0..<count {
+            guard let name = blob(), let name, let headerValue = blob() else { return nil }
+            headers.append(KafkaHeader(name: String(decoding: name, as: UTF8.self), value: headerValue))
+        }
+        self.topic = String(decoding: topic, as: UTF8.self)
+        self.partition = partition
+        self.offset = offset
+        self.timestampMilliseconds = timestamp == .min ? nil : timestamp
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+}
+
+/// The header naming the job and the input message an output answers (`name/topic:partition:offset`).
+let sourceHeader = "streamlearn.source"
+
+/// A task's ``JobOutput``: writes into the task's producer, or nothing while a re-learned message is processed.
+final class RuntimeOutput: JobOutput {
+    unowned let task: RuntimeTask
+    /// The message being processed.
+    var current: KafkaMessageView?
+    /// A send that failed inside a job's call, rethrown by the runtime after it.
+    var failure: (any Error)?
+
+    init(task: RuntimeTask) { self.task = task }
+
+    func answer(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        do {
+            if try task.send(topic: task.configuration.topics.outputs, key: key, value: value) { task.answered() }
+        } catch {
+            failure = error
+        }
+    }
+
+    func publish(topic: String, key: String, value: [UInt8]) {
+        var key = key
+        key.withUTF8 { keyBytes in
+            value.withUnsafeBytes { valueBytes in
+                do {
+                    try task.send(topic: topic, key: UnsafeRawBufferPointer(keyBytes), value: valueBytes)
+                } catch {
+                    failure = error
+                }
+            }
+        }
+    }
+
+    func origin() -> [UInt8] {
+        guard let current else { return [] }
+        return DeadLetterOrigin.encode(current)
+    }
+
+    func deadLetter(origin: [UInt8], _ reason: DeadLetterReason) {
+        task.countDeadLetter(reason)
+        guard let message = DeadLetterOrigin(decoding: origin) else { return }
+        do {
+            try task.deadLetter(message, reason)
+        } catch {
+            failure = error
+        }
+    }
+
+    func alert(_ alert: Alert) {
+        // Alertmanager hears of every alert but those raised again while re-learning (already sent).
+        if !task.isRelearning { task.runtime.notifyAlertmanager(alert) }
+        guard let topic = task.configuration.topics.alerts else { return }
+        publish(topic: topic, key: alert.id, value: Array(alert.jsonLine().utf8))
+    }
+}

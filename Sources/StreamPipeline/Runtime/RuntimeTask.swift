@@ -1,0 +1,534 @@
+import Alerting
+import DriftDetection
+import Foundation
+import Logging
+import OnlineLearning
+import Prometheus
+import StreamCore
+import StreamKafka
+
+/// One unit of state and work: a job over some input partitions, with its own snapshots, its own transactional
+/// producer and its own bookkeeping of what its outputs already hold. With `kafka.assignment: all` one task reads
+/// every partition; with `group` there is a task per partition number (partition p of the requests topic with
+/// partition p of the feedback topic), and a rebalance moves tasks whole between instances.
+///
+/// Exactly once (`output.mode: exactly-once`): outputs are sent in Kafka transactions, each output carrying the
+/// input message it answers in a `streamlearn.source` header (`name/topic:partition:offset`) and going to a
+/// partition chosen by its key. A snapshot is written only between transactions, with the input offsets and where
+/// each output partition ended. Recovery loads the newest good snapshot, reads what the output partitions
+/// received since (with `read_committed`), and re-learns the messages from the snapshot on without sending again
+/// any output already there: per output partition, a task's outputs arrive in input order, so the newest source
+/// seen there tells which answers it already holds. The job is deterministic, so the state, and each answer, is
+/// the same as an uninterrupted run's. This holds whether or not the brokers abort a crashed instance's open
+/// transaction (Kafka does when the next owner starts its producer; the embedded broker leaves its delivered
+/// messages visible).
+final class RuntimeTask {
+    unowned let runtime: StreamRuntime
+    /// The partition number the task owns (`group`), or `nil` for every partition (`all`).
+    let number: Int?
+    let store: SnapshotStore
+    let producer: KafkaProducer
+    var job: (any StreamJob)!
+    var output: RuntimeOutput!
+    let partitions: [TopicPartition]
+    let roles: [JobMessage.Role]
+    /// Next offset to process, per partition (index into `partitions`).
+    var positions: [Int64] = []
+    /// Messages read per partition since the last metrics flush.
+    var consumed: [Int]
+    /// Output partitions per output topic.
+    private var outputPartitions: [String: Int] = [:]
+    /// Per output partition, the newest input offset (per input partition) it already holds an answer for:
+    /// answers to older inputs are not sent again.
+    private var delivered: [TopicPartition: [Int64]] = [:]
+    /// Per input partition, the newest offset any output partition already holds an answer for.
+    private(set) var deliveredThrough: [Int64] = []
+    /// The input message being processed (index into `partitions`, offset), for the outputs' source.
+    private var currentSource: (index: Int, offset: Int64)?
+    private(set) var inTransaction = false
+    private var transactionStart = ContinuousClock.now
+    private(set) var transactionMessages = 0
+    private var messagesSinceSnapshot = 0
+    private(set) var lastSnapshot = ContinuousClock.now
+    private var record = 0
+    var summary = StreamRuntime.Summary()
+    /// The path of the snapshot written or restored last.
+    private(set) var newestSnapshot: String?
+    private var feedbackPaused = false
+
+    var configuration: RuntimeConfiguration { runtime.configuration }
+    var exactlyOnce: Bool { configuration.output.mode == .exactlyOnce }
+    private var logger: Logger { runtime.logger }
+    /// The name in alerts and logs: the job's, with the partition number in `group`.
+    var modelName: String { number.map { "\(configuration.name)-p\($0)" } ?? configuration.name }
+
+    /// Opens the task's snapshot store and producer (fencing the task's previous owner).
+    init(runtime: StreamRuntime, number: Int?, partitions: [TopicPartition], roles: [JobMessage.Role]) throws {
+        self.runtime = runtime
+        self.number = number
+        self.partitions = partitions
+        self.roles = roles
+        consumed = Array(repeating: 0, count: partitions.count)
+        let configuration = runtime.configuration
+        let directory = number.map { "\(configuration.snapshots.directory)/p\($0)" } ?? configuration.snapshots.directory
+        do {
+            store = try SnapshotStore(directory: directory, keepLast: configuration.snapshots.keep)
+        } catch {
+            throw RuntimeError(.snapshot, "snapshots.directory: \(error)")
+        }
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: runtime.brokers)
+        producerConfiguration.clientID = "streamlearn-\(configuration.name)"
+        producerConfiguration.properties = configuration.kafka.properties
+        producerConfiguration.linger = .milliseconds(20)
+        let exactlyOnce = configuration.output.mode == .exactlyOnce
+        if exactlyOnce {
+            producerConfiguration.transactionalID = configuration.transactionalID + (number.map { "-p\($0)" } ?? "")
+        }
+        do {
+            producer = try KafkaProducer(configuration: producerConfiguration, logger: runtime.logger)
+            // Fences an older owner (Kafka aborts its open transaction) before the outputs are read.
+            if exactlyOnce { try producer.initTransactions(timeout: .seconds(60)) }
+        } catch {
+            throw RuntimeError(.kafka, "cannot start the producer: \(error)")
+        }
+    }
+
+    // MARK: - Recovery
+
+    /// Loads the newest good snapshot, finds what committed transactions answered, and returns where each input
+    /// partition starts. Used when the task starts and after a transaction the brokers aborted.
+    func recover(consumer: KafkaConsumer) throws -> [TopicPartitionOffset] {
+        let (entry, refused) = store.newestGood()
+        for error in refused { logger.warning("snapshot refused, using an older one: \(error)") }
+        var snapshotOffsets: [TopicPartition: Int64] = [:]
+        for case .kafka(let position) in entry?.header.positions ?? [] {
+            snapshotOffsets[TopicPartition(position.topic, position.partition)] = position.offset
+        }
+        summary.restoredFrom = entry?.path
+        newestSnapshot = entry?.path
+        let raiser = AlertRaiser(
+            model: Alert.Model(name: modelName, version: "streamlearn"),
+            metrics: DriftMetrics(model: modelName, registry: runtime.metrics.registry))
+        output = RuntimeOutput(task: self)
+        raiser.onAlert = { [unowned self] alert in self.output.alert(alert) }
+        job = try makeJob(payload: entry?.payload, raiser: raiser)
+
+        positions = []
+        var lost: [String] = []
+        for partition in partitions {
+            let (low, high): (Int64, Int64)
+            do {
+                (low, high) = try consumer.watermarks(topic: partition.topic, partition: partition.partition, timeout: .seconds(30))
+            } catch {
+                throw RuntimeError(.kafka, "cannot read the offsets of \(partition): \(error)")
+            }
+            var start = snapshotOffsets[partition] ?? (configuration.kafka.start == .earliest ? low : high)
+            if start < low {
+                lost.append("\(partition): snapshot at offset \(start), oldest kept \(low) (\(low - start) message(s) lost)")
+                switch configuration.kafka.onLostOffsets {
+                case .fail: break
+                case .earliest: start = low
+                case .latest: start = high
+                }
+            }
+            positions.append(start)
+        }
+        if !lost.isEmpty {
+            try sendDataLossAlert(lost)
+            if configuration.kafka.onLostOffsets == .fail {
+                throw RuntimeError(
+                    .lostOffsets,
+                    "input offsets fell out of retention (kafka.on_lost_offsets: fail):\n  " + lost.joined(separator: "\n  ")
+                        + "\nset kafka.on_lost_offsets to earliest or latest to continue without them")
+            }
+            logger.error("input offsets fell out of retention; continuing (kafka.on_lost_offsets): \(lost)")
+        }
+        try readDelivered(since: snapshotOffsets)
+        feedbackPaused = false
+        logger.info(
+            "task started", metadata: [
+                "task": "\(modelName)", "snapshot": "\(entry?.path ?? "none")", "partitions": "\(partitions.count)",
+                "relearn": "\(relearnRemaining)",
+            ])
+        return zip(partitions, positions).map { TopicPartitionOffset($0, offset: $1) }
+    }
+
+    private func makeJob(payload: Data?, raiser: AlertRaiser) throws -> any StreamJob {
+        do {
+            switch configuration.job {
+            case .scoring:
+                let state = try payload.map { try Snapshot.decode(PipelineState.self, from: $0) }
+                return try ScoringJob(configuration: configuration, state: state, store: store, raiser: raiser)
+            case .bandit:
+                return try BanditJob(configuration: configuration, payload: payload)
+            case .reinforcement:
+                return try ReinforcementJob(configuration: configuration, payload: payload)
+            }
+        } catch let error as LearningError {
+            throw RuntimeError(.snapshot, "the snapshot in '\(store.directory)' cannot be used: \(error)")
+        }
+    }
+
+    /// Messages to learn again before answering again (their answers are already out).
+    var relearnRemaining: Int {
+        zip(deliveredThrough, positions).reduce(0) { $0 + max(0, Int($1.0 + 1 - $1.1)) }
+    }
+
+    /// Whether the message being processed is re-learned (its answers are already out).
+    var isRelearning: Bool {
+        guard let source = currentSource else { return false }
+        return source.offset <= deliveredThrough[source.index]
+    }
+
+    /// Reads what the output partitions received since the snapshot (exactly-once mode): the newest source each
+    /// holds, per input partition of this task.
+    private func readDelivered(since snapshot: [TopicPartition: Int64]) throws {
+        outputPartitions = [:]
+        delivered = [:]
+        deliveredThrough = Array(repeating: -1, count: partitions.count)
+        for topic in runtime.outputTopics {
+            do {
+                outputPartitions[topic] = try producer.partitionCount(topic: topic, timeout: .seconds(30))
+            } catch {
+                throw RuntimeError(.kafka, "topics: cannot read topic '\(topic)': \(error)")
+            }
+        }
+        guard exactlyOnce else { return }
+        var configuration = KafkaConsumerConfiguration(
+            bootstrapServers: runtime.brokers, groupID: "\(self.configuration.kafka.group)-outputs")
+        configuration.properties = self.configuration.kafka.properties
+        configuration.properties["isolation.level"] = "read_committed"
+        let inputIndex = Dictionary(uniqueKeysWithValues: partitions.enumerated().map { ("\($1.topic):\($1.partition)", $0) })
+        let jobPrefix = "\(self.configuration.name)/"
+        do {
+            let reader = try KafkaConsumer(configuration: configuration, logger: logger)
+            defer { try? reader.close(timeout: .seconds(5)) }
+            var ends: [TopicPartition: Int64] = [:]
+            var starts: [TopicPartitionOffset] = []
+            for (topic, count) in outputPartitions {
+                for partition in 0..<Int32(count) {
+                    let key = TopicPartition(topic, partition)
+                    let (low, high) = try reader.watermarks(topic: topic, partition: partition, timeout: .seconds(30))
+                    let start = max(low, snapshot[key] ?? low)
+                    if high > start {
+                        ends[key] = high
+                        starts.append(TopicPartitionOffset(key, offset: start))
+                    }
+                }
+            }
+            guard !starts.isEmpty else { return }
+            try reader.assign(starts)
+            let deadline = ContinuousClock.now + .seconds(120)
+            while !ends.isEmpty {
+                guard ContinuousClock.now < deadline else { throw KafkaError(.timedOut, "outputs not read to their end within 120 s") }
+                try reader.poll(timeout: .milliseconds(100)) { batch in
+                    for message in batch {
+                        guard let source = message.headers.first(where: { $0.name == sourceHeader })?.value else { continue }
+                        let text = String(decoding: source, as: UTF8.self)
+                        // Another job's answer (outputs topics may be shared), or another task's, is not this one's.
+                        guard text.hasPrefix(jobPrefix), let colon = text.lastIndex(of: ":"),
+                            let offset = Int64(text[text.index(after: colon)...]),
+                            let index = inputIndex[String(text[text.index(text.startIndex, offsetBy: jobPrefix.count)..<colon])]
+                        else { continue }
+                        let key = TopicPartition(message.topic, message.partition)
+                        var marks = delivered[key] ?? Array(repeating: -1, count: partitions.count)
+                        marks[index] = max(marks[index], offset)
+                        delivered[key] = marks
+                        deliveredThrough[index] = max(deliveredThrough[index], offset)
+                    }
+                }
+                for key in Array(ends.keys) where (reader.position(topic: key.topic, partition: key.partition) ?? 0) >= ends[key]! {
+                    ends[key] = nil
+                }
+            }
+        } catch {
+            throw RuntimeError(.kafka, "cannot read the outputs already sent: \(error)")
+        }
+    }
+
+    func sendDataLossAlert(_ lost: [String]) throws {
+        guard let topic = configuration.topics.alerts else { return }
+        // Its own transaction: what was processed so far commits first.
+        if inTransaction { try commit() }
+        let alert = Alert(
+            id: "\(modelName)/data-loss/input", kind: "data-loss", severity: .critical, state: .firing,
+            detector: "offsets", feature: "input", value: Double(lost.count), threshold: 0,
+            window: Alert.Window(start: 0, end: 0), model: Alert.Model(name: modelName, version: "streamlearn"),
+            offsets: [:], at: Date())
+        runtime.notifyAlertmanager(alert)
+        do {
+            if exactlyOnce { try producer.beginTransaction() }
+            try producer.send(topic: topic, key: alert.id, value: alert.jsonLine())
+            if exactlyOnce { try producer.commitTransaction() } else { try producer.flush(timeout: .seconds(30)) }
+        } catch {
+            logger.error("cannot send the data-loss alert: \(error)")
+        }
+    }
+
+    // MARK: - Messages
+
+    /// Processes one input message of partition `index`.
+    func process(_ message: KafkaMessageView, index: Int, received: ContinuousClock.Instant) throws {
+        let offset = message.offset
+        guard offset >= positions[index] else { return }  // already processed (a re-fetch)
+        currentSource = (index, offset)
+        consumed[index] += 1
+        record += 1
+        summary.messages += 1
+        if offset <= deliveredThrough[index] {
+            summary.replayed += 1
+            runtime.delta.relearned += 1
+        }
+        let reason: DeadLetterReason?
+        if message.value.count > configuration.output.maxMessageBytes {
+            reason = DeadLetterReason(
+                kind: "oversized", stage: .decode,
+                message: "message of \(message.value.count) bytes, over output.max_message_bytes (\(configuration.output.maxMessageBytes))")
+        } else {
+            output.current = message
+            defer { output.current = nil }
+            reason = try job.process(
+                JobMessage(
+                    role: roles[index], value: message.value, record: record, topic: partitions[index].topic,
+                    partition: message.partition, offset: offset, received: received),
+                output)
+        }
+        if let failure = output.failure {
+            output.failure = nil
+            throw failure
+        }
+        if let reason {
+            countDeadLetter(reason)
+            try deadLetter(DeadLetterOrigin(message), reason)
+        }
+        currentSource = nil
+        (roles[index] == .requests ? runtime.metrics.scoreLatency : runtime.metrics.learnLatency)
+            .record(ContinuousClock.now - received)
+        positions[index] = offset + 1
+        transactionMessages += 1
+        messagesSinceSnapshot += 1
+    }
+
+    /// Labels read far ahead of their events would pile up waiting: while more than 1,000 wait and the events
+    /// partitions have messages not read yet, the feedback partitions are paused.
+    func alignFeedback(_ consumer: KafkaConsumer) throws {
+        let held = job.heldFeedback
+        if !feedbackPaused && held <= 1_000 { return }
+        var requestsBehind = false
+        for (index, partition) in partitions.enumerated() where roles[index] == .requests {
+            if let marks = consumer.cachedWatermarks(topic: partition.topic, partition: partition.partition),
+                marks.high > positions[index]
+            {
+                requestsBehind = true
+                break
+            }
+        }
+        let feedback = partitions.indices.filter { roles[$0] == .feedback }.map { partitions[$0] }
+        if !feedbackPaused && held > 1_000 && requestsBehind {
+            try consumer.pause(feedback)
+            feedbackPaused = true
+        } else if feedbackPaused && (held < 500 || !requestsBehind) {
+            try consumer.resume(feedback)
+            feedbackPaused = false
+        }
+    }
+
+    /// Commits when the open transaction is old or big enough (or `force`), and writes a snapshot when due.
+    func tick(now: ContinuousClock.Instant, idle: Bool) throws {
+        if inTransaction
+            && (idle || now - transactionStart >= configuration.output.commitInterval
+                || transactionMessages >= configuration.output.maxMessagesPerTransaction)
+        {
+            try commit()
+        }
+        // Delivery reports: a message counts against the producer's queue until its report is served.
+        producer.poll()
+        if !inTransaction { try snapshotIfDue(force: nil) }
+    }
+
+    // MARK: - Transactions and snapshots
+
+    func commit() throws {
+        if exactlyOnce {
+            var failure: KafkaError?
+            do {
+                try producer.commitTransaction(timeout: .seconds(60))
+            } catch {
+                failure = error
+            }
+            inTransaction = false
+            transactionMessages = 0
+            if let failure {
+                if failure.isFatal {
+                    throw RuntimeError(.kafka, "the transaction failed and the producer cannot continue: \(failure)")
+                }
+                try runtime.recoverAfterAbort(self, reason: "\(failure)")
+                return
+            }
+        }
+        summary.transactions += 1
+        runtime.delta.transactions += 1
+    }
+
+    /// A transaction was aborted (its outputs will never show): the state has moved past what Kafka holds, so
+    /// start again from the newest snapshot and what the outputs already hold, as a restart would.
+    func abortForRecovery() {
+        if exactlyOnce && inTransaction { try? producer.abortTransaction(timeout: .seconds(30)) }
+        inTransaction = false
+        transactionMessages = 0
+    }
+
+    func snapshotIfDue(force: SnapshotStore.Reason?) throws {
+        // Not while re-learning messages whose answers are already out: the snapshot would not say which.
+        guard zip(positions, deliveredThrough).allSatisfy({ $0 > $1 }) else { return }
+        let requested = job.takeSnapshotRequest()
+        guard let reason = force ?? requested ?? (isPeriodicSnapshotDue ? .periodic : nil) else { return }
+        if !exactlyOnce {
+            // Never a snapshot ahead of what was delivered.
+            try producer.flush(timeout: .seconds(60))
+        }
+        let payload: Data
+        do {
+            payload = try job.encodeState()
+        } catch {
+            throw RuntimeError(.snapshot, "cannot encode the state: \(error)")
+        }
+        var offsets = partitions.indices.map { index in
+            SourcePosition.kafka(KafkaPosition(
+                topic: partitions[index].topic, partition: partitions[index].partition, offset: positions[index]))
+        }
+        if exactlyOnce {
+            // Where each output partition ends: a restart reads what came after.
+            for (topic, count) in outputPartitions.sorted(by: { $0.key < $1.key }) {
+                for partition in 0..<Int32(count) {
+                    do {
+                        let (_, high) = try runtime.consumer.watermarks(topic: topic, partition: partition, timeout: .seconds(30))
+                        offsets.append(.kafka(KafkaPosition(topic: topic, partition: partition, offset: high)))
+                    } catch {
+                        throw RuntimeError(.kafka, "cannot read the end of \(topic)[\(partition)]: \(error)")
+                    }
+                }
+            }
+        }
+        do {
+            newestSnapshot = try store.write(payload, reason: reason, positions: offsets, at: Date())
+        } catch {
+            throw RuntimeError(.snapshot, "cannot write a snapshot: \(error)")
+        }
+        summary.snapshots += 1
+        runtime.delta.snapshots += 1
+        messagesSinceSnapshot = 0
+        lastSnapshot = ContinuousClock.now
+        // For monitoring only: the group's offsets follow the snapshots.
+        try? runtime.consumer.commit(zip(partitions, positions).map { TopicPartitionOffset($0, offset: $1) }, timeout: .seconds(5))
+        job.snapshotWritten(output)
+        if inTransaction { try commit() }
+    }
+
+    private var isPeriodicSnapshotDue: Bool {
+        guard messagesSinceSnapshot > 0 else { return false }
+        if let every = configuration.snapshots.everyMessages, messagesSinceSnapshot >= every { return true }
+        if let seconds = configuration.snapshots.everySeconds, ContinuousClock.now - lastSnapshot >= .seconds(seconds) {
+            return true
+        }
+        return false
+    }
+
+    /// Ends the task: with `save`, the open transaction commits and a snapshot with `reason` is written (a
+    /// shutdown, or partitions handed to another instance); without, the open transaction is aborted (the
+    /// partitions were lost: their new owner has fenced this producer). The producer closes.
+    func close(save reason: SnapshotStore.Reason?) throws {
+        defer {
+            if inTransaction { try? producer.abortTransaction(timeout: .seconds(10)) }
+            inTransaction = false
+            do {
+                try producer.close(timeout: .seconds(30))
+            } catch {
+                logger.warning("closing the producer: \(error)")
+            }
+        }
+        guard let reason else { return }
+        if inTransaction { try commit() }
+        try snapshotIfDue(force: reason)
+    }
+
+    // MARK: - Output
+
+    /// The partition an output goes to: by its key (CRC-32, as librdkafka's default partitioner), or by its
+    /// source when it has none.
+    private func outputPartition(topic: String, key: UnsafeRawBufferPointer?) -> Int32 {
+        let count = UInt32(outputPartitions[topic] ?? 1)
+        if let key { return Int32(CRC32.checksum(key) % count) }
+        return Int32(UInt32(truncatingIfNeeded: currentSource?.offset ?? 0) % count)
+    }
+
+    /// Whether an output of the current message to `partition` must be sent (its partition does not hold it yet).
+    private func mustSend(topic: String, partition: Int32) -> Bool {
+        guard exactlyOnce, let source = currentSource, source.offset <= deliveredThrough[source.index] else { return true }
+        return source.offset > (delivered[TopicPartition(topic, partition)]?[source.index] ?? -1)
+    }
+
+    /// Sends one output (in the open transaction, which it begins if needed); `false` when the output partition
+    /// already holds it (a message re-learned after a restart).
+    @discardableResult
+    func send(
+        topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, headers: [KafkaHeader] = [],
+        timestampMilliseconds: Int64? = nil
+    ) throws -> Bool {
+        let partition = outputPartition(topic: topic, key: key)
+        guard mustSend(topic: topic, partition: partition) else { return false }
+        if exactlyOnce && !inTransaction {
+            try producer.beginTransaction()
+            inTransaction = true
+            transactionStart = ContinuousClock.now
+            transactionMessages = 0
+        }
+        var headers = headers
+        if exactlyOnce, let source = currentSource {
+            let input = partitions[source.index]
+            headers.append(KafkaHeader(
+                name: sourceHeader, value: Array("\(configuration.name)/\(input.topic):\(input.partition):\(source.offset)".utf8)))
+        }
+        try producer.send(
+            topic: topic, partition: partition, key: key, value: value, headers: headers,
+            timestampMilliseconds: timestampMilliseconds)
+        runtime.delta.messagesOut[topic, default: 0] += 1
+        return true
+    }
+
+    func send(
+        topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], timestampMilliseconds: Int64?
+    ) throws {
+        try value.withUnsafeBytes { valueBytes in
+            if let key {
+                try key.withUnsafeBytes { keyBytes in
+                    try send(topic: topic, key: keyBytes, value: valueBytes, headers: headers, timestampMilliseconds: timestampMilliseconds)
+                }
+            } else {
+                try send(topic: topic, key: nil, value: valueBytes, headers: headers, timestampMilliseconds: timestampMilliseconds)
+            }
+        }
+    }
+
+    func deadLetter(_ message: DeadLetterOrigin, _ reason: DeadLetterReason) throws {
+        var headers = message.headers
+        headers.append(contentsOf: [
+            KafkaHeader(name: "__connect.errors.topic", value: Array(message.topic.utf8)),
+            KafkaHeader(name: "__connect.errors.partition", value: Array(String(message.partition).utf8)),
+            KafkaHeader(name: "__connect.errors.offset", value: Array(String(message.offset).utf8)),
+            KafkaHeader(name: "__connect.errors.exception.class.name", value: Array("streamlearn.\(reason.kind)".utf8)),
+            KafkaHeader(name: "__connect.errors.exception.message", value: Array(reason.message.utf8)),
+            KafkaHeader(name: "__connect.errors.stage", value: Array(reason.stage.utf8)),
+        ])
+        try send(
+            topic: configuration.topics.deadLetter, key: message.key, value: message.value, headers: headers,
+            timestampMilliseconds: message.timestampMilliseconds)
+    }
+
+    func answered() { summary.answered += 1 }
+
+    func countDeadLetter(_ reason: DeadLetterReason) {
+        summary.deadLetters[reason.kind, default: 0] += 1
+        runtime.delta.deadLetters[reason.kind, default: 0] += 1
+    }
+}
