@@ -136,6 +136,7 @@ struct RunCommand: AsyncParsableCommand {
                 "busy_seconds": Double(summary.busy.components.seconds) + Double(summary.busy.components.attoseconds) * 1e-18,
             ]
             for (name, value) in summary.counters { object[name] = value }
+            if configuration.kafka.assignment == .group { object["tasks"] = summary.tasks }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
             Output.line(String(decoding: data, as: UTF8.self))
             return
@@ -147,6 +148,9 @@ struct RunCommand: AsyncParsableCommand {
         let kinds = summary.deadLetters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         Output.line("dead      \(dead)\(kinds.isEmpty ? "" : " (\(kinds))")")
         Output.line("alerts    \(summary.alerts)")
+        if configuration.kafka.assignment == .group {
+            Output.line("tasks     partitions \(summary.tasks.map(String.init).joined(separator: ", ")) held at some point (group '\(configuration.kafka.group)')")
+        }
         Output.line("commits   \(summary.transactions) transactions, \(summary.snapshots) snapshots in \(configuration.snapshots.directory)")
     }
 }
