@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import StreamCore
 import StreamKafka
 import StreamPipeline
 import Synchronization
@@ -71,7 +72,7 @@ struct BenchScore: AsyncParsableCommand {
     func measure(logger: Logger) async throws -> [String: Double] {
         let labelPartitions = max(partitions / 2, 1)
         var topics: [(name: String, partitions: Int)] = []
-        for name in ["alone", "loaded"] {
+        for name in ["alone", "loaded", "after"] {
             topics += [
                 ("\(name)-events", partitions), ("\(name)-labels", labelPartitions), ("\(name)-scores", partitions),
                 ("\(name)-alerts", 1), ("\(name)-dead", 1),
@@ -81,7 +82,7 @@ struct BenchScore: AsyncParsableCommand {
         defer { broker.close() }
         let bootstrap = broker.bootstrapServers
         let (events, labels) = BenchRun.stream(count: self.events, seed: 7)
-        for name in ["alone", "loaded"] {
+        for name in ["alone", "loaded", "after"] {
             try BenchRun.produce(bootstrap, "\(name)-events", events, partitions: partitions)
             try BenchRun.produce(bootstrap, "\(name)-labels", labels, partitions: labelPartitions)
         }
@@ -95,7 +96,8 @@ struct BenchScore: AsyncParsableCommand {
         result["learn_alone_messages_per_second"] = (Double(aloneSummary.messages) / aloneSummary.busy.seconds).rounded()
 
         // 2. Learning while wrk posts to /score; 3. wrk alone against the learned model.
-        let loaded = try runtime(name: "loaded", directory: scratch.appendingPathComponent("loaded").path, bootstrap: bootstrap, logger: logger)
+        let loaded = try runtime(
+            name: "loaded", directory: scratch.appendingPathComponent("loaded").path, bootstrap: bootstrap, logger: logger, idle: nil)
         let bound = Mutex<String?>(nil)
         let endpoint = OpsEndpoint(address: OpsAddress("127.0.0.1:0")!, runtime: loaded, logger: logger) { address in
             bound.withLock { $0 = address }
@@ -112,21 +114,32 @@ struct BenchScore: AsyncParsableCommand {
 
         let learning = Task.detached { try await runOnDedicatedThread { try loaded.run() } }
         let underLoad = try await runWrk(url: url, script: script.path)
+        // The stream is learned by now (checked below); the job stays up, idle, for wrk alone.
+        let idle = try await runWrk(url: url, script: script.path)
+        loaded.requestStop()
         let loadedSummary = try await learning.value
+        guard loadedSummary.messages == 2 * self.events, loadedSummary.busy < .seconds(seconds) else {
+            throw ValidationError("the loaded run learned \(loadedSummary.messages) messages in \(loadedSummary.busy), not all within the first wrk run")
+        }
         result["learn_under_http_messages_per_second"] = (Double(loadedSummary.messages) / loadedSummary.busy.seconds).rounded()
-        result["learn_under_http_of_alone"] = result["learn_under_http_messages_per_second"]! / result["learn_alone_messages_per_second"]!
+        // Learning alone once more, after: the order of runs in one process moves the figures too.
+        let after = try runtime(name: "after", directory: scratch.appendingPathComponent("after").path, bootstrap: bootstrap, logger: logger)
+        let afterSummary = try await runOnDedicatedThread { try after.run() }
+        result["learn_alone_after_messages_per_second"] = (Double(afterSummary.messages) / afterSummary.busy.seconds).rounded()
+        let meanAlone = (result["learn_alone_messages_per_second"]! + result["learn_alone_after_messages_per_second"]!) / 2
+        result["learn_under_http_of_alone"] = result["learn_under_http_messages_per_second"]! / meanAlone
         for (key, value) in underLoad { result["http_while_learning_\(key)"] = value }
-        for (key, value) in try await runWrk(url: url, script: script.path) { result["http_alone_\(key)"] = value }
+        for (key, value) in idle { result["http_alone_\(key)"] = value }
         await group.triggerGracefulShutdown()
         _ = await server.result
         return result
     }
 
-    func runtime(name: String, directory: String, bootstrap: String, logger: Logger) throws -> StreamRuntime {
+    func runtime(name: String, directory: String, bootstrap: String, logger: Logger, idle: Duration? = .seconds(2)) throws -> StreamRuntime {
         let configuration = try RuntimeConfiguration.parse(yaml: BenchRun.configuration(
             name: name, mode: "at-least-once", directory: directory, events: "\(name)-events", labels: "\(name)-labels"))
         var options = StreamRuntime.Options()
-        options.exitWhenIdle = .seconds(2)
+        options.exitWhenIdle = idle
         return StreamRuntime(configuration: configuration, brokers: bootstrap, options: options, logger: logger)
     }
 

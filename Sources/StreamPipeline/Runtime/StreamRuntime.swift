@@ -486,7 +486,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         }
         metrics.flush(delta)
         delta = RuntimeMetrics.Delta()
-        if now - lastPublish >= configuration.ops.modelRefresh { publishModels() }
+        // (With no task, as at shutdown, the last models stay: rebalances publish their changes themselves.)
+        if now - lastPublish >= configuration.ops.modelRefresh && !tasks.isEmpty { publishModels() }
         let (current, _, _) = status.phase
         var phase: RuntimeStatus.Phase = remaining > 0 ? .relearning : .running
         if current == .stopping || (grouped && tasks.isEmpty && current == .rebalancing) { phase = current }
