@@ -7,11 +7,22 @@ import Testing
 import Glibc
 #endif
 
-/// A minimal HTTP/1.1 server on loopback for tests: answers every request with `status` and keeps the bodies.
+/// A minimal HTTP/1.1 server on loopback for tests: answers every request with `status` and keeps the bodies with
+/// when they arrived. It serves on a thread of its own, so it never waits for Swift's cooperative threads.
 final class RecordingHTTPServer: Sendable {
+    struct Request: Sendable {
+        var requestLine: String
+        var body: String
+        var at: ContinuousClock.Instant
+        var date: Date
+
+        /// The body as Alertmanager's array of alerts.
+        var alerts: [[String: Any]] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [[String: Any]] ?? [] }
+    }
+
     let port: UInt16
     private let socketDescriptor: Int32
-    private let recorded = Mutex<[(requestLine: String, body: String)]>([])
+    private let recorded = Mutex<[Request]>([])
 
     init(status: Int = 200) throws {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -42,7 +53,9 @@ final class RecordingHTTPServer: Sendable {
         }
     }
 
-    var requests: [(requestLine: String, body: String)] { recorded.withLock { $0 } }
+    var requests: [Request] { recorded.withLock { $0 } }
+
+    var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
     func stop() {
         shutdown(socketDescriptor, Int32(SHUT_RDWR))
@@ -65,7 +78,8 @@ final class RecordingHTTPServer: Sendable {
             let bodyBytes = data.count - (text.utf8.distance(from: text.startIndex, to: headerEnd.upperBound))
             guard bodyBytes >= length else { continue }
             let body = String(text[headerEnd.upperBound...])
-            recorded.withLock { $0.append((String(header.split(separator: "\r\n").first ?? ""), body)) }
+            let request = Request(requestLine: String(header.split(separator: "\r\n").first ?? ""), body: body, at: .now, date: Date())
+            recorded.withLock { $0.append(request) }
             break
         }
         let response = "HTTP/1.1 \(status) OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

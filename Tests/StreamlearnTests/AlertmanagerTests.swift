@@ -7,7 +7,7 @@ import Testing
 struct AlertmanagerTests {
     @Test("A firing alert is re-sent every interval with its first startsAt; its resolution ends it with endsAt, and the re-sending stops")
     func resendsUntilResolved() throws {
-        let recorder = try HTTPRecorder()
+        let recorder = try RecordingHTTPServer()
         defer { recorder.stop() }
         let generator = URL(string: "http://127.0.0.1:9464/model")!
         let sink = AlertmanagerSink(base: recorder.url, resendInterval: .milliseconds(300), generatorURL: generator)
@@ -26,16 +26,16 @@ struct AlertmanagerTests {
             window: .init(start: 1000, end: 2000), model: model, at: resolvedAt)
         try sink.deliver(resolved)
         #expect(sink.firingAlerts.isEmpty)
-        let atResolution = recorder.received.count
+        let atResolution = recorder.requests.count
         Thread.sleep(forTimeInterval: 0.8)
-        let posts = recorder.received
+        let posts = recorder.requests
         // The first post, then one per 300 ms for 1.1 s (3, give or take scheduling), then the resolution; none after.
         #expect(posts.count == atResolution, "posts after the resolution: \(posts.count - atResolution)")
         #expect((4...6).contains(posts.count), "\(posts.count) posts")
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         for post in posts {
-            #expect(post.path == "/api/v2/alerts")
+            #expect(post.requestLine == "POST /api/v2/alerts HTTP/1.1")
             let alert = try #require(post.alerts.first)
             #expect(post.alerts.count == 1)
             #expect((alert["labels"] as? [String: String])?["alert_id"] == fired.id)

@@ -91,3 +91,47 @@ struct OpsTests {
         #expect((answer["decision"] as? Bool) == (expected >= 0.5))
     }
 }
+
+extension OpsTests {
+    @Test("The job's alerts reach Alertmanager as they reach the alerts topic, are re-sent while they fire, and point at /model")
+    func alertmanager() throws {
+        let server = try RecordingHTTPServer()
+        defer { server.stop() }
+        let broker = try EmbeddedBroker(topics: [("am-events", 1), ("am-scores", 1), ("am-dead", 1), ("am-alerts", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("am")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stream = try CLI.run(["generate", "fraud", "--events", "30000", "--seed", "8", "--drift-at", "15000", "--drift", "covariate"]).stdout
+        try Topics.produce(broker, "am-events", stream.split(separator: "\n").map(String.init))
+        let config = try RunFiles.write(
+            RunTests.scoringConfig(
+                name: "am", events: "am-events", scores: "am-scores", alerts: "am-alerts", deadLetter: "am-dead",
+                snapshots: directory.appendingPathComponent("snapshots").path, snapshotEvery: 100_000,
+                extra: """
+                    detectors: {input_psi_window: 2000, score_psi_window: 2000}
+                    alertmanager: {url: "http://127.0.0.1:\(server.port)", resend_interval_s: 0.4}
+                    """),
+            to: directory, "am.yaml")
+        let job = try RunProcess([config, "--brokers", broker.bootstrapServers, "--exit-when-idle", "3", "--json"])
+        let endpoint = try #require(job.opsEndpoint())
+        let result = job.wait()
+        #expect(result.status == 0, "\(result.stderr)")
+
+        let onTopic = Set(Topics.objects(try Topics.read(broker, "am-alerts")).compactMap { $0["id"] as? String })
+        #expect(!onTopic.isEmpty)
+        var posts: [String: [[String: Any]]] = [:]
+        for request in server.requests {
+            #expect(request.requestLine == "POST /api/v2/alerts HTTP/1.1")
+            for alert in request.alerts {
+                let labels = alert["labels"] as? [String: String] ?? [:]
+                #expect(labels["model"] == "am")
+                #expect(alert["generatorURL"] as? String == endpoint + "/model")
+                posts[labels["alert_id"] ?? "", default: []].append(alert)
+            }
+        }
+        #expect(Set(posts.keys) == onTopic, "every alert on the topic reached Alertmanager, and no other")
+        // Still firing at the end, an alert was sent again (the job ran 3 s idle), with the start it fired at.
+        let resent = posts.values.filter { $0.count >= 2 && Set($0.compactMap { $0["startsAt"] as? String }).count == 1 }
+        #expect(!resent.isEmpty, "\(posts.mapValues(\.count))")
+    }
+}
