@@ -141,6 +141,8 @@ struct BenchRun: AsyncParsableCommand {
             let rate = Double(summary.messages) / summary.busy.seconds
             result["\(name)_messages_per_second"] = rate.rounded()
             result["\(name)_of_floor"] = rate / result["floor_messages_per_second"]!
+            result["\(name)_snapshots"] = Double(summary.snapshots)
+            result["\(name)_alerts"] = Double(summary.alerts)
         }
         result["floor_messages_per_second"] = result["floor_messages_per_second"]!.rounded()
 

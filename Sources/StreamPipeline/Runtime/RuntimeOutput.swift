@@ -90,7 +90,7 @@ let sourceHeader = "streamlearn.source"
 
 /// A task's ``JobOutput``: writes into the task's producer, or nothing while a re-learned message is processed.
 final class RuntimeOutput: JobOutput {
-    unowned let task: RuntimeTask
+    unowned(unsafe) let task: RuntimeTask  // the task owns its output
     /// The message being processed.
     var current: KafkaMessageView?
     /// A send that failed inside a job's call, rethrown by the runtime after it.
@@ -100,7 +100,7 @@ final class RuntimeOutput: JobOutput {
 
     func answer(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         do {
-            if try task.send(topic: task.configuration.topics.outputs, key: key, value: value) { task.answered() }
+            if try task.send(topic: task.outputsTopic, key: key, value: value) { task.answered() }
         } catch {
             failure = error
         }

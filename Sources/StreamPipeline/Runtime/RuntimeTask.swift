@@ -23,7 +23,8 @@ import StreamKafka
 /// transaction (Kafka does when the next owner starts its producer; the embedded broker leaves its delivered
 /// messages visible).
 final class RuntimeTask {
-    unowned let runtime: StreamRuntime
+    /// The runtime outlives its tasks (it closes them before it ends).
+    unowned(unsafe) let runtime: StreamRuntime
     /// The partition number the task owns (`group`), or `nil` for every partition (`all`).
     let number: Int?
     let store: SnapshotStore
@@ -52,12 +53,18 @@ final class RuntimeTask {
     private(set) var lastSnapshot = ContinuousClock.now
     private var record = 0
     var summary = StreamRuntime.Summary()
+    /// Answers sent since the last metrics flush.
+    var answersSent = 0
     /// The path of the snapshot written or restored last.
     private(set) var newestSnapshot: String?
     private var feedbackPaused = false
 
     var configuration: RuntimeConfiguration { runtime.configuration }
-    var exactlyOnce: Bool { configuration.output.mode == .exactlyOnce }
+    // Read per message: kept here rather than copied out of the configuration each time.
+    let exactlyOnce: Bool
+    let maxMessageBytes: Int
+    let outputsTopic: String
+    private let jobName: String
     private var logger: Logger { runtime.logger }
     /// The name in alerts and logs: the job's, with the partition number in `group`.
     var modelName: String { number.map { "\(configuration.name)-p\($0)" } ?? configuration.name }
@@ -70,6 +77,10 @@ final class RuntimeTask {
         self.roles = roles
         consumed = Array(repeating: 0, count: partitions.count)
         let configuration = runtime.configuration
+        exactlyOnce = configuration.output.mode == .exactlyOnce
+        maxMessageBytes = configuration.output.maxMessageBytes
+        outputsTopic = configuration.topics.outputs
+        jobName = configuration.name
         let directory = number.map { "\(configuration.snapshots.directory)/p\($0)" } ?? configuration.snapshots.directory
         do {
             store = try SnapshotStore(directory: directory, keepLast: configuration.snapshots.keep)
@@ -280,10 +291,10 @@ final class RuntimeTask {
             runtime.delta.relearned += 1
         }
         let reason: DeadLetterReason?
-        if message.value.count > configuration.output.maxMessageBytes {
+        if message.value.count > maxMessageBytes {
             reason = DeadLetterReason(
                 kind: "oversized", stage: .decode,
-                message: "message of \(message.value.count) bytes, over output.max_message_bytes (\(configuration.output.maxMessageBytes))")
+                message: "message of \(message.value.count) bytes, over output.max_message_bytes (\(maxMessageBytes))")
         } else {
             output.current = message
             defer { output.current = nil }
@@ -487,12 +498,12 @@ final class RuntimeTask {
         if exactlyOnce, let source = currentSource {
             let input = partitions[source.index]
             headers.append(KafkaHeader(
-                name: sourceHeader, value: Array("\(configuration.name)/\(input.topic):\(input.partition):\(source.offset)".utf8)))
+                name: sourceHeader, value: Array("\(jobName)/\(input.topic):\(input.partition):\(source.offset)".utf8)))
         }
         try producer.send(
             topic: topic, partition: partition, key: key, value: value, headers: headers,
             timestampMilliseconds: timestampMilliseconds)
-        runtime.delta.messagesOut[topic, default: 0] += 1
+        if topic == outputsTopic { answersSent += 1 } else { runtime.delta.messagesOut[topic, default: 0] += 1 }
         return true
     }
 

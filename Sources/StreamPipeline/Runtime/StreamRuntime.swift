@@ -283,6 +283,10 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     }
 
     private func retire(_ task: RuntimeTask) {
+        for index in task.partitions.indices where task.consumed[index] > 0 {
+            delta.messagesIn[task.partitions[index].topic, default: 0] += task.consumed[index]
+        }
+        delta.messagesOut[task.outputsTopic, default: 0] += task.answersSent
         retired.add(task.summary)
         jobCounters[task.number ?? -1] = (task.job.counters, task.job.alerts, task.job.waiting)
     }
@@ -469,6 +473,10 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 if let marks = consumer.cachedWatermarks(topic: partition.topic, partition: partition.partition) {
                     lag.append((partition.topic, partition.partition, max(0, marks.high - task.positions[index])))
                 }
+            }
+            if task.answersSent > 0 {
+                delta.messagesOut[task.outputsTopic, default: 0] += task.answersSent
+                task.answersSent = 0
             }
             remaining += task.relearnRemaining
             if task.summary.snapshots > 0 || task.summary.restoredFrom != nil {
