@@ -21,6 +21,7 @@ struct RuntimeConfigurationTests {
         #expect(fraud.snapshots.directory == ".streamlearn/snapshots/fraud")
         #expect(fraud.scoring.detectors.inputPSIWindow == 5000 && fraud.scoring.detectors.f1Window == 2000)
         #expect(fraud.output.mode == .exactlyOnce)
+        #expect(fraud.kafka.assignment == .all && fraud.ops.address == "127.0.0.1:9464" && fraud.alertmanager == nil)
         let bandit = try RuntimeConfiguration.load(file: root.appendingPathComponent("examples/bandit.yaml").path)
         #expect(bandit.job == .bandit && bandit.bandit?.arms == 4 && bandit.bandit?.policy == .thompson)
         #expect(bandit.join.defaultReward == 0)

@@ -85,11 +85,21 @@ struct GroupTests {
         let ends = try (0..<Int32(4)).map { try probe.watermarks(topic: "g-tx", partition: $0).high }
         #expect(ends.reduce(0, +) == Int64(lines.count))
         let takeoverDeadline = ContinuousClock.now + .seconds(90)
+        var notReady: Set<String> = []
         while ContinuousClock.now < takeoverDeadline {
+            // While the group moves the partitions, the survivor says it is not ready, and why.
+            if let ready = HTTP.request(secondEndpoint + "/readyz"), ready.status == 503,
+                let object = try? JSONSerialization.jsonObject(with: Data(ready.body.utf8)) as? [String: Any],
+                object["ready"] as? Bool == false, object["remaining_messages"] is Int
+            {
+                notReady.insert(object["phase"] as? String ?? "")
+            }
             let reached = Self.positions(secondEndpoint)
             if reached.count == 4 && (0..<4).allSatisfy({ Int64(reached[$0] ?? 0) == ends[$0] }) { break }
-            Thread.sleep(forTimeInterval: 0.2)
+            Thread.sleep(forTimeInterval: 0.05)
         }
+        #expect(notReady.contains("rebalancing"), "phases answered 503: \(notReady)")
+        #expect(HTTP.request(secondEndpoint + "/readyz")?.status == 200)
         let survivor = second.wait(signal: SIGTERM)
         #expect(survivor.status == 0, "\(survivor.stderr)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(survivor.stdout.utf8)) as? [String: Any])

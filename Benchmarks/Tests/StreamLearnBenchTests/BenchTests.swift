@@ -92,9 +92,24 @@ struct BenchTests {
         #expect(object["live-eo_scores"] as? Double == 1000)
     }
 
+    @Test(
+        "The scoring endpoint's benchmark runs end to end with wrk: every request answered from the learned model",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk")))
+    func benchScoreSmall() throws {
+        let result = try Bench.run(["score", "--events", "2000", "--partitions", "2", "--seconds", "2", "--connections", "4", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect((object["http_alone_requests"] as? Double ?? 0) > 0, "\(object)")
+        #expect(object["http_alone_non_2xx"] as? Double == 0)
+        #expect((object["http_alone_latency_us_p99"] as? Double ?? 0) > 0)
+        for key in ["learn_alone_messages_per_second", "learn_under_http_messages_per_second"] {
+            #expect((object[key] as? Double ?? 0) > 0, "\(key)")
+        }
+    }
+
     @Test("Every benchmark has help with an example")
     func helpHasExamples() throws {
-        for command in [["kafka"], ["decode"], ["learn"], ["run"]] {
+        for command in [["kafka"], ["decode"], ["learn"], ["run"], ["score"]] {
             let result = try Bench.run(command + ["--help"])
             #expect(result.status == 0)
             #expect(result.stdout.lowercased().contains("example"), "\(command)")
