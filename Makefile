@@ -8,7 +8,7 @@ BENCH := Benchmarks/.build/release/streamlearn-bench
 BENCH_MESSAGES ?= 1000000
 BENCH_PARTITIONS ?= 64
 
-.PHONY: deps release demo test bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-score bench-tool clean
+.PHONY: deps release demo test docs-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-score bench-tool clean
 
 ## deps: librdkafka-dev (2.0.2 on Debian 12) and pkg-config, if missing.
 deps:
@@ -34,6 +34,11 @@ demo: release
 test: deps
 	$(SWIFT) test
 	cd Benchmarks && $(SWIFT) test
+
+## docs-check: every command shown with its output in README.md and docs/ runs, and must print what is shown
+## (rates and timings excepted, written as …); `make test` runs it too.
+docs-check: deps
+	$(SWIFT) test --filter DocsCheck
 
 ## bench-tool: `streamlearn-bench`, the benchmarks of library paths (Benchmarks/, release build for this CPU).
 bench-tool: deps

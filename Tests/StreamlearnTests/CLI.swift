@@ -25,9 +25,12 @@ enum CLI {
     }
 
     /// Runs to completion (killed after `timeout`, which then fails the test).
-    static func run(_ arguments: [String], stdin: String? = nil, timeout: Duration = .seconds(120)) throws -> Result {
+    /// Runs `streamlearn` (or `program`) with `arguments` to its end.
+    static func run(
+        _ arguments: [String], stdin: String? = nil, timeout: Duration = .seconds(120), program: URL? = nil
+    ) throws -> Result {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program ?? executable
         process.arguments = arguments
         let out = Pipe()
         let err = Pipe()
