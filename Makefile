@@ -10,12 +10,16 @@ BENCH_PARTITIONS ?= 64
 
 .PHONY: deps release demo test docs-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-score bench-tool clean
 
-## deps: librdkafka-dev (2.0.2 on Debian 12) and pkg-config, if missing.
+## deps: librdkafka-dev (2.0.2 on Debian 12), pkg-config and curl, if missing.
 deps:
 	@if ! pkg-config --exists rdkafka 2>/dev/null; then \
 		echo "installing librdkafka-dev"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq librdkafka-dev pkg-config >/dev/null; \
+	fi
+	@if ! command -v curl >/dev/null 2>&1; then \
+		echo "installing curl (the docs' examples use it)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq curl >/dev/null; \
 	fi
 
 ## release: the streamlearn executable, optimised for this machine's CPU (`CPU=native`, the default: AVX2 where
