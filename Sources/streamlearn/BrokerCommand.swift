@@ -17,11 +17,11 @@ struct BrokerCommand: AsyncParsableCommand {
             topics enough partitions and consume while producing.
 
             Example:
-              streamlearn broker --brokers 3 --topic events:16 --topic scores:16 --bootstrap-file /tmp/bootstrap
+              streamlearn broker --broker-count 3 --topic events:16 --topic scores:16 --bootstrap-file /tmp/bootstrap
             """
     )
 
-    @Option(name: .customLong("brokers"), parsing: .unconditional, help: "Number of brokers in the cluster.")
+    @Option(name: .customLong("broker-count"), parsing: .unconditional, help: "Number of brokers in the cluster (--brokers is a bootstrap list everywhere else).")
     var brokerCount: Int = 1
 
     @Option(name: .customLong("topic"), help: "A topic to create, as NAME:PARTITIONS (repeatable).")
@@ -33,7 +33,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard brokerCount >= 1 else { throw ValidationError("--brokers must be at least 1, got \(brokerCount)") }
+        guard brokerCount >= 1 else { throw ValidationError("--broker-count must be at least 1, got \(brokerCount)") }
         _ = try parsedTopics()
     }
 

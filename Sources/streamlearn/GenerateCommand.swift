@@ -6,6 +6,11 @@ struct GenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Write generated event streams as JSON Lines.",
+        discussion: """
+            Examples:
+              streamlearn generate transactions --events 1000000 --seed 1 transactions.jsonl
+              streamlearn generate fraud --events 100000 --drift-at 50000 --drift covariate --label-delay 500 -
+            """,
         subcommands: [GenerateTransactions.self, GenerateLogistic.self, GenerateFraud.self]
     )
 }
@@ -117,8 +122,8 @@ struct GenerateFraud: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Index (0-based) of the first drifted event.")
     var driftAt: Int?
 
-    @Option(help: "covariate, concept or both.")
-    var drift: DriftName = .both
+    @Option(help: "covariate, concept or both (default both; needs --drift-at).")
+    var drift: DriftName?
 
     @Option(parsing: .unconditional, help: "Events over which the drift phases in (0: abrupt).")
     var driftWidth: Int = 0
@@ -133,6 +138,9 @@ struct GenerateFraud: AsyncParsableCommand {
         guard events >= 0 else { throw ValidationError("--events must not be negative, got \(events)") }
         if let driftAt, driftAt < 0 { throw ValidationError("--drift-at must not be negative, got \(driftAt)") }
         guard driftWidth >= 0 else { throw ValidationError("--drift-width must not be negative, got \(driftWidth)") }
+        // Options that mean nothing without the drift point are refused, not ignored.
+        if driftAt == nil, let drift { throw ValidationError("--drift \(drift.rawValue) needs --drift-at (the first drifted event)") }
+        if driftAt == nil && driftWidth > 0 { throw ValidationError("--drift-width needs --drift-at (the first drifted event)") }
         guard labelDelay >= 0 else { throw ValidationError("--label-delay must not be negative, got \(labelDelay)") }
     }
 
@@ -140,7 +148,7 @@ struct GenerateFraud: AsyncParsableCommand {
         var configuration = FraudStreamGenerator.Configuration()
         configuration.seed = seed
         configuration.driftAt = driftAt
-        configuration.drift = drift.drift
+        configuration.drift = (drift ?? .both).drift
         configuration.driftWidth = driftWidth
         configuration.labelDelay = labelDelay
         var generator = FraudStreamGenerator(configuration: configuration)

@@ -7,6 +7,11 @@ struct SnapshotCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshot",
         abstract: "Inspect a snapshot directory or file (checksums verified).",
+        discussion: """
+            Examples:
+              streamlearn snapshot list .streamlearn/snapshots/fraud
+              streamlearn snapshot show .streamlearn/snapshots/fraud/snapshot-00000003.json --json
+            """,
         subcommands: [SnapshotList.self, SnapshotShow.self]
     )
 }

@@ -8,7 +8,7 @@ import Testing
 struct CLITests {
     @Test("broker → produce → consume round trip through subprocesses")
     func brokerProduceConsume() throws {
-        let broker = try BrokerProcess(["--brokers", "2", "--topic", "cli-events:4", "--bootstrap-file",
+        let broker = try BrokerProcess(["--broker-count", "2", "--topic", "cli-events:4", "--bootstrap-file",
                                         FileManager.default.temporaryDirectory.appendingPathComponent("cli-bootstrap").path])
         #expect(broker.firstLine.hasPrefix("bootstrap=127.0.0.1:"))
         #expect(broker.bootstrap.split(separator: ",").count == 2)
@@ -128,7 +128,7 @@ struct CLITests {
     @Test("Wrong arguments are usage errors with exit 64", arguments: [
         ["consume", "--topic", "t", "--group", "g"],
         ["broker", "--topic", "no-partitions"],
-        ["broker", "--brokers", "0"],
+        ["broker", "--broker-count", "0"],
         ["produce", "--brokers", "b", "--topic", "t", "--timeout", "-1"],
         ["no-such-command"],
         ["consume", "--brokers", "b", "--topic", "t", "--group", "g", "--log-level", "loud"],
@@ -227,12 +227,50 @@ struct CLITests {
     func helpHasExamples() throws {
         for command in [["broker"], ["produce"], ["consume"], ["decode"], ["learn"], ["generate", "transactions"],
                         ["generate", "logistic"], ["generate", "fraud"], ["simulate", "frozenlake"], ["simulate", "taxi"],
-                        ["simulate", "cliffwalking"], ["simulate", "bandit"], ["drift"], ["snapshot", "list"], ["snapshot", "show"]] {
+                        ["simulate", "cliffwalking"], ["simulate", "bandit"], ["drift"], ["snapshot", "list"], ["snapshot", "show"],
+                        ["snapshot"], ["generate"], ["run"]] {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0)
             #expect(result.stdout.contains("streamlearn \(command[0])"), "\(command)")
             #expect(result.stdout.lowercased().contains("example"), "\(command)")
         }
+    }
+
+    @Test(
+        "Every agent's defaults solve each environment for every seed 1–10",
+        arguments: ["frozenlake", "taxi", "cliffwalking"])
+    func defaultsHoldAcrossSeeds(environment: String) throws {
+        for agent in ["qlearning", "sarsa", "expected-sarsa"] {
+            let result = try CLI.run(
+                ["simulate", environment, "--agent", agent, "--seed", "1", "--seed-count", "10", "--json"], timeout: .seconds(300))
+            #expect(result.status == 0, "\(result.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+            let runs = object["runs"] as? [[String: Any]] ?? []
+            #expect(runs.map { $0["seed"] as? Int } == Array(1...10), "\(environment) \(agent)")
+            for run in runs {
+                let success = run["eval_success_rate"] as? Double ?? 0
+                let meanReturn = run["eval_mean_return"] as? Double ?? -.infinity
+                let label = "\(environment) \(agent) seed \(run["seed"] ?? "?")"
+                switch environment {
+                case "frozenlake": #expect(success >= 0.70, "\(label): success \(success)")
+                case "taxi":
+                    // Every passenger delivered, in about the optimal number of steps (the optimum averages ~7.9).
+                    #expect(success == 1 && meanReturn >= 7.5, "\(label): success \(success), return \(meanReturn)")
+                default:
+                    // The shortest path (−13) or, for the on-policy agents, the safe one (−17), as Sutton and Barto's 6.6.
+                    #expect(success == 1 && meanReturn >= -17, "\(label): success \(success), return \(meanReturn)")
+                }
+            }
+        }
+    }
+
+    @Test("Options that mean nothing alone are refused: a drift without its point")
+    func refusedAlone() throws {
+        let concept = try CLI.run(["generate", "fraud", "--events", "10", "--drift", "concept"])
+        #expect(concept.status == 64)
+        #expect(concept.stderr.contains("--drift concept needs --drift-at"), "\(concept.stderr)")
+        #expect(try CLI.run(["generate", "fraud", "--events", "10", "--drift-width", "100"]).status == 64)
+        #expect(try CLI.run(["generate", "fraud", "--events", "10", "--drift-at", "5"]).status == 0)
     }
 
     @Test("generate transactions is byte-identical for a seed and about 180 bytes a line")
@@ -432,31 +470,31 @@ struct CLITests {
 
     @Test("simulate bandit reports regret at 1k, 10k and N pulls")
     func simulateBandit() throws {
-        let result = try CLI.run(["simulate", "bandit", "--arms", "10", "--policy", "ucb1", "--pulls", "20000", "--seeds", "2", "--json"])
+        let result = try CLI.run(["simulate", "bandit", "--arms", "10", "--policy", "ucb1", "--pulls", "20000", "--seed-count", "2", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
         let regret = object["regret"] as? [String: Double] ?? [:]
         #expect(Set(regret.keys) == ["1000", "10000", "20000"])
         #expect(regret["1000"]! < regret["10000"]! && regret["10000"]! < regret["20000"]!)
-        #expect(object["policy"] as? String == "ucb1" && object["seeds"] as? Int == 2)
+        #expect(object["policy"] as? String == "ucb1" && object["seed_count"] as? Int == 2 && object["seed"] as? Int == 1)
         #expect((object["pulls_per_second"] as? Double ?? 0) > 0)
 
         // N equal to a checkpoint, and the contextual policy.
-        let linucb = try CLI.run(["simulate", "bandit", "--arms", "5", "--policy", "linucb", "--pulls", "10000", "--seeds", "1", "--json"])
+        let linucb = try CLI.run(["simulate", "bandit", "--arms", "5", "--policy", "linucb", "--pulls", "10000", "--seed-count", "1", "--json"])
         #expect(linucb.status == 0, "\(linucb.stderr)")
         let linucbObject = try JSONSerialization.jsonObject(with: Data(linucb.stdout.utf8)) as? [String: Any] ?? [:]
         #expect(Set((linucbObject["regret"] as? [String: Double] ?? [:]).keys) == ["1000", "10000"])
         // A non-stationary bandit: after the means are re-drawn, plain UCB1's regret grows faster than before.
         let shifted = try CLI.run(
-            ["simulate", "bandit", "--policy", "ucb1", "--pulls", "20000", "--seeds", "3", "--shift-at", "10000", "--json"])
+            ["simulate", "bandit", "--policy", "ucb1", "--pulls", "20000", "--seed-count", "3", "--shift-at", "10000", "--json"])
         let shiftedRegret = (try JSONSerialization.jsonObject(with: Data(shifted.stdout.utf8)) as? [String: Any])?["regret"]
             as? [String: Double] ?? [:]
         let stationaryRegret = (try JSONSerialization.jsonObject(
-            with: Data(try CLI.run(["simulate", "bandit", "--policy", "ucb1", "--pulls", "20000", "--seeds", "3", "--json"]).stdout.utf8))
+            with: Data(try CLI.run(["simulate", "bandit", "--policy", "ucb1", "--pulls", "20000", "--seed-count", "3", "--json"]).stdout.utf8))
             as? [String: Any])?["regret"] as? [String: Double] ?? [:]
         #expect(shiftedRegret["20000"]! - shiftedRegret["10000"]! > 1.5 * (stationaryRegret["20000"]! - stationaryRegret["10000"]!))
         #expect(try CLI.run(["simulate", "bandit", "--shift-at", "5", "--bandit", "gaussian"]).status == 64)
-        let short = try CLI.run(["simulate", "bandit", "--policy", "exp3", "--pulls", "500", "--seeds", "1"])
+        let short = try CLI.run(["simulate", "bandit", "--policy", "exp3", "--pulls", "500", "--seed-count", "1"])
         #expect(short.status == 0)
         #expect(short.stdout.contains("regret after     500 pulls"))
     }
