@@ -23,6 +23,8 @@ struct LearnSummary {
                 "optimizer": state.classifier.model.configuration.optimizer.name, "alerts": pipeline.raiser.raised,
             ]
             object["roc_auc"] = summary.rocAUC ?? NSNull()
+            object["average_precision"] = summary.averagePrecision ?? NSNull()
+            object["recall_at_1pct_fpr"] = summary.recallAtFPR ?? NSNull()
             if let rolling = state.classifier.metrics.rolling {
                 object["rolling"] = [
                     "window": rolling.window, "roc_auc": rolling.summary.rocAUC ?? NSNull(), "f1": rolling.summary.f1,
@@ -53,6 +55,8 @@ struct LearnSummary {
         report("events/s     \(Int(rate))")
         report("optimizer    \(state.classifier.model.configuration.optimizer.name)")
         report("roc_auc      \(figure(summary.rocAUC))")
+        report("pr_auc       \(figure(summary.averagePrecision))  (average precision)")
+        report("recall_1fpr  \(figure(summary.recallAtFPR))  (recall at a 1% false-positive rate)")
         report("log_loss     \(figure(summary.logLoss))")
         report("f1           \(figure(summary.f1))  (threshold \(state.classifier.metrics.cumulative.threshold))")
         report("precision    \(figure(summary.precision))")
@@ -63,6 +67,6 @@ struct LearnSummary {
             let figures = rolling.summary
             report("last \(rolling.window)    roc_auc \(figure(figures.rocAUC)), f1 \(figure(figures.f1)), log_loss \(figure(figures.logLoss))")
         }
-        if pipeline.raiser.raised > 0 { report("alerts       \(pipeline.raiser.raised)") }
+        report("alerts       \(pipeline.raiser.raised)")
     }
 }

@@ -54,7 +54,19 @@ public struct BinaryClassificationMetrics: Sendable, Codable, Equatable {
     /// Every figure at once, for reports and JSON.
     public var summary: MetricsSummary {
         let statistics = statistics
-        return counts.summary(rocAUC: statistics?.rocAUC, ks: statistics?.ks)
+        var summary = counts.summary(rocAUC: statistics?.rocAUC, ks: statistics?.ks)
+        if let ranking {
+            summary.averagePrecision = ranking.averagePrecision
+            summary.recallAtFPR = ranking.recallAtFPR
+        }
+        return summary
+    }
+
+    /// Average precision (PR-AUC) and the recall at a 1% false-positive rate, or `nil` until both classes are
+    /// present: exact with the exact ROC-AUC, within the bins' resolution otherwise.
+    public var ranking: (averagePrecision: Double, recallAtFPR: Double)? {
+        if let exactROCAUC { return exactROCAUC.ranking }
+        return binnedROCAUC?.ranking
     }
 }
 
@@ -127,6 +139,10 @@ public struct MetricsSummary: Sendable, Hashable, Codable {
     public var logLoss: Double
     public var rocAUC: Double?
     public var ks: Double?
+    /// Average precision, the area under the precision-recall curve (cumulative metrics only).
+    public var averagePrecision: Double?
+    /// Recall while the false-positive rate is at most 1% (cumulative metrics only).
+    public var recallAtFPR: Double?
     public var truePositives: Int
     public var falsePositives: Int
     public var trueNegatives: Int
@@ -134,6 +150,7 @@ public struct MetricsSummary: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case events, accuracy, precision, recall, f1, logLoss = "log_loss", rocAUC = "roc_auc", ks
+        case averagePrecision = "average_precision", recallAtFPR = "recall_at_1pct_fpr"
         case truePositives = "true_positives", falsePositives = "false_positives"
         case trueNegatives = "true_negatives", falseNegatives = "false_negatives"
     }

@@ -84,6 +84,17 @@ public struct BinnedROCAUC: Sendable, Equatable {
 
     /// ROC-AUC, or `nil` until both classes are present.
     public var value: Double? { statistics?.rocAUC }
+
+    /// Average precision and the recall at a 1% false-positive rate, each bin taken as one threshold (so within
+    /// the bins' resolution), or `nil` until both classes are present. O(bins).
+    public var ranking: (averagePrecision: Double, recallAtFPR: Double)? {
+        guard positives > 0, negatives > 0 else { return nil }
+        var figures = RankingFigures(positives: positives, negatives: negatives)
+        for bin in 0..<Self.binCount where counts[2 * bin] | counts[2 * bin + 1] != 0 {
+            figures.group(positives: Double(counts[2 * bin]), negatives: Double(counts[2 * bin + 1]))
+        }
+        return (figures.averagePrecision, figures.recallAtFPR)
+    }
 }
 
 extension BinnedROCAUC: Codable {

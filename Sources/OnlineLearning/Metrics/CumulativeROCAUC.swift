@@ -183,6 +183,21 @@ public struct CumulativeROCAUC: Sendable, Equatable {
     }
 }
 
+extension CumulativeROCAUC {
+    /// Average precision and the recall at a 1% false-positive rate, exactly (tied scores as one threshold), or
+    /// `nil` until both classes are present. O(n + b).
+    public var ranking: (averagePrecision: Double, recallAtFPR: Double)? {
+        guard positives > 0, negatives > 0 else { return nil }
+        var figures = RankingFigures(positives: positives, negatives: negatives)
+        Self.forEachDistinctScore(
+            scores, positiveCounts, negativeCounts, Self.sorted(pendingPositives), Self.sorted(pendingNegatives)
+        ) { _, positivesHere, negativesHere in
+            figures.group(positives: Double(positivesHere), negatives: Double(negativesHere))
+        }
+        return (figures.averagePrecision, figures.recallAtFPR)
+    }
+}
+
 extension CumulativeROCAUC: Codable {
     enum CodingKeys: String, CodingKey {
         case scores, positives, negatives
