@@ -77,9 +77,13 @@ public final class FeatureDriftPipeline {
     public var alertEpisodes: Int { watches.map(\.tracker.episodes).reduce(0, +) }
     public var featureCount: Int { watches.count }
 
-    /// Reads `source` to its end, processing every record.
-    public func run(_ source: any EventSource, decoder: EventDecoder, threaded: Bool = JSONLinesSource.decodesAhead) throws {
+    /// Reads `source` to its end, processing every record (`onRecord` is called before each, on this thread).
+    public func run(
+        _ source: any EventSource, decoder: EventDecoder, threaded: Bool = JSONLinesSource.decodesAhead,
+        onRecord: (() -> Void)? = nil
+    ) throws {
         _ = try source.decodeRecords(with: decoder, threaded: threaded, stopWhen: nil) { cursor, event, rejection in
+            onRecord?()
             try process(cursor, event, rejection)
         }
     }

@@ -61,6 +61,8 @@ struct DriftCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var display: ProgressOptions
+
     @OptionGroup var fields: EventFieldOptions
 
     var psiConfiguration: PSIConfiguration {
@@ -95,7 +97,9 @@ struct DriftCommand: AsyncParsableCommand {
             if pipeline.rejected <= 10 { Output.error("line \(record): rejected: \(error)") }
         }
         let json = json
+        let progress = display.progress("drift", total: nil, unit: "records")
         pipeline.onEvaluation = { [self] evaluation in
+            progress.finish()  // the evaluation's line replaces the progress line, which comes back after it
             if json {
                 let object: [String: Any] = [
                     "feature": evaluation.feature, "start": evaluation.evaluation.start, "end": evaluation.evaluation.end,
@@ -109,7 +113,8 @@ struct DriftCommand: AsyncParsableCommand {
                     "\(evaluation.feature.padding(toLength: 20, withPad: " ", startingAt: 0)) [\(evaluation.evaluation.start), \(evaluation.evaluation.end))  psi \(String(format: "%.6f", evaluation.evaluation.psi))  \(evaluation.state)")
             }
         }
-        try reportingPipelineErrors { try pipeline.run(source, decoder: decoder) }
+        try reportingPipelineErrors { try pipeline.run(source, decoder: decoder, onRecord: { progress.advance() }) }
+        progress.finish()
         if pipeline.rejected > 10 { Output.error("(\(pipeline.rejected) lines rejected in all; the first 10 shown)") }
         for (feature, kind) in pipeline.restarted {
             Output.error("note: feature '\(feature)' began with a value of another kind; watched as \(kind.rawValue) from its first \(kind.rawValue) values")

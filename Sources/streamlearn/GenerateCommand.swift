@@ -36,13 +36,15 @@ struct GenerateTransactions: AsyncParsableCommand {
     @Argument(help: "Output file, or - for stdout.")
     var file: String = "-"
 
+    @OptionGroup var display: ProgressOptions
+
     func validate() throws {
         guard events >= 0 else { throw ValidationError("--events must not be negative, got \(events)") }
     }
 
     func run() async throws {
         var generator = TransactionGenerator(seed: seed)
-        try writeLines(events, bytesPerLine: 200, to: file) { [generator.next().json] }
+        try writeLines(events, progress: display.progress("generate", total: events, unit: "events"), bytesPerLine: 200, to: file) { [generator.next().json] }
     }
 }
 
@@ -74,6 +76,8 @@ struct GenerateLogistic: AsyncParsableCommand {
     @Argument(help: "Output file, or - for stdout.")
     var file: String = "-"
 
+    @OptionGroup var display: ProgressOptions
+
     func validate() throws {
         guard events >= 0 else { throw ValidationError("--events must not be negative, got \(events)") }
         guard features >= 1 else { throw ValidationError("--features must be at least 1, got \(features)") }
@@ -84,7 +88,7 @@ struct GenerateLogistic: AsyncParsableCommand {
 
     func run() async throws {
         var generator = LogisticStreamGenerator(seed: seed, features: features, relevant: relevant)
-        try writeLines(events, bytesPerLine: features * 10 + 30, to: file) { [generator.next().json] }
+        try writeLines(events, progress: display.progress("generate", total: events, unit: "events"), bytesPerLine: features * 10 + 30, to: file) { [generator.next().json] }
     }
 }
 
@@ -134,6 +138,8 @@ struct GenerateFraud: AsyncParsableCommand {
     @Argument(help: "Output file, or - for stdout.")
     var file: String = "-"
 
+    @OptionGroup var display: ProgressOptions
+
     func validate() throws {
         guard events >= 0 else { throw ValidationError("--events must not be negative, got \(events)") }
         if let driftAt, driftAt < 0 { throw ValidationError("--drift-at must not be negative, got \(driftAt)") }
@@ -152,7 +158,7 @@ struct GenerateFraud: AsyncParsableCommand {
         configuration.driftWidth = driftWidth
         configuration.labelDelay = labelDelay
         var generator = FraudStreamGenerator(configuration: configuration)
-        try writeLines(events, bytesPerLine: 330, to: file, next: { generator.next() }, finish: { generator.finish() })
+        try writeLines(events, progress: display.progress("generate", total: events, unit: "events"), bytesPerLine: 330, to: file, next: { generator.next() }, finish: { generator.finish() })
     }
 }
 
@@ -160,12 +166,15 @@ struct GenerateFraud: AsyncParsableCommand {
 /// made: to stdout (`-`), or to a file, through a temporary file renamed into place at the end (a reader never
 /// sees half a file). Memory stays constant whatever `count` is; exit 73 when the file cannot be written.
 func writeLines(
-    _ count: Int, bytesPerLine: Int, to file: String, next: () -> [String], finish: () -> [String] = { [] }
+    _ count: Int, progress: Progress, bytesPerLine: Int, to file: String, next: () -> [String],
+    finish: () -> [String] = { [] }
 ) throws {
     let output = try LineWriter(path: file)
+    defer { progress.finish() }
     do {
         for _ in 0..<count {
             for line in next() { try output.append(line) }
+            progress.advance()
         }
         for line in finish() { try output.append(line) }
         try output.close()

@@ -175,6 +175,8 @@ struct LearnCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var display: ProgressOptions
+
     func validate() throws {
         _ = try fields.decoderConfiguration()
         if let snapshotEvery, snapshotEvery < 1 {
@@ -325,9 +327,14 @@ struct LearnCommand: AsyncParsableCommand {
         }
         let start = ContinuousClock.now
         let decoder = EventDecoder(configuration: try fields.decoderConfiguration())
+        let progress = display.progress("learn", total: nil, unit: "records")
         let interrupted = try pipeline.run(
             source, decoder: decoder, threaded: decodeAhead && JSONLinesSource.decodesAhead,
-            stopWhen: { shutdown.isRequested })
+            stopWhen: {
+                progress.advance()
+                return shutdown.isRequested
+            })
+        progress.finish()
         let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
         let counts = pipeline.counts
         if counts.rejected > 10 || counts.notLearned > 10 {

@@ -40,6 +40,8 @@ struct ProduceCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var display: ProgressOptions
+
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
         _ = try parseProperties(properties)
@@ -85,8 +87,11 @@ struct ProduceCommand: AsyncParsableCommand {
             return summary
         }
         struct StopReading: Error {}
+        let progress = display.progress("produce", total: nil, unit: "lines")
+        defer { progress.finish() }
         do {
         try reportingPipelineErrors { try input.forEachLine(stopWhen: { shutdown.isRequested }) { lineNumber, line, _ in
+            progress.advance()
             let key: String?
             do {
                 key = try messageKey(Data(line))

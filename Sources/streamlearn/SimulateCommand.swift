@@ -33,6 +33,8 @@ struct TabularOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Train this many independent runs, seeds --seed, --seed + 1, …, and summarise their evaluations.")
     var seedCount: Int = 1
 
+    @OptionGroup var display: ProgressOptions
+
     @Option(parsing: .unconditional, help: "Learning rate α (default per environment).")
     var alpha: Double?
 
@@ -89,8 +91,10 @@ struct TabularOptions: ParsableArguments {
             try runSeeds(name: name, environment: environment, defaults: defaults, episodes: episodes)
             return
         }
+        let progress = display.progress("simulate", total: episodes, unit: "episodes")
         let (curve, steps, seconds, evaluation) = try train(
-            environment: &environment, defaults: defaults, episodes: episodes, seed: seed)
+            environment: &environment, defaults: defaults, episodes: episodes, seed: seed, progress: progress)
+        progress.finish()
         if json {
             let object: [String: Any] = [
                 "env": name, "agent": self.agent.rawValue, "episodes": episodes, "steps": steps,
@@ -121,11 +125,14 @@ struct TabularOptions: ParsableArguments {
         name: String, environment: Environment, defaults: Defaults, episodes: Int
     ) throws {
         var runs: [(seed: UInt64, meanReturn: Double, successRate: Double)] = []
+        let progress = display.progress("simulate", total: episodes * seedCount, unit: "episodes")
         for seed in seed..<(seed + UInt64(seedCount)) {
             var copy = environment
-            let (_, _, _, evaluation) = try train(environment: &copy, defaults: defaults, episodes: episodes, seed: seed)
+            let (_, _, _, evaluation) = try train(
+                environment: &copy, defaults: defaults, episodes: episodes, seed: seed, progress: progress)
             runs.append((seed, evaluation.meanReturn, evaluation.successRate))
         }
+        progress.finish()
         func summary(_ values: [Double]) -> (mean: Double, std: Double, min: Double, max: Double) {
             let mean = values.reduce(0, +) / Double(values.count)
             let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(values.count - 1, 1))
@@ -156,7 +163,7 @@ struct TabularOptions: ParsableArguments {
 
     /// Trains one agent with `seed` and evaluates its greedy policy.
     private func train<Environment: DiscreteEnvironment>(
-        environment: inout Environment, defaults: Defaults, episodes: Int, seed: UInt64
+        environment: inout Environment, defaults: Defaults, episodes: Int, seed: UInt64, progress: Progress
     ) throws -> (curve: [Training.CurvePoint], steps: Int, seconds: Double, evaluation: Training.Evaluation) {
         var agent: TabularAgent
         do {
@@ -172,7 +179,8 @@ struct TabularOptions: ParsableArguments {
         }
         let start = ContinuousClock.now
         let (curve, steps) = try Training.train(
-            &agent, in: &environment, episodes: episodes, seed: seed, curveEvery: curveEvery ?? max(episodes / 10, 1))
+            &agent, in: &environment, episodes: episodes, seed: seed, curveEvery: curveEvery ?? max(episodes / 10, 1),
+            onEpisode: { progress.advance() })
         let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
         let evaluation = Training.evaluate(agent, in: &environment, episodes: evalEpisodes, seed: seed &+ 1_000_003)
         return (curve, steps, seconds, evaluation)
@@ -313,6 +321,8 @@ struct SimulateBandit: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "How many seeds (independent runs) to average over.")
     var seedCount: Int = 10
 
+    @OptionGroup var display: ProgressOptions
+
     @Option(help: "Reward distribution of the arms: bernoulli or gaussian.")
     var bandit: Testbed = .bernoulli
 
@@ -387,10 +397,13 @@ struct SimulateBandit: AsyncParsableCommand {
         let checkpoints = Array(Set([1_000, 10_000, pulls].filter { $0 <= pulls })).sorted()
         var totals = Array(repeating: 0.0, count: checkpoints.count)
         let start = ContinuousClock.now
+        let progress = display.progress("simulate", total: pulls * seedCount, unit: "pulls")
         for seed in seed..<(seed + UInt64(seedCount)) {
             let regret = try runSeed(seed, checkpoints: checkpoints)
             for index in totals.indices { totals[index] += regret[index] }
+            progress.advance(pulls)
         }
+        progress.finish()
         let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
         let rate = Double(pulls * seedCount) / seconds
         var regret: [String: Double] = [:]

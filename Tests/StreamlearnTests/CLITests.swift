@@ -264,6 +264,30 @@ struct CLITests {
         }
     }
 
+    @Test(
+        "Long work shows a progress bar on a terminal's stderr, never in a pipe or with --quiet",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func progressBar() throws {
+        let directory = try RunFiles.directory("progress")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("g.jsonl").path
+        // `script` gives the command a terminal (util-linux): what it printed there comes back on stdout.
+        func onTerminal(_ arguments: String) throws -> String {
+            try CLI.run(
+                ["-qfec", "\(CLI.executable.path) \(arguments)", "/dev/null"], timeout: .seconds(120),
+                program: URL(fileURLWithPath: "/usr/bin/script")
+            ).stdout
+        }
+        let shown = try onTerminal("generate fraud --events 300000 \(file)")
+        #expect(shown.contains("generate  [") && shown.contains("/300,000 events") && shown.contains("ETA"), "\(shown.suffix(300))")
+        let learned = try onTerminal("learn \(file)")
+        #expect(learned.contains("learn  ") && learned.contains(" records  "), "\(learned.suffix(300))")
+        #expect(learned.contains("roc_auc"), "the summary follows")
+        #expect(!(try onTerminal("generate fraud --events 300000 --quiet \(file)")).contains("generate  ["))
+        let piped = try CLI.run(["generate", "fraud", "--events", "300000", file])
+        #expect(piped.status == 0 && piped.stderr.isEmpty, "\(piped.stderr)")
+    }
+
     @Test("Options that mean nothing alone are refused: a drift without its point")
     func refusedAlone() throws {
         let concept = try CLI.run(["generate", "fraud", "--events", "10", "--drift", "concept"])

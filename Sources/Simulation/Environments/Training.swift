@@ -23,7 +23,7 @@ public enum Training: Sendable {
     /// - Complexity: O(steps); no allocation per step.
     public static func train<Environment: DiscreteEnvironment>(
         _ agent: inout TabularAgent, in environment: inout Environment, episodes: Int, seed: UInt64,
-        curveEvery: Int = 0
+        curveEvery: Int = 0, onEpisode: (() -> Void)? = nil
     ) throws(LearningError) -> (curve: [CurvePoint], steps: Int) {
         let goals = environment.dynamics.goalStates
         var curve: [CurvePoint] = []
@@ -32,6 +32,7 @@ public enum Training: Sendable {
         var successes = 0
         var sinceLast = 0
         for episode in 0..<episodes {
+            onEpisode?()
             var state = environment.reset(seed: episode == 0 ? seed : nil)
             var action = agent.predict(state)
             var total = 0.0
