@@ -35,14 +35,14 @@ struct DecodeCommand: AsyncParsableCommand {
         let event = DecodedEvent()
         let input = try openInput(file)
         var accepted = 0
-        var rejections: [(line: Int, reason: String)] = []
+        var rejections: [(line: Int, error: EventDecodingError)] = []
         let start = ContinuousClock.now
         try reportingPipelineErrors { try input.forEachLine { lineNumber, line, _ in
             do {
                 try decoder.decode(line, into: event)
                 accepted += 1
             } catch let error as EventDecodingError {
-                rejections.append((lineNumber, error.description))
+                rejections.append((lineNumber, error))
             }
         } }
         let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
@@ -50,12 +50,18 @@ struct DecodeCommand: AsyncParsableCommand {
         if json {
             let object: [String: Any] = [
                 "accepted": accepted, "rejected": rejections.count, "events_per_second": rate.rounded(),
-                "rejections": rejections.map { ["line": $0.line, "reason": $0.reason] as [String: Any] },
+                // Structured: the line, the byte, the field (null when none) and the reason, as separate keys.
+                "rejections": rejections.map {
+                    [
+                        "line": $0.line, "byte": $0.error.offset, "field": $0.error.field.map { $0 as Any } ?? NSNull(),
+                        "reason": $0.error.reason.name, "message": $0.error.description,
+                    ] as [String: Any]
+                },
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             Output.line(String(decoding: data, as: UTF8.self))
         } else {
-            for rejection in rejections { Output.line("line \(rejection.line): \(rejection.reason)") }
+            for rejection in rejections { Output.line("line \(rejection.line): \(rejection.error.description)") }
             Output.line("accepted \(accepted), rejected \(rejections.count), \(Int(rate)) events/s")
         }
         if !rejections.isEmpty { throw ExitCode(65) }

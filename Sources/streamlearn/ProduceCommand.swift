@@ -42,6 +42,9 @@ struct ProduceCommand: AsyncParsableCommand {
 
     @OptionGroup var display: ProgressOptions
 
+    @Flag(help: "Print the summary as one JSON object on stdout: delivered, invalid, undeliverable, stopped_at.")
+    var json = false
+
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
         _ = try parseProperties(properties)
@@ -58,10 +61,20 @@ struct ProduceCommand: AsyncParsableCommand {
             try produce(openInput(file), with: producer, shutdown: shutdown)
         }
         if shutdown.isRequested { Output.error("\(shutdown.signalName): stopped reading; what was read was flushed") }
+        if json {
+            let object: [String: Any] = [
+                "topic": topic, "delivered": summary.delivered, "invalid": summary.invalid,
+                "undeliverable": summary.undeliverable, "brokers_reachable": !summary.unreachable,
+                "stopped_at": summary.stoppedAt.map { $0 as Any } ?? NSNull(),
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            Output.line(String(decoding: data, as: UTF8.self))
+        } else {
         Output.error(
             "produced \(summary.delivered) message(s) to '\(topic)'; invalid lines \(summary.invalid); "
                 + "undeliverable \(summary.undeliverable)"
                 + (summary.stoppedAt.map { "; stopped at line \($0), the lines after it not read" } ?? ""))
+        }
         if summary.undeliverable > 0 || summary.unreachable || summary.stoppedAt != nil { throw ExitCode.failure }
         if summary.invalid > 0 { throw ExitCode(65) }
     }

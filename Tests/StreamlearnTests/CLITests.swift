@@ -8,7 +8,7 @@ import Testing
 struct CLITests {
     @Test("broker → produce → consume round trip through subprocesses")
     func brokerProduceConsume() throws {
-        let broker = try BrokerProcess(["--broker-count", "2", "--topic", "cli-events:4", "--bootstrap-file",
+        let broker = try BrokerProcess(["--broker-count", "2", "--topic", "cli-events:4", "--topic", "cli-json:1", "--bootstrap-file",
                                         FileManager.default.temporaryDirectory.appendingPathComponent("cli-bootstrap").path])
         #expect(broker.firstLine.hasPrefix("bootstrap=127.0.0.1:"))
         #expect(broker.bootstrap.split(separator: ",").count == 2)
@@ -31,6 +31,12 @@ struct CLITests {
         #expect(produced.stderr.contains("stdin:11: not valid JSON; not sent"))
         #expect(produced.stderr.contains("stdin:21: key field 'id' is missing or null; not sent"))
         #expect(produced.stderr.contains("produced 500 message(s)"))
+        let producedJSON = try CLI.run(
+            ["produce", "--brokers", broker.bootstrap, "--topic", "cli-json", "--key-field", "id", "--json", "-"], stdin: input)
+        #expect(producedJSON.status == 65)
+        let summary = try JSONSerialization.jsonObject(with: Data(producedJSON.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(summary["delivered"] as? Int == 500 && summary["invalid"] as? Int == 2, "\(producedJSON.stdout)")
+        #expect(summary["undeliverable"] as? Int == 0 && summary["stopped_at"] is NSNull)
 
         let consumed = try CLI.run([
             "consume", "--brokers", broker.bootstrap, "--topic", "cli-events", "--group", "cli-group",
@@ -189,7 +195,9 @@ struct CLITests {
         #expect((object?["events_per_second"] as? Double ?? 0) > 0)
         let rejections = object?["rejections"] as? [[String: Any]] ?? []
         #expect(rejections.map { $0["line"] as? Int } == [2, 4, 5, 6])
-        #expect(rejections.first?["reason"] as? String == "byte 17, field 'amount': number out of range (not finite)")
+        #expect(rejections.first?["reason"] as? String == "number out of range (not finite)")
+        #expect(rejections.first?["byte"] as? Int == 17 && rejections.first?["field"] as? String == "amount")
+        #expect(rejections.first?["message"] as? String == "byte 17, field 'amount': number out of range (not finite)")
 
         let generated = try CLI.run(["generate", "transactions", "--events", "300", "--seed", "4"])
         let clean = try CLI.run(["decode", "--json", "-"], stdin: generated.stdout)

@@ -15,14 +15,14 @@ struct BenchDecode: AsyncParsableCommand {
             Examples:
               make bench-decode
               streamlearn-bench decode --events 200000 --json
-              streamlearn-bench decode --file events.jsonl --foundation-events 10000
+              streamlearn-bench decode events.jsonl --foundation-events 10000
             """
     )
 
     @Option(help: "How many events.")
     var events: Int = 1_000_000
 
-    @Option(help: "Decode the lines of this JSON Lines file (the first --events of them) instead of generated events.")
+    @Argument(help: "Decode the lines of this JSON Lines file (the first --events of them) instead of generated events.")
     var file: String?
 
     @Option(help: "How many of them JSONSerialization decodes (it is slow).")

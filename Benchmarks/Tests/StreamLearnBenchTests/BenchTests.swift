@@ -40,7 +40,7 @@ enum Bench {
 
 @Suite("Benchmarks run end to end on small workloads")
 struct BenchTests {
-    @Test("decode --file measures a file's accepted lines, at most --events of them; a missing file exits 66")
+    @Test("decode FILE measures a file's accepted lines, at most --events of them; a missing file exits 66")
     func benchDecodeFile() throws {
         var generator = LogisticStreamGenerator(seed: 3)
         let lines = (0..<50).map { _ in generator.next().json + "\n" }.joined()
@@ -49,14 +49,14 @@ struct BenchTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         for (limit, expected) in [(1_000, 50), (20, 20)] {
             let result = try Bench.run(
-                ["decode", "--file", path, "--events", "\(limit)", "--foundation-events", "5", "--json"])
+                ["decode", path, "--events", "\(limit)", "--foundation-events", "5", "--json"])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stderr.contains("1 rejected line(s)"))
             let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
             #expect(object?["events"] as? Int == expected)
             #expect((object?["EventDecoder"] as? Double ?? 0) > 0)
         }
-        #expect(try Bench.run(["decode", "--file", path + ".missing"]).status == 66)
+        #expect(try Bench.run(["decode", path + ".missing"]).status == 66)
     }
 
     @Test("The Kafka benchmark runs end to end on a small workload")
