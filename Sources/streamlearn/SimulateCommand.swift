@@ -133,16 +133,11 @@ struct TabularOptions: ParsableArguments {
             runs.append((seed, evaluation.meanReturn, evaluation.successRate))
         }
         progress.finish()
-        func summary(_ values: [Double]) -> (mean: Double, std: Double, min: Double, max: Double) {
-            let mean = values.reduce(0, +) / Double(values.count)
-            let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(values.count - 1, 1))
-            return (mean, variance.squareRoot(), values.min()!, values.max()!)
-        }
-        let returns = summary(runs.map(\.meanReturn))
-        let success = summary(runs.map(\.successRate))
+        let returns = SeedSummary(runs.map(\.meanReturn))
+        let success = SeedSummary(runs.map(\.successRate))
         if json {
-            func object(_ s: (mean: Double, std: Double, min: Double, max: Double)) -> [String: Double] {
-                ["mean": s.mean, "std": s.std, "min": s.min, "max": s.max]
+            func object(_ s: SeedSummary) -> [String: Double] {
+                ["mean": s.mean, "std": s.standardDeviation, "min": s.min, "max": s.max]
             }
             let document: [String: Any] = [
                 "env": name, "agent": agent.rawValue, "episodes": episodes, "seed": seed, "seed_count": seedCount,
@@ -158,7 +153,7 @@ struct TabularOptions: ParsableArguments {
         for run in runs { Output.line(String(format: "%4d    %18.3f    %12.3f", run.seed, run.meanReturn, run.successRate)) }
         Output.line(String(
             format: "mean return %.3f ± %.3f (range %.3f to %.3f); success rate %.3f ± %.3f",
-            returns.mean, returns.std, returns.min, returns.max, success.mean, success.std))
+            returns.mean, returns.standardDeviation, returns.min, returns.max, success.mean, success.standardDeviation))
     }
 
     /// Trains one agent with `seed` and evaluates its greedy policy.
@@ -338,46 +333,6 @@ struct SimulateBandit: AsyncParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
-    /// The arm means in force and the rewards, for one seed.
-    enum TestbedState {
-        case bernoulli(NonStationaryBernoulliBandit)
-        case gaussian(GaussianBandit)
-
-        var means: [Double] {
-            switch self {
-            case .bernoulli(let bandit): bandit.means
-            case .gaussian(let bandit): bandit.means
-            }
-        }
-
-        var bestMean: Double { means.max() ?? 0 }
-
-        mutating func pull(_ arm: Int) -> Double {
-            switch self {
-            case .bernoulli(var bandit):
-                let reward = bandit.pull(arm)
-                self = .bernoulli(bandit)
-                return reward
-            case .gaussian(var bandit):
-                let reward = bandit.pull(arm)
-                self = .gaussian(bandit)
-                return reward
-            }
-        }
-    }
-
-    func makeTestbed(seed: UInt64) -> TestbedState {
-        switch bandit {
-        case .gaussian:
-            return .gaussian(GaussianBandit(arms: arms, seed: seed &* 7_919))
-        case .bernoulli:
-            var random = SeededRandom(seed: seed &* 7_919)
-            let changes = shifts.sorted()
-            let regimes = (0...changes.count).map { _ in (0..<arms).map { _ in random.nextUnitDouble() } }
-            return .bernoulli(NonStationaryBernoulliBandit(regimes: regimes, changes: changes, seed: random.next()))
-        }
-    }
-
     func validate() throws {
         guard discount > 0, discount <= 1 else { throw ValidationError("--discount must be in (0, 1], got \(discount)") }
         guard Set(shifts).count == shifts.count, shifts.allSatisfy({ $0 >= 1 }) else {
@@ -392,22 +347,27 @@ struct SimulateBandit: AsyncParsableCommand {
         }
     }
 
+    var experiment: BanditExperiment {
+        var experiment = BanditExperiment(policy: BanditExperiment.Policy(rawValue: policy.rawValue)!, arms: arms, pulls: pulls)
+        experiment.testbed = BanditExperiment.Testbed(rawValue: bandit.rawValue)!
+        experiment.epsilon = epsilon
+        experiment.discount = discount
+        experiment.shifts = shifts
+        return experiment
+    }
+
     func run() async throws {
-        // 1k, 10k and N pulls, each once (N may be one of the others).
-        let checkpoints = Array(Set([1_000, 10_000, pulls].filter { $0 <= pulls })).sorted()
-        var totals = Array(repeating: 0.0, count: checkpoints.count)
+        let experiment = experiment
+        let checkpoints = experiment.defaultCheckpoints
         let start = ContinuousClock.now
         let progress = display.progress("simulate", total: pulls * seedCount, unit: "pulls")
-        for seed in seed..<(seed + UInt64(seedCount)) {
-            let regret = try runSeed(seed, checkpoints: checkpoints)
-            for index in totals.indices { totals[index] += regret[index] }
+        let means = try experiment.meanRegret(seed: seed, seedCount: seedCount, checkpoints: checkpoints) {
             progress.advance(pulls)
         }
         progress.finish()
-        let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
-        let rate = Double(pulls * seedCount) / seconds
+        let rate = Double(pulls * seedCount) / max((ContinuousClock.now - start).seconds, 1e-9)
         var regret: [String: Double] = [:]
-        for (index, checkpoint) in checkpoints.enumerated() { regret[String(checkpoint)] = totals[index] / Double(seedCount) }
+        for (index, checkpoint) in checkpoints.enumerated() { regret[String(checkpoint)] = means[index] }
         if json {
             let object: [String: Any] = [
                 "policy": policy.rawValue, "pulls": pulls, "seed": seed, "seed_count": seedCount, "arms": arms, "bandit": bandit.rawValue,
@@ -421,46 +381,6 @@ struct SimulateBandit: AsyncParsableCommand {
                 Output.line(String(format: "regret after %7d pulls   %10.2f", checkpoint, regret[String(checkpoint)]!))
             }
             Output.line("\(Int(rate)) pulls/s")
-        }
-    }
-
-    /// Pseudo-regret at each checkpoint for one seed.
-    func runSeed(_ seed: UInt64, checkpoints: [Int]) throws -> [Double] {
-        var regret = 0.0
-        var marks: [Double] = []
-        if policy == .linucb {
-            var testbed = LinearContextualBandit(arms: arms, dimension: 8, seed: seed)
-            var learner = try LinUCB(arms: arms, dimension: 8, alpha: 0.5)
-            for pull in 1...pulls {
-                let context = testbed.context()
-                let arm = learner.predict(BanditContext(context)).arm
-                regret += testbed.bestExpectedReward(context: context) - testbed.expectedReward(arm: arm, context: context)
-                try learner.learn(BanditFeedback(arm: arm, reward: testbed.pull(arm, context: context), context: BanditContext(context)))
-                if checkpoints.contains(pull) { marks.append(regret) }
-            }
-            return marks
-        }
-        func play<P: BanditPolicy>(_ learner: P) throws -> [Double] {
-            var learner = learner
-            var testbed = makeTestbed(seed: seed)
-            for pull in 1...pulls {
-                let arm = learner.select().arm
-                regret += testbed.bestMean - testbed.means[arm]
-                try learner.update(arm: arm, reward: testbed.pull(arm))
-                if checkpoints.contains(pull) { marks.append(regret) }
-            }
-            return marks
-        }
-        switch policy {
-        case .epsilonGreedy: return try play(EpsilonGreedy(arms: arms, epsilon: epsilon, discount: discount, seed: seed))
-        case .ucb1: return try play(UCB1(arms: arms, discount: discount))
-        case .thompson:
-            return try play(
-                ThompsonSampling(
-                    arms: arms, prior: bandit == .bernoulli ? .beta(alpha: 1, beta: 1) : .gaussian(variance: 1),
-                    discount: discount, seed: seed))
-        case .exp3: return try play(EXP3(arms: arms, gamma: 0.05, seed: seed))
-        case .linucb: return []
         }
     }
 }
