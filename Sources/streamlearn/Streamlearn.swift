@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import Synchronization
 
@@ -18,6 +19,27 @@ struct Streamlearn: AsyncParsableCommand {
         subcommands: [RunCommand.self, BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, DecodeCommand.self, LearnCommand.self,
                       DriftCommand.self, SnapshotCommand.self, SimulateCommand.self, GenerateCommand.self]
     )
+
+    /// Runs the command; every error, the parser's included, is printed the same way: `error: ` and the message
+    /// naming the option, field or key (usage errors exit 64 with the usage line).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            var message = fullMessage(for: error)
+            if message.hasPrefix("Error: ") { message = "error: " + message.dropFirst("Error: ".count) }
+            if !message.isEmpty {
+                if code == .success { print(message) } else { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            }
+            Foundation.exit(code.rawValue)
+        }
+    }
 }
 
 /// Options every command takes.

@@ -296,6 +296,19 @@ struct CLITests {
         #expect(piped.status == 0 && piped.stderr.isEmpty, "\(piped.stderr)")
     }
 
+    @Test("Every error is printed alike: 'error: ' and what is wrong, named; usage errors exit 64 with the usage line")
+    func errorsAlike() throws {
+        let unknown = try CLI.run(["learn", "--bogus"])
+        #expect(unknown.status == 64 && unknown.stderr.hasPrefix("error: Unknown option '--bogus'"), "\(unknown.stderr)")
+        #expect(unknown.stderr.contains("Usage: streamlearn learn"))
+        let invalid = try CLI.run(["simulate", "bandit", "--seed-count", "0"])
+        #expect(invalid.status == 64 && invalid.stderr.hasPrefix("error: --seed-count must be at least 1, got 0"), "\(invalid.stderr)")
+        let missing = try CLI.run(["decode", "/no/such/file.jsonl"])
+        #expect(missing.status == 66 && missing.stderr.hasPrefix("error: cannot read input file '/no/such/file.jsonl'"), "\(missing.stderr)")
+        let help = try CLI.run(["decode", "--help"])
+        #expect(help.status == 0 && help.stdout.hasPrefix("OVERVIEW:") && help.stderr.isEmpty)
+    }
+
     @Test("Options that mean nothing alone are refused: a drift without its point")
     func refusedAlone() throws {
         let concept = try CLI.run(["generate", "fraud", "--events", "10", "--drift", "concept"])
