@@ -29,7 +29,7 @@ CPU ?= native
 release: deps
 	$(SWIFT) build -c release --product streamlearn -Xswiftc -target-cpu -Xswiftc $(CPU)
 
-## demo: embedded broker, produce 10,000 generated events, consume them back, print counts.
+## demo: the main job on an embedded broker: a drifting fraud stream with late labels through `streamlearn run`.
 demo: release
 	./Scripts/demo.sh $(BIN)
 
