@@ -24,8 +24,8 @@ struct AlertOptions: ParsableArguments {
     @Option(help: "Keep Prometheus gauges of every PSI and F1 value (and alert counters) in this text-format file.")
     var metricsFile: String?
 
-    @Option(parsing: .unconditional, help: "Seconds a sink may take for one alert: Alertmanager's request, the broker's confirmation (each of 3 attempts).")
-    var alertTimeout: Double = 5
+    @Option(parsing: .unconditional, help: "Seconds a sink may take for one alert: Alertmanager's request, the broker's confirmation (each of 3 attempts; default 5).")
+    var alertTimeout: Double?
 
     @Option(help: "Model name in alerts.")
     var modelName: String = "streamlearn"
@@ -37,8 +37,13 @@ struct AlertOptions: ParsableArguments {
         if (alertsTopic == nil) != (brokers == nil) {
             throw ValidationError("--alerts-topic and --brokers go together")
         }
-        guard alertTimeout > 0, alertTimeout.isFinite else {
-            throw ValidationError("--alert-timeout must be positive, got \(alertTimeout)")
+        if let alertTimeout {
+            guard alertTimeout > 0, alertTimeout.isFinite else {
+                throw ValidationError("--alert-timeout must be positive, got \(alertTimeout)")
+            }
+            guard alertsTopic != nil || alertmanager != nil else {
+                throw ValidationError("--alert-timeout applies to --alerts-topic and --alertmanager, and neither is given")
+            }
         }
         if let alertmanager, URL(string: alertmanager)?.scheme?.hasPrefix("http") != true {
             throw ValidationError("--alertmanager must be an http(s) URL, got '\(alertmanager)'")
@@ -59,12 +64,12 @@ struct AlertOptions: ParsableArguments {
         var kafkaSink: KafkaAlertSink?
         if let brokers, let alertsTopic {
             let sink = try KafkaAlertSink(
-                bootstrapServers: brokers, topic: alertsTopic, timeout: .milliseconds(Int64(alertTimeout * 1000)), logger: logger)
+                bootstrapServers: brokers, topic: alertsTopic, timeout: .milliseconds(Int64((alertTimeout ?? 5) * 1000)), logger: logger)
             kafkaSink = sink
             sinks.append(sink)
         }
         if let alertmanager, let url = URL(string: alertmanager) {
-            sinks.append(AlertmanagerSink(base: url, timeout: .milliseconds(Int64(alertTimeout * 1000))))
+            sinks.append(AlertmanagerSink(base: url, timeout: .milliseconds(Int64((alertTimeout ?? 5) * 1000))))
         }
         if alertsStdout { sinks.append(StandardOutputSink()) }
         let file = alertsFile.map { JSONLinesFileSink(path: $0) }

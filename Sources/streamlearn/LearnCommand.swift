@@ -129,8 +129,8 @@ struct LearnCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Join label lines ({\"id\",\"label\"}, no features) to the waiting event with that id.")
     var join = true
 
-    @Option(parsing: .unconditional, help: "Events that may wait for their label at once.")
-    var joinCapacity: Int = 100_000
+    @Option(parsing: .unconditional, help: "Events that may wait for their label at once (default 100,000).")
+    var joinCapacity: Int?
 
     @Option(parsing: .unconditional, help: "Events after which a waiting event expires.")
     var joinMaxAge: Int?
@@ -192,17 +192,20 @@ struct LearnCommand: AsyncParsableCommand {
         if resume != nil && loadSnapshot != nil { throw ValidationError("--resume and --load-snapshot exclude each other") }
         if continueFromSnapshot && resume == nil { throw ValidationError("--continue needs --resume") }
         if let watchAfter, watchAfter < 0 { throw ValidationError("--watch-after must not be negative, got \(watchAfter)") }
+        if watchAfter != nil && f1Window == nil && scorePsiWindow == nil && !adwin && !pageHinkley {
+            throw ValidationError("--watch-after delays the model's detectors, and none is on (--f1-window, --score-psi-window, --adwin, --page-hinkley)")
+        }
         for (name, value) in [("--f1-window", f1Window), ("--score-psi-window", scorePsiWindow), ("--input-psi-window", inputPsiWindow)] {
             if let value, value < 10 { throw ValidationError("\(name) must be at least 10, got \(value)") }
         }
-        if joinCapacity < 1 { throw ValidationError("--join-capacity must be at least 1, got \(joinCapacity)") }
+        if let joinCapacity, joinCapacity < 1 { throw ValidationError("--join-capacity must be at least 1, got \(joinCapacity)") }
         if let joinMaxAge, joinMaxAge < 1 { throw ValidationError("--join-max-age must be at least 1, got \(joinMaxAge)") }
         if let joinMaxAgeMs, joinMaxAgeMs < 1 { throw ValidationError("--join-max-age-ms must be at least 1, got \(joinMaxAgeMs)") }
         if joinMaxAge != nil && joinMaxAgeMs != nil { throw ValidationError("--join-max-age and --join-max-age-ms exclude each other") }
         if let joinDefaultLabel, joinDefaultLabel != 0 && joinDefaultLabel != 1 {
             throw ValidationError("--join-default-label must be 0 or 1, got \(joinDefaultLabel)")
         }
-        if !join && (joinMaxAge != nil || joinMaxAgeMs != nil || joinDefaultLabel != nil) {
+        if !join && (joinCapacity != nil || joinMaxAge != nil || joinMaxAgeMs != nil || joinDefaultLabel != nil) {
             throw ValidationError("--no-join excludes the other --join options")
         }
         do {
@@ -256,7 +259,7 @@ struct LearnCommand: AsyncParsableCommand {
         configuration.detectors.watchAfter = watchAfter
         if join {
             var labelJoin = LabelJoin.Configuration()
-            labelJoin.capacity = joinCapacity
+            labelJoin.capacity = joinCapacity ?? 100_000
             if let joinMaxAge { labelJoin.maxAge = .events(joinMaxAge) }
             if let joinMaxAgeMs { labelJoin.maxAge = .milliseconds(joinMaxAgeMs) }
             if let joinDefaultLabel { labelJoin.expiry = .learn(label: joinDefaultLabel == 1) }

@@ -309,13 +309,22 @@ struct CLITests {
         #expect(help.status == 0 && help.stdout.hasPrefix("OVERVIEW:") && help.stderr.isEmpty)
     }
 
-    @Test("Options that mean nothing alone are refused: a drift without its point")
+    @Test("Options that mean nothing alone are refused: a drift without its point, join and detector options without what they tune")
     func refusedAlone() throws {
         let concept = try CLI.run(["generate", "fraud", "--events", "10", "--drift", "concept"])
         #expect(concept.status == 64)
         #expect(concept.stderr.contains("--drift concept needs --drift-at"), "\(concept.stderr)")
         #expect(try CLI.run(["generate", "fraud", "--events", "10", "--drift-width", "100"]).status == 64)
         #expect(try CLI.run(["generate", "fraud", "--events", "10", "--drift-at", "5"]).status == 0)
+        for (arguments, message) in [
+            (["learn", "--no-join", "--join-capacity", "5", "-"], "error: --no-join excludes the other --join options"),
+            (["learn", "--watch-after", "10", "-"], "error: --watch-after delays the model's detectors, and none is on"),
+            (["learn", "--alert-timeout", "3", "-"], "error: --alert-timeout applies to --alerts-topic and --alertmanager"),
+            (["drift", "--alert-timeout", "3", "-"], "error: --alert-timeout applies to --alerts-topic and --alertmanager"),
+        ] {
+            let result = try CLI.run(arguments, stdin: "")
+            #expect(result.status == 64 && result.stderr.hasPrefix(message), "\(arguments): \(result.stderr)")
+        }
     }
 
     @Test("generate transactions is byte-identical for a seed and about 180 bytes a line")
