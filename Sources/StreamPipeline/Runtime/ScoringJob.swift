@@ -165,6 +165,8 @@ public final class ScoringJob: StreamJob {
                 ("\(prefix)log_loss", summary.logLoss),
             ]
             if let auc = summary.rocAUC { figures.append(("\(prefix)roc_auc", auc)) }
+            if let value = summary.averagePrecision { figures.append(("\(prefix)average_precision", value)) }
+            if let value = summary.recallAtFPR { figures.append(("\(prefix)recall_at_1pct_fpr", value)) }
         }
         add("", metrics.cumulative.summary)
         if let rolling = metrics.rolling { add("rolling_", rolling.summary) }
