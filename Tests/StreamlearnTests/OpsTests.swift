@@ -49,6 +49,8 @@ struct OpsTests {
         #expect(model["model_version"] as? Int == 3000, "\(model)")
         #expect(model["name"] as? String == "ops")
         #expect((model["partitions"] as? [Any])?.count == 2)
+        let figures = model["metrics"] as? [String: Any] ?? [:]
+        #expect(figures["roc_auc"] is Double && figures["average_precision"] is Double && figures["recall_at_1pct_fpr"] is Double, "\(figures)")
         Thread.sleep(forTimeInterval: 0.6)  // a model refresh (100 ms) and a metrics flush (250 ms)
 
         #expect(HTTP.request(base + "/healthz")?.status == 200)
