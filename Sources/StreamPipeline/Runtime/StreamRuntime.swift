@@ -460,7 +460,6 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     /// Hands the counts to the registry, the model to `POST /score` when due, and the `/model` document over.
     private func flushMetrics(now: ContinuousClock.Instant) {
         lastFlush = now
-        var lag: [(topic: String, partition: Int32, lag: Int64)] = []
         var remaining = 0
         var oldestSnapshot: ContinuousClock.Instant?
         for task in tasks {
@@ -469,9 +468,6 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 if task.consumed[index] > 0 {
                     delta.messagesIn[partition.topic, default: 0] += task.consumed[index]
                     task.consumed[index] = 0
-                }
-                if let marks = consumer.cachedWatermarks(topic: partition.topic, partition: partition.partition) {
-                    lag.append((partition.topic, partition.partition, max(0, marks.high - task.positions[index])))
                 }
             }
             if task.answersSent > 0 {
@@ -487,7 +483,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             delta.modelVersion += task.job.modelVersion
             delta.partitions += task.partitions.count
         }
-        delta.lag = lag
+        delta.lag = partitionLags()
         if let oldestSnapshot {
             let age = now - oldestSnapshot
             delta.snapshotAgeSeconds = Double(age.components.seconds) + Double(age.components.attoseconds) * 1e-18
@@ -531,15 +527,20 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         return Array(data)
     }
 
-    private func statusLine(inRate: Double, outRate: Double) -> String {
-        var lag: Int64 = 0
-        for task in tasks {
-            for (index, partition) in task.partitions.enumerated() {
-                if let marks = consumer.cachedWatermarks(topic: partition.topic, partition: partition.partition) {
-                    lag += max(0, marks.high - task.positions[index])
+    /// Messages not processed yet, per input partition (from the watermarks librdkafka last saw).
+    private func partitionLags() -> [(topic: String, partition: Int32, lag: Int64)] {
+        tasks.flatMap { task in
+            task.partitions.indices.compactMap { index in
+                let partition = task.partitions[index]
+                return consumer.cachedWatermarks(topic: partition.topic, partition: partition.partition).map {
+                    (partition.topic, partition.partition, max(0, $0.high - task.positions[index]))
                 }
             }
         }
+    }
+
+    private func statusLine(inRate: Double, outRate: Double) -> String {
+        let lag = partitionLags().reduce(Int64(0)) { $0 + $1.lag }
         let total = totals()
         let dead = total.deadLetters.values.reduce(0, +)
         let held = grouped ? ", tasks \(tasks.compactMap(\.number))" : ""
