@@ -118,16 +118,8 @@ struct GroupTests {
             #expect(actual.payload == expected.payload, "task \(task) (killed instance's: \(killedTasks.contains(task))) differs")
         }
 
-        func scores(_ topic: String) throws -> [String: [String]] {
-            var byID: [String: [String]] = [:]
-            for object in Topics.objects(try Topics.read(broker, topic)) {
-                let id = object["id"] as? String ?? ""
-                byID[id, default: []].append("\(object["score"]!) \(object["decision"]!) \(object["model_version"]!)")
-            }
-            return byID
-        }
-        let referenceScores = try scores("g-scores-ref")
-        let sharedScores = try scores("g-scores")
+        let referenceScores = try Topics.scores(broker, "g-scores-ref")
+        let sharedScores = try Topics.scores(broker, "g-scores")
         #expect(referenceScores.count == 8000)
         #expect(sharedScores.count == 8000)
         #expect(sharedScores.values.allSatisfy { $0.count == 1 }, "an id was scored more than once")

@@ -82,6 +82,16 @@ enum Topics {
         try producer.close(timeout: .seconds(30))
     }
 
+    /// The scores on `topic` (`read_committed`) by event id: each one's score, decision and model version.
+    static func scores(_ broker: EmbeddedBroker, _ topic: String) throws -> [String: [String]] {
+        var byID: [String: [String]] = [:]
+        for object in Topics.objects(try Topics.read(broker, topic)) {
+            let id = object["id"] as? String ?? ""
+            byID[id, default: []].append("\(object["score"]!) \(object["decision"]!) \(object["model_version"]!)")
+        }
+        return byID
+    }
+
     /// Every message of `topic` as a `read_committed` consumer sees it, partition by partition.
     static func read(_ broker: EmbeddedBroker, _ topic: String, committed: Bool = true) throws -> [KafkaMessage] {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrapServers, groupID: "reader-\(UUID())")

@@ -82,16 +82,8 @@ struct RunTests {
         let actual = try RunFiles.newestPayload(directory.appendingPathComponent("crash").path)
         #expect(actual.payload == expected.payload, "the final state differs from the uninterrupted run's")
 
-        func scores(_ topic: String) throws -> [String: [String]] {
-            var byID: [String: [String]] = [:]
-            for object in Topics.objects(try Topics.read(broker, topic)) {
-                let id = object["id"] as? String ?? ""
-                byID[id, default: []].append("\(object["score"]!) \(object["decision"]!) \(object["model_version"]!)")
-            }
-            return byID
-        }
-        let referenceScores = try scores("scores-ref")
-        let crashScores = try scores("scores-crash")
+        let referenceScores = try Topics.scores(broker, "scores-ref")
+        let crashScores = try Topics.scores(broker, "scores-crash")
         #expect(referenceScores.count == 8000)
         #expect(crashScores.count == 8000)
         #expect(crashScores.values.allSatisfy { $0.count == 1 }, "an id was scored more than once")
