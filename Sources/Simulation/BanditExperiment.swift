@@ -91,20 +91,20 @@ public struct BanditExperiment: Sendable {
     }
 
     /// The arm means in force and the rewards, for one seed.
-    enum Bandit {
+    public enum Bandit: Sendable {
         case bernoulli(NonStationaryBernoulliBandit)
         case gaussian(GaussianBandit)
 
-        var means: [Double] {
+        public var means: [Double] {
             switch self {
             case .bernoulli(let bandit): bandit.means
             case .gaussian(let bandit): bandit.means
             }
         }
 
-        var bestMean: Double { means.max() ?? 0 }
+        public var bestMean: Double { means.max() ?? 0 }
 
-        mutating func pull(_ arm: Int) -> Double {
+        public mutating func pull(_ arm: Int) -> Double {
             switch self {
             case .bernoulli(var bandit):
                 let reward = bandit.pull(arm)
@@ -118,7 +118,8 @@ public struct BanditExperiment: Sendable {
         }
     }
 
-    func makeTestbed(seed: UInt64) -> Bandit {
+    /// The testbed one seed plays (the same for every policy).
+    public func makeTestbed(seed: UInt64) -> Bandit {
         switch testbed {
         case .gaussian:
             return .gaussian(GaussianBandit(arms: arms, seed: seed &* 7_919))

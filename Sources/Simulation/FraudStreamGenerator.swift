@@ -42,8 +42,24 @@ public struct FraudStreamGenerator: Sendable {
         public var driftWidth: Int = 0
         /// Positions by which labels trail their events; 0 to put the label in the event.
         public var labelDelay: Int = 0
+        /// Further drifts after the first, each adding its kind from its own start (covariate then concept: both
+        /// hold after the second).
+        public var laterDrifts: [Phase] = []
 
         public init() {}
+    }
+
+    /// A drift from event index `at`, abrupt or phased in over `width` events.
+    public struct Phase: Sendable, Hashable {
+        public var at: Int
+        public var kind: Drift
+        public var width: Int
+
+        public init(at: Int, kind: Drift, width: Int = 0) {
+            self.at = at
+            self.kind = kind
+            self.width = width
+        }
     }
 
     public let configuration: Configuration
@@ -64,8 +80,12 @@ public struct FraudStreamGenerator: Sendable {
 
     /// Whether event `index` follows the drifted regime (random within a gradual window).
     private mutating func drifted(_ index: Int) -> Bool {
-        guard let start = configuration.driftAt, index >= start else { return false }
-        let width = configuration.driftWidth
+        guard let start = configuration.driftAt else { return false }
+        return inPhase(index, start: start, width: configuration.driftWidth)
+    }
+
+    private mutating func inPhase(_ index: Int, start: Int, width: Int) -> Bool {
+        guard index >= start else { return false }
         if width <= 0 || index >= start + width { return true }
         return random.nextUnitDouble() < Double(index - start + 1) / Double(width + 1)
     }
@@ -106,8 +126,12 @@ public struct FraudStreamGenerator: Sendable {
         let id = index + 1
         let isDrifted = drifted(index)
         index += 1
-        let covariate = isDrifted && configuration.drift != .concept
-        let concept = isDrifted && configuration.drift != .covariate
+        var covariate = isDrifted && configuration.drift != .concept
+        var concept = isDrifted && configuration.drift != .covariate
+        for phase in configuration.laterDrifts where inPhase(index - 1, start: phase.at, width: phase.width) {
+            covariate = covariate || phase.kind != .concept
+            concept = concept || phase.kind != .covariate
+        }
         clock += Int64(50 + random.next() % 101)
 
         let amount = exp(min(max((covariate ? 4.0 : 3.3) + 1.1 * random.nextGaussian(), -1), 9.5))

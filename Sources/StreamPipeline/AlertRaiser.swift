@@ -20,6 +20,8 @@ public final class AlertRaiser {
     /// Called with each alert on the raising thread, before the dispatcher gets it (the runtime writes alerts into
     /// its Kafka transaction here).
     public var onAlert: ((Alert) -> Void)?
+    /// Called with every detector evaluation, on the raising thread (the scenario runner draws them).
+    public var onReading: ((DetectorReading) -> Void)?
 
     public init(
         model: Alert.Model, dispatcher: AlertDispatcher? = nil, metrics: DriftMetrics? = nil, metricsFile: String? = nil,
@@ -68,11 +70,17 @@ public final class AlertRaiser {
         dispatcher?.dispatch(alert)
     }
 
-    /// Records a PSI evaluation's value in the metrics.
-    public func recordPSI(_ value: Double, feature: String) { metrics?.recordPSI(value, feature: feature) }
+    /// Records a PSI evaluation's value in the metrics; `end` is where its window ends (as in alerts).
+    public func recordPSI(_ value: Double, feature: String, end: Int) {
+        metrics?.recordPSI(value, feature: feature)
+        onReading?(DetectorReading(detector: "psi", feature: feature, value: value, end: end))
+    }
 
-    /// Records a rolling F1 evaluation in the metrics.
-    public func recordF1(_ value: Double, baseline: Double) { metrics?.recordF1(value, baseline: baseline) }
+    /// Records a rolling F1 evaluation in the metrics; `end` is where its window ends (as in alerts).
+    public func recordF1(_ value: Double, baseline: Double, end: Int) {
+        metrics?.recordF1(value, baseline: baseline)
+        onReading?(DetectorReading(detector: "f1", feature: "f1", value: value, end: end))
+    }
 
     /// Rewrites the metrics file (atomically); a failure is a warning, never fatal.
     public func publish() {
@@ -82,5 +90,20 @@ public final class AlertRaiser {
         } catch {
             warn("cannot write the metrics file '\(metricsFile)': \(error)")
         }
+    }
+}
+
+/// One detector evaluation: which detector, on what, its value, and where its window ends (the index alerts use).
+public struct DetectorReading: Sendable, Hashable {
+    public var detector: String
+    public var feature: String
+    public var value: Double
+    public var end: Int
+
+    public init(detector: String, feature: String, value: Double, end: Int) {
+        self.detector = detector
+        self.feature = feature
+        self.value = value
+        self.end = end
     }
 }

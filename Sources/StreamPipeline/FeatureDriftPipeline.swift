@@ -186,7 +186,7 @@ public final class FeatureDriftPipeline {
                 change, detector: "psi", feature: name, value: evaluation.psi, policy: watches[index].tracker.policy,
                 window: Alert.Window(start: evaluation.start, end: evaluation.end))
         }
-        raiser.recordPSI(evaluation.psi, feature: name)
+        raiser.recordPSI(evaluation.psi, feature: name, end: evaluation.end)
         raiser.publish()
         let state: String
         if case .resolved = change { state = "resolved" } else { state = watches[index].tracker.state.rawValue }

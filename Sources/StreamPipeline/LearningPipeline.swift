@@ -230,7 +230,7 @@ public final class LearningPipeline {
                         window: Alert.Window(start: evaluation.start + scoredOffset, end: evaluation.end + scoredOffset),
                         cursor: cursor)
                 }
-                raiser.recordPSI(evaluation.psi, feature: "score")
+                raiser.recordPSI(evaluation.psi, feature: "score", end: evaluation.end + scoredOffset)
                 raiser.publish()
             }
             if let label = event.label { try observeOutcome(probability: probability, label: label != 0, cursor: cursor) }
@@ -287,7 +287,7 @@ public final class LearningPipeline {
                 cursor: cursor)
         }
         if let evaluation = state.f1?.observe(probability: probability, label: label) {
-            raiser.recordF1(evaluation.f1, baseline: evaluation.baseline)
+            raiser.recordF1(evaluation.f1, baseline: evaluation.baseline, end: evaluation.end + labelledOffset)
             raiser.publish()
             if state.f1Tracker == nil, let policy = state.f1?.policy { state.f1Tracker = AlertTracker(policy: policy) }
             if let change = state.f1Tracker?.evaluate(evaluation.f1) {
@@ -317,7 +317,7 @@ public final class LearningPipeline {
         for (feature, evaluation, change) in due {
             let name = state.inputs!.names[feature]
             let start = state.inputs!.start
-            raiser.recordPSI(evaluation.psi, feature: name)
+            raiser.recordPSI(evaluation.psi, feature: name, end: evaluation.end + start)
             if let change {
                 try raise(
                     change, detector: "psi", feature: name, value: evaluation.psi, policy: .psi,

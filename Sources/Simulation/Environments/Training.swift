@@ -72,6 +72,13 @@ public enum Training: Sendable {
     public static func evaluate<Environment: DiscreteEnvironment>(
         _ agent: TabularAgent, in environment: inout Environment, episodes: Int, seed: UInt64, stepCap: Int = 1_000
     ) -> Evaluation {
+        evaluate(policy: agent.greedyAction, in: &environment, episodes: episodes, seed: seed, stepCap: stepCap)
+    }
+
+    /// Runs a fixed policy (an action per state, as a runtime's published greedy policy) the same way.
+    public static func evaluate<Environment: DiscreteEnvironment>(
+        policy: (Int) -> Int, in environment: inout Environment, episodes: Int, seed: UInt64, stepCap: Int = 1_000
+    ) -> Evaluation {
         let goals = environment.dynamics.goalStates
         var returns = 0.0
         var successes = 0
@@ -79,7 +86,7 @@ public enum Training: Sendable {
             var state = environment.reset(seed: episode == 0 ? seed : nil)
             var total = 0.0
             for step in 1...max(stepCap, 1) {
-                let result = environment.step(agent.greedyAction(state))
+                let result = environment.step(policy(state))
                 total += result.reward
                 if result.terminated || result.truncated || (environment.maxEpisodeSteps == nil && step == stepCap) {
                     if result.terminated && goals[result.observation] { successes += 1 }

@@ -162,6 +162,39 @@ final class ConfigTable {
         return values
     }
 
+    /// The value as YAML, for a reader of its own (a job inside a scenario).
+    func rawNode(_ key: String) -> Node? { node(key) }
+
+    /// A list of mappings, each read as a table (`drift[1].at`).
+    func list(_ key: String) throws(ConfigurationError) -> [ConfigTable] {
+        guard let node = node(key) else { return [] }
+        guard case .sequence(let sequence) = node else {
+            throw ConfigurationError(path: keyPath(key), reason: "must be a list, got \(Self.describe(node))")
+        }
+        var tables: [ConfigTable] = []
+        for (index, item) in sequence.enumerated() { tables.append(try ConfigTable(item, path: "\(keyPath(key))[\(index)]")) }
+        return tables
+    }
+
+    /// A list of whole numbers.
+    func ints(_ key: String, min: Int? = nil) throws(ConfigurationError) -> [Int]? {
+        guard let node = node(key) else { return nil }
+        guard case .sequence(let sequence) = node else {
+            throw ConfigurationError(path: keyPath(key), reason: "must be a list, got \(Self.describe(node))")
+        }
+        var values: [Int] = []
+        for (index, item) in sequence.enumerated() {
+            guard let text = item.scalar?.string, let value = Int(text.replacingOccurrences(of: "_", with: "")) else {
+                throw ConfigurationError(path: "\(keyPath(key))[\(index)]", reason: "must be a whole number")
+            }
+            if let min, value < min {
+                throw ConfigurationError(path: "\(keyPath(key))[\(index)]", reason: "must be at least \(min), got \(value)")
+            }
+            values.append(value)
+        }
+        return values
+    }
+
     /// A mapping of strings to strings (librdkafka properties).
     func stringMap(_ key: String) throws(ConfigurationError) -> [String: String] {
         let table = try table(key)

@@ -14,9 +14,14 @@ public enum AnyBanditPolicy: Sendable, Codable, Equatable {
     init(_ configuration: RuntimeConfiguration.Bandit) throws(LearningError) {
         switch configuration.policy {
         case .epsilonGreedy:
-            self = .epsilonGreedy(try EpsilonGreedy(arms: configuration.arms, epsilon: configuration.epsilon, seed: configuration.seed))
-        case .ucb1: self = .ucb1(try UCB1(arms: configuration.arms, exploration: configuration.exploration))
-        case .thompson: self = .thompson(try ThompsonSampling(arms: configuration.arms, propensityDraws: 1000, seed: configuration.seed))
+            self = .epsilonGreedy(try EpsilonGreedy(
+                arms: configuration.arms, epsilon: configuration.epsilon, discount: configuration.discount, seed: configuration.seed))
+        case .ucb1:
+            self = .ucb1(try UCB1(arms: configuration.arms, exploration: configuration.exploration, discount: configuration.discount))
+        case .thompson:
+            self = .thompson(try ThompsonSampling(
+                arms: configuration.arms, propensityDraws: configuration.propensityDraws, discount: configuration.discount,
+                seed: configuration.seed))
         case .exp3: self = .exp3(try EXP3(arms: configuration.arms, gamma: configuration.gamma, seed: configuration.seed))
         case .linucb:
             self = .linucb(try LinUCB(arms: configuration.arms, dimension: configuration.dimension, alpha: configuration.alpha))
@@ -106,7 +111,8 @@ public final class BanditJob: StreamJob {
         }
         let arms = configuration.bandit!.arms
         state.clock += 1
-        if message.role == .requests {
+        let isRequest = configuration.sharesFeedbackTopic ? object["reward"] == nil : message.role == .requests
+        if isRequest {
             var context: [Double] = []
             if let raw = object["context"] {
                 guard let values = raw as? [Any], case let numbers = values.compactMap(jsonNumber), numbers.count == values.count
@@ -265,7 +271,8 @@ public final class ReinforcementJob: StreamJob {
             return value == value.rounded() && abs(value) < 1e15 ? Int(value) : nil
         }
         let agent = state.agent
-        if message.role == .requests {
+        let isRequest = configuration.sharesFeedbackTopic ? object["next_state"] == nil : message.role == .requests
+        if isRequest {
             guard let s = integer("state") else {
                 return DeadLetterReason(kind: "wrong-type", stage: .process, message: "'state' must be a whole number")
             }

@@ -101,6 +101,8 @@ public struct RuntimeConfiguration: Sendable {
         public var maxMessagesPerTransaction = 10_000
         /// The largest input message accepted, in bytes; larger ones go to the dead-letter topic. Default 65,536.
         public var maxMessageBytes = 65_536
+        /// How long an answer may wait to fill a batch (`linger.ms`): throughput against latency. Default 20 ms.
+        public var linger: Duration = .milliseconds(20)
     }
 
     public struct Snapshots: Sendable, Hashable {
@@ -125,6 +127,10 @@ public struct RuntimeConfiguration: Sendable {
         public var gamma = 0.1
         public var alpha = 1.0
         public var dimension = 0
+        /// Weight kept by old statistics at each update (epsilon-greedy, UCB1, Thompson; 1: none forgotten).
+        public var discount = 1.0
+        /// Thompson: posterior draws that estimate a decision's propensity (0: none is reported).
+        public var propensityDraws = 1000
         public var seed: UInt64 = 1
     }
 
@@ -222,6 +228,7 @@ public struct RuntimeConfiguration: Sendable {
         if let ms = try outputTable.int("commit_interval_ms", min: 1, max: 60_000) { output.commitInterval = .milliseconds(ms) }
         output.maxMessagesPerTransaction = try outputTable.int("max_messages_per_transaction", min: 1) ?? 10_000
         output.maxMessageBytes = try outputTable.int("max_message_bytes", min: 64, max: 64 << 20) ?? 65_536
+        if let ms = try outputTable.int("linger_ms", min: 0, max: 10_000) { output.linger = .milliseconds(ms) }
         try outputTable.finish()
 
         let snapshotTable = try root.table("snapshots")
@@ -365,6 +372,8 @@ public struct RuntimeConfiguration: Sendable {
         bandit.gamma = try model.double("gamma", above: 0, atMost: 1) ?? 0.1
         bandit.alpha = try model.double("alpha", above: 0) ?? 1
         bandit.dimension = try model.int("dimension", min: 1, max: 1_000) ?? 0
+        bandit.discount = try model.double("discount", above: 0, atMost: 1) ?? 1
+        bandit.propensityDraws = try model.int("propensity_draws", min: 0, max: 1_000_000) ?? 1000
         bandit.seed = UInt64(try model.int("seed", min: 0) ?? 1)
         if bandit.policy == .linucb && bandit.dimension == 0 {
             throw ConfigurationError(path: "model.dimension", reason: "is required for linucb (the context's length)")
@@ -395,7 +404,13 @@ public struct RuntimeConfiguration: Sendable {
     }
 
     /// The topics the job reads.
-    public var inputTopics: [String] { [topics.events] + (topics.feedback.map { [$0] } ?? []) }
+    public var inputTopics: [String] {
+        [topics.events] + (topics.feedback.flatMap { $0 == topics.events ? nil : [$0] } ?? [])
+    }
+
+    /// Requests and feedback come on one topic (in one order): a message's content says which it is (a reward,
+    /// a transition with `next_state`, a label line).
+    public var sharesFeedbackTopic: Bool { topics.feedback == topics.events }
 
     /// The producer's transactional id: one per job (a restarted instance fences its predecessor).
     public var transactionalID: String { "streamlearn-\(name)" }

@@ -90,7 +90,7 @@ final class RuntimeTask {
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: runtime.brokers)
         producerConfiguration.clientID = "streamlearn-\(configuration.name)"
         producerConfiguration.properties = configuration.kafka.properties
-        producerConfiguration.linger = .milliseconds(20)
+        producerConfiguration.linger = configuration.output.linger
         let exactlyOnce = configuration.output.mode == .exactlyOnce
         if exactlyOnce {
             producerConfiguration.transactionalID = configuration.transactionalID + (number.map { "-p\($0)" } ?? "")
@@ -122,6 +122,7 @@ final class RuntimeTask {
             metrics: DriftMetrics(model: modelName, registry: runtime.metrics.registry))
         output = RuntimeOutput(task: self)
         raiser.onAlert = { [unowned self] alert in self.output.alert(alert) }
+        raiser.onReading = runtime.options.onReading
         job = try makeJob(payload: entry?.payload, raiser: raiser)
 
         positions = []

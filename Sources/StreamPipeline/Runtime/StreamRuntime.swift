@@ -50,6 +50,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         public var statusInterval: Duration = .seconds(5)
         /// Receives the status line (stderr in the CLI).
         public var status: @Sendable (String) -> Void = { _ in }
+        /// Receives every detector evaluation, on the loop's thread (the scenario runner draws them).
+        public var onReading: (@Sendable (DetectorReading) -> Void)?
 
         public init() {}
     }
@@ -94,6 +96,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     /// Alertmanager, when configured: every alert raised (not those raised again while re-learning).
     private let alertmanager: (dispatcher: AlertDispatcher, sink: AlertmanagerSink)?
     private let stopRequested = Atomic<Bool>(false)
+    private let stopAfter = Atomic<Int>(.max)
 
     // Set up by start(); used by the loop (and the rebalance handler, which runs inside its polls) only.
     private(set) var consumer: KafkaConsumer!
@@ -139,6 +142,10 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     /// Asks the loop to finish: the open transactions commit, snapshots are written, clients close.
     public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
 
+    /// Asks the loop to finish, as ``requestStop()`` does, once it has processed `messages` input messages in this
+    /// run (a driver that knows how many it sent stops the job right after the last, with no idle wait).
+    public func requestStop(afterMessages messages: Int) { stopAfter.store(messages, ordering: .relaxed) }
+
     var grouped: Bool { configuration.kafka.assignment == .group }
 
     var outputTopics: [String] {
@@ -172,9 +179,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         }
         status.set(.recovering)
         var counts: [(topic: String, role: JobMessage.Role, count: Int)] = []
-        for (topic, role) in [(configuration.topics.events, JobMessage.Role.requests)]
-            + (configuration.topics.feedback.map { [($0, JobMessage.Role.feedback)] } ?? [])
-        {
+        for (topic, role) in zip(configuration.inputTopics, [JobMessage.Role.requests, .feedback]) {
             do {
                 counts.append((topic, role, try consumer.partitionCount(topic: topic, timeout: .seconds(30))))
             } catch {
@@ -239,7 +244,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         for number in numbers where !tasks.contains(where: { $0.number == number }) {
             var taskPartitions = [TopicPartition(configuration.topics.events, Int32(number))]
             var roles = [JobMessage.Role.requests]
-            if let feedback = configuration.topics.feedback {
+            if let feedback = configuration.topics.feedback, !configuration.sharesFeedbackTopic {
                 taskPartitions.append(TopicPartition(feedback, Int32(number)))
                 roles.append(.feedback)
             }
@@ -352,6 +357,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             }
             if now - lastFlush >= .milliseconds(250) { flushMetrics(now: now) }
             if let idle = options.exitWhenIdle, now - lastInput >= idle { break }
+            let target = stopAfter.load(ordering: .relaxed)
+            if target != .max && tasks.reduce(retired.messages, { $0 + $1.summary.messages }) >= target { break }
         }
         status.set(.stopping)
         for task in tasks {
