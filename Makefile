@@ -8,7 +8,7 @@ BENCH := Benchmarks/.build/release/streamlearn-bench
 BENCH_MESSAGES ?= 1000000
 BENCH_PARTITIONS ?= 64
 
-.PHONY: deps release demo test docs-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-score bench-tool clean
+.PHONY: deps release demo test docs-check report-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-score bench-tool clean
 
 ## deps: librdkafka-dev (2.0.2 on Debian 12), pkg-config and curl, if missing.
 deps:
@@ -29,7 +29,8 @@ CPU ?= native
 release: deps
 	$(SWIFT) build -c release --product streamlearn -Xswiftc -target-cpu -Xswiftc $(CPU)
 
-## demo: the main job on an embedded broker: a drifting fraud stream with late labels through `streamlearn run`.
+## demo: the main job on an embedded broker: Scenarios/fraud-drift.yaml (a drifting fraud stream with late labels
+## through `streamlearn run`'s scoring job), its summary, expectations and HTML report.
 demo: release
 	./Scripts/demo.sh $(BIN)
 
@@ -43,6 +44,13 @@ test: deps
 ## (rates and timings excepted, written as …); `make test` runs it too.
 docs-check: deps
 	$(SWIFT) test --filter DocsCheck
+
+## report-check: scenario reports rendered by headless Chromium (Debian's `chromium`, installed if missing) to PNGs
+## that must be the expected size and not blank, with their charts in the rendered page; `make test` runs it too
+## when chromium is installed.
+report-check: release
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	./Scripts/report-check.sh $(BIN) .build/report-check
 
 ## bench-tool: `streamlearn-bench`, the benchmarks of library paths (Benchmarks/, release build for this CPU).
 bench-tool: deps

@@ -10,9 +10,13 @@ struct ProgressOptions: ParsableArguments {
     @Flag(help: "No progress bar on stderr (there is none when stderr is not a terminal either).")
     var quiet = false
 
-    /// A progress display for `label`, shown only on a terminal and without `--quiet`.
-    func progress(_ label: String, total: Int?, unit: String) -> Progress {
-        Progress(label, total: total, unit: unit, enabled: !quiet && isatty(STDERR_FILENO) == 1)
+    /// A progress display for `label`, shown only on a terminal and without `--quiet`; with `plainEvery`, a plain
+    /// line that often when stderr is not a terminal (a log, CI).
+    func progress(_ label: String, total: Int?, unit: String, plainEvery: Duration? = nil) -> Progress {
+        let terminal = isatty(STDERR_FILENO) == 1
+        return Progress(
+            label, total: total, unit: unit, enabled: !quiet && (terminal || plainEvery != nil),
+            plainEvery: terminal ? nil : plainEvery)
     }
 }
 
@@ -23,19 +27,25 @@ final class Progress {
     private let total: Int?
     private let unit: String
     private let enabled: Bool
+    /// Plain lines this often instead of a redrawn bar.
+    private let plainEvery: Duration?
     private let start = ContinuousClock.now
     private var lastDraw = ContinuousClock.now
     private(set) var count = 0
     private var nextCheck = 0
     private var drawn = false
 
-    init(_ label: String, total: Int?, unit: String, enabled: Bool) {
+    init(_ label: String, total: Int?, unit: String, enabled: Bool, plainEvery: Duration? = nil) {
         self.label = label
         self.total = total
         self.unit = unit
         self.enabled = enabled
+        self.plainEvery = plainEvery
         nextCheck = enabled ? 0 : .max
     }
+
+    /// Sets the count (work reported as a running total).
+    func set(_ value: Int) { advance(value - count) }
 
     @inline(__always)
     func advance(_ amount: Int = 1) {
@@ -44,9 +54,9 @@ final class Progress {
     }
 
     private func check() {
-        nextCheck = count + 256
+        nextCheck = count + (plainEvery == nil ? 256 : 1)
         let now = ContinuousClock.now
-        guard now - lastDraw >= .milliseconds(200) else { return }
+        guard now - lastDraw >= plainEvery ?? .milliseconds(200) else { return }
         lastDraw = now
         draw(now)
     }
@@ -64,6 +74,10 @@ final class Progress {
             if rate > 0 && count < total { line += "  ETA \(Self.duration(Double(total - count) / rate))" }
         } else {
             line += "\(Self.grouped(count)) \(unit)  \(Self.grouped(Int(rate)))/s"
+        }
+        if plainEvery != nil {
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            return
         }
         FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
         drawn = true

@@ -29,6 +29,24 @@ struct RuntimeConfigurationTests {
         #expect(agent.job == .reinforcement && agent.reinforcement?.states == 16 && agent.topics.policy == "agent-policy")
     }
 
+    @Test("A bandit that forgets, answers sent at once, rewards on the requests topic (one order)")
+    func sharedFeedbackTopic() throws {
+        let configuration = try RuntimeConfiguration.parse(yaml: """
+            job: bandit
+            name: ads
+            topics: {requests: ads, rewards: ads, decisions: ads-decisions}
+            output: {linger_ms: 0}
+            model: {policy: thompson, arms: 10, discount: 0.99, propensity_draws: 0}
+            """)
+        #expect(configuration.sharesFeedbackTopic && configuration.inputTopics == ["ads"])
+        #expect(configuration.output.linger == .zero)
+        #expect(configuration.bandit?.discount == 0.99 && configuration.bandit?.propensityDraws == 0)
+        #expect(try RuntimeConfiguration.parse(yaml: Self.minimal).output.linger == .milliseconds(20))
+        #expect(throws: ConfigurationError(path: "model.discount", reason: "must be > 0, got 0")) {
+            try RuntimeConfiguration.parse(yaml: "job: bandit\nname: a\ntopics: {requests: r, rewards: w, decisions: d}\nmodel: {arms: 2, discount: 0}\n")
+        }
+    }
+
     @Test("Defaults: embedded brokers, exactly once, a dead-letter topic and snapshot directory named after the job")
     func defaults() throws {
         let configuration = try RuntimeConfiguration.parse(yaml: Self.minimal)

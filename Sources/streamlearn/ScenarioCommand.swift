@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import StreamPipeline
+
+struct ScenarioCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scenario",
+        abstract: "Run scenario files: a stream or an environment, jobs, and expectations checked end to end.",
+        discussion: """
+            Scenarios/ holds the scenarios that come with StreamLearn; Scenarios/README.md describes the format.
+
+            Example:
+              streamlearn scenario run Scenarios/fraud-drift.yaml --report fraud-drift.html
+            """,
+        subcommands: [ScenarioRun.self]
+    )
+}
+
+struct ScenarioRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a scenario through Kafka, print its summary and each expectation; exit 1 if one fails.",
+        discussion: """
+            Each agent runs as a `streamlearn run` job on its own topics (on an embedded broker unless the scenario \
+            names brokers), fed by the scenario's generator, bandit testbed or environment. The summary lists each \
+            run, the comparison over seeds, and each expectation with what was measured and expected. Exit 0 when \
+            every expectation holds, 1 when one fails, 78 for a bad scenario file.
+
+            Examples:
+              streamlearn scenario run Scenarios/taxi-agents.yaml --seed 3
+              streamlearn scenario run Scenarios/fraud-stationary.yaml --events 100000 --json
+            """
+    )
+
+    @Argument(help: "The scenario file (YAML).")
+    var file: String
+
+    @Option(help: "The first seed (overrides the scenario's `seed`).")
+    var seed: UInt64?
+
+    @Option(parsing: .unconditional, help: "Run a stream scenario over this many events instead of its own count.")
+    var events: Int?
+
+    @Option(help: "Write the HTML report (charts and expectations, one self-contained file) here.")
+    var report: String?
+
+    @Flag(help: "Print one JSON object instead of the summary.")
+    var json = false
+
+    @OptionGroup var progressOptions: ProgressOptions
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let events, events < 100 { throw ValidationError("--events must be at least 100, got \(events)") }
+    }
+
+    func run() async throws {
+        let logger = global.bootstrapLogging()
+        let scenario: Scenario
+        do {
+            scenario = try Scenario.load(file: file)
+        } catch {
+            Output.error("error: \(error)")
+            throw ExitCode(78)
+        }
+        if events != nil, case .fraud = scenario.source {} else if events != nil {
+            throw ValidationError("--events applies to a stream scenario; '\(scenario.name)' plays \(scenario.agents.count > 1 ? "agents" : "an agent")")
+        }
+        var options = ScenarioRunner.Options()
+        options.seed = seed
+        options.events = events
+        let planned = ScenarioRunner(scenario: scenario, options: options, logger: logger).plannedWork
+        let display = ProgressDisplay(
+            progressOptions.progress(
+                "scenario \(scenario.name)", total: planned.total, unit: planned.unit, plainEvery: .seconds(5)))
+        options.progress = { display.update($0) }
+        let result: ScenarioResult
+        do {
+            result = try ScenarioRunner(scenario: scenario, options: options, logger: logger).run()
+        } catch {
+            display.finish()
+            Output.error("error: \(error)")
+            throw ExitCode(70)
+        }
+        display.finish()
+        if let report {
+            do {
+                try ScenarioReport(result: result).write(to: report)
+            } catch {
+                Output.error("error: cannot write the report '\(report)': \(error)")
+                throw ExitCode(73)
+            }
+        }
+        if json {
+            var object = result.jsonObject
+            if let report { object["report"] = report }
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            Output.line(String(decoding: data, as: UTF8.self))
+        } else {
+            for line in result.summaryLines { Output.line(line) }
+            if let report { Output.line("report    \(report)") }
+        }
+        if !result.passed { throw ExitCode(1) }
+    }
+}
+
+/// The progress display, fed from the scenario's driving threads.
+final class ProgressDisplay: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private let progress: Progress
+
+    init(_ progress: Progress) { self.progress = progress }
+
+    func update(_ report: ScenarioProgress) { lock.withLock { progress.set(report.done) } }
+
+    func finish() { lock.withLock { progress.finish() } }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+
+/// `streamlearn scenario run`: every scenario in Scenarios/ runs end to end through Kafka and its expectations
+/// hold; failures and bad files are reported as documented.
+@Suite("streamlearn scenario: runnable scenarios with expectations", .serialized)
+struct ScenarioTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func scenario(_ name: String) -> String { root.appendingPathComponent("Scenarios/\(name).yaml").path }
+
+    static func json(_ result: CLI.Result) throws -> [String: Any] {
+        let line = try #require(result.stdout.split(separator: "\n").last, "no output; stderr: \(result.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+
+    static let shipped: [(String, [String])] = [
+        ("fraud-drift", []), ("fraud-stationary", ["--events", "50000"]), ("fraud-gradual-drift", []),
+        ("bandit-ads", []), ("contextual-bandit", []), ("frozenlake-qlearning", []), ("taxi-agents", []),
+        ("cliffwalking-sarsa", []),
+    ]
+
+    @Test("Every scenario in Scenarios/ runs and every expectation holds", arguments: shipped.map(\.0))
+    func shippedScenario(name: String) throws {
+        let extra = Self.shipped.first { $0.0 == name }!.1
+        let result = try CLI.run(["scenario", "run", Self.scenario(name), "--json"] + extra, timeout: .seconds(300))
+        let object = try Self.json(result)
+        let expectations = try #require(object["expectations"] as? [[String: Any]])
+        let failed = expectations.filter { $0["passed"] as? Bool != true }
+        #expect(result.status == 0 && failed.isEmpty, "\(name): \(failed)\n\(result.stderr)")
+        #expect(!expectations.isEmpty)
+        for expectation in expectations {
+            #expect(expectation["name"] is String && expectation["expected"] is String && expectation["measured"] != nil)
+        }
+        let runs = try #require(object["runs"] as? [[String: Any]])
+        let seeds = (object["seeds"] as? [Int])?.count ?? 0
+        #expect(runs.count == seeds * ((object["agents"] as? [String])?.count ?? 0))
+        if object["kind"] as? String == "fraud" {
+            for run in runs { #expect(run["distinct_scored"] as? Int == run["events"] as? Int) }
+        }
+    }
+
+    @Test("The fraud scenario's summary: each run, each expectation with measured and expected values, the report")
+    func fraudSummaryAndReport() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scenario-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let report = directory.appendingPathComponent("report.html").path
+        let result = try CLI.run(["scenario", "run", Self.scenario("fraud-drift"), "--report", report], timeout: .seconds(300))
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("scenario  fraud-drift (seed 7, ") == true)
+        #expect(lines.contains { $0.contains("fraud-drift  7     50000   50000") }, "\(result.stdout)")
+        #expect(lines.contains("  PASS  each event scored exactly once: measured 50000, expected 50000 distinct ids, one score each"))
+        #expect(lines.contains("result    PASS: 9 of 9 expectations hold"), "\(result.stdout)")
+        #expect(lines.last == "report    \(report)")
+        let html = try String(contentsOfFile: report, encoding: .utf8)
+        for id in ["<svg id=\"quality-fraud-drift\"", "<svg id=\"psi-fraud-drift\"", "<svg id=\"scores-fraud-drift\"", "id=\"expectations\""] {
+            #expect(html.contains(id), "report lacks \(id)")
+        }
+        // Self-contained: nothing fetched.
+        #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"))
+        #expect(html.contains("0.1 warning") && html.contains("0.2 critical") && html.contains("drift 2"))
+    }
+
+    @Test("A failing expectation exits 1 and lists the failures; the same seed gives the same figures through Kafka")
+    func failureAndDeterminism() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scenario-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("lake.yaml").path
+        try """
+            name: lake
+            seeds: 2
+            environment: {name: frozenlake, episodes: 300, parallel: 20, evaluation_episodes: 100}
+            agents:
+              - name: q
+                job:
+                  output: {mode: at-least-once, linger_ms: 1}
+                  model: {algorithm: qlearning, states: 16, actions: 4, epsilon: 0.2}
+              - name: sarsa
+                job:
+                  output: {mode: at-least-once, linger_ms: 1}
+                  model: {algorithm: sarsa, states: 16, actions: 4, epsilon: 0.2}
+            expect:
+              - training_return: {agent: q, at_least: -1}
+              - greedy_return: {agent: q, at_least: 2}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let first = try CLI.run(["scenario", "run", file], timeout: .seconds(300))
+        #expect(first.status == 1, "\(first.stdout)\n\(first.stderr)")
+        #expect(first.stdout.contains("  PASS  training return of q (mean over 2 seeds)"))
+        #expect(first.stdout.contains("  FAIL  greedy return of q (mean over 2 seeds): measured "))
+        #expect(first.stdout.contains("result    FAIL: 1 of 2 expectations failed: greedy return of q (mean over 2 seeds)"))
+        #expect(first.stdout.contains("comparison (mean ± standard deviation [range] over 2 seeds)"))
+        let a = try Self.json(try CLI.run(["scenario", "run", file, "--json", "--seed", "4"], timeout: .seconds(300)))
+        let b = try Self.json(try CLI.run(["scenario", "run", file, "--json", "--seed", "4"], timeout: .seconds(300)))
+        let runsA = try #require(a["runs"] as? [[String: Any]])
+        let runsB = try #require(b["runs"] as? [[String: Any]])
+        #expect(runsA.count == 4)
+        #expect(a["seeds"] as? [Int] == [4, 5])
+        for (x, y) in zip(runsA, runsB) {
+            for key in ["training_return", "greedy_return", "answered", "episodes"] {
+                #expect("\(x[key]!)" == "\(y[key]!)", "\(key) differs between two runs of seed 4")
+            }
+        }
+    }
+
+    @Test("A bad scenario file stops with exit 78 and the key's path")
+    func badFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scenario-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cases: [(String, String)] = [
+            ("name: x\nbandit: {arms: 1}\n", "x.yaml: bandit.arms: must be at least 2, got 1"),
+            ("name: x\nstream: {events: 1000}\njob: {model: {optimizer: {kind: nope}}}\n",
+             "x.yaml: job.model.optimizer.kind: must be one of 'sgd', 'adagrad', 'ftrl', got 'nope'"),
+            ("name: x\nstream: {events: 1000}\njob: {topics: {events: a}}\n", "x.yaml: job.topics: is set by the scenario runner"),
+            ("name: x\nstream: {events: 1000}\nexpect:\n  - regret: {at_most: 3}\n", "x.yaml: expect[0].regret: does not apply to a stream scenario"),
+            ("name: x\nenvironment: {name: taxi}\nagents: [{name: a, job: {model: {states: 500, actions: 6}}}]\nexpect:\n  - beats: {agent: a, over: b, on: greedy_return}\n",
+             "x.yaml: expect[0].beats.over: must name another agent (agents: a)"),
+            ("name: x\nstream: {events: 1000, drift: [{at: 500, kind: sideways}]}\n",
+             "x.yaml: stream.drift[0].kind: must be one of 'covariate', 'concept', 'both', got 'sideways'"),
+        ]
+        for (text, message) in cases {
+            let file = directory.appendingPathComponent("x.yaml").path
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            let result = try CLI.run(["scenario", "run", file])
+            #expect(result.status == 78, "\(text)")
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+        }
+    }
+
+    @Test("make report-check: the reports render in headless Chromium (runs when chromium is installed)")
+    func reportCheck() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") else { return }
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("report-check-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let result = try CLI.run(
+            [CLI.executable.path, output.path], timeout: .seconds(600),
+            program: Self.root.appendingPathComponent("Scripts/report-check.sh"))
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        for scenario in ["fraud-drift", "bandit-ads", "frozenlake-qlearning"] {
+            #expect(result.stdout.contains("report-check: \(scenario): 1000x1800 PNG"), "\(result.stdout)")
+        }
+    }
+}
