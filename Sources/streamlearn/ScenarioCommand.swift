@@ -63,8 +63,10 @@ struct ScenarioRun: AsyncParsableCommand {
             Output.error("error: \(error)")
             throw ExitCode(78)
         }
-        if events != nil, case .fraud = scenario.source {} else if events != nil {
-            throw ValidationError("--events applies to a stream scenario; '\(scenario.name)' plays \(scenario.agents.count > 1 ? "agents" : "an agent")")
+        if events != nil {
+            guard case .fraud = scenario.source else {
+                throw ValidationError("--events applies to a stream scenario; '\(scenario.name)' is a bandit or environment")
+            }
         }
         var options = ScenarioRunner.Options()
         options.seed = seed

@@ -111,11 +111,11 @@ struct Unit {
         let ahead = 6_000
         var answered = 0
         var produced = 0
-        func send(_ lines: [String]) throws {
+        /// `lines` from the generator: an event first (unless `labelsOnly`), then the labels now due.
+        func send(_ lines: [String], labelsOnly: Bool = false) throws {
             for (position, line) in lines.enumerated() {
-                // An event comes first; labels (`{"id":N,"label":L}`) follow it.
                 let (id, label) = Self.idAndLabel(line)
-                let isEvent = position == 0
+                let isEvent = position == 0 && !labelsOnly
                 if let label { truth[id - 1] = label }
                 try producer.send(topic: isEvent ? eventsTopic : labelsTopic, key: String(id), value: line)
                 produced += 1
@@ -135,7 +135,7 @@ struct Unit {
                 answered = now
             }
         }
-        try send(generator.finish())
+        try send(generator.finish(), labelsOnly: true)
         try producer.flush(timeout: .seconds(60))
         _ = try producer.close()
         job.runtime.requestStop(afterMessages: produced)
