@@ -8,7 +8,7 @@ import Testing
 /// the lines after it, up to the next command, are its output (stdout and stderr together). In the shown output,
 /// `…` alone on a line stands for any number of lines, and `…` inside a line for any text — which is how a page
 /// leaves out rates and timings. The blocks of one page run in order in one bash session, in a scratch directory
-/// holding a link to the repository's `examples/`, with the freshly built `streamlearn` first on the `PATH`; a
+/// holding links to the repository's `examples/` and `Scenarios/`, with the freshly built `streamlearn` first on the `PATH`; a
 /// command ending in `&` runs in the background (stopped when the page ends).
 @Suite("Docs: every example shown with its output reproduces", .serialized)
 struct DocsCheck {
@@ -86,8 +86,10 @@ struct DocsCheck {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("docs-check-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
-        try FileManager.default.createSymbolicLink(
-            at: scratch.appendingPathComponent("examples"), withDestinationURL: root.appendingPathComponent("examples"))
+        for folder in ["examples", "Scenarios"] {
+            try FileManager.default.createSymbolicLink(
+                at: scratch.appendingPathComponent(folder), withDestinationURL: root.appendingPathComponent(folder))
+        }
         let marker = "@@docs-check-\(UUID().uuidString)@@"
         var script = "cd '\(scratch.path)'\nexport PATH='\(CLI.executable.deletingLastPathComponent().path)':\"$PATH\"\n"
         for example in examples {

@@ -1,4 +1,5 @@
 import Foundation
+import StreamKafka
 import Testing
 
 /// `streamlearn scenario run`: every scenario in Scenarios/ runs end to end through Kafka and its expectations
@@ -39,6 +40,27 @@ struct ScenarioTests {
         if object["kind"] as? String == "fraud" {
             for run in runs { #expect(run["distinct_scored"] as? Int == run["events"] as? Int) }
         }
+        if name == "frozenlake-qlearning" {
+            // stderr is a pipe here: a plain progress line every 5 s (the run takes longer).
+            #expect(result.stderr.contains("scenario frozenlake-qlearning  [") && result.stderr.contains("/3,000 episodes"), "\(result.stderr)")
+        }
+    }
+
+    @Test(
+        "On a terminal, a progress bar with the rate and the time left; --quiet shows none",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func progressBar() throws {
+        func onTerminal(_ arguments: String) throws -> String {
+            try CLI.run(
+                ["-qfec", "\(CLI.executable.path) \(arguments)", "/dev/null"], timeout: .seconds(300),
+                program: URL(fileURLWithPath: "/usr/bin/script")
+            ).stdout
+        }
+        let shown = try onTerminal("scenario run \(Self.scenario("fraud-gradual-drift"))")
+        #expect(shown.contains("\u{1B}[Kscenario fraud-gradual-drift  [") && shown.contains("/35,000 events") && shown.contains("/s"), "\(shown.prefix(600))")
+        #expect(shown.contains("result    PASS"), "the summary follows")
+        let quiet = try onTerminal("scenario run \(Self.scenario("fraud-gradual-drift")) --quiet")
+        #expect(!quiet.contains("scenario fraud-gradual-drift  [") && quiet.contains("result    PASS"))
     }
 
     @Test("The fraud scenario's summary: each run, each expectation with measured and expected values, the report")
@@ -104,6 +126,45 @@ struct ScenarioTests {
                 #expect("\(x[key]!)" == "\(y[key]!)", "\(key) differs between two runs of seed 4")
             }
         }
+    }
+
+    @Test("On a cluster named by `broker:`, each run's topics are its own, created by the cluster with several partitions")
+    func externalBroker() throws {
+        // A separate cluster: its topics come from auto-creation, with the cluster's default partition count (4 on
+        // the embedded one), so scores and answers are read from several partitions.
+        let broker = try EmbeddedBroker(topics: [])
+        defer { broker.close() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scenario-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stream = directory.appendingPathComponent("stream.yaml").path
+        try """
+            name: outside
+            broker: \(broker.bootstrapServers)
+            stream: {events: 4000, label_delay: 100, labels: topic}
+            job: {detectors: {input_psi_window: 1000}}
+            expect:
+              - scored_once: true
+            """.write(toFile: stream, atomically: true, encoding: .utf8)
+        let scored = try CLI.run(["scenario", "run", stream, "--json"], timeout: .seconds(300))
+        #expect(scored.status == 0, "\(scored.stdout)\n\(scored.stderr)")
+        let bandit = directory.appendingPathComponent("bandit.yaml").path
+        try """
+            name: outside-bandit
+            broker: \(broker.bootstrapServers)
+            bandit: {arms: 3, pulls: 600, batch: 20}
+            job:
+              output: {mode: at-least-once, linger_ms: 1}
+              model: {policy: ucb1, arms: 3}
+            expect:
+              - regret: {at_most: 600}
+            """.write(toFile: bandit, atomically: true, encoding: .utf8)
+        let decided = try CLI.run(["scenario", "run", bandit, "--json"], timeout: .seconds(300))
+        #expect(decided.status == 0, "\(decided.stdout)\n\(decided.stderr)")
+        let runs = try #require(try Self.json(decided)["runs"] as? [[String: Any]])
+        #expect(runs.first?["answered"] as? Int == 600)
+        let again = try CLI.run(["scenario", "run", stream, "--json"], timeout: .seconds(300))
+        #expect(again.status == 0, "a second run uses topics of its own: \(again.stdout)\n\(again.stderr)")
     }
 
     @Test("A bad scenario file stops with exit 78 and the key's path")

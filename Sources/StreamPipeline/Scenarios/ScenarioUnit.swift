@@ -228,7 +228,9 @@ struct Unit {
                 produced += 1
             }
             producer.poll()
-            let decisions = try answers.take(size, job: job)
+            // Answers in request order (a cluster's topic may have several partitions: matched by id).
+            let decisions = try answers.take(
+                size, job: job, order: { ($0["id"] as? String).flatMap { Int($0.dropFirst()) }.map { $0 - pulls } })
             for (offset, decision) in decisions.enumerated() {
                 guard let arm = decision["arm"] as? Int, (0..<bandit.arms).contains(arm) else {
                     throw RuntimeError(.kafka, "the job answered without a valid arm: \(decision)")
@@ -305,7 +307,8 @@ struct Unit {
                 produced += 1
             }
             producer.poll()
-            let actions = try answers.take(asked.count, job: job)
+            let positions = Dictionary(uniqueKeysWithValues: asked.enumerated().map { ("e\(slots[$1].episode)", $0) })
+            let actions = try answers.take(asked.count, job: job, order: { ($0["episode"] as? String).flatMap { positions[$0] } })
             var ended = 0
             for (position, index) in asked.enumerated() {
                 guard let action = actions[position]["action"] as? Int else {
@@ -437,8 +440,11 @@ final class ScoreCollector {
         configuration.properties["isolation.level"] = "read_committed"
         configuration.properties["fetch.wait.max.ms"] = "10"
         consumer = try KafkaConsumer(configuration: configuration)
-        try consumer.assign([TopicPartitionOffset(topic, 0, offset: 0)])
+        partitions = try TopicReader.starts(consumer, topic: topic).map(\.start.partition)
+        try consumer.assign(partitions.map { TopicPartitionOffset(topic, $0, offset: 0) })
     }
+
+    private let partitions: [Int32]
 
     /// Reads what has arrived (waiting up to `wait` for the first message); returns the scores read so far.
     func collect(wait: Duration = .zero) throws -> Int {
@@ -450,9 +456,12 @@ final class ScoreCollector {
 
     /// Reads to the end of the topic (the job has stopped).
     func drain() throws {
-        let end = try consumer.watermarks(topic: topic, partition: 0, timeout: .seconds(30)).high
+        var ends: [Int32: Int64] = [:]
+        for partition in partitions {
+            ends[partition] = try consumer.watermarks(topic: topic, partition: partition, timeout: .seconds(30)).high
+        }
         let deadline = ContinuousClock.now + .seconds(60)
-        while (consumer.position(topic: topic, partition: 0) ?? 0) < end {
+        while ends.contains(where: { (consumer.position(topic: topic, partition: $0.key) ?? 0) < $0.value }) {
             guard ContinuousClock.now < deadline else { throw RuntimeError(.kafka, "cannot read '\(topic)' to its end") }
             _ = try collect(wait: .milliseconds(50))
         }
@@ -471,7 +480,7 @@ final class ScoreCollector {
     func close() { try? consumer.close() }
 }
 
-/// Answers of a one-partition topic in order, as JSON objects, for a driver that waits for each batch.
+/// Answers as JSON objects, for a driver that waits for each batch (every partition of the topic).
 final class AnswerReader {
     private let consumer: KafkaConsumer
     private var buffered: [[String: Any]] = []
@@ -481,11 +490,24 @@ final class AnswerReader {
         configuration.properties["isolation.level"] = "read_committed"
         configuration.properties["fetch.wait.max.ms"] = "5"
         consumer = try KafkaConsumer(configuration: configuration)
-        try consumer.assign([TopicPartitionOffset(topic, 0, offset: 0)])
+        try consumer.assign(try TopicReader.starts(consumer, topic: topic).map(\.start))
     }
 
-    /// The next `count` answers; fails when the job stopped or nothing came for 60 s.
-    func take(_ count: Int, job: JobThread) throws -> [[String: Any]] {
+    /// The next `count` answers, each placed where `order` says (its request's position in the batch); fails when
+    /// the job stopped, an answer has no place, or nothing came for 60 s.
+    func take(_ count: Int, job: JobThread, order: ([String: Any]) -> Int?) throws -> [[String: Any]] {
+        let answers = try take(count, job: job)
+        var placed = [[String: Any]?](repeating: nil, count: count)
+        for answer in answers {
+            guard let position = order(answer), placed.indices.contains(position), placed[position] == nil else {
+                throw RuntimeError(.kafka, "an answer that matches no request of this batch: \(answer)")
+            }
+            placed[position] = answer
+        }
+        return placed.map { $0! }
+    }
+
+    private func take(_ count: Int, job: JobThread) throws -> [[String: Any]] {
         var deadline = ContinuousClock.now + .seconds(60)
         while buffered.count < count {
             try job.check()
@@ -516,15 +538,11 @@ enum TopicReader {
         configuration.properties["isolation.level"] = "read_committed"
         let consumer = try KafkaConsumer(configuration: configuration)
         defer { try? consumer.close() }
-        let count = try consumer.partitionCount(topic: topic, timeout: .seconds(30))
         var ends: [Int32: Int64] = [:]
         var starts: [TopicPartitionOffset] = []
-        for partition in 0..<Int32(count) {
-            let (low, high) = try consumer.watermarks(topic: topic, partition: partition, timeout: .seconds(30))
-            if high > low {
-                ends[partition] = high
-                starts.append(TopicPartitionOffset(topic, partition, offset: low))
-            }
+        for (start, high) in try Self.starts(consumer, topic: topic) where high > start.offset {
+            ends[start.partition] = high
+            starts.append(start)
         }
         guard !starts.isEmpty else { return }
         try consumer.assign(starts)
@@ -540,6 +558,15 @@ enum TopicReader {
             for (partition, end) in ends where (consumer.position(topic: topic, partition: partition) ?? 0) >= end {
                 ends[partition] = nil
             }
+        }
+    }
+
+    /// Each partition of `topic` from its oldest message, with its high watermark.
+    static func starts(_ consumer: KafkaConsumer, topic: String) throws -> [(start: TopicPartitionOffset, high: Int64)] {
+        let count = try consumer.partitionCount(topic: topic, timeout: .seconds(30))
+        return try (0..<Int32(count)).map { partition in
+            let (low, high) = try consumer.watermarks(topic: topic, partition: partition, timeout: .seconds(30))
+            return (TopicPartitionOffset(topic, partition, offset: low), high)
         }
     }
 }
