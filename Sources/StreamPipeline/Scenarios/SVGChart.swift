@@ -106,10 +106,11 @@ struct SVGChart {
     }
 
     private func barsSVG(_ bars: (categories: [String], values: [[Double]]), plotWidth: Double, plotHeight: Double) -> String {
-        let maximum = bars.values.flatMap { $0 }.max() ?? 1
-        let yTicks = Self.ticks(0...max(maximum, 1e-9))
-        let y1 = yTicks.last!
-        func py(_ y: Double) -> Double { top + plotHeight - y / y1 * plotHeight }
+        // Bars stand on zero, up or down.
+        let values = bars.values.flatMap { $0 }.filter(\.isFinite)
+        let yTicks = Self.ticks(min(values.min() ?? 0, 0)...max(values.max() ?? 1, 1e-9))
+        let y0 = yTicks.first!, y1 = yTicks.last!
+        func py(_ y: Double) -> Double { top + plotHeight - (y - y0) / max(y1 - y0, 1e-12) * plotHeight }
         var out = "<g class=\"grid\">"
         for tick in yTicks {
             out += "<line x1=\"\(f(left))\" x2=\"\(f(left + plotWidth))\" y1=\"\(f(py(tick)))\" y2=\"\(f(py(tick)))\"/>"
@@ -122,7 +123,8 @@ struct SVGChart {
             let x = left + Double(category) * groupWidth
             for (index, series) in series.enumerated() where category < bars.values[index].count {
                 let value = bars.values[index][category]
-                out += "<rect class=\"bar\" x=\"\(f(x + groupWidth * 0.1 + Double(index) * barWidth))\" y=\"\(f(py(value)))\" width=\"\(f(barWidth))\" height=\"\(f(max(py(0) - py(value), 0)))\" fill=\"\(series.color)\"/>"
+                let (upper, lower) = (py(max(value, 0)), py(min(value, 0)))
+                out += "<rect class=\"bar\" x=\"\(f(x + groupWidth * 0.1 + Double(index) * barWidth))\" y=\"\(f(upper))\" width=\"\(f(barWidth))\" height=\"\(f(lower - upper))\" fill=\"\(series.color)\"/>"
             }
             if bars.categories.count <= 12 || category % max(bars.categories.count / 10, 1) == 0 {
                 out += "<text x=\"\(f(x + groupWidth / 2))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"middle\" class=\"tick\">\(escape(name))</text>"

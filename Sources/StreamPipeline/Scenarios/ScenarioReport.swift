@@ -232,9 +232,9 @@ public struct ScenarioReport: Sendable {
             result.seeds.map(String.init),
             result.agents.map { agent in result.seeds.map { seed in result.runs.first { $0.agent == agent && $0.seed == seed }?.greedy?.meanReturn ?? 0 } }
         )
-        if result.runs.allSatisfy({ ($0.greedy?.meanReturn ?? 0) >= 0 }) {
-            out += section("greedy-section", "Greedy policies", greedy.svg(), note: "The greedy policy each job published on its policy topic at the end, played for evaluation.")
-        }
+        out += section(
+            "greedy-section", "Greedy policies", greedy.svg(),
+            note: "The greedy policy each job published on its policy topic at the end, played for evaluation.")
         return out
     }
 
