@@ -7,6 +7,7 @@ bin=$(cd "$(dirname "${1:-.build/release/streamlearn}")" && pwd)/$(basename "${1
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out=${2:-$(mktemp -d)}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)  # Chromium resolves a relative --screenshot path elsewhere
 browser=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$browser" ] || { echo "report-check: chromium is not installed (apt-get install chromium)" >&2; exit 2; }
 
