@@ -65,8 +65,7 @@ struct ScenarioTests {
 
     @Test("The fraud scenario's summary: each run, each expectation with measured and expected values, the report")
     func fraudSummaryAndReport() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scenario-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try RunFiles.directory("scenario")
         defer { try? FileManager.default.removeItem(at: directory) }
         let report = directory.appendingPathComponent("report.html").path
         let result = try CLI.run(["scenario", "run", Self.scenario("fraud-drift"), "--report", report], timeout: .seconds(300))
@@ -88,8 +87,7 @@ struct ScenarioTests {
 
     @Test("A failing expectation exits 1 and lists the failures; the same seed gives the same figures through Kafka")
     func failureAndDeterminism() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scenario-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try RunFiles.directory("scenario")
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("lake.yaml").path
         try """
@@ -134,8 +132,7 @@ struct ScenarioTests {
         // the embedded one), so scores and answers are read from several partitions.
         let broker = try EmbeddedBroker(topics: [])
         defer { broker.close() }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scenario-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try RunFiles.directory("scenario")
         defer { try? FileManager.default.removeItem(at: directory) }
         let stream = directory.appendingPathComponent("stream.yaml").path
         try """
@@ -169,8 +166,7 @@ struct ScenarioTests {
 
     @Test("A bad scenario file stops with exit 78 and the key's path")
     func badFile() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scenario-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try RunFiles.directory("scenario")
         defer { try? FileManager.default.removeItem(at: directory) }
         let cases: [(String, String)] = [
             ("name: x\nbandit: {arms: 1}\n", "x.yaml: bandit.arms: must be at least 2, got 1"),

@@ -44,6 +44,23 @@ final class ConfigTable {
         }
     }
 
+    /// Reads `file` and parses its text with `parse`; errors name the file.
+    static func load<T>(file: String, parse: (String) throws(ConfigurationError) -> T) throws(ConfigurationError) -> T {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(file: file, path: "", reason: "cannot read it: \((error as NSError).localizedDescription)")
+        }
+        do {
+            return try parse(text)
+        } catch {
+            var error = error
+            error.file = file
+            throw error
+        }
+    }
+
     /// Parses a whole YAML document.
     static func parse(yaml: String) throws(ConfigurationError) -> ConfigTable {
         let node: Node?

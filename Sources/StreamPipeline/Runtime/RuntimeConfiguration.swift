@@ -175,19 +175,7 @@ public struct RuntimeConfiguration: Sendable {
 
     /// Reads a configuration file.
     public static func load(file: String) throws(ConfigurationError) -> RuntimeConfiguration {
-        let text: String
-        do {
-            text = try String(contentsOfFile: file, encoding: .utf8)
-        } catch {
-            throw ConfigurationError(file: file, path: "", reason: "cannot read it: \((error as NSError).localizedDescription)")
-        }
-        do {
-            return try parse(yaml: text)
-        } catch {
-            var error = error
-            error.file = file
-            throw error
-        }
+        try ConfigTable.load(file: file, parse: parse(yaml:))
     }
 
     /// Reads a configuration from YAML text.

@@ -101,19 +101,7 @@ public struct Scenario: Sendable {
 
     /// Reads a scenario file; errors name the file and the key's path.
     public static func load(file: String) throws(ConfigurationError) -> Scenario {
-        let text: String
-        do {
-            text = try String(contentsOfFile: file, encoding: .utf8)
-        } catch {
-            throw ConfigurationError(file: file, path: "", reason: "cannot read it: \((error as NSError).localizedDescription)")
-        }
-        do {
-            return try parse(yaml: text)
-        } catch {
-            var error = error
-            error.file = file
-            throw error
-        }
+        try ConfigTable.load(file: file, parse: parse(yaml:))
     }
 
     /// Reads a scenario from YAML text.

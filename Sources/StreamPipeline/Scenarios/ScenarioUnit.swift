@@ -136,9 +136,7 @@ struct Unit {
             }
         }
         try send(generator.finish(), labelsOnly: true)
-        try producer.flush(timeout: .seconds(60))
-        _ = try producer.close()
-        job.runtime.requestStop(afterMessages: produced)
+        try finishSending(producer, messages: produced, job: job)
         while job.isRunning {
             let now = try answers.collect(wait: .milliseconds(20))
             tracker.advance(now - answered)
@@ -258,9 +256,7 @@ struct Unit {
             producer.poll()
             tracker.advance(size)
         }
-        try producer.flush(timeout: .seconds(60))
-        _ = try producer.close()
-        job.runtime.requestStop(afterMessages: produced)
+        try finishSending(producer, messages: produced, job: job)
         run.produced = produced
         return run
     }
@@ -343,9 +339,7 @@ struct Unit {
             producer.poll()
             tracker.advance(ended)
         }
-        try producer.flush(timeout: .seconds(60))
-        _ = try producer.close()
-        job.runtime.requestStop(afterMessages: produced)
+        try finishSending(producer, messages: produced, job: job)
         run.produced = produced
         return run
     }
@@ -368,6 +362,13 @@ struct Unit {
         run.greedy = Training.evaluate(
             policy: { policy.indices.contains($0) ? policy[$0] : 0 }, in: &environment,
             episodes: settings.evaluationEpisodes, seed: seed &+ 1_000_003)
+    }
+
+    /// Delivers what the driver sent and asks the job to stop once it has processed all `messages`.
+    private func finishSending(_ producer: KafkaProducer, messages: Int, job: JobThread) throws {
+        try producer.flush(timeout: .seconds(60))
+        _ = try producer.close()
+        job.runtime.requestStop(afterMessages: messages)
     }
 
     private func makeProducer() throws -> KafkaProducer {
