@@ -60,3 +60,33 @@ extension LearningError {
         guard value.isFinite else { throw .nonFinite("\(field()) = \(value)") }
     }
 }
+
+/// The one range check for every number a learner learns: feature values, bandit contexts and rewards, and
+/// transitions' rewards. Values beyond ±``maxMagnitude`` are refused (naming the field) rather than clipped: a
+/// value that large is a unit or encoding error in practice, and squares and products of it (a standardiser's sum
+/// of squares, LinUCB's `x·xᵀ`, a Q-value's discounted sum) overflow to infinity, which no snapshot can hold.
+public enum LearnableValue: Sendable {
+    /// 1e100: its square is still finite (about 1e200 of the 1.8e308 a `Double` holds).
+    public static let maxMagnitude = 1e100
+
+    /// Throws ``LearningError/nonFinite(_:)`` for `NaN` or an infinity and ``LearningError/outOfRange(_:)``
+    /// beyond ±``maxMagnitude``, naming `field`.
+    @inlinable
+    public static func check(_ value: Double, _ field: @autoclosure () -> String) throws(LearningError) {
+        guard abs(value) <= maxMagnitude else { throw refusal(value, field()) }
+    }
+
+    @usableFromInline
+    static func refusal(_ value: Double, _ field: String) -> LearningError {
+        value.isFinite
+            ? .outOfRange("\(field) = \(value): beyond ±1e100, too large to learn safely")
+            : .nonFinite("\(field) = \(value)")
+    }
+
+    /// ``check(_:_:)`` for every value, naming the first refused as `field[index]`.
+    public static func check(_ values: [Double], _ field: String) throws(LearningError) {
+        for (index, value) in values.enumerated() where !(abs(value) <= maxMagnitude) {
+            throw refusal(value, "\(field)[\(index)]")
+        }
+    }
+}

@@ -187,13 +187,21 @@ public final class LearningPipeline {
         var expired: [LabelJoin.Held] = []
         var labelledNow: Bool?
         if joining, event.label == nil, let id = event.id {
-            probability = state.classifier.score(event)
+            do {
+                probability = try state.classifier.score(event)
+            } catch {
+                counts.notLearned += 1
+                diagnostics(.notLearned(record: cursor.record, error))
+                return .notLearned(error)
+            }
             let features = state.classifier.lastVector  // shares the classifier's buffers: no copy until hold's
             switch state.join!.hold(
                 id: event.string(id), score: probability, copying: features, timestamp: event.timestampMilliseconds)
             {
             case .held: break
-            case .duplicate: return .duplicateEvent
+            case .duplicate:
+                state.classifier.withdrawLastScore()
+                return .duplicateEvent
             case .labelled(let label):
                 // Its label came first: learned now, on the score it was given.
                 labelledNow = label

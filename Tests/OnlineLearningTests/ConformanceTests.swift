@@ -61,6 +61,25 @@ where Learner.Prediction: Equatable {
 
 @Suite("Every learner: determinism, bit-identical snapshots, refusal of bad input")
 struct ConformanceTests {
+    @Test("Values at the edge of the shared range are learned and every state stays finite")
+    func edgeOfRange() throws {
+        var linucb = try LinUCB(arms: 2, dimension: 2, alpha: 1)
+        var agent = try TabularAgent(
+            algorithm: .qLearning, states: 2, actions: 1, learningRate: 1, discount: 0.99, exploration: .constant(0), seed: 1)
+        for step in 0..<1_000 {
+            let sign = step % 2 == 0 ? 1.0 : -1.0
+            try linucb.learn(BanditFeedback(arm: step % 2, reward: sign * 1e100, context: BanditContext([1e100, sign * 1e100])))
+            try agent.learn(Transition(state: 0, action: 0, reward: 1e100, nextState: 0, terminated: false))
+        }
+        #expect(agent.values.allSatisfy { $0.isFinite })
+        for arm in 0..<2 {
+            #expect(linucb.upperConfidenceBound(arm: arm, context: BanditContext([1, 1])).isFinite)
+            #expect(linucb.upperConfidenceBound(arm: arm, context: BanditContext([1e100, -1e100])).isFinite)
+        }
+        // The snapshots load back (a snapshot holding a non-finite value is refused on load).
+        _ = try Snapshot.decode(LinUCB.self, from: Snapshot.encode(linucb))
+    }
+
     static func logistic(_ optimizer: Optimizer, standardize: Bool) -> ConformanceSubject<LogisticRegression> {
         ConformanceSubject(
             name: "logreg \(optimizer.name)\(standardize ? " standardised" : "")",
@@ -95,8 +114,11 @@ struct ConformanceTests {
                 var outOfRange = FeatureVector()
                 outOfRange.hashedIndices = [1 << 12]
                 outOfRange.hashedValues = [1]
+                var huge = FeatureVector()
+                huge.dense = [1, 1e308]
                 return [
                     LabeledExample(features: infinite, label: true), LabeledExample(features: notFinite, label: false),
+                    LabeledExample(features: huge, label: true),
                     LabeledExample(features: outOfRange, label: true),
                     LabeledExample(features: FeatureVector(), label: true, weight: .nan),
                 ]
@@ -128,6 +150,9 @@ struct ConformanceTests {
                     BanditFeedback(arm: 0, reward: .nan, context: BanditContext(Array(repeating: 0, count: dimension))),
                     BanditFeedback(arm: 0, reward: .infinity), BanditFeedback(arm: 5, reward: 1),
                     BanditFeedback(arm: -1, reward: 0),
+                    // Finite but beyond the range every learner shares.
+                    BanditFeedback(arm: 0, reward: 1e308, context: BanditContext(Array(repeating: 0, count: dimension))),
+                    BanditFeedback(arm: 1, reward: -1.7e308, context: BanditContext(Array(repeating: 1, count: dimension))),
                 ]
             })
     }
@@ -148,6 +173,8 @@ struct ConformanceTests {
             base() + [
                 BanditFeedback(arm: 0, reward: 1, context: BanditContext([1, .nan, 0])),
                 BanditFeedback(arm: 0, reward: 1, context: BanditContext([1, 2, 3, 4])),
+                BanditFeedback(arm: 0, reward: 1, context: BanditContext([1e308, 1e308, 1e308])),
+                BanditFeedback(arm: 2, reward: 1e101, context: BanditContext([1, 0, 0])),
             ]
         }
         try checkConformance(linucb)
@@ -176,6 +203,8 @@ struct ConformanceTests {
                         Transition(state: 16, action: 0, reward: 1, nextState: 1, terminated: false, nextAction: 0),
                         Transition(state: 0, action: 4, reward: 1, nextState: 1, terminated: false, nextAction: 0),
                         Transition(state: 0, action: 0, reward: 1, nextState: -1, terminated: true),
+                        Transition(state: 0, action: 0, reward: 1.7e308, nextState: 1, terminated: true),
+                        Transition(state: 3, action: 1, reward: -1e101, nextState: 1, terminated: false, nextAction: 0),
                     ] + (algorithm == .sarsa
                         ? [Transition(state: 0, action: 0, reward: 1, nextState: 1, terminated: false)] : [])
                 }))

@@ -55,7 +55,7 @@ struct LearningPipelineTests {
                 let (features, score) = held.removeValue(forKey: id)!
                 try reference.learn(features, label: label != 0, score: score)
             } else {
-                let score = reference.score(event)
+                let score = try reference.score(event)
                 held[id] = (reference.lastVector, score)
             }
         }

@@ -413,7 +413,7 @@ struct CLITests {
                 let (vector, score) = try #require(waiting)
                 try reference.learn(vector, label: label != 0, score: score)
             } else {
-                let score = reference.score(event)
+                let score = try reference.score(event)
                 held[event.idString!] = (reference.lastVector, score)
             }
         }

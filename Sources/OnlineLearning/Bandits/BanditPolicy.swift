@@ -66,7 +66,8 @@ extension BanditPolicy {
         guard (0..<armCount).contains(feedback.arm) else {
             throw .outOfRange("arm \(feedback.arm) is not in 0..<\(armCount)")
         }
-        try LearningError.requireFinite(feedback.reward, "reward")
+        try LearnableValue.check(feedback.reward, "reward")
+        try LearnableValue.check(feedback.context.features, "context")
     }
 }
 

@@ -129,37 +129,47 @@ public struct LinUCB: BanditPolicy, Hashable {
         ArmChoice(arm: Argmax.first(armCount) { upperConfidenceBound(arm: $0, context: context) }, propensity: 1)
     }
 
-    /// Sherman–Morrison update of the arm's A⁻¹, then b and θ. O(d²).
+    /// Sherman–Morrison update of the arm's A⁻¹, then b and θ. O(d²). An update whose result would not be finite
+    /// (values within range whose products still overflow) is refused before anything changes.
     public mutating func learn(_ feedback: BanditFeedback) throws(LearningError) {
         try validate(feedback)
         let x = feedback.context.features
         guard x.count <= dimension else {
             throw .outOfRange("context has \(x.count) features, LinUCB was built for \(dimension)")
         }
-        for (index, value) in x.enumerated() where !value.isFinite {
-            throw .nonFinite("context feature \(index) = \(value)")
-        }
         let d = dimension
         let n = x.count
         let arm = feedback.arm
         let reward = feedback.reward
         guard n > 0 else { return }
-        // u = A⁻¹x (A⁻¹ is symmetric, so xᵀA⁻¹ = uᵀ).
-        scratch.withUnsafeMutableBufferPointer { u in
-            inverseCovariances[arm].withUnsafeMutableBufferPointer { a in
+        // u = A⁻¹x (A⁻¹ is symmetric, so xᵀA⁻¹ = uᵀ); then check that A⁻¹ − s·uuᵀ and b + r·x stay finite.
+        let scale = scratch.withUnsafeMutableBufferPointer { u in
+            inverseCovariances[arm].withUnsafeBufferPointer { a in
                 x.withUnsafeBufferPointer { x in
                     let u = u.baseAddress!, a = a.baseAddress!, x = x.baseAddress!
                     for i in 0..<d { u[i] = Self.dot(a + i * d, x, count: n) }
-                    let scale = 1 / (1 + Self.dot(x, u, count: n))
-                    for i in 0..<d {
-                        let ui = DoubleLanes(repeating: u[i] * scale)
-                        guard ui[0] != 0 else { continue }
-                        let row = a + i * d
-                        var j = 0
-                        while j < d {
-                            row.storeLanes(row.lanes(at: j, limit: d) - ui * u.lanes(at: j, limit: d), at: j, limit: d)
-                            j += DoubleLanes.scalarCount
-                        }
+                    return 1 / (1 + Self.dot(x, u, count: n))
+                }
+            }
+        }
+        var largest = 0.0
+        for value in scratch { largest = max(largest, abs(value)) }
+        var finite = scale.isFinite && scale > 0 && (largest * largest * scale).isFinite
+        for i in 0..<n where !(rewardVectors[arm][i] + reward * x[i]).isFinite { finite = false }
+        guard finite else {
+            throw .outOfRange("reward \(reward) with this context would overflow arm \(arm)'s statistics")
+        }
+        scratch.withUnsafeMutableBufferPointer { u in
+            inverseCovariances[arm].withUnsafeMutableBufferPointer { a in
+                let u = u.baseAddress!, a = a.baseAddress!
+                for i in 0..<d {
+                    let ui = DoubleLanes(repeating: u[i] * scale)
+                    guard ui[0] != 0 else { continue }
+                    let row = a + i * d
+                    var j = 0
+                    while j < d {
+                        row.storeLanes(row.lanes(at: j, limit: d) - ui * u.lanes(at: j, limit: d), at: j, limit: d)
+                        j += DoubleLanes.scalarCount
                     }
                 }
             }

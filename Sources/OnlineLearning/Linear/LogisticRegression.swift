@@ -19,10 +19,10 @@ import Darwin
 ///   grown to the stream's dense schema (the 2^`hashBits` hashed weights are allocated on the first hashed
 ///   feature).
 public struct LogisticRegression: OnlineLearner, Hashable {
-    /// The largest magnitude of a feature value that is learned: 1e100. The standardiser sums squared deviations,
-    /// which overflow to infinity past about 1e154 (and a snapshot cannot hold an infinity); a value this large is
-    /// a unit or encoding error in practice, so it is refused, naming the feature, rather than clipped.
-    public static let maxMagnitude = 1e100
+    /// The largest magnitude of a feature value that is learned: ``LearnableValue/maxMagnitude`` (1e100), the
+    /// range every learner shares. The standardiser sums squared deviations, which overflow to infinity past about
+    /// 1e154, so a larger value is refused, naming the feature, rather than clipped.
+    public static let maxMagnitude = LearnableValue.maxMagnitude
 
     public static let snapshotKind = "logistic-regression"
     public static let snapshotVersion = 1
@@ -194,6 +194,21 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         }
         if features.hashedIndices.count != features.hashedValues.count { valid = false }
         return (score, valid)
+    }
+
+    /// Why `features` cannot be learned (a value beyond ±``maxMagnitude`` or not finite, a bucket beyond
+    /// 2^`hashBits`), or `nil`. O(features), no allocation.
+    public static func refusal(_ features: FeatureVector, hashBits: Int) -> LearningError? {
+        var valid = features.hashedIndices.count == features.hashedValues.count
+        for value in features.dense where abs(value) > maxMagnitude { valid = false }
+        for value in features.hashedValues where !(abs(value) <= maxMagnitude) { valid = false }
+        for index in features.hashedIndices where index >= 1 << hashBits { valid = false }
+        guard !valid else { return nil }
+        do {
+            try rejectInvalid(features, hashBits: hashBits)
+        } catch {
+            return error
+        }
     }
 
     /// Throws the error naming the first unacceptable value.

@@ -78,11 +78,21 @@ public struct ProgressiveClassifier: OnlineLearner {
     /// Scores `event` without learning (its label, if any, is ignored), as when its label will come later; the
     /// vectorizer may learn new feature names. ``lastVector`` then holds its features, to learn from with
     /// ``learn(_:label:score:)`` when the label arrives.
-    public mutating func score(_ event: DecodedEvent) -> Double {
+    ///
+    /// Throws (counting it as ``refused``, not scored) when a value is beyond what the model can learn: an event
+    /// that could never be learned when its label comes is refused now, as an inline-labelled one is.
+    public mutating func score(_ event: DecodedEvent) throws(LearningError) -> Double {
         vectorizer.vectorize(event, into: &vector)
+        if let refusal = LogisticRegression.refusal(vector, hashBits: model.configuration.hashBits) {
+            refused += 1
+            throw named(refusal)
+        }
         scored += 1
         return model.predict(vector)
     }
+
+    /// Takes back the count of the event last scored, which the caller did not answer (a duplicate id).
+    public mutating func withdrawLastScore() { scored -= 1 }
 
     /// The features of the event last scored (a copy: for holding until its label arrives).
     public var lastVector: FeatureVector { vector }

@@ -184,7 +184,7 @@ public struct TabularAgent: OnlineLearner, Hashable {
         guard (0..<actionCount).contains(transition.action) else {
             throw .outOfRange("action \(transition.action) outside 0..<\(actionCount)")
         }
-        try LearningError.requireFinite(transition.reward, "reward")
+        try LearnableValue.check(transition.reward, "reward")
         var future = 0.0
         if !transition.terminated {
             let base = transition.nextState * actionCount
@@ -214,7 +214,11 @@ public struct TabularAgent: OnlineLearner, Hashable {
         }
         let index = transition.state * actionCount + transition.action
         let target = transition.reward + discount * future
-        values[index] += learningRate * (target - values[index])
+        let updated = values[index] + learningRate * (target - values[index])
+        guard updated.isFinite else {
+            throw .outOfRange("reward \(transition.reward) would take Q[\(transition.state)][\(transition.action)] beyond a finite value")
+        }
+        values[index] = updated
         if transition.terminated || transition.truncated { episodes += 1 }
     }
 }

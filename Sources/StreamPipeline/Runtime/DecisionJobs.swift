@@ -31,10 +31,10 @@ public enum AnyBanditPolicy: Sendable, Codable, Equatable {
     mutating func predict(_ context: BanditContext) -> ArmChoice {
         switch self {
         case .epsilonGreedy(var policy): defer { self = .epsilonGreedy(policy) }; return policy.predict(context)
-        case .ucb1(var policy): defer { self = .ucb1(policy) }; return policy.predict(context)
+        case .ucb1(let policy): return policy.predict(context)
         case .thompson(var policy): defer { self = .thompson(policy) }; return policy.predict(context)
         case .exp3(var policy): defer { self = .exp3(policy) }; return policy.predict(context)
-        case .linucb(var policy): defer { self = .linucb(policy) }; return policy.predict(context)
+        case .linucb(let policy): return policy.predict(context)
         }
     }
 
@@ -120,6 +120,12 @@ public final class BanditJob: StreamJob {
                     return DeadLetterReason(kind: "wrong-type", stage: .process, message: "'context' must be a list of numbers")
                 }
                 context = numbers
+            }
+            do {
+                // Decided on now, learned when the reward comes: refused now if it could never be learned.
+                try LearnableValue.check(context, "context")
+            } catch {
+                return DeadLetterReason(kind: "refused-values", stage: .process, message: "\(error)")
             }
             if case .linucb(let policy) = state.policy, context.count != policy.dimension {
                 return DeadLetterReason(
@@ -208,8 +214,10 @@ public final class BanditJob: StreamJob {
         guard let first = state.pending.first else { return }
         index.removeValue(forKey: first.id)
         state.expired += 1
-        if let reward = configuration.join.defaultReward {
-            try? state.policy.learn(BanditFeedback(arm: first.arm, reward: reward, context: BanditContext(first.context)))
+        if let reward = configuration.join.defaultReward,
+            (try? state.policy.learn(BanditFeedback(arm: first.arm, reward: reward, context: BanditContext(first.context))))
+                != nil
+        {
             state.expiredLearned += 1
         }
         state.pending.removeFirst()
