@@ -8,7 +8,7 @@ public struct KafkaMessageView {
     public let partition: Int32
     /// The message's offset in its partition.
     public let offset: Int64
-    /// The value's bytes (empty for a null value).
+    /// The value's bytes (empty for a null value: see ``valueIsNull``).
     public let value: UnsafeRawBufferPointer
     /// The key's bytes, if the message has a key.
     public let key: UnsafeRawBufferPointer?
@@ -21,11 +21,16 @@ public struct KafkaMessageView {
         self.key = key
     }
 
+    /// Whether the message has a null value (a tombstone), not an empty one.
+    public var valueIsNull: Bool { value.baseAddress == nil }
+
     /// A value copy that outlives the poll.
     public func copy() -> KafkaMessage {
-        KafkaMessage(
+        var message = KafkaMessage(
             topic: topic, partition: partition, offset: offset, key: key.map { Array($0) }, value: Array(value),
             headers: headers, timestampMilliseconds: timestampMilliseconds)
+        message.valueIsNull = valueIsNull
+        return message
     }
 
     /// The offset to commit once this message's effects are durable: ``offset`` + 1.

@@ -62,13 +62,14 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Enqueues one message. With `partition` `nil` the key chooses the partition (librdkafka's default
-    /// consistent-random partitioner). When the local queue is full it serves delivery reports and retries for
-    /// up to the message timeout. Throws for an invalid topic, an oversized message or a fatal producer error.
+    /// consistent-random partitioner). A `nil` value is a null value (a tombstone). When the local queue is full it
+    /// serves delivery reports and retries for up to the message timeout. Throws for an invalid topic, an
+    /// oversized message or a fatal producer error.
     public func send(
         topic: String,
         partition: Int32? = nil,
         key: UnsafeRawBufferPointer?,
-        value: UnsafeRawBufferPointer,
+        value: UnsafeRawBufferPointer?,
         headers: [KafkaHeader] = [],
         timestampMilliseconds: Int64? = nil
     ) throws(KafkaError) {
@@ -94,12 +95,12 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    /// Enqueues one message from byte arrays.
+    /// Enqueues one message from byte arrays (a `nil` value: a tombstone).
     public func send(
-        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [],
+        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader] = [],
         timestampMilliseconds: Int64? = nil
     ) throws(KafkaError) {
-        let result = value.withUnsafeBytes { valueBytes in
+        let result = withOptionalBytes(value) { valueBytes in
             guard let key else {
                 return Result { () throws(KafkaError) in
                     try send(
@@ -263,4 +264,12 @@ public final class KafkaProducer: Sendable {
     private func checkOpen() throws(KafkaError) {
         if closed.load(ordering: .acquiring) { throw KafkaError(.closed, "the producer is closed") }
     }
+}
+
+/// `body` with the bytes of `array`, or with `nil` for no array (a null value, as ``KafkaProducer`` sends it).
+public func withOptionalBytes<Result>(
+    _ array: [UInt8]?, _ body: (UnsafeRawBufferPointer?) throws -> Result
+) rethrows -> Result {
+    guard let array else { return try body(nil) }
+    return try array.withUnsafeBytes { try body($0) }
 }

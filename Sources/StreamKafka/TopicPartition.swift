@@ -62,6 +62,8 @@ public struct KafkaMessage: Hashable, Sendable {
     public var offset: Int64
     public var key: [UInt8]?
     public var value: [UInt8]
+    /// A null value (a tombstone): ``value`` is then empty.
+    public var valueIsNull = false
     public var headers: [KafkaHeader]
     /// Milliseconds since the Unix epoch, if the message carries a timestamp.
     public var timestampMilliseconds: Int64?

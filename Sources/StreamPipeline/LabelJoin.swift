@@ -113,7 +113,8 @@ public struct LabelJoin: Sendable {
         public var origin: [UInt8]
     }
 
-    public let configuration: Configuration
+    /// Replaced on a restart whose configuration changed it: a smaller capacity or age evicts at the next event.
+    public var configuration: Configuration
     public private(set) var counts = Counts()
     /// Held events in arrival order; `nil` features mark one already joined (removed when it reaches the front).
     private var queue: Deque<Held?> = []
@@ -248,7 +249,7 @@ public struct LabelJoin: Sendable {
         counts.joined += 1
         joinedRecently.append(id)
         joinedSet.insert(id)
-        if joinedRecently.count > configuration.capacity { joinedSet.remove(joinedRecently.removeFirst()) }
+        while joinedRecently.count > configuration.capacity { joinedSet.remove(joinedRecently.removeFirst()) }
     }
 
     private mutating func popFront() {

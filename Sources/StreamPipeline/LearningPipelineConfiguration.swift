@@ -99,29 +99,49 @@ public struct LearningPipelineConfiguration: Sendable {
         return state
     }
 
-    /// Adds to a restored `state` the detectors and join this configuration asks for and it lacks (what it has
-    /// continues, with its own settings).
+    /// Brings a restored `state` to this configuration's detectors and join: a detector it asks for and the state
+    /// lacks starts (from its warm-up), one it no longer asks for is dropped, one whose window changed starts again
+    /// with a fresh reference; the join takes the new capacity, ages and expiry (a smaller capacity evicts at the
+    /// next event). What is unchanged continues as it was. (The model's own settings live in the state; a restart
+    /// that changes them is refused by the runtime.)
     public func complete(_ state: inout PipelineState) throws(PipelineError) {
         do {
-            if state.f1 == nil, let window = detectors.f1Window {
-                var configuration = RollingF1.Configuration()
-                configuration.referenceSize = window
-                configuration.windowSize = window
-                configuration.step = max(window / 5, 1)
-                state.f1 = try RollingF1(configuration: configuration)
+            if let window = detectors.f1Window {
+                if state.f1?.configuration.windowSize != window {
+                    var configuration = RollingF1.Configuration()
+                    configuration.referenceSize = window
+                    configuration.windowSize = window
+                    configuration.step = max(window / 5, 1)
+                    state.f1 = try RollingF1(configuration: configuration)
+                    state.f1Tracker = nil
+                }
+            } else {
+                state.f1 = nil
+                state.f1Tracker = nil
             }
-            if state.score == nil, let window = detectors.scorePSIWindow {
-                var configuration = PSIConfiguration()
-                configuration.referenceSize = window
-                configuration.windowSize = window
-                configuration.step = max(window / 2, 1)
-                state.score = try RollingPSI(kind: .numeric, configuration: configuration)
+            if let window = detectors.scorePSIWindow {
+                if state.score?.configuration.windowSize != window {
+                    var configuration = PSIConfiguration()
+                    configuration.referenceSize = window
+                    configuration.windowSize = window
+                    configuration.step = max(window / 2, 1)
+                    state.score = try RollingPSI(kind: .numeric, configuration: configuration)
+                    state.scoreTracker = AlertTracker(policy: .psi)
+                }
+            } else {
+                state.score = nil
             }
         } catch {
             throw PipelineError(.invalidConfiguration, "detectors: \(error)")
         }
-        if state.adwin == nil && detectors.adwin { state.adwin = ADWIN() }
-        if state.pageHinkley == nil && detectors.pageHinkley { state.pageHinkley = PageHinkley() }
-        if state.join == nil, let labelJoin { state.join = LabelJoin(configuration: labelJoin) }
+        // Input PSI starts lazily at the next event scored, over the schema known then.
+        if state.inputs?.group.configuration.windowSize != detectors.inputPSIWindow { state.inputs = nil }
+        if !detectors.adwin { state.adwin = nil } else if state.adwin == nil { state.adwin = ADWIN() }
+        if !detectors.pageHinkley { state.pageHinkley = nil } else if state.pageHinkley == nil { state.pageHinkley = PageHinkley() }
+        if let labelJoin {
+            if state.join == nil { state.join = LabelJoin(configuration: labelJoin) } else { state.join!.configuration = labelJoin }
+        } else {
+            state.join = nil
+        }
     }
 }

@@ -37,24 +37,34 @@ extension PipelineState {
         } catch {
             throw PipelineError(.cannotOpenInput, "\(error)")
         }
-        let (entry, refused) = store.newestGood()
-        guard let entry else {
+        // A state that does not decode is refused like a damaged file, and the next older snapshot is tried.
+        var refused: [SnapshotStoreError] = []
+        let found = store.newestUsable(refused: &refused) { entry in
+            Result { () throws(LearningError) in try decodeState(entry.payload) }
+                .mapError { SnapshotStoreError(path: entry.path, reason: "its state cannot be loaded: \($0)") }
+        }
+        guard let (entry, state) = found else {
             let reasons = refused.map { "\n  \($0)" }.joined()
             throw PipelineError(.cannotOpenInput, "no usable snapshot in '\(directory)'\(reasons)")
         }
-        return Restored(state: try decode(entry), positions: entry.header.positions, path: entry.path, refused: refused)
+        return Restored(state: state, positions: entry.header.positions, path: entry.path, refused: refused)
     }
 
     static func decode(_ entry: SnapshotStore.Entry) throws(PipelineError) -> PipelineState {
         do {
-            if let kind = (try? JSONSerialization.jsonObject(with: entry.payload) as? [String: Any])?["kind"] as? String,
-                kind == ProgressiveClassifier.snapshotKind
-            {
-                return PipelineState(classifier: try Snapshot.decode(ProgressiveClassifier.self, from: entry.payload))
-            }
-            return try Snapshot.decode(PipelineState.self, from: entry.payload)
+            return try decodeState(entry.payload)
         } catch {
-            throw PipelineError(.snapshotRefused, "snapshot '\(entry.path)' refused: \(error)")
+            throw PipelineError(.snapshotRefused, "snapshot '\(entry.path)' refused: its state cannot be loaded: \(error)")
         }
+    }
+
+    /// A pipeline state, or a bare classifier's (kind `progressive-classifier`) as a state with no detectors.
+    static func decodeState(_ payload: Data) throws(LearningError) -> PipelineState {
+        if let kind = (try? JSONSerialization.jsonObject(with: payload) as? [String: Any])?["kind"] as? String,
+            kind == ProgressiveClassifier.snapshotKind
+        {
+            return PipelineState(classifier: try Snapshot.decode(ProgressiveClassifier.self, from: payload))
+        }
+        return try Snapshot.decode(PipelineState.self, from: payload)
     }
 }

@@ -119,7 +119,9 @@ struct RunCommand: AsyncParsableCommand {
         guard let error = error as? RuntimeError else { return 70 }
         switch error.code {
         case .configuration: return 78
-        case .snapshot: return 74
+        case .snapshot: return 73  // EX_CANTCREAT
+        case .noUsableSnapshot: return 66  // EX_NOINPUT
+        case .internal: return 70
         case .kafka: return 69  // EX_UNAVAILABLE
         case .lostOffsets: return 65  // EX_DATAERR
         case .ops: return 78

@@ -67,6 +67,11 @@ public enum Snapshot: Sendable {
             return try decoder.decode(Envelope<Learner>.self, from: data).state
         } catch let error as LearningError {
             throw error
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            // Foundation names no key for a number it cannot hold (`1e999`): find it.
+            let found = JSONNumberLocator.firstOutOfRange(in: data)
+                .map { "a number out of range at \($0.path): \($0.text)" } ?? describe(DecodingError.dataCorrupted(context))
+            throw .invalidSnapshot("\(Learner.snapshotKind): \(found)")
         } catch {
             throw .invalidSnapshot("\(Learner.snapshotKind): \(describe(error))")
         }
@@ -180,5 +185,67 @@ public struct PackedIndices: Sendable, Hashable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(LittleEndianBase64.encode(values, count: values.count))
+    }
+}
+
+/// Finds the first number in a JSON document that a `Double` cannot hold (`1e999`), with its key path
+/// (`state.classifier.scored`), for the error Foundation's decoder gives without one. A plain scan: strings are
+/// skipped with their escapes, keys are read as written.
+enum JSONNumberLocator {
+    static func firstOutOfRange(in data: Data) -> (path: String, text: String)? {
+        let bytes = [UInt8](data)
+        // Per open container: the current key (objects) or element index (arrays).
+        var path: [(key: String?, index: Int)] = []
+        var expectingKey = false
+        var position = 0
+        func readString() -> String {
+            var end = position + 1
+            while end < bytes.count && bytes[end] != UInt8(ascii: "\"") {
+                end += bytes[end] == UInt8(ascii: "\\") ? 2 : 1
+            }
+            defer { position = end + 1 }
+            return String(decoding: bytes[(position + 1)..<min(end, bytes.count)], as: UTF8.self)
+        }
+        func describe() -> String {
+            path.map { $0.key ?? "[\($0.index)]" }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        while position < bytes.count {
+            let byte = bytes[position]
+            switch byte {
+            case UInt8(ascii: "{"):
+                path.append((nil, 0))
+                expectingKey = true
+                position += 1
+            case UInt8(ascii: "["):
+                path.append((nil, 0))
+                path[path.count - 1].key = nil
+                expectingKey = false
+                position += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                path.removeLast()
+                position += 1
+            case UInt8(ascii: ","):
+                if !path.isEmpty {
+                    path[path.count - 1].index += 1
+                    expectingKey = path[path.count - 1].key != nil
+                }
+                position += 1
+            case UInt8(ascii: "\""):
+                let text = readString()
+                if expectingKey && !path.isEmpty {
+                    path[path.count - 1].key = text
+                    expectingKey = false
+                }
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                var end = position
+                while end < bytes.count, "+-.eE0123456789".utf8.contains(bytes[end]) { end += 1 }
+                let text = String(decoding: bytes[position..<end], as: UTF8.self)
+                if let value = Double(text), !value.isFinite { return (describe(), text) }
+                position = end
+            default:
+                position += 1
+            }
+        }
+        return nil
     }
 }

@@ -56,6 +56,21 @@ public struct SnapshotStore: Sendable {
         }
     }
 
+    /// Whose state a snapshot holds: the job's name and kind, and the settings that shaped the model (by their
+    /// configuration key paths), so that a restart refuses another job's snapshot and a changed setting is never
+    /// silently ignored.
+    public struct Identity: Sendable, Hashable, Codable {
+        public var job: String
+        public var kind: String
+        public var settings: [String: String]
+
+        public init(job: String, kind: String, settings: [String: String]) {
+            self.job = job
+            self.kind = kind
+            self.settings = settings
+        }
+    }
+
     /// A snapshot file's header.
     public struct Header: Sendable, Hashable, Codable {
         public var format: String
@@ -67,14 +82,16 @@ public struct SnapshotStore: Sendable {
         public var crc32: String
         /// What the snapshot's state had consumed of each source.
         public var positions: [SourcePosition]
+        /// The job it belongs to (absent in snapshots written by `learn`, and by versions before it was kept).
+        public var identity: Identity?
 
         enum CodingKeys: String, CodingKey {
-            case format, version, sequence, reason, createdAt = "created_at", length, crc32, positions
+            case format, version, sequence, reason, createdAt = "created_at", length, crc32, positions, identity
         }
 
         init(
             format: String, version: Int, sequence: Int, reason: String, createdAt: Date, length: Int, crc32: String,
-            positions: [SourcePosition]
+            positions: [SourcePosition], identity: Identity?
         ) {
             self.format = format
             self.version = version
@@ -84,6 +101,7 @@ public struct SnapshotStore: Sendable {
             self.length = length
             self.crc32 = crc32
             self.positions = positions
+            self.identity = identity
         }
 
         /// Lenient about `positions`, so that an older version's header is refused by its version, not its keys.
@@ -97,6 +115,7 @@ public struct SnapshotStore: Sendable {
             length = try container.decode(Int.self, forKey: .length)
             crc32 = try container.decode(String.self, forKey: .crc32)
             positions = try container.decodeIfPresent([SourcePosition].self, forKey: .positions) ?? []
+            identity = try container.decodeIfPresent(Identity.self, forKey: .identity)
         }
     }
 
@@ -183,10 +202,14 @@ public struct SnapshotStore: Sendable {
 
     /// Writes `payload` as the next snapshot, durably; then rewrites the manifest and prunes. Returns its path.
     @discardableResult
-    public func write(_ payload: Data, reason: Reason, positions: [SourcePosition] = [], at date: Date) throws(SnapshotStoreError) -> String {
+    public func write(
+        _ payload: Data, reason: Reason, positions: [SourcePosition] = [], identity: Identity? = nil, at date: Date
+    ) throws(SnapshotStoreError) -> String {
         let sequence = (files().compactMap { Self.sequence(of: $0) }.max() ?? 0) + 1
         let path = (directory as NSString).appendingPathComponent(Self.fileName(sequence: sequence))
-        try Self.write(payload, sequence: sequence, reason: reason, positions: positions, at: date, to: path, directory: directory)
+        try Self.write(
+            payload, sequence: sequence, reason: reason, positions: positions, identity: identity, at: date, to: path,
+            directory: directory)
         do {
             try prune(now: date)
             try writeManifest()
@@ -201,16 +224,18 @@ public struct SnapshotStore: Sendable {
         _ payload: Data, to path: String, reason: Reason, positions: [SourcePosition] = [], at date: Date
     ) throws(SnapshotStoreError) {
         let directory = (path as NSString).deletingLastPathComponent
-        try write(payload, sequence: 0, reason: reason, positions: positions, at: date, to: path, directory: directory.isEmpty ? "." : directory)
+        try write(
+            payload, sequence: 0, reason: reason, positions: positions, identity: nil, at: date, to: path,
+            directory: directory.isEmpty ? "." : directory)
     }
 
     static func write(
-        _ payload: Data, sequence: Int, reason: Reason, positions: [SourcePosition], at date: Date, to path: String,
-        directory: String
+        _ payload: Data, sequence: Int, reason: Reason, positions: [SourcePosition], identity: Identity?, at date: Date,
+        to path: String, directory: String
     ) throws(SnapshotStoreError) {
         let header = Header(
             format: fileFormat, version: fileVersion, sequence: sequence, reason: reason.description, createdAt: date,
-            length: payload.count, crc32: CRC32.hex(payload), positions: positions)
+            length: payload.count, crc32: CRC32.hex(payload), positions: positions, identity: identity)
         var contents: Data
         do {
             contents = try encoder.encode(header)
@@ -266,14 +291,31 @@ public struct SnapshotStore: Sendable {
     /// The newest snapshot that verifies, and the files refused on the way (with reasons).
     public func newestGood() -> (entry: Entry?, refused: [SnapshotStoreError]) {
         var refused: [SnapshotStoreError] = []
+        let found = newestUsable(refused: &refused) { _ in .success(()) }
+        return (found?.entry, refused)
+    }
+
+    /// The newest snapshot that verifies and that `use` accepts, with what `use` made of it. Every file refused on
+    /// the way — truncated, altered, unreadable, or refused by `use` (`.failure`: a state that does not decode,
+    /// another job's) — is added to `refused`, newest first, and the next older one is tried; an error `use`
+    /// throws ends the search. Reads one file at a time.
+    public func newestUsable<Value, Failure: Error>(
+        refused: inout [SnapshotStoreError], _ use: (Entry) throws(Failure) -> Result<Value, SnapshotStoreError>
+    ) throws(Failure) -> (entry: Entry, value: Value)? {
         for path in files() {
+            let entry: Entry
             do {
-                return (try Self.read(path), refused)
+                entry = try Self.read(path)
             } catch {
                 refused.append(error)
+                continue
+            }
+            switch try use(entry) {
+            case .success(let value): return (entry, value)
+            case .failure(let error): refused.append(error)
             }
         }
-        return (nil, refused)
+        return nil
     }
 
     /// Keeps the newest `keepLast` files, and alert snapshots younger than `keepAlertSnapshotsFor`. Reads only

@@ -38,7 +38,7 @@ extension RDKafkaClient {
         topicName: String,
         partition: Int32?,
         key: UnsafeRawBufferPointer?,
-        value: UnsafeRawBufferPointer,
+        value: UnsafeRawBufferPointer?,
         headers: [KafkaHeader],
         timestampMilliseconds: Int64? = nil
     ) throws(KafkaError) -> EnqueueResult {
@@ -56,8 +56,10 @@ extension RDKafkaClient {
             add { $0.vtype = RD_KAFKA_VTYPE_MSGFLAGS; $0.u.i = RD_KAFKA_MSG_F_COPY }
             add {
                 $0.vtype = RD_KAFKA_VTYPE_VALUE
-                $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
-                $0.u.mem.size = value.count
+                // No pointer is a null value (a tombstone); an empty value needs one, with no bytes read from it.
+                let empty = UnsafeMutableRawPointer(vus.baseAddress!)
+                $0.u.mem.ptr = value.map { $0.baseAddress.map(UnsafeMutableRawPointer.init(mutating:)) ?? empty }
+                $0.u.mem.size = value?.count ?? 0
             }
             if let timestampMilliseconds {
                 add { $0.vtype = RD_KAFKA_VTYPE_TIMESTAMP; $0.u.i64 = timestampMilliseconds }

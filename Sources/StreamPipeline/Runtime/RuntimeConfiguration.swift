@@ -185,15 +185,31 @@ public struct RuntimeConfiguration: Sendable {
             throw ConfigurationError(path: "job", reason: "is required (scoring, bandit or reinforcement)")
         }
         let name = try root.requiredString("name")
-        guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-            throw ConfigurationError(path: "name", reason: "may hold letters, digits, '-', '_' and '.' only, got '\(name)'")
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            throw ConfigurationError(path: "name", reason: "may hold letters, digits, '-', '_' and '.' only, got '\(Self.abbreviated(name))'")
+        }
+        // The name goes into Kafka requests (client, group and transactional ids, the default dead-letter topic).
+        guard name.count <= Self.maxNameLength else {
+            throw ConfigurationError(path: "name", reason: "must be at most \(Self.maxNameLength) characters, got \(name.count)")
         }
 
         let kafkaTable = try root.table("kafka")
         var kafka = Kafka(
             brokers: try kafkaTable.string("brokers") ?? "embedded",
             group: try kafkaTable.string("group") ?? "streamlearn-\(name)")
+        if kafka.group.utf8.count > Self.maxIdentifierLength {
+            throw ConfigurationError(
+                path: kafkaTable.keyPath("group"),
+                reason: "must be at most \(Self.maxIdentifierLength) bytes, got \(kafka.group.utf8.count)")
+        }
         kafka.properties = try kafkaTable.stringMap("properties")
+        for key in ["client.id", "group.id", "group.instance.id", "transactional.id"] {
+            if let value = kafka.properties[key], value.utf8.count > Self.maxIdentifierLength {
+                throw ConfigurationError(
+                    path: "kafka.properties.\(key)",
+                    reason: "must be at most \(Self.maxIdentifierLength) bytes, got \(value.utf8.count)")
+            }
+        }
         kafka.start = try kafkaTable.choice("start", StartPosition.self) ?? .earliest
         kafka.onLostOffsets = try kafkaTable.choice("on_lost_offsets", LostOffsets.self) ?? .fail
         kafka.assignment = try kafkaTable.choice("assignment", Assignment.self) ?? .all
@@ -209,6 +225,16 @@ public struct RuntimeConfiguration: Sendable {
             deadLetter: try topicsTable.string("dead_letter") ?? "\(name).dead-letter",
             policy: job == .reinforcement ? try topicsTable.string("policy") : nil)
         try topicsTable.finish()
+        for (key, topic) in [
+            (job == .scoring ? "events" : "requests", topics.events), (feedbackKey, topics.feedback),
+            (job == .scoring ? "scores" : "decisions", topics.outputs), ("alerts", topics.alerts),
+            ("dead_letter", topics.deadLetter), ("policy", topics.policy),
+        ] {
+            guard let topic else { continue }
+            if let reason = Self.topicNameProblem(topic) {
+                throw ConfigurationError(path: topicsTable.keyPath(key), reason: reason)
+            }
+        }
 
         let outputTable = try root.table("output")
         var output = Output()
@@ -389,6 +415,86 @@ public struct RuntimeConfiguration: Sendable {
         agent.seed = UInt64(try model.int("seed", min: 0) ?? 1)
         try model.finish()
         configuration.reinforcement = agent
+    }
+
+    /// The settings that shape a job's learned state, by their key paths: each snapshot records them, and a
+    /// restart whose configuration changes one is refused with both values (the restored model would otherwise go
+    /// on with the old value, the new one ignored). Settings not listed here are applied on a restart
+    /// (docs/configuration.md says which).
+    public var modelSettings: [String: String] {
+        switch job {
+        case .scoring:
+            let model = scoring.model
+            var settings = [
+                "model.hash_bits": "\(model.hashBits)", "model.l1": "\(model.l1)", "model.l2": "\(model.l2)",
+                "model.positive_weight": "\(model.positiveClassWeight)", "model.standardize": "\(model.standardize)",
+                "model.optimizer.kind": model.optimizer.name,
+            ]
+            switch model.optimizer {
+            case .sgd(let schedule):
+                switch schedule {
+                case .constant(let rate): settings["model.optimizer.learning_rate"] = "\(rate)"
+                case .inverseScaling(let rate, let power):
+                    settings["model.optimizer.learning_rate"] = "\(rate)"
+                    settings["model.optimizer.power"] = "\(power)"
+                }
+            case .adaGrad(let rate, _): settings["model.optimizer.learning_rate"] = "\(rate)"
+            case .ftrl(let alpha, let beta):
+                settings["model.optimizer.alpha"] = "\(alpha)"
+                settings["model.optimizer.beta"] = "\(beta)"
+            }
+            return settings
+        case .bandit:
+            guard let bandit else { return [:] }
+            var settings = [
+                "model.policy": bandit.policy.rawValue, "model.arms": "\(bandit.arms)", "model.seed": "\(bandit.seed)",
+            ]
+            switch bandit.policy {
+            case .epsilonGreedy:
+                settings["model.epsilon"] = "\(bandit.epsilon)"
+                settings["model.discount"] = "\(bandit.discount)"
+            case .ucb1:
+                settings["model.exploration"] = "\(bandit.exploration)"
+                settings["model.discount"] = "\(bandit.discount)"
+            case .thompson:
+                settings["model.discount"] = "\(bandit.discount)"
+                settings["model.propensity_draws"] = "\(bandit.propensityDraws)"
+            case .exp3: settings["model.gamma"] = "\(bandit.gamma)"
+            case .linucb:
+                settings["model.alpha"] = "\(bandit.alpha)"
+                settings["model.dimension"] = "\(bandit.dimension)"
+            }
+            return settings
+        case .reinforcement:
+            guard let agent = reinforcement else { return [:] }
+            return [
+                "model.algorithm": agent.algorithm.rawValue, "model.states": "\(agent.states)",
+                "model.actions": "\(agent.actions)", "model.learning_rate": "\(agent.learningRate)",
+                "model.discount": "\(agent.discount)", "model.epsilon": "\(agent.epsilon)", "model.seed": "\(agent.seed)",
+            ]
+        }
+    }
+
+    /// The longest job `name`: with its prefixes and suffixes it stays within Kafka's 249-character topic names
+    /// (`NAME.dead-letter`) and well within every id a Kafka request carries.
+    public static let maxNameLength = 100
+    /// The longest group, client or transactional id (Kafka sends them as 16-bit-length strings).
+    public static let maxIdentifierLength = 255
+
+    /// Why `name` is not a legal Kafka topic name, or `nil`: 1 to 249 of ASCII letters, digits, '.', '_' and '-',
+    /// not '.' or '..'.
+    static func topicNameProblem(_ name: String) -> String? {
+        if name.utf8.count > 249 { return "a topic name must be at most 249 characters, got \(name.utf8.count)" }
+        if name == "." || name == ".." { return "'\(name)' is not a legal topic name" }
+        guard name.utf8.allSatisfy({ $0 < 128 && (Character(UnicodeScalar($0)).isLetter || Character(UnicodeScalar($0)).isNumber || "._-".utf8.contains($0)) }) else {
+            return "a topic name may hold ASCII letters, digits, '.', '_' and '-' only, got '\(abbreviated(name))'"
+        }
+        return nil
+    }
+
+    /// `text`, cut to 60 characters for an error message.
+    static func abbreviated(_ text: String) -> String {
+        text.count <= 60 ? text : "\(text.prefix(60))… (\(text.count) characters)"
     }
 
     /// The topics the job reads.

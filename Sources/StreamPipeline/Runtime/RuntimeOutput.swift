@@ -9,7 +9,8 @@ struct DeadLetterOrigin {
     var partition: Int32
     var offset: Int64
     var key: [UInt8]?
-    var value: [UInt8]
+    /// `nil` for a null value (a tombstone), which is dead-lettered as one.
+    var value: [UInt8]?
     var headers: [KafkaHeader]
     var timestampMilliseconds: Int64?
 
@@ -18,7 +19,7 @@ struct DeadLetterOrigin {
         partition = message.partition
         offset = message.offset
         key = message.key.map { Array($0) }
-        value = Array(message.value)
+        value = message.valueIsNull ? nil : Array(message.value)
         headers = message.headers
         timestampMilliseconds = message.timestampMilliseconds
     }
@@ -39,7 +40,7 @@ struct DeadLetterOrigin {
         integer(message.offset)
         integer(message.timestampMilliseconds ?? .min)
         blob(message.key)
-        blob(message.value)
+        blob(message.valueIsNull ? nil : message.value)
         let headers = message.headers
         integer(Int32(headers.count))
         for header in headers {
@@ -67,7 +68,7 @@ struct DeadLetterOrigin {
             return .some(Array(bytes[position..<position + Int(length)]))
         }
         guard let topic = blob(), let topic, let partition = integer(Int32.self), let offset = integer(Int64.self),
-            let timestamp = integer(Int64.self), let key = blob(), let value = blob(), let value,
+            let timestamp = integer(Int64.self), let key = blob(), let value = blob(),
             let count = integer(Int32.self), count >= 0
         else { return nil }
         var headers: [KafkaHeader] = []
@@ -82,6 +83,41 @@ struct DeadLetterOrigin {
         self.key = key
         self.value = value
         self.headers = headers
+    }
+}
+
+extension DeadLetterOrigin {
+    /// The bytes a producer counts against `message.max.bytes` for this message with `extra` headers.
+    func size(with extra: [KafkaHeader]) -> Int {
+        (key?.count ?? 0) + (value?.count ?? 0) + (headers + extra).reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) + 8 }
+    }
+
+    /// Cuts the message down to `limit` bytes (with the `extra` headers it will carry), so that a producer whose
+    /// `message.max.bytes` is `limit` plus record overhead takes it: the value's tail first, then the original
+    /// headers, then the key's tail. Each cut is named in a header with the original size
+    /// (`streamlearn.truncated.value`, `.headers`, `.key`), so a dead letter is always written and never silently
+    /// altered. Returns those headers.
+    mutating func fit(within limit: Int, extra: [KafkaHeader]) -> [KafkaHeader] {
+        var notes: [KafkaHeader] = []
+        func note(_ part: String, _ original: Int) {
+            notes.append(KafkaHeader(name: "streamlearn.truncated.\(part)", value: Array(String(original).utf8)))
+        }
+        // Room for the notes themselves (three at most, each under 64 bytes).
+        let budget = limit - 192
+        if size(with: extra) > budget, let original = value {
+            let keep = max(0, original.count - (size(with: extra) - budget))
+            value = Array(original.prefix(keep))
+            note("value", original.count)
+        }
+        if size(with: extra) > budget, !headers.isEmpty {
+            note("headers", headers.count)
+            headers = []
+        }
+        if size(with: extra) > budget, let original = key {
+            key = Array(original.prefix(max(0, original.count - (size(with: extra) - budget))))
+            note("key", original.count)
+        }
+        return notes
     }
 }
 

@@ -63,6 +63,9 @@ final class RuntimeTask {
     // Read per message: kept here rather than copied out of the configuration each time.
     let exactlyOnce: Bool
     let maxMessageBytes: Int
+    /// The largest message the producer takes (`message.max.bytes`, librdkafka's default 1,000,000), less the
+    /// record's framing: a dead letter is cut to fit it.
+    let maxProducedBytes: Int
     let outputsTopic: String
     private let jobName: String
     private var logger: Logger { runtime.logger }
@@ -79,6 +82,7 @@ final class RuntimeTask {
         let configuration = runtime.configuration
         exactlyOnce = configuration.output.mode == .exactlyOnce
         maxMessageBytes = configuration.output.maxMessageBytes
+        maxProducedBytes = (configuration.kafka.properties["message.max.bytes"].flatMap { Int($0) } ?? 1_000_000) - 512
         outputsTopic = configuration.topics.outputs
         jobName = configuration.name
         let directory = number.map { "\(configuration.snapshots.directory)/p\($0)" } ?? configuration.snapshots.directory
@@ -100,7 +104,7 @@ final class RuntimeTask {
             // Fences an older owner (Kafka aborts its open transaction) before the outputs are read.
             if exactlyOnce { try producer.initTransactions(timeout: .seconds(60)) }
         } catch {
-            throw RuntimeError(.kafka, "cannot start the producer: \(error)")
+            throw RuntimeError.kafka(error, "cannot start the producer")
         }
     }
 
@@ -109,21 +113,37 @@ final class RuntimeTask {
     /// Loads the newest good snapshot, finds what committed transactions answered, and returns where each input
     /// partition starts. Used when the task starts and after a transaction the brokers aborted.
     func recover(consumer: KafkaConsumer) throws -> [TopicPartitionOffset] {
-        let (entry, refused) = store.newestGood()
-        for error in refused { logger.warning("snapshot refused, using an older one: \(error)") }
-        var snapshotOffsets: [TopicPartition: Int64] = [:]
-        for case .kafka(let position) in entry?.header.positions ?? [] {
-            snapshotOffsets[TopicPartition(position.topic, position.partition)] = position.offset
-        }
-        summary.restoredFrom = entry?.path
-        newestSnapshot = entry?.path
         let raiser = AlertRaiser(
             model: Alert.Model(name: modelName, version: "streamlearn"),
             metrics: DriftMetrics(model: modelName, registry: runtime.metrics.registry))
         output = RuntimeOutput(task: self)
         raiser.onAlert = { [unowned self] alert in self.output.alert(alert) }
         raiser.onReading = runtime.options.onReading
-        job = try makeJob(payload: entry?.payload, raiser: raiser)
+        // The newest snapshot that is this job's and loads; each one refused on the way is named with why.
+        var refused: [SnapshotStoreError] = []
+        let found = try store.newestUsable(refused: &refused) { entry throws -> Result<any StreamJob, SnapshotStoreError> in
+            do {
+                try checkIdentity(entry)
+                return .success(try makeJob(payload: entry.payload, raiser: raiser, path: entry.path))
+            } catch let refusal as SnapshotStoreError {
+                return .failure(refusal)
+            }
+        }
+        for error in refused { logger.warning("snapshot refused: \(error)") }
+        if found == nil && !refused.isEmpty {
+            throw RuntimeError(
+                .noUsableSnapshot,
+                "no usable snapshot in '\(store.directory)':\n  " + refused.map(\.description).joined(separator: "\n  ")
+                    + "\nmove these files away to start a new model from kafka.start")
+        }
+        let entry = found?.entry
+        var snapshotOffsets: [TopicPartition: Int64] = [:]
+        for case .kafka(let position) in entry?.header.positions ?? [] {
+            snapshotOffsets[TopicPartition(position.topic, position.partition)] = position.offset
+        }
+        summary.restoredFrom = entry?.path
+        newestSnapshot = entry?.path
+        job = try found?.value ?? makeJob(payload: nil, raiser: raiser, path: nil)
 
         positions = []
         var lost: [String] = []
@@ -132,7 +152,7 @@ final class RuntimeTask {
             do {
                 (low, high) = try consumer.watermarks(topic: partition.topic, partition: partition.partition, timeout: .seconds(30))
             } catch {
-                throw RuntimeError(.kafka, "cannot read the offsets of \(partition): \(error)")
+                throw RuntimeError.kafka(error, "cannot read the offsets of \(partition)")
             }
             var start = snapshotOffsets[partition] ?? (configuration.kafka.start == .earliest ? low : high)
             if start < low {
@@ -165,7 +185,9 @@ final class RuntimeTask {
         return zip(partitions, positions).map { TopicPartitionOffset($0, offset: $1) }
     }
 
-    private func makeJob(payload: Data?, raiser: AlertRaiser) throws -> any StreamJob {
+    /// The job over the state of the snapshot at `path` (a fresh one without): a state that does not load is
+    /// refused (``SnapshotStoreError``, so that an older snapshot is tried), naming the key at fault.
+    private func makeJob(payload: Data?, raiser: AlertRaiser, path: String?) throws -> any StreamJob {
         do {
             switch configuration.job {
             case .scoring:
@@ -177,7 +199,39 @@ final class RuntimeTask {
                 return try ReinforcementJob(configuration: configuration, payload: payload)
             }
         } catch let error as LearningError {
-            throw RuntimeError(.snapshot, "the snapshot in '\(store.directory)' cannot be used: \(error)")
+            guard let path else { throw RuntimeError(.configuration, "\(error)") }
+            throw SnapshotStoreError(path: path, reason: "its state cannot be loaded: \(error)")
+        }
+    }
+
+    /// What this task's snapshots carry: the job's name and kind, and the settings that shape its model.
+    private var identity: SnapshotStore.Identity {
+        SnapshotStore.Identity(job: jobName, kind: configuration.job.rawValue, settings: configuration.modelSettings)
+    }
+
+    /// Refuses another job's snapshot (``SnapshotStoreError``: an older one is tried), and stops start-up when the
+    /// configuration changed a setting the snapshot's model was built with (``RuntimeError``, naming both values).
+    private func checkIdentity(_ entry: SnapshotStore.Entry) throws {
+        guard let theirs = entry.header.identity else {
+            logger.warning("snapshot '\(entry.path)' names no job (written before snapshots carried one): loaded as this job's")
+            return
+        }
+        let ours = identity
+        guard theirs.job == ours.job, theirs.kind == ours.kind else {
+            throw SnapshotStoreError(
+                path: entry.path,
+                reason: "it belongs to the \(theirs.kind) job '\(theirs.job)', not to this \(ours.kind) job '\(ours.job)'")
+        }
+        let changed = Set(theirs.settings.keys).union(ours.settings.keys).sorted().filter {
+            theirs.settings[$0] != ours.settings[$0]
+        }
+        guard changed.isEmpty else {
+            let lines = changed.map { "\($0): '\(theirs.settings[$0] ?? "unset")' in the snapshot, '\(ours.settings[$0] ?? "unset")' now" }
+            throw RuntimeError(
+                .configuration,
+                "the model in '\(entry.path)' was built with other settings, which it keeps:\n  "
+                    + lines.joined(separator: "\n  ")
+                    + "\nrestore the configuration's values, or move the snapshot directory away to start a new model")
         }
     }
 
@@ -202,7 +256,7 @@ final class RuntimeTask {
             do {
                 outputPartitions[topic] = try producer.partitionCount(topic: topic, timeout: .seconds(30))
             } catch {
-                throw RuntimeError(.kafka, "topics: cannot read topic '\(topic)': \(error)")
+                throw RuntimeError.kafka(error, "topics: cannot read topic '\(topic)'")
             }
         }
         guard exactlyOnce else { return }
@@ -254,7 +308,7 @@ final class RuntimeTask {
                 }
             }
         } catch {
-            throw RuntimeError(.kafka, "cannot read the outputs already sent: \(error)")
+            throw RuntimeError.kafka(error, "cannot read the outputs already sent")
         }
     }
 
@@ -372,7 +426,7 @@ final class RuntimeTask {
             transactionMessages = 0
             if let failure {
                 if failure.isFatal {
-                    throw RuntimeError(.kafka, "the transaction failed and the producer cannot continue: \(failure)")
+                    throw RuntimeError.kafka(failure, "the transaction failed and the producer cannot continue")
                 }
                 try runtime.recoverAfterAbort(self, reason: "\(failure)")
                 return
@@ -417,13 +471,13 @@ final class RuntimeTask {
                         let (_, high) = try runtime.consumer.watermarks(topic: topic, partition: partition, timeout: .seconds(30))
                         offsets.append(.kafka(KafkaPosition(topic: topic, partition: partition, offset: high)))
                     } catch {
-                        throw RuntimeError(.kafka, "cannot read the end of \(topic)[\(partition)]: \(error)")
+                        throw RuntimeError.kafka(error, "cannot read the end of \(topic)[\(partition)]")
                     }
                 }
             }
         }
         do {
-            newestSnapshot = try store.write(payload, reason: reason, positions: offsets, at: Date())
+            newestSnapshot = try store.write(payload, reason: reason, positions: offsets, identity: identity, at: Date())
         } catch {
             throw RuntimeError(.snapshot, "cannot write a snapshot: \(error)")
         }
@@ -484,7 +538,7 @@ final class RuntimeTask {
     /// already holds it (a message re-learned after a restart).
     @discardableResult
     func send(
-        topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, headers: [KafkaHeader] = [],
+        topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [KafkaHeader] = [],
         timestampMilliseconds: Int64? = nil
     ) throws -> Bool {
         let partition = outputPartition(topic: topic, key: key)
@@ -509,9 +563,9 @@ final class RuntimeTask {
     }
 
     func send(
-        topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], timestampMilliseconds: Int64?
+        topic: String, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader], timestampMilliseconds: Int64?
     ) throws {
-        try value.withUnsafeBytes { valueBytes in
+        try withOptionalBytes(value) { valueBytes in
             if let key {
                 try key.withUnsafeBytes { keyBytes in
                     try send(topic: topic, key: keyBytes, value: valueBytes, headers: headers, timestampMilliseconds: timestampMilliseconds)
@@ -522,19 +576,23 @@ final class RuntimeTask {
         }
     }
 
+    /// Sends `message` unchanged (key, value, a null value, headers) to the dead-letter topic with Kafka Connect's
+    /// error headers; a message larger than the producer takes is cut to fit, the cut named in headers
+    /// (``DeadLetterOrigin/fit(within:extra:)``), so no input can stop the job.
     func deadLetter(_ message: DeadLetterOrigin, _ reason: DeadLetterReason) throws {
-        var headers = message.headers
-        headers.append(contentsOf: [
+        var message = message
+        var errors = [
             KafkaHeader(name: "__connect.errors.topic", value: Array(message.topic.utf8)),
             KafkaHeader(name: "__connect.errors.partition", value: Array(String(message.partition).utf8)),
             KafkaHeader(name: "__connect.errors.offset", value: Array(String(message.offset).utf8)),
             KafkaHeader(name: "__connect.errors.exception.class.name", value: Array("streamlearn.\(reason.kind)".utf8)),
             KafkaHeader(name: "__connect.errors.exception.message", value: Array(reason.message.utf8)),
             KafkaHeader(name: "__connect.errors.stage", value: Array(reason.stage.utf8)),
-        ])
+        ]
+        errors += message.fit(within: maxProducedBytes, extra: errors)
         try send(
-            topic: configuration.topics.deadLetter, key: message.key, value: message.value, headers: headers,
-            timestampMilliseconds: message.timestampMilliseconds)
+            topic: configuration.topics.deadLetter, key: message.key, value: message.value,
+            headers: message.headers + errors, timestampMilliseconds: message.timestampMilliseconds)
     }
 
     func answered() { summary.answered += 1 }

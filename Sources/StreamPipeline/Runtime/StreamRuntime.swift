@@ -12,19 +12,54 @@ import Prometheus
 public struct RuntimeError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case configuration
+        /// A snapshot cannot be written (or its directory cannot be used).
         case snapshot
+        /// Snapshots exist but none of them can be used (each refused with its reason).
+        case noUsableSnapshot = "no-usable-snapshot"
         case kafka
         /// A snapshot's offset is no longer in its partition and `kafka.on_lost_offsets` is `fail`.
         case lostOffsets = "lost-offsets"
         /// The ops endpoint cannot listen on its address.
         case ops
+        /// Anything else: a defect (exit 70).
+        case `internal`
     }
     public var code: Code
     public var message: String
+    /// The error this one reports (a `KafkaError`, say), kept whole.
+    public var underlying: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, underlying: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
+        self.underlying = underlying
+    }
+
+    /// The one boundary where what the loop and its tasks throw becomes the runtime's error: a `KafkaError` is
+    /// Kafka being unavailable (or the producer fenced), a snapshot write failure is a snapshot error.
+    static func from(_ error: any Error) -> RuntimeError {
+        switch error {
+        case let error as RuntimeError: return error
+        case let error as KafkaError: return .kafka(error, "Kafka failed")
+        case let error as PipelineError where error.code == .snapshotWriteFailed:
+            return RuntimeError(.snapshot, error.message, underlying: error)
+        case let error as PipelineError where error.code == .invalidConfiguration:
+            return RuntimeError(.configuration, error.message, underlying: error)
+        default: return RuntimeError(.internal, "internal error: \(error)")
+        }
+    }
+
+    /// A Kafka failure in `context` (`cannot start the consumer`), keeping the error: a configuration value
+    /// librdkafka refuses is a configuration error naming `kafka.properties.KEY` (exit 78), anything else Kafka
+    /// being unavailable (exit 69).
+    static func kafka(_ error: any Error, _ context: String) -> RuntimeError {
+        if let error = error as? RuntimeError { return error }
+        guard let error = error as? KafkaError else { return RuntimeError(.kafka, "\(context): \(error)") }
+        if error.code == .configuration || error.code == .unknownConfigurationKey {
+            return RuntimeError(
+                .configuration, "kafka.properties\(error.key.map { ".\($0)" } ?? ""): \(error.message)", underlying: error)
+        }
+        return RuntimeError(.kafka, "\(context): \(error)", underlying: error)
     }
 
     public var description: String { message }
@@ -175,7 +210,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         do {
             consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         } catch {
-            throw RuntimeError(.kafka, "cannot start the consumer: \(error)")
+            throw RuntimeError.kafka(error, "cannot start the consumer")
         }
         status.set(.recovering)
         var counts: [(topic: String, role: JobMessage.Role, count: Int)] = []
@@ -183,7 +218,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             do {
                 counts.append((topic, role, try consumer.partitionCount(topic: topic, timeout: .seconds(30))))
             } catch {
-                throw RuntimeError(.kafka, "topics: cannot read topic '\(topic)': \(error)")
+                throw RuntimeError.kafka(error, "topics: cannot read topic '\(topic)'")
             }
         }
         taskCount = counts[0].count
@@ -200,7 +235,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             do {
                 try consumer.subscribe(topics: configuration.inputTopics)
             } catch {
-                throw RuntimeError(.kafka, "cannot join the group '\(configuration.kafka.group)': \(error)")
+                throw RuntimeError.kafka(error, "cannot join the group '\(configuration.kafka.group)'")
             }
             status.set(.rebalancing)
             logger.info("joining the group", metadata: ["group": "\(configuration.kafka.group)"])
@@ -232,7 +267,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 try consumer.assign(starts)
             }
         } catch {
-            throw RuntimeError(.kafka, "cannot assign the input partitions: \(error)")
+            throw RuntimeError.kafka(error, "cannot assign the input partitions")
         }
     }
 
@@ -325,8 +360,17 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
 
     // MARK: - The loop
 
-    /// Runs until ``requestStop()`` (or `exitWhenIdle`); then commits, snapshots and closes. Blocks.
-    public func run() throws -> Summary {
+    /// Runs until ``requestStop()`` (or `exitWhenIdle`); then commits, snapshots and closes. Blocks. Throws only
+    /// ``RuntimeError``s.
+    public func run() throws(RuntimeError) -> Summary {
+        do {
+            return try loop()
+        } catch {
+            throw RuntimeError.from(error)
+        }
+    }
+
+    private func loop() throws -> Summary {
         defer { closeClients() }
         try start()
         var lastInput = ContinuousClock.now
@@ -434,7 +478,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 for task in tasks { try recoverAfterAbort(task, reason: "lost offsets: \(error.message)") }
                 return
             }
-            if error.isFatal { throw RuntimeError(.kafka, "\(error)") }
+            if error.isFatal { throw RuntimeError.kafka(error, "the consumer cannot continue") }
             logger.debug("consumer: \(error.message)")
         }
     }
