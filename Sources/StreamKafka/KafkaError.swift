@@ -64,6 +64,8 @@ public struct KafkaError: Error, Hashable, Sendable, CustomStringConvertible {
     public var key: String?
     /// librdkafka's `rd_kafka_resp_err_t`, when librdkafka reported one.
     public var librdkafkaCode: Int32?
+    /// The partition a consumer error is about, when it is about one (an offset out of range, say).
+    public var partition: TopicPartition?
     /// librdkafka says the client cannot continue (for example a fatal idempotent-producer error).
     public var isFatal: Bool
     /// The same call may succeed later (transient broker or network trouble).

@@ -63,7 +63,8 @@ public final class KafkaProducer: Sendable {
 
     /// Enqueues one message. With `partition` `nil` the key chooses the partition (librdkafka's default
     /// consistent-random partitioner). A `nil` value is a null value (a tombstone). When the local queue is full it
-    /// serves delivery reports and retries for up to the message timeout. Throws for an invalid topic, an
+    /// serves delivery reports and retries for up to `waitingAtMost` (default: the message timeout), then throws
+    /// ``KafkaError/Code/timedOut`` (retriable: the message was not enqueued). Throws for an invalid topic, an
     /// oversized message or a fatal producer error.
     public func send(
         topic: String,
@@ -71,11 +72,13 @@ public final class KafkaProducer: Sendable {
         key: UnsafeRawBufferPointer?,
         value: UnsafeRawBufferPointer?,
         headers: [KafkaHeader] = [],
-        timestampMilliseconds: Int64? = nil
+        timestampMilliseconds: Int64? = nil,
+        waitingAtMost: Duration? = nil
     ) throws(KafkaError) {
         try checkOpen()
         let handle = try topics.handle(topic, client: client)
-        let deadline = ContinuousClock.now + configuration.messageTimeout
+        let patience = waitingAtMost ?? configuration.messageTimeout
+        let deadline = ContinuousClock.now + patience
         while true {
             switch try client.produce(
                 topic: handle, topicName: topic, partition: partition, key: key, value: value, headers: headers,
@@ -87,10 +90,10 @@ public final class KafkaProducer: Sendable {
             case .queueFull:
                 guard ContinuousClock.now < deadline else {
                     throw KafkaError(
-                        .timedOut, "the producer queue stayed full for \(configuration.messageTimeout) "
+                        .timedOut, "the producer queue stayed full for \(patience) "
                             + "(topic '\(topic)'): brokers are not taking messages", isRetriable: true)
                 }
-                client.poll(timeoutMs: 100)
+                client.poll(timeoutMs: Int32(max(1, min(100, (deadline - ContinuousClock.now).milliseconds))))
             }
         }
     }
@@ -130,11 +133,12 @@ public final class KafkaProducer: Sendable {
     // MARK: - Transactions
 
     /// Registers the ``KafkaProducerConfiguration/transactionalID`` with the cluster, fencing any older producer
-    /// with the same id and aborting its open transaction. Call once, before the first transaction.
+    /// with the same id and aborting its open transaction. Call once, before the first transaction. Retriable
+    /// failures are retried within `timeout` in all.
     public func initTransactions(timeout: Duration = .seconds(30)) throws(KafkaError) {
         try checkOpen()
-        try retrying { () -> RDKafkaClient.TransactionFailure? in
-            client.initTransactions(timeoutMs: Int32(timeout.milliseconds))
+        try retrying(within: timeout) { (left: Duration) -> RDKafkaClient.TransactionFailure? in
+            client.initTransactions(timeoutMs: Int32(left.milliseconds))
         }
     }
 
@@ -169,21 +173,28 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    /// Aborts the open transaction: its messages are never shown to `read_committed` consumers.
+    /// Aborts the open transaction: its messages are never shown to `read_committed` consumers. Retriable
+    /// failures are retried within `timeout` in all.
     public func abortTransaction(timeout: Duration = .seconds(30)) throws(KafkaError) {
         try checkOpen()
-        try retrying { () -> RDKafkaClient.TransactionFailure? in
-            client.abortTransaction(timeoutMs: Int32(timeout.milliseconds))
+        try retrying(within: timeout) { (left: Duration) -> RDKafkaClient.TransactionFailure? in
+            client.abortTransaction(timeoutMs: Int32(left.milliseconds))
         }
     }
 
-    private func retrying(_ call: () -> RDKafkaClient.TransactionFailure?) throws(KafkaError) {
-        for attempt in 1...10 {
-            switch call() {
+    /// Calls `call` with the time left until it succeeds or `timeout` has passed in all (librdkafka lets a
+    /// transactional call that timed out be called again); at least one call is made.
+    private func retrying(
+        within timeout: Duration, _ call: (Duration) -> RDKafkaClient.TransactionFailure?
+    ) throws(KafkaError) {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            switch call(max(deadline - ContinuousClock.now, .milliseconds(1))) {
             case nil:
                 return
             case .retriable(let error):
-                if attempt == 10 { throw error }
+                if ContinuousClock.now >= deadline { throw error }
+                client.poll(timeoutMs: 50)
             case .abortable(let error), .fatal(let error):
                 throw Self.error(.fatal(error))
             }

@@ -1,5 +1,9 @@
 import Foundation
 import OnlineLearning
+import StreamCore
+#if canImport(Glibc)
+import Glibc
+#endif
 import StreamKafka
 import StreamPipeline
 import Testing
@@ -220,5 +224,191 @@ struct HardeningTests {
         let property = try run("job: scoring\nname: x\ntopics: {events: a, scores: b}\nkafka: {properties: {no.such.key: 1}}\n")
         #expect(property.status == 78, "\(property.stderr)")
         #expect(property.stderr.contains("kafka.properties.no.such.key"), "\(property.stderr)")
+    }
+
+    @Test("Brokers gone for good: /readyz says unavailable at once, the job retries within kafka.unavailable_timeout_s and exits 69 naming why; a restart finishes the stream; SIGTERM while they are gone ends the job within kafka.shutdown_timeout_s")
+    func deadBroker() throws {
+        let broker = try EmbeddedBroker(topics: [("db-events", 1), ("db-scores", 1), ("db-dead", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("dead-broker")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let lines = try CLI.run(["generate", "fraud", "--events", "3000", "--seed", "4"]).stdout.split(separator: "\n").map(String.init)
+        try Topics.produce(broker, "db-events", Array(lines[..<2000]))
+        let config = try RunFiles.write(
+            RunTests.scoringConfig(
+                name: "dead-broker", events: "db-events", scores: "db-scores", deadLetter: "db-dead",
+                snapshots: directory.appendingPathComponent("snapshots").path,
+                extra: "kafka: {unavailable_timeout_s: 6, shutdown_timeout_s: 3}"),
+            to: directory, "job.yaml")
+        func ready(_ base: String) -> String { HTTP.request(base + "/readyz")?.body ?? "" }
+        func waitFor(_ what: String, within seconds: Int64, _ condition: () throws -> Bool) rethrows -> Bool {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while ContinuousClock.now < deadline {
+                if try condition() { return true }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return false
+        }
+
+        let run = try RunProcess([config, "--brokers", broker.bootstrapServers, "--json"])
+        let base = try #require(run.opsEndpoint(), "\(run.stderrSoFar)")
+        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: broker.bootstrapServers, groupID: "probe"))
+        #expect(try waitFor("answers", within: 60) { try probe.watermarks(topic: "db-scores", partition: 0).high >= 2000 })
+        try probe.close()
+        #expect(ready(base).contains(#""phase":"running""#))
+        try broker.setBrokerDown()
+        let down = ContinuousClock.now
+        #expect(waitFor("not ready", within: 5) { ready(base).contains(#""phase":"unavailable""#) }, "\(ready(base)) \(run.stderrSoFar)")
+        let gaveUp = run.wait(timeout: .seconds(60))
+        #expect(gaveUp.status == 69, "\(gaveUp.stderr)")
+        #expect(ContinuousClock.now - down < .seconds(20), "exited \(ContinuousClock.now - down) after the brokers went")
+        #expect(gaveUp.stderr.contains("Kafka has not answered for"), "\(gaveUp.stderr)")
+        #expect(gaveUp.stderr.contains("kafka.unavailable_timeout_s (6.0 s)"))
+
+        try broker.setBrokerUp()
+        try Topics.produce(broker, "db-events", Array(lines[2000...]))
+        let finished = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(finished.status == 0, "\(finished.stderr)")
+        let scores = Topics.objects(try Topics.read(broker, "db-scores")).compactMap { $0["id"] as? String }
+        #expect(scores.count == 3000 && Set(scores).count == 3000, "every event scored once: \(scores.count)")
+
+        // SIGTERM while the brokers are gone: the stop cannot commit, and ends within its bound all the same.
+        let second = try RunProcess([config, "--brokers", broker.bootstrapServers, "--json"])
+        let secondBase = try #require(second.opsEndpoint(), "\(second.stderrSoFar)")
+        #expect(waitFor("running", within: 60) { ready(secondBase).contains(#""phase":"running""#) })
+        try broker.setBrokerDown()
+        Thread.sleep(forTimeInterval: 1)
+        let stopped = ContinuousClock.now
+        let stopResult = second.wait(timeout: .seconds(60), signal: SIGTERM)
+        #expect(ContinuousClock.now - stopped < .seconds(8), "stopped \(ContinuousClock.now - stopped) after SIGTERM")
+        #expect(stopResult.status == 69, "\(stopResult.stderr)")
+        #expect(stopResult.stderr.contains("kafka.shutdown_timeout_s (3.0 s) after the stop"), "\(stopResult.stderr)")
+        try broker.setBrokerUp()
+    }
+
+    @Test("Offsets lost while running (retention overtakes a slow job) and a snapshot beyond the partition's end: one alert naming the partition and the count, the job reads on from the oldest kept, and its next snapshot no longer holds the gap")
+    func lostOffsetsReported() throws {
+        let broker = try EmbeddedBroker(topics: [("lr-events", 1), ("lr-scores", 1), ("lr-alerts", 1), ("lr-dead", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("lost-running")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let snapshots = directory.appendingPathComponent("snapshots").path
+        let config = try RunFiles.write(
+            RunTests.scoringConfig(
+                name: "lost-running", events: "lr-events", scores: "lr-scores", alerts: "lr-alerts", deadLetter: "lr-dead",
+                snapshots: snapshots, mode: "at-least-once",
+                extra: "kafka:\n  on_lost_offsets: earliest"),
+            to: directory, "job.yaml")
+        try Topics.produce(broker, "lr-events", (0..<100).map { #"{"id":"s\#($0)","amount":\#($0)}"# })
+        let run = try RunProcess([config, "--brokers", broker.bootstrapServers, "--json", "--exit-when-idle", "3"])
+        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: broker.bootstrapServers, groupID: "probe"))
+        defer { try? probe.close() }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try probe.watermarks(topic: "lr-scores", partition: 0).high < 100 && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        // The job stopped (SIGSTOP: a long pause) while about 11 MiB arrive: the embedded broker keeps about 5 MiB
+        // and drops the oldest before the job, running again, reads them.
+        kill(run.process.processIdentifier, SIGSTOP)
+        let filler = String(repeating: "x", count: 900)
+        try Topics.produce(broker, "lr-events", (0..<12_000).map { #"{"id":"f\#($0)","amount":1,"pad":"\#(filler)"}"# })
+        kill(run.process.processIdentifier, SIGCONT)
+        let result = run.wait(timeout: .seconds(120))
+        #expect(result.status == 0, "\(result.stderr.suffix(3000))")
+        let alerts = Topics.objects(try Topics.read(broker, "lr-alerts")).filter { $0["kind"] as? String == "data-loss" }
+        #expect(alerts.count == 1, "one alert for one gap: \(alerts) \(result.stdout) \(result.stderr.suffix(2000))")
+        let alert = try #require(alerts.first)
+        #expect(alert["feature"] as? String == "lr-events[0]")
+        let from = try #require((alert["offsets"] as? [String: Any])?["lr-events:0"] as? Int)
+        let lost = try #require(alert["value"] as? Double)
+        #expect(from == 100 && lost > 1000, "\(alert)")
+        let (low, high) = try probe.watermarks(topic: "lr-events", partition: 0)
+        #expect(Int64(from) + Int64(lost) <= low, "the count is what retention dropped")
+        let newest = try RunFiles.newestPayload(snapshots)
+        #expect(newest.header.positions.contains(.kafka(KafkaPosition(topic: "lr-events", partition: 0, offset: high))), "\(newest.header.positions)")
+        let summary = RunFiles.summary(result)
+        #expect((summary["messages"] as? Int ?? 0) >= Int(high - low) + 100)
+        // A restart meets no gap.
+        let again = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(again.status == 0 && !again.stderr.contains("fell out of retention"), "\(again.stderr)")
+
+        // A snapshot past the end of its partition (a topic made anew): named as such, then read from the start.
+        let fresh = try EmbeddedBroker(topics: [("lr-events", 1), ("lr-scores", 1), ("lr-alerts", 1), ("lr-dead", 1)])
+        defer { fresh.close() }
+        try Topics.produce(fresh, "lr-events", (0..<50).map { #"{"id":"n\#($0)","amount":\#($0)}"# })
+        let strict = try RunFiles.write(
+            RunTests.scoringConfig(
+                name: "lost-running", events: "lr-events", scores: "lr-scores", alerts: "lr-alerts", deadLetter: "lr-dead",
+                snapshots: snapshots, mode: "at-least-once"),
+            to: directory, "strict.yaml")
+        let refused = try RunProcess.toIdle(strict, brokers: fresh.bootstrapServers)
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains("lr-events[0]: snapshot at offset \(high), beyond the partition's end 50 (truncated or made anew)"), "\(refused.stderr)")
+        let resumed = try RunProcess.toIdle(config, brokers: fresh.bootstrapServers)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(RunFiles.summary(resumed)["messages"] as? Int == 50)
+    }
+
+    @Test("The ops endpoint caps its connections and closes idle ones; other methods on /score get 405")
+    func opsConnections() throws {
+        let broker = try EmbeddedBroker(topics: [("oc-events", 1), ("oc-scores", 1), ("oc-dead", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("ops-connections")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try RunFiles.write(
+            RunTests.scoringConfig(
+                name: "ops-connections", events: "oc-events", scores: "oc-scores", deadLetter: "oc-dead",
+                snapshots: directory.appendingPathComponent("snapshots").path,
+                extra: "ops: {max_connections: 4, idle_timeout_s: 1}"),
+            to: directory, "job.yaml")
+        let run = try RunProcess([config, "--brokers", broker.bootstrapServers])
+        defer { _ = run.wait(timeout: .seconds(30), signal: SIGTERM) }
+        let base = try #require(run.opsEndpoint(), "\(run.stderrSoFar)")
+        let port = try #require(base.split(separator: ":").last.flatMap { UInt16($0) })
+        // Ten idle connections: four are taken, the rest wait unanswered; after the idle timeout all are closed.
+        Thread.sleep(forTimeInterval: 1)
+        let baseline = Self.sockets(of: run.process.processIdentifier)
+        var sockets: [Int32] = []
+        defer { for socket in sockets { close(socket) } }
+        for _ in 0..<10 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            sockets.append(fd)
+        }
+        // Never more than four held at once; as idle ones are closed, waiting ones are taken.
+        var held: [Int] = []
+        for _ in 0..<45 {
+            held.append(Self.sockets(of: run.process.processIdentifier) - baseline)
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        // (Less the job's own sockets that came meanwhile: the last samples, when every idle one is closed.)
+        #expect(held.max()! - held.last! == 4, "\(held)")
+        // Closed by the endpoint: each idle socket reads end-of-file.
+        var closed = 0
+        for socket in sockets {
+            var byte: UInt8 = 0
+            var timeout = timeval(tv_sec: 3, tv_usec: 0)
+            setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            if recv(socket, &byte, 1, 0) == 0 { closed += 1 }
+        }
+        #expect(closed >= 4, "idle connections closed: \(closed)")
+        #expect(HTTP.request(base + "/healthz")?.status == 200)
+        for method in ["GET", "PUT", "HEAD", "DELETE"] {
+            #expect(HTTP.request(base + "/score", method: method)?.status == 405, "\(method)")
+        }
+    }
+
+    /// The sockets the process holds (its descriptors that are sockets).
+    static func sockets(of pid: Int32) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).filter {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)"))?.hasPrefix("socket:") == true
+        }.count
     }
 }

@@ -65,9 +65,13 @@ extension RDKafkaClient {
                 let where_ = message.pointee.rkt.map {
                     " on \(String(cString: rd_kafka_topic_name($0)))[\(message.pointee.partition)]"
                 } ?? ""
-                errors.append(KafkaError(
+                var error = KafkaError(
                     .consume, "consumer error\(where_): \(text)", librdkafkaCode: err.rawValue,
-                    isFatal: err == RD_KAFKA_RESP_ERR__FATAL, isRetriable: Self.isRetriable(err)))
+                    isFatal: err == RD_KAFKA_RESP_ERR__FATAL, isRetriable: Self.isRetriable(err))
+                error.partition = message.pointee.rkt.map {
+                    TopicPartition(String(cString: rd_kafka_topic_name($0)), message.pointee.partition)
+                }
+                errors.append(error)
             }
             rd_kafka_message_destroy(message)
         }

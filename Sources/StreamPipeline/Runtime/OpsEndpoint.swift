@@ -1,5 +1,9 @@
 import Foundation
 public import Hummingbird
+import HummingbirdCore
+#if canImport(Glibc)
+import Glibc
+#endif
 public import Logging
 public import ServiceLifecycle
 import NIOCore
@@ -20,6 +24,8 @@ public final class RuntimeStatus: Sendable {
         case running
         /// The consumer group is moving partitions.
         case rebalancing
+        /// Kafka is not answering: calls are retried within `kafka.unavailable_timeout_s`.
+        case unavailable
         case stopping
     }
 
@@ -30,6 +36,8 @@ public final class RuntimeStatus: Sendable {
         var lastLoop = ContinuousClock.now
         /// The `/model` document (JSON), rebuilt by the loop a few times a second.
         var model: [UInt8] = Array("{}".utf8)
+        /// Kafka is not answering (shown as the phase, but stopping).
+        var unavailable = false
     }
 
     private let state = Mutex(State())
@@ -43,6 +51,13 @@ public final class RuntimeStatus: Sendable {
         state.withLock {
             $0.phase = phase
             $0.remaining = remaining
+            $0.lastLoop = .now
+        }
+    }
+
+    func setUnavailable(_ unavailable: Bool) {
+        state.withLock {
+            $0.unavailable = unavailable
             $0.lastLoop = .now
         }
     }
@@ -74,7 +89,7 @@ public final class RuntimeStatus: Sendable {
     }
 
     var phase: (phase: Phase, remaining: Int, sinceLoop: Duration) {
-        state.withLock { ($0.phase, $0.remaining, .now - $0.lastLoop) }
+        state.withLock { ($0.unavailable && $0.phase != .stopping ? .unavailable : $0.phase, $0.remaining, .now - $0.lastLoop) }
     }
 
     var modelDocument: [UInt8] { state.withLock { $0.model } }
@@ -189,6 +204,9 @@ public struct OpsEndpoint: Sendable {
     let metrics: RuntimeMetrics
     let scorer: SyncScorer?
     let maxBodyBytes: Int
+    /// Open connections at most (``RuntimeConfiguration/Ops/maxConnections``, lowered under the descriptor limit).
+    let maxConnections: Int
+    let idleTimeout: Duration
     let logger: Logger
     /// Called with the address bound (the port, when 0 was asked for).
     let onListening: @Sendable (String) -> Void
@@ -202,6 +220,8 @@ public struct OpsEndpoint: Sendable {
         scorer = runtime.configuration.job == .scoring
             ? SyncScorer(decoder: runtime.configuration.decoder, status: runtime.status) : nil
         maxBodyBytes = runtime.configuration.output.maxMessageBytes
+        maxConnections = min(runtime.configuration.ops.maxConnections, Self.connectionBudget())
+        idleTimeout = runtime.configuration.ops.idleTimeout
         self.logger = logger
         self.onListening = onListening
     }
@@ -232,6 +252,14 @@ public struct OpsEndpoint: Sendable {
                 status: .ok, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: status.modelDocument)))
         }
+        // The other methods on /score: 405 with what is allowed (not 404: the resource is there).
+        for method in [HTTPRequest.Method.get, .head, .put, .delete, .patch] {
+            router.on("score", method: method) { _, _ -> Response in
+                Response(
+                    status: .methodNotAllowed, headers: [.allow: "POST", .contentType: "application/json"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"error":"POST a JSON event to /score"}"#)))
+            }
+        }
         router.post("score") { request, _ -> Response in
             guard let scorer else {
                 return Self.response(.notFound, #"{"error":"POST /score serves scoring jobs only"}"#)
@@ -254,12 +282,28 @@ public struct OpsEndpoint: Sendable {
         let onListening = onListening
         return Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: nil),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(KafkaWaits.seconds(idleTimeout) * 1e9)))),
+            configuration: ApplicationConfiguration(
+                address: .hostname(address.host, port: address.port), serverName: nil,
+                availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 onListening("\(address.host):\(port)")
             },
             logger: logger)
+    }
+
+    /// Connections the endpoint may hold without taking descriptors the job needs (Kafka sockets, snapshot files):
+    /// the soft descriptor limit, first raised to the hard one, less 256 (at least 16).
+    static func connectionBudget() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 256 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return max(16, Int(clamping: limit.rlim_cur) - 256)
     }
 
     /// The endpoint as a service: the application, its failure to listen named as `ops.address`.

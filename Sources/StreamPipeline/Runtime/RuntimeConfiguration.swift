@@ -74,6 +74,10 @@ public struct RuntimeConfiguration: Sendable {
         public var start: StartPosition = .earliest
         public var onLostOffsets: LostOffsets = .fail
         public var assignment: Assignment = .all
+        /// How long the job keeps retrying while Kafka does not answer before it stops (exit 69). Default 60 s.
+        public var unavailableTimeout: Duration = .seconds(60)
+        /// The longest a stop (SIGTERM) takes: waits on Kafka end by then. Default 30 s.
+        public var shutdownTimeout: Duration = .seconds(30)
     }
 
     /// The HTTP endpoint for operators: metrics, probes, the model, and synchronous scoring.
@@ -82,6 +86,11 @@ public struct RuntimeConfiguration: Sendable {
         public var address: String? = "127.0.0.1:9464"
         /// How often the model that `POST /score` uses is replaced by the live one. Default 100 ms.
         public var modelRefresh: Duration = .milliseconds(100)
+        /// Open connections at most; past it new ones wait in the listen backlog, taking no descriptor of the
+        /// job's. Lowered to leave 256 descriptors to the job under the process's limit. Default 256.
+        public var maxConnections = 256
+        /// A connection with no request for this long is closed. Default 30 s.
+        public var idleTimeout: Duration = .seconds(30)
     }
 
     /// Prometheus Alertmanager, which receives every alert while it fires.
@@ -213,6 +222,12 @@ public struct RuntimeConfiguration: Sendable {
         kafka.start = try kafkaTable.choice("start", StartPosition.self) ?? .earliest
         kafka.onLostOffsets = try kafkaTable.choice("on_lost_offsets", LostOffsets.self) ?? .fail
         kafka.assignment = try kafkaTable.choice("assignment", Assignment.self) ?? .all
+        if let seconds = try kafkaTable.double("unavailable_timeout_s", above: 0, atMost: 86_400) {
+            kafka.unavailableTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        if let seconds = try kafkaTable.double("shutdown_timeout_s", above: 0, atMost: 3_600) {
+            kafka.shutdownTimeout = .milliseconds(Int64(seconds * 1000))
+        }
         try kafkaTable.finish()
 
         let topicsTable = try root.table("topics")
@@ -268,6 +283,10 @@ public struct RuntimeConfiguration: Sendable {
             }
         }
         if let ms = try opsTable.int("model_refresh_ms", min: 1, max: 60_000) { configuration.ops.modelRefresh = .milliseconds(ms) }
+        configuration.ops.maxConnections = try opsTable.int("max_connections", min: 1, max: 65_536) ?? 256
+        if let seconds = try opsTable.double("idle_timeout_s", above: 0, atMost: 3_600) {
+            configuration.ops.idleTimeout = .milliseconds(Int64(seconds * 1000))
+        }
         try opsTable.finish()
 
         let alertmanagerTable = try root.table("alertmanager")

@@ -29,6 +29,7 @@ final class RuntimeTask {
     let number: Int?
     let store: SnapshotStore
     let producer: KafkaProducer
+    let waits: KafkaWaits
     var job: (any StreamJob)!
     var output: RuntimeOutput!
     let partitions: [TopicPartition]
@@ -58,6 +59,8 @@ final class RuntimeTask {
     /// The path of the snapshot written or restored last.
     private(set) var newestSnapshot: String?
     private var feedbackPaused = false
+    /// Positions moved past lost messages: the next snapshot is written at once, so no snapshot keeps the gap.
+    private var snapshotAfterLoss = false
 
     var configuration: RuntimeConfiguration { runtime.configuration }
     // Read per message: kept here rather than copied out of the configuration each time.
@@ -99,12 +102,23 @@ final class RuntimeTask {
         if exactlyOnce {
             producerConfiguration.transactionalID = configuration.transactionalID + (number.map { "-p\($0)" } ?? "")
         }
+        waits = runtime.waits
         do {
             producer = try KafkaProducer(configuration: producerConfiguration, logger: runtime.logger)
-            // Fences an older owner (Kafka aborts its open transaction) before the outputs are read.
-            if exactlyOnce { try producer.initTransactions(timeout: .seconds(60)) }
         } catch {
             throw RuntimeError.kafka(error, "cannot start the producer")
+        }
+        // Fences an older owner (Kafka aborts its open transaction) before the outputs are read.
+        if exactlyOnce {
+            let producer = producer
+            do {
+                try waits.retrying("cannot start the transactional producer") { timeout throws(KafkaError) in
+                    try producer.initTransactions(timeout: timeout)
+                }
+            } catch {
+                _ = try? producer.close(timeout: waits.bounded(.seconds(5)))
+                throw error
+            }
         }
     }
 
@@ -146,17 +160,14 @@ final class RuntimeTask {
         job = try found?.value ?? makeJob(payload: nil, raiser: raiser, path: nil)
 
         positions = []
-        var lost: [String] = []
+        var lost: [LostRange] = []
         for partition in partitions {
-            let (low, high): (Int64, Int64)
-            do {
-                (low, high) = try consumer.watermarks(topic: partition.topic, partition: partition.partition, timeout: .seconds(30))
-            } catch {
-                throw RuntimeError.kafka(error, "cannot read the offsets of \(partition)")
+            let (low, high) = try waits.retrying("cannot read the offsets of \(partition)") { timeout throws(KafkaError) in
+                try consumer.watermarks(topic: partition.topic, partition: partition.partition, timeout: timeout)
             }
             var start = snapshotOffsets[partition] ?? (configuration.kafka.start == .earliest ? low : high)
-            if start < low {
-                lost.append("\(partition): snapshot at offset \(start), oldest kept \(low) (\(low - start) message(s) lost)")
+            if start < low || start > high {
+                lost.append(LostRange(partition: partition, from: start, to: start > high ? high : low, beyondEnd: start > high))
                 switch configuration.kafka.onLostOffsets {
                 case .fail: break
                 case .earliest: start = low
@@ -166,14 +177,16 @@ final class RuntimeTask {
             positions.append(start)
         }
         if !lost.isEmpty {
-            try sendDataLossAlert(lost)
+            try sendDataLossAlerts(lost)
             if configuration.kafka.onLostOffsets == .fail {
                 throw RuntimeError(
                     .lostOffsets,
-                    "input offsets fell out of retention (kafka.on_lost_offsets: fail):\n  " + lost.joined(separator: "\n  ")
+                    "input offsets fell out of retention (kafka.on_lost_offsets: fail):\n  "
+                        + lost.map(\.description).joined(separator: "\n  ")
                         + "\nset kafka.on_lost_offsets to earliest or latest to continue without them")
             }
             logger.error("input offsets fell out of retention; continuing (kafka.on_lost_offsets): \(lost)")
+            snapshotAfterLoss = true
         }
         try readDelivered(since: snapshotOffsets)
         feedbackPaused = false
@@ -253,10 +266,8 @@ final class RuntimeTask {
         delivered = [:]
         deliveredThrough = Array(repeating: -1, count: partitions.count)
         for topic in runtime.outputTopics {
-            do {
-                outputPartitions[topic] = try producer.partitionCount(topic: topic, timeout: .seconds(30))
-            } catch {
-                throw RuntimeError.kafka(error, "topics: cannot read topic '\(topic)'")
+            outputPartitions[topic] = try waits.retrying("topics: cannot read topic '\(topic)'") { timeout throws(KafkaError) in
+                try producer.partitionCount(topic: topic, timeout: timeout)
             }
         }
         guard exactlyOnce else { return }
@@ -266,15 +277,18 @@ final class RuntimeTask {
         configuration.properties["isolation.level"] = "read_committed"
         let inputIndex = Dictionary(uniqueKeysWithValues: partitions.enumerated().map { ("\($1.topic):\($1.partition)", $0) })
         let jobPrefix = "\(self.configuration.name)/"
+        let waits = waits
         do {
             let reader = try KafkaConsumer(configuration: configuration, logger: logger)
-            defer { try? reader.close(timeout: .seconds(5)) }
+            defer { try? reader.close(timeout: waits.bounded(.seconds(5))) }
             var ends: [TopicPartition: Int64] = [:]
             var starts: [TopicPartitionOffset] = []
             for (topic, count) in outputPartitions {
                 for partition in 0..<Int32(count) {
                     let key = TopicPartition(topic, partition)
-                    let (low, high) = try reader.watermarks(topic: topic, partition: partition, timeout: .seconds(30))
+                    let (low, high) = try waits.retrying("cannot read the end of \(key)") { timeout throws(KafkaError) in
+                        try reader.watermarks(topic: topic, partition: partition, timeout: timeout)
+                    }
                     let start = max(low, snapshot[key] ?? low)
                     if high > start {
                         ends[key] = high
@@ -284,10 +298,14 @@ final class RuntimeTask {
             }
             guard !starts.isEmpty else { return }
             try reader.assign(starts)
-            let deadline = ContinuousClock.now + .seconds(120)
+            var progress = ContinuousClock.now
             while !ends.isEmpty {
-                guard ContinuousClock.now < deadline else { throw KafkaError(.timedOut, "outputs not read to their end within 120 s") }
-                try reader.poll(timeout: .milliseconds(100)) { batch in
+                // No message for 5 s while some are left to read: Kafka is not answering.
+                if ContinuousClock.now - progress > .seconds(5) {
+                    waits.failed("reading the outputs already sent made no progress for 5 s")
+                    if waits.isOver { throw waits.givingUp("cannot read the outputs already sent", nil) }
+                }
+                let count = try reader.poll(timeout: .milliseconds(100)) { batch in
                     for message in batch {
                         guard let source = message.headers.first(where: { $0.name == sourceHeader })?.value else { continue }
                         let text = String(decoding: source, as: UTF8.self)
@@ -303,8 +321,10 @@ final class RuntimeTask {
                         deliveredThrough[index] = max(deliveredThrough[index], offset)
                     }
                 }
+                if count > 0 { progress = .now }
                 for key in Array(ends.keys) where (reader.position(topic: key.topic, partition: key.partition) ?? 0) >= ends[key]! {
                     ends[key] = nil
+                    progress = .now
                 }
             }
         } catch {
@@ -312,23 +332,80 @@ final class RuntimeTask {
         }
     }
 
-    func sendDataLossAlert(_ lost: [String]) throws {
-        guard let topic = configuration.topics.alerts else { return }
-        // Its own transaction: what was processed so far commits first.
-        if inTransaction { try commit() }
-        let alert = Alert(
-            id: "\(modelName)/data-loss/input", kind: "data-loss", severity: .critical, state: .firing,
-            detector: "offsets", feature: "input", value: Double(lost.count), threshold: 0,
-            window: Alert.Window(start: 0, end: 0), model: Alert.Model(name: modelName, version: "streamlearn"),
-            offsets: [:], at: Date())
-        runtime.notifyAlertmanager(alert)
-        do {
-            if exactlyOnce { try producer.beginTransaction() }
-            try producer.send(topic: topic, key: alert.id, value: alert.jsonLine())
-            if exactlyOnce { try producer.commitTransaction() } else { try producer.flush(timeout: .seconds(30)) }
-        } catch {
-            logger.error("cannot send the data-loss alert: \(error)")
+    /// Input offsets that fell out of retention: in `partition`, from `from` (the next offset the task would
+    /// read) up to `to` (the oldest one still kept).
+    /// `beyondEnd`: `from` is past the partition's end `to` (the partition was truncated or made anew), so what
+    /// was lost is not known.
+    struct LostRange: CustomStringConvertible {
+        var partition: TopicPartition
+        var from: Int64
+        var to: Int64
+        var beyondEnd = false
+
+        var lost: Int64 { beyondEnd ? 0 : to - from }
+
+        var description: String {
+            beyondEnd
+                ? "\(partition): snapshot at offset \(from), beyond the partition's end \(to) (truncated or made anew)"
+                : "\(partition): snapshot at offset \(from), oldest kept \(to) (\(to - from) message(s) lost)"
         }
+    }
+
+    /// One critical `data-loss` alert per partition that lost messages, naming the partition (`feature`), the
+    /// first offset lost (`offsets`), the range (`window`, offsets) and the count (`value`); in a transaction of
+    /// its own (what was processed so far commits first).
+    func sendDataLossAlerts(_ lost: [LostRange]) throws {
+        if inTransaction { try commit() }
+        for range in lost {
+            let key = "\(range.partition.topic):\(range.partition.partition)"
+            let alert = Alert(
+                id: "\(modelName)/data-loss/\(key)", kind: "data-loss", severity: .critical, state: .firing,
+                detector: "offsets", feature: "\(range.partition)", value: Double(range.lost), threshold: 0,
+                window: Alert.Window(start: Int(range.from), end: Int(range.to)),
+                model: Alert.Model(name: modelName, version: "streamlearn"), offsets: [key: range.from], at: Date())
+            runtime.notifyAlertmanager(alert)
+            guard let topic = configuration.topics.alerts else { continue }
+            do {
+                if exactlyOnce { try producer.beginTransaction() }
+                try producer.send(topic: topic, key: alert.id, value: alert.jsonLine())
+                if exactlyOnce {
+                    try producer.commitTransaction(timeout: waits.bounded(.seconds(30)))
+                } else {
+                    try producer.flush(timeout: waits.bounded(.seconds(30)))
+                }
+            } catch {
+                logger.error("cannot send the data-loss alert: \(error)")
+                if exactlyOnce { try? producer.abortTransaction(timeout: waits.bounded(.seconds(10))) }
+            }
+        }
+    }
+
+    /// The input partition `partition` lost messages while the task ran (retention overtook its position):
+    /// an alert, then by `kafka.on_lost_offsets` a stop, or a new position at the oldest (`earliest`) or newest
+    /// (`latest`) message kept, which the caller has the consumer read from. The state is kept (nothing it learned
+    /// is lost); the next snapshot, written at once, holds the new position, so a restart does not meet the same
+    /// gap again.
+    func lostWhileRunning(_ partition: TopicPartition, consumer: KafkaConsumer) throws {
+        guard let index = partitions.firstIndex(of: partition) else { return }
+        let (low, high) = try waits.retrying("cannot read the offsets of \(partition)") { timeout throws(KafkaError) in
+            try consumer.watermarks(topic: partition.topic, partition: partition.partition, timeout: timeout)
+        }
+        let beyondEnd = positions[index] > high
+        let range = LostRange(
+            partition: partition, from: positions[index], to: beyondEnd ? high : max(low, positions[index]),
+            beyondEnd: beyondEnd)
+        try sendDataLossAlerts([range])
+        switch configuration.kafka.onLostOffsets {
+        case .fail:
+            throw RuntimeError(
+                .lostOffsets,
+                "input offsets fell out of retention while running (kafka.on_lost_offsets: fail):\n  \(range)"
+                    + "\nset kafka.on_lost_offsets to earliest or latest to continue without them")
+        case .earliest: positions[index] = beyondEnd ? low : range.to
+        case .latest: positions[index] = high
+        }
+        logger.error("input offsets fell out of retention; continuing (kafka.on_lost_offsets): \(range)")
+        snapshotAfterLoss = true
     }
 
     // MARK: - Messages
@@ -416,17 +493,23 @@ final class RuntimeTask {
 
     func commit() throws {
         if exactlyOnce {
-            var failure: KafkaError?
+            var failure: RuntimeError?
+            let producer = producer
             do {
-                try producer.commitTransaction(timeout: .seconds(60))
+                // Retried while the brokers are away (within kafka.unavailable_timeout_s); an abort is not.
+                try waits.retrying("cannot commit the transaction") { timeout throws(KafkaError) in
+                    try producer.commitTransaction(timeout: timeout)
+                }
             } catch {
                 failure = error
             }
             inTransaction = false
             transactionMessages = 0
             if let failure {
-                if failure.isFatal {
-                    throw RuntimeError.kafka(failure, "the transaction failed and the producer cannot continue")
+                let underlying = failure.underlying as? KafkaError
+                if underlying.map({ $0.isFatal || KafkaWaits.mayRetry($0) }) ?? true {
+                    // Fenced, or the brokers stayed away: the job stops (a restart recovers).
+                    throw failure
                 }
                 try runtime.recoverAfterAbort(self, reason: "\(failure)")
                 return
@@ -439,7 +522,7 @@ final class RuntimeTask {
     /// A transaction was aborted (its outputs will never show): the state has moved past what Kafka holds, so
     /// start again from the newest snapshot and what the outputs already hold, as a restart would.
     func abortForRecovery() {
-        if exactlyOnce && inTransaction { try? producer.abortTransaction(timeout: .seconds(30)) }
+        if exactlyOnce && inTransaction { try? producer.abortTransaction(timeout: waits.bounded(.seconds(30))) }
         inTransaction = false
         transactionMessages = 0
     }
@@ -448,10 +531,15 @@ final class RuntimeTask {
         // Not while re-learning messages whose answers are already out: the snapshot would not say which.
         guard zip(positions, deliveredThrough).allSatisfy({ $0 > $1 }) else { return }
         let requested = job.takeSnapshotRequest()
-        guard let reason = force ?? requested ?? (isPeriodicSnapshotDue ? .periodic : nil) else { return }
+        let afterLoss = snapshotAfterLoss ? SnapshotStore.Reason.periodic : nil
+        guard let reason = force ?? requested ?? afterLoss ?? (isPeriodicSnapshotDue ? .periodic : nil) else { return }
+        snapshotAfterLoss = false
         if !exactlyOnce {
             // Never a snapshot ahead of what was delivered.
-            try producer.flush(timeout: .seconds(60))
+            let producer = producer
+            try waits.retrying("cannot deliver the outputs before a snapshot") { timeout throws(KafkaError) in
+                try producer.flush(timeout: timeout)
+            }
         }
         let payload: Data
         do {
@@ -467,12 +555,11 @@ final class RuntimeTask {
             // Where each output partition ends: a restart reads what came after.
             for (topic, count) in outputPartitions.sorted(by: { $0.key < $1.key }) {
                 for partition in 0..<Int32(count) {
-                    do {
-                        let (_, high) = try runtime.consumer.watermarks(topic: topic, partition: partition, timeout: .seconds(30))
-                        offsets.append(.kafka(KafkaPosition(topic: topic, partition: partition, offset: high)))
-                    } catch {
-                        throw RuntimeError.kafka(error, "cannot read the end of \(topic)[\(partition)]")
+                    let consumer = runtime.consumer!
+                    let (_, high) = try waits.retrying("cannot read the end of \(topic)[\(partition)]") { timeout throws(KafkaError) in
+                        try consumer.watermarks(topic: topic, partition: partition, timeout: timeout)
                     }
+                    offsets.append(.kafka(KafkaPosition(topic: topic, partition: partition, offset: high)))
                 }
             }
         }
@@ -505,10 +592,10 @@ final class RuntimeTask {
     /// partitions were lost: their new owner has fenced this producer). The producer closes.
     func close(save reason: SnapshotStore.Reason?) throws {
         defer {
-            if inTransaction { try? producer.abortTransaction(timeout: .seconds(10)) }
+            if inTransaction { try? producer.abortTransaction(timeout: waits.bounded(.seconds(10))) }
             inTransaction = false
             do {
-                try producer.close(timeout: .seconds(30))
+                try producer.close(timeout: waits.bounded(.seconds(30)))
             } catch {
                 logger.warning("closing the producer: \(error)")
             }
@@ -555,9 +642,20 @@ final class RuntimeTask {
             headers.append(KafkaHeader(
                 name: sourceHeader, value: Array("\(jobName)/\(input.topic):\(input.partition):\(source.offset)".utf8)))
         }
-        try producer.send(
-            topic: topic, partition: partition, key: key, value: value, headers: headers,
-            timestampMilliseconds: timestampMilliseconds)
+        // A queue that stays full: the brokers are not taking messages; waited for within the job's bound.
+        var enqueued = false
+        while !enqueued {
+            do {
+                try producer.send(
+                    topic: topic, partition: partition, key: key, value: value, headers: headers,
+                    timestampMilliseconds: timestampMilliseconds, waitingAtMost: waits.bounded(.seconds(1)))
+                enqueued = true
+            } catch {
+                guard error.code == .timedOut else { throw error }
+                waits.failed(error.message)
+                if waits.isOver { throw waits.givingUp("cannot send to '\(topic)'", error) }
+            }
+        }
         if topic == outputsTopic { answersSent += 1 } else { runtime.delta.messagesOut[topic, default: 0] += 1 }
         return true
     }
@@ -565,7 +663,7 @@ final class RuntimeTask {
     func send(
         topic: String, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader], timestampMilliseconds: Int64?
     ) throws {
-        try withOptionalBytes(value) { valueBytes in
+        _ = try withOptionalBytes(value) { valueBytes in
             if let key {
                 try key.withUnsafeBytes { keyBytes in
                     try send(topic: topic, key: keyBytes, value: valueBytes, headers: headers, timestampMilliseconds: timestampMilliseconds)

@@ -126,6 +126,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     public let status = RuntimeStatus()
     /// The Prometheus registry of everything the runtime measures.
     public let metrics: RuntimeMetrics
+    /// The bound on every wait on Kafka (``KafkaWaits``).
+    let waits: KafkaWaits
     let logger: Logger
     let brokers: String
     /// Alertmanager, when configured: every alert raised (not those raised again while re-learning).
@@ -163,6 +165,9 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         self.options = options
         self.logger = logger
         metrics = RuntimeMetrics(job: configuration.name)
+        waits = KafkaWaits(
+            unavailableTimeout: configuration.kafka.unavailableTimeout, shutdownTimeout: configuration.kafka.shutdownTimeout,
+            status: status)
         alertmanager = configuration.alertmanager.map { settings in
             let sink = AlertmanagerSink(
                 base: settings.url, timeout: settings.timeout, resendInterval: settings.resendInterval,
@@ -174,8 +179,12 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     /// Where alerts sent to Alertmanager point, once the ops endpoint listens (`http://host:port/model`).
     public func setGeneratorURL(_ url: URL) { alertmanager?.sink.generatorURL = url }
 
-    /// Asks the loop to finish: the open transactions commit, snapshots are written, clients close.
-    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+    /// Asks the loop to finish: the open transactions commit, snapshots are written, clients close, all within
+    /// `kafka.shutdown_timeout_s` (what Kafka has not answered by then is given up: a restart recovers it).
+    public func requestStop() {
+        waits.stop()
+        stopRequested.store(true, ordering: .relaxed)
+    }
 
     /// Asks the loop to finish, as ``requestStop()`` does, once it has processed `messages` input messages in this
     /// run (a driver that knows how many it sent stops the job right after the last, with no idle wait).
@@ -215,11 +224,10 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         status.set(.recovering)
         var counts: [(topic: String, role: JobMessage.Role, count: Int)] = []
         for (topic, role) in zip(configuration.inputTopics, [JobMessage.Role.requests, .feedback]) {
-            do {
-                counts.append((topic, role, try consumer.partitionCount(topic: topic, timeout: .seconds(30))))
-            } catch {
-                throw RuntimeError.kafka(error, "topics: cannot read topic '\(topic)'")
+            let count = try waits.retrying("topics: cannot read topic '\(topic)'") { timeout throws(KafkaError) in
+                try consumer.partitionCount(topic: topic, timeout: timeout)
             }
+            counts.append((topic, role, count))
         }
         taskCount = counts[0].count
         if grouped {
@@ -384,8 +392,14 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             if let failure = rebalanceFailure { throw failure }
 
             let now = ContinuousClock.now
-            if count > 0 { lastInput = now }
+            if count > 0 {
+                lastInput = now
+                if waits.isUnavailable { waits.answered() }
+            }
             try handleConsumerEvents()
+            // Idle for a second: whether a broker still answers (a metadata request), so that a job with nothing to
+            // read still learns at once that Kafka is gone; while unavailable, once a second.
+            if waits.probeDue(idle: now - lastInput >= .seconds(1)) { try probeBrokers() }
             for task in tasks {
                 try task.alignFeedback(consumer)
                 try task.tick(now: now, idle: count == 0)
@@ -466,17 +480,43 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         }
     }
 
+    /// While Kafka is not answering: whether a broker answers now (a metadata request of up to a second); the
+    /// job stops once `kafka.unavailable_timeout_s` has passed without one.
+    private func probeBrokers() throws {
+        do {
+            try consumer.checkBrokersReachable(timeout: waits.bounded(.seconds(1)))
+            waits.answered()
+        } catch {
+            waits.failed(error.message)
+            if waits.isOver { throw waits.givingUp("waiting for the brokers", error) }
+        }
+        status.loopTurned()
+    }
+
     private func handleConsumerEvents() throws {
         for event in consumer.takeEvents() {
             guard case .error(let error) = event else { continue }
+            if error.librdkafkaCode == -187 {  // _ALL_BROKERS_DOWN: not ready until a broker answers again
+                waits.failed(error.message)
+                continue
+            }
             if error.isOffsetOutOfRange {
-                // Retention overtook the position while running: the same decision as at start.
-                for task in tasks { try task.sendDataLossAlert([error.message]) }
-                if configuration.kafka.onLostOffsets == .fail {
+                // Retention overtook the position while running: the same decision as at start, for that partition.
+                guard let partition = error.partition else {
                     throw RuntimeError(.lostOffsets, "input offsets fell out of retention while running: \(error.message)")
                 }
-                for task in tasks { try recoverAfterAbort(task, reason: "lost offsets: \(error.message)") }
-                return
+                for task in tasks where task.partitions.contains(partition) {
+                    try task.lostWhileRunning(partition, consumer: consumer)
+                }
+                // A partition stopped by the error fetches again only when assigned anew (a seek is refused).
+                do {
+                    try consumer.assign(tasks.flatMap { task in
+                        zip(task.partitions, task.positions).map { TopicPartitionOffset($0, offset: $1) }
+                    })
+                } catch {
+                    throw RuntimeError.kafka(error, "cannot read \(partition) again")
+                }
+                continue
             }
             if error.isFatal { throw RuntimeError.kafka(error, "the consumer cannot continue") }
             logger.debug("consumer: \(error.message)")
@@ -604,7 +644,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         for task in tasks { try? task.close(save: nil) }
         tasks = []
         do {
-            try consumer?.close(timeout: .seconds(10))
+            try consumer?.close(timeout: waits.bounded(.seconds(10)))
         } catch {
             logger.warning("closing the consumer: \(error)")
         }
