@@ -1,5 +1,5 @@
 import DequeModule
-public import Foundation
+import Foundation
 public import Logging
 import Synchronization
 

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// Files replaced atomically and durably: a crash leaves either the old contents or the new, never a mix.
-public enum DurableFile {
+public enum DurableFile: Sendable {
     /// Why a durable write failed; names the file.
     public struct WriteError: Error, Sendable, CustomStringConvertible {
         public var path: String

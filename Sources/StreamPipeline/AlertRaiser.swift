@@ -107,3 +107,7 @@ public struct DetectorReading: Sendable, Hashable {
         self.end = end
     }
 }
+
+/// One thread owns a AlertRaiser (it is not shared between threads).
+@available(*, unavailable)
+extension AlertRaiser: Sendable {}

@@ -1,4 +1,4 @@
-public import Alerting
+import Alerting
 public import DriftDetection
 public import StreamCore
 
@@ -203,3 +203,7 @@ extension FeatureSchema {
         }
     }
 }
+
+/// One thread owns a FeatureDriftPipeline (it is not shared between threads).
+@available(*, unavailable)
+extension FeatureDriftPipeline: Sendable {}

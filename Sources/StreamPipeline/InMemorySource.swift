@@ -39,3 +39,7 @@ public final class InMemorySource: EventSource {
         [.file(FilePosition(path: name, byteOffset: cursor?.end ?? 0, line: cursor?.record ?? 0))]
     }
 }
+
+/// One thread owns a InMemorySource (it is not shared between threads).
+@available(*, unavailable)
+extension InMemorySource: Sendable {}

@@ -208,3 +208,7 @@ public final class JSONLinesSource {
 @_silgen_name("sched_getaffinity")
 private func schedGetAffinity(_ pid: Int32, _ size: Int, _ mask: UnsafeMutableRawPointer) -> Int32
 #endif
+
+/// One thread owns a JSONLinesSource (it is not shared between threads).
+@available(*, unavailable)
+extension JSONLinesSource: Sendable {}

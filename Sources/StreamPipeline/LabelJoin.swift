@@ -1,5 +1,5 @@
 import DequeModule
-public import OnlineLearning
+import OnlineLearning
 public import StreamCore
 
 /// Scored events waiting for their labels, which arrive later as label lines (`{"id": …, "label": …}`, no

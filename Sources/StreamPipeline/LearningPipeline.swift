@@ -1,5 +1,5 @@
 public import Alerting
-public import DriftDetection
+import DriftDetection
 public import Foundation
 public import OnlineLearning
 public import StreamCore
@@ -362,3 +362,7 @@ public final class LearningPipeline {
         return [source.offsetKey: Int64(cursor.record)]
     }
 }
+
+/// One thread owns a LearningPipeline (it is not shared between threads).
+@available(*, unavailable)
+extension LearningPipeline: Sendable {}

@@ -1,4 +1,4 @@
-public import DriftDetection
+import DriftDetection
 public import OnlineLearning
 public import StreamCore
 

@@ -63,14 +63,22 @@ struct RuntimeConfigurationTests {
         #expect(configuration.alertmanager == nil)
         let set = try RuntimeConfiguration.parse(yaml: Self.minimal + """
 
-            kafka: {assignment: group}
-            ops: {address: "[::1]:0", model_refresh_ms: 500}
+            kafka: {assignment: group, unavailable_timeout_s: 2.5, shutdown_timeout_s: 4}
+            ops: {address: "[::1]:0", model_refresh_ms: 500, max_connections: 8, idle_timeout_s: 0.5}
             alertmanager: {url: "http://am.example:9093", resend_interval_s: 30, timeout_s: 2}
             """)
         #expect(set.kafka.assignment == .group)
         #expect(OpsAddress(set.ops.address!) == OpsAddress("::1:0"))
         #expect(OpsAddress(set.ops.address!)?.host == "::1")
         #expect(set.ops.modelRefresh == .milliseconds(500))
+        #expect(set.kafka.unavailableTimeout == .milliseconds(2500) && set.kafka.shutdownTimeout == .seconds(4))
+        #expect(set.ops.maxConnections == 8 && set.ops.idleTimeout == .milliseconds(500))
+        #expect(configuration.kafka.unavailableTimeout == .seconds(60) && configuration.kafka.shutdownTimeout == .seconds(30))
+        #expect(configuration.ops.maxConnections == 256 && configuration.ops.idleTimeout == .seconds(30))
+        #expect(configuration.modelSettings == [
+            "model.hash_bits": "20", "model.l1": "0.0", "model.l2": "0.0", "model.positive_weight": "1.0",
+            "model.standardize": "true", "model.optimizer.kind": "adagrad", "model.optimizer.learning_rate": "0.1",
+        ])
         #expect(set.alertmanager?.url.absoluteString == "http://am.example:9093")
         #expect(set.alertmanager?.resendInterval == .seconds(30))
         #expect(set.alertmanager?.timeout == .seconds(2))
@@ -82,7 +90,7 @@ struct RuntimeConfigurationTests {
         ("model:\n  optimizer: {kind: adam}", "model.optimizer.kind: must be one of 'sgd', 'adagrad', 'ftrl', got 'adam'"),
         ("model:\n  hash_bits: 40", "model.hash_bits: must be at most 30, got 40"),
         ("model:\n  threshold: 0", "model.threshold: must be > 0, got 0"),
-        ("kafka:\n  brokerz: localhost:9092", "kafka.brokerz: unknown key (known here: assignment, brokers, group, on_lost_offsets, properties, start)"),
+        ("kafka:\n  brokerz: localhost:9092", "kafka.brokerz: unknown key (known here: assignment, brokers, group, on_lost_offsets, properties, shutdown_timeout_s, start, unavailable_timeout_s)"),
         ("output:\n  mode: twice", "output.mode: must be one of 'exactly-once', 'at-least-once', got 'twice'"),
         ("detectors:\n  f1_window: 5", "detectors.f1_window: must be at least 10, got 5"),
         ("join:\n  capacity: many", "join.capacity: must be a whole number, got 'many'"),
@@ -92,6 +100,10 @@ struct RuntimeConfigurationTests {
         ("kafka:\n  assignment: some", "kafka.assignment: must be one of 'all', 'group', got 'some'"),
         ("ops:\n  address: localhost", "ops.address: must be HOST:PORT or 'off', got 'localhost'"),
         ("ops:\n  model_refresh_ms: 0", "ops.model_refresh_ms: must be at least 1, got 0"),
+        ("ops:\n  max_connections: 0", "ops.max_connections: must be at least 1, got 0"),
+        ("kafka:\n  unavailable_timeout_s: 0", "kafka.unavailable_timeout_s: must be > 0, got 0"),
+        ("kafka:\n  shutdown_timeout_s: 7200", "kafka.shutdown_timeout_s: must be <= 3600, got 7200"),
+        ("kafka:\n  properties: {client.id: \(String(repeating: "c", count: 256))}", "kafka.properties.client.id: must be at most 255 bytes, got 256"),
         ("alertmanager:\n  url: ftp://am:9093", "alertmanager.url: must be an http(s) URL, got 'ftp://am:9093'"),
         ("alertmanager:\n  url: http://am:9093\n  resend_interval_s: 0", "alertmanager.resend_interval_s: must be > 0, got 0"),
     ])
@@ -106,6 +118,9 @@ struct RuntimeConfigurationTests {
 
     @Test("Missing required keys and other job kinds' keys are named")
     func required() throws {
+        #expect(throws: ConfigurationError(path: "topics.scores", reason: "'..' is not a legal topic name")) {
+            try RuntimeConfiguration.parse(yaml: "job: scoring\nname: x\ntopics: {events: a, scores: '..'}")
+        }
         #expect(throws: ConfigurationError(path: "topics.scores", reason: "is required")) {
             try RuntimeConfiguration.parse(yaml: "job: scoring\nname: x\ntopics: {events: a}")
         }

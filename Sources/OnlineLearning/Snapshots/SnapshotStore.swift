@@ -173,6 +173,18 @@ public struct SnapshotStore: Sendable {
         return (error as NSError).localizedDescription
     }
 
+    /// Throws, with the system's reason, unless a file can be created in the directory: a read-only directory is
+    /// found when a job starts, not at its first snapshot.
+    public func checkWritable() throws(SnapshotStoreError) {
+        let path = (directory as NSString).appendingPathComponent(".write-check.tmp-\(getpid())")
+        let descriptor = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+        guard descriptor >= 0 else {
+            throw SnapshotStoreError(directory: directory, reason: "cannot write in it: \(String(cString: strerror(errno)))")
+        }
+        close(descriptor)
+        unlink(path)
+    }
+
     /// Removes `*.tmp-PID` files whose writer (PID) is no longer running: what a SIGKILL mid-write leaves.
     static func removeStaleTemporaries(in directory: String) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []

@@ -147,7 +147,7 @@ public struct FileFingerprint: Sendable, Hashable, Codable {
 }
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).
-public enum CRC32 {
+public enum CRC32: Sendable {
     static let table: [UInt32] = (0..<256).map { index in
         var value = UInt32(index)
         for _ in 0..<8 { value = value & 1 != 0 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }

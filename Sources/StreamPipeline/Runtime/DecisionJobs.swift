@@ -392,3 +392,11 @@ private extension String {
         self = text
     }
 }
+
+/// One thread owns a BanditJob (it is not shared between threads).
+@available(*, unavailable)
+extension BanditJob: Sendable {}
+
+/// One thread owns a ReinforcementJob (it is not shared between threads).
+@available(*, unavailable)
+extension ReinforcementJob: Sendable {}

@@ -7,8 +7,8 @@ import Glibc
 public import Logging
 public import ServiceLifecycle
 import NIOCore
-public import OnlineLearning
-public import StreamCore
+import OnlineLearning
+import StreamCore
 import Synchronization
 import Prometheus
 

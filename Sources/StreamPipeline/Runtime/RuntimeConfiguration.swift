@@ -1,7 +1,7 @@
 public import Foundation
 public import OnlineLearning
 public import StreamCore
-public import StreamKafka
+import StreamKafka
 
 /// Everything `streamlearn run` needs, read from a YAML file (`examples/*.yaml`, every key in
 /// `docs/configuration.md`). Unknown keys and bad values stop start-up with the key's path and the reason.

@@ -58,7 +58,12 @@ final class RuntimeTask {
     var answersSent = 0
     /// The path of the snapshot written or restored last.
     private(set) var newestSnapshot: String?
-    private var feedbackPaused = false
+    /// The input paused to keep requests and feedback in step (``alignInputs(_:)``), if one is.
+    private var paused: JobMessage.Role?
+    /// Whether the task reads a feedback partition of its own (requests and feedback on two topics).
+    private let hasFeedbackPartition: Bool
+    /// Events the join may hold before one expires: `join.capacity`, or `join.max_age_messages` when smaller.
+    private let eventRoom: Int
     /// Positions moved past lost messages: the next snapshot is written at once, so no snapshot keeps the gap.
     private var snapshotAfterLoss = false
 
@@ -83,6 +88,8 @@ final class RuntimeTask {
         self.roles = roles
         consumed = Array(repeating: 0, count: partitions.count)
         let configuration = runtime.configuration
+        hasFeedbackPartition = roles.contains(.feedback)
+        eventRoom = max(2, min(configuration.join.capacity, configuration.join.maxAgeMessages ?? .max))
         exactlyOnce = configuration.output.mode == .exactlyOnce
         maxMessageBytes = configuration.output.maxMessageBytes
         maxProducedBytes = (configuration.kafka.properties["message.max.bytes"].flatMap { Int($0) } ?? 1_000_000) - 512
@@ -91,6 +98,7 @@ final class RuntimeTask {
         let directory = number.map { "\(configuration.snapshots.directory)/p\($0)" } ?? configuration.snapshots.directory
         do {
             store = try SnapshotStore(directory: directory, keepLast: configuration.snapshots.keep)
+            try store.checkWritable()
         } catch {
             throw RuntimeError(.snapshot, "snapshots.directory: \(error)")
         }
@@ -189,7 +197,7 @@ final class RuntimeTask {
             snapshotAfterLoss = true
         }
         try readDelivered(since: snapshotOffsets)
-        feedbackPaused = false
+        paused = nil
         logger.info(
             "task started", metadata: [
                 "task": "\(modelName)", "snapshot": "\(entry?.path ?? "none")", "partitions": "\(partitions.count)",
@@ -452,28 +460,71 @@ final class RuntimeTask {
         messagesSinceSnapshot += 1
     }
 
-    /// Labels read far ahead of their events would pile up waiting: while more than 1,000 wait and the events
-    /// partitions have messages not read yet, the feedback partitions are paused.
-    func alignFeedback(_ consumer: KafkaConsumer) throws {
+    /// Requests and feedback kept in step when one input is far ahead of the other in a backlog (their relative
+    /// order is otherwise the order they were fetched in). The join keeps events waiting for their labels, and
+    /// labels read first waiting for their events, each for at most `room` later events (`join.capacity`, or
+    /// `join.max_age_messages` when smaller):
+    /// - while events are unread and 1,000 labels (or `room`, when smaller) wait, the feedback is paused;
+    /// - while labels are unread and `room` events wait, the requests are paused;
+    /// - polls take no more messages than the room left on the side that may expire (``pollLimit(_:)``: a poll's
+    ///   batch is processed whole, so pausing after it would come too late).
+    /// A paused side resumes once half its room is free or the other side has nothing unread. One side at most is
+    /// paused. In real time neither input has unread messages for long and the join is far from full: nothing is
+    /// paused or limited.
+    func alignInputs(_ consumer: KafkaConsumer) throws {
+        guard hasFeedbackPartition else { return }
         let held = job.heldFeedback
-        if !feedbackPaused && held <= 1_000 { return }
-        var requestsBehind = false
-        for (index, partition) in partitions.enumerated() where roles[index] == .requests {
-            if let marks = consumer.cachedWatermarks(topic: partition.topic, partition: partition.partition),
-                marks.high > positions[index]
-            {
-                requestsBehind = true
-                break
+        let waiting = job.waiting
+        let labelRoom = min(1_000, eventRoom)
+        if paused == nil && held < labelRoom && waiting < eventRoom { return }
+        switch paused {
+        case nil:
+            if held >= labelRoom && isBehind(.requests, consumer) {
+                try pause(.feedback, consumer)
+            } else if waiting >= eventRoom && isBehind(.feedback, consumer) {
+                try pause(.requests, consumer)
             }
+        case .feedback?:
+            if held <= labelRoom / 2 || !isBehind(.requests, consumer) { try resume(consumer) }
+        case .requests?:
+            if waiting <= eventRoom / 2 || !isBehind(.feedback, consumer) { try resume(consumer) }
         }
-        let feedback = partitions.indices.filter { roles[$0] == .feedback }.map { partitions[$0] }
-        if !feedbackPaused && held > 1_000 && requestsBehind {
-            try consumer.pause(feedback)
-            feedbackPaused = true
-        } else if feedbackPaused && (held < 500 || !requestsBehind) {
-            try consumer.resume(feedback)
-            feedbackPaused = false
+    }
+
+    /// The most messages the next poll should take: 4,096, or less when the join's room left is smaller — for
+    /// events while labels are unread, for labels while events are unread.
+    func pollLimit(_ consumer: KafkaConsumer) -> Int {
+        guard hasFeedbackPartition else { return 4_096 }
+        var limit = 4_096
+        let eventsRoomLeft = eventRoom - job.waiting
+        if paused != .requests && eventsRoomLeft < limit && isBehind(.feedback, consumer) { limit = eventsRoomLeft }
+        let labelsRoomLeft = eventRoom - job.heldFeedback
+        if paused != .feedback && labelsRoomLeft < limit && isBehind(.requests, consumer) { limit = labelsRoomLeft }
+        return max(1, limit)
+    }
+
+    /// The consumer was assigned anew (its pauses are gone).
+    func inputsReassigned() { paused = nil }
+
+    /// Whether `role`'s partitions have messages not processed yet (a partition not fetched yet may have).
+    private func isBehind(_ role: JobMessage.Role, _ consumer: KafkaConsumer) -> Bool {
+        partitions.indices.contains { index in
+            guard roles[index] == role else { return false }
+            guard let marks = consumer.cachedWatermarks(topic: partitions[index].topic, partition: partitions[index].partition)
+            else { return true }
+            return marks.high > positions[index]
         }
+    }
+
+    private func pause(_ role: JobMessage.Role, _ consumer: KafkaConsumer) throws {
+        try consumer.pause(partitions.indices.filter { roles[$0] == role }.map { partitions[$0] })
+        paused = role
+    }
+
+    private func resume(_ consumer: KafkaConsumer) throws {
+        guard let role = paused else { return }
+        try consumer.resume(partitions.indices.filter { roles[$0] == role }.map { partitions[$0] })
+        paused = nil
     }
 
     /// Commits when the open transaction is old or big enough (or `force`), and writes a snapshot when due.

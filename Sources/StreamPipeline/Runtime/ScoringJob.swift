@@ -1,7 +1,7 @@
-public import Alerting
+import Alerting
 public import Foundation
 public import OnlineLearning
-public import StreamCore
+import StreamCore
 
 /// The fraud job: each event is scored at once (a score message keyed by its id: `id`, `score`, `decision`,
 /// `model_version`, `latency_us`), held until its label arrives (inline, or on the labels topic) and then learned,
@@ -177,3 +177,7 @@ public final class ScoringJob: StreamJob {
         LiveModel(classifier: pipeline.state.classifier, version: pipeline.state.labelled, threshold: threshold)
     }
 }
+
+/// One thread owns a ScoringJob (it is not shared between threads).
+@available(*, unavailable)
+extension ScoringJob: Sendable {}

@@ -1,4 +1,4 @@
-public import Alerting
+import Alerting
 public import Foundation
 public import OnlineLearning
 
@@ -123,7 +123,7 @@ extension StreamJob {
 }
 
 /// A byte buffer that JSON answers are written into and reused across messages (no allocation once warm).
-public struct JSONWriter {
+public struct JSONWriter: Sendable {
     public private(set) var bytes: [UInt8] = []
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
@@ -201,3 +201,7 @@ import Darwin
 private func formatDouble(_ buffer: UnsafeMutablePointer<CChar>, _ value: Double) -> Int32 {
     withVaList([value]) { vsnprintf(buffer, 32, "%.17g", $0) }
 }
+
+/// A JobMessage points into the consumer's buffer, valid only during the call that hands it out.
+@available(*, unavailable)
+extension JobMessage: Sendable {}

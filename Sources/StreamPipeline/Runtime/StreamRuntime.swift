@@ -1,10 +1,10 @@
-public import Alerting
+import Alerting
 import DriftDetection
 public import Foundation
 public import Logging
-public import OnlineLearning
-public import StreamCore
-public import StreamKafka
+import OnlineLearning
+import StreamCore
+import StreamKafka
 import Synchronization
 import Prometheus
 
@@ -203,6 +203,13 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         for topic in outputTopics where configuration.inputTopics.contains(topic) {
             throw RuntimeError(.configuration, "topics: '\(topic)' is both an input and an output")
         }
+        // Local before remote: a snapshot directory the job cannot write in stops it before Kafka is asked.
+        do {
+            try SnapshotStore(directory: configuration.snapshots.directory, keepLast: configuration.snapshots.keep)
+                .checkWritable()
+        } catch {
+            throw RuntimeError(.snapshot, "snapshots.directory: \(error)")
+        }
         var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: configuration.kafka.group)
         consumerConfiguration.clientID = "streamlearn-\(configuration.name)"
         var properties = configuration.kafka.properties
@@ -388,7 +395,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             // A transaction covers at most max_messages_per_transaction input messages.
             let open = tasks.reduce(0) { max($0, $1.inTransaction ? $1.transactionMessages : 0) }
             let budget = configuration.output.maxMessagesPerTransaction - open
-            let count = try poll(max: max(1, min(4096, budget)))
+            let limit = tasks.reduce(4096) { min($0, $1.pollLimit(consumer)) }
+            let count = try poll(max: max(1, min(limit, budget)))
             if let failure = rebalanceFailure { throw failure }
 
             let now = ContinuousClock.now
@@ -401,7 +409,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             // read still learns at once that Kafka is gone; while unavailable, once a second.
             if waits.probeDue(idle: now - lastInput >= .seconds(1)) { try probeBrokers() }
             for task in tasks {
-                try task.alignFeedback(consumer)
+                try task.alignInputs(consumer)
                 try task.tick(now: now, idle: count == 0)
             }
             if now - lastStatus >= options.statusInterval {
@@ -516,6 +524,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 } catch {
                     throw RuntimeError.kafka(error, "cannot read \(partition) again")
                 }
+                for task in tasks { task.inputsReassigned() }
                 continue
             }
             if error.isFatal { throw RuntimeError.kafka(error, "the consumer cannot continue") }

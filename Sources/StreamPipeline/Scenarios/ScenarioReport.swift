@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Simulation
 
 /// A scenario's result as one self-contained HTML file: the expectations, then the charts (inline SVG and CSS, no

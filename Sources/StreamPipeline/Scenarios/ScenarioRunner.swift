@@ -1,7 +1,7 @@
 public import Foundation
 public import Logging
 import OnlineLearning
-public import Simulation
+import Simulation
 import StreamCore
 import StreamKafka
 
