@@ -190,9 +190,7 @@ public final class LearningPipeline {
             do {
                 probability = try state.classifier.score(event)
             } catch {
-                counts.notLearned += 1
-                diagnostics(.notLearned(record: cursor.record, error))
-                return .notLearned(error)
+                return refused(error, cursor)
             }
             let features = state.classifier.lastVector  // shares the classifier's buffers: no copy until hold's
             switch state.join!.hold(
@@ -211,9 +209,7 @@ public final class LearningPipeline {
             do {
                 probability = try state.classifier.process(event)
             } catch {
-                counts.notLearned += 1
-                diagnostics(.notLearned(record: cursor.record, error))
-                return .notLearned(error)
+                return refused(error, cursor)
             }
         }
         if let label = labelledNow {
@@ -248,6 +244,13 @@ public final class LearningPipeline {
             state.join!.recycle(held)
         }
         return .scored(probability: probability)
+    }
+
+    /// An event whose values the model refuses: counted and reported, nothing learned.
+    private func refused(_ error: LearningError, _ cursor: SourceCursor) -> Outcome {
+        counts.notLearned += 1
+        diagnostics(.notLearned(record: cursor.record, error))
+        return .notLearned(error)
     }
 
     /// A label line: learns the event it belongs to, if one is waiting.

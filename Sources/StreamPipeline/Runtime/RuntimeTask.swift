@@ -699,7 +699,7 @@ final class RuntimeTask {
             do {
                 try producer.send(
                     topic: topic, partition: partition, key: key, value: value, headers: headers,
-                    timestampMilliseconds: timestampMilliseconds, waitingAtMost: waits.bounded(.seconds(1)))
+                    timestampMilliseconds: timestampMilliseconds, waitingAtMost: .seconds(1))
                 enqueued = true
             } catch {
                 guard error.code == .timedOut else { throw error }
