@@ -426,6 +426,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             let target = stopAfter.load(ordering: .relaxed)
             if target != .max && tasks.reduce(retired.messages, { $0 + $1.summary.messages }) >= target { break }
         }
+        // However the loop ended (a stop, idle, the driver's count), what follows ends within the shutdown bound.
+        waits.stop()
         status.set(.stopping)
         for task in tasks {
             try task.close(save: .shutdown)
@@ -435,7 +437,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         rebuildRoutes()
         flushMetrics(now: .now)
         if let alertmanager {
-            alertmanager.dispatcher.finish(within: .seconds(10))
+            alertmanager.dispatcher.finish(within: waits.bounded(.seconds(10)))
             alertmanager.sink.close()
         }
         return totals()
