@@ -425,4 +425,25 @@ struct HardeningTests {
             return fields.count > 9 && fields[1].hasSuffix(local) && fields[3] == "01" && inodes.contains(String(fields[9]))
         }.count
     }
+
+    @Test("Labels read behind a backlog of events: the inputs are kept in step, so a tight join.max_age_messages expires no event whose label is there")
+    func backlogInStep() throws {
+        let broker = try EmbeddedBroker(topics: [("bs-events", 1), ("bs-labels", 1), ("bs-scores", 1), ("bs-dead", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("in-step")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Topics.produce(broker, "bs-events", (0..<3000).map { #"{"id":"e\#($0)","amount":\#($0 % 50),"country":"FR"}"# })
+        try Topics.produce(broker, "bs-labels", (0..<3000).map { #"{"id":"e\#($0)","label":\#($0 % 7 == 0 ? 1 : 0)}"# })
+        let config = try RunFiles.write(
+            RunTests.scoringConfig(
+                name: "in-step", events: "bs-events", labels: "bs-labels", scores: "bs-scores", deadLetter: "bs-dead",
+                snapshots: directory.appendingPathComponent("snapshots").path, extra: "join: {max_age_messages: 200}"),
+            to: directory, "job.yaml")
+        let result = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = RunFiles.summary(result)
+        #expect(summary["joined"] as? Int == 3000, "\(summary)")
+        #expect(summary["expired"] as? Int == 0 && summary["orphans"] as? Int == 0)
+        #expect(Topics.objects(try Topics.read(broker, "bs-scores")).count == 3000)
+    }
 }
