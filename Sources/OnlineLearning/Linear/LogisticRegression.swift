@@ -63,6 +63,16 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         return Self.sigmoid(score.isNaN ? 0 : score)
     }
 
+    /// ``predict(_:)`` for features whose label comes later: throws, as learning them would, when they can never
+    /// be learned. The check is the score's own (one pass), plus the dense values the model has no weights for yet.
+    public func predictLearnable(_ features: FeatureVector) throws(LearningError) -> Double {
+        let (score, valid) = margin(features)
+        var learnable = valid
+        for value in features.dense[denseLimit(features)...] where abs(value) > Self.maxMagnitude { learnable = false }
+        guard learnable else { try Self.rejectInvalid(features, hashBits: configuration.hashBits) }
+        return Self.sigmoid(score.isNaN ? 0 : score)
+    }
+
     /// Learns from one labelled event.
     public mutating func learn(_ example: LabeledExample) throws(LearningError) {
         _ = try predictThenLearn(example.features, label: example.label, weight: example.weight)
@@ -194,21 +204,6 @@ public struct LogisticRegression: OnlineLearner, Hashable {
         }
         if features.hashedIndices.count != features.hashedValues.count { valid = false }
         return (score, valid)
-    }
-
-    /// Why `features` cannot be learned (a value beyond ±``maxMagnitude`` or not finite, a bucket beyond
-    /// 2^`hashBits`), or `nil`. O(features), no allocation.
-    public static func refusal(_ features: FeatureVector, hashBits: Int) -> LearningError? {
-        var valid = features.hashedIndices.count == features.hashedValues.count
-        for value in features.dense where abs(value) > maxMagnitude { valid = false }
-        for value in features.hashedValues where !(abs(value) <= maxMagnitude) { valid = false }
-        for index in features.hashedIndices where index >= 1 << hashBits { valid = false }
-        guard !valid else { return nil }
-        do {
-            try rejectInvalid(features, hashBits: hashBits)
-        } catch {
-            return error
-        }
     }
 
     /// Throws the error naming the first unacceptable value.

@@ -83,12 +83,15 @@ public struct ProgressiveClassifier: OnlineLearner {
     /// that could never be learned when its label comes is refused now, as an inline-labelled one is.
     public mutating func score(_ event: DecodedEvent) throws(LearningError) -> Double {
         vectorizer.vectorize(event, into: &vector)
-        if let refusal = LogisticRegression.refusal(vector, hashBits: model.configuration.hashBits) {
+        let probability: Double
+        do {
+            probability = try model.predictLearnable(vector)
+        } catch {
             refused += 1
-            throw named(refusal)
+            throw named(error)
         }
         scored += 1
-        return model.predict(vector)
+        return probability
     }
 
     /// Takes back the count of the event last scored, which the caller did not answer (a duplicate id).

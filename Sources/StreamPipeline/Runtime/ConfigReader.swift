@@ -155,6 +155,11 @@ final class ConfigTable {
         return value
     }
 
+    /// A positive number of seconds (`timeout_s: 2.5`) as a `Duration`, at most `atMost`.
+    func seconds(_ key: String, atMost: Double? = nil) throws(ConfigurationError) -> Duration? {
+        try double(key, above: 0, atMost: atMost).map { .milliseconds(Int64($0 * 1000)) }
+    }
+
     func bool(_ key: String) throws(ConfigurationError) -> Bool? {
         guard let text = try scalar(key) else { return nil }
         switch text {

@@ -79,9 +79,9 @@ final class KafkaWaits: Sendable {
         let (since, reason, stopping) = state.withLock { ($0.since, $0.reason, $0.stopAt != nil) }
         let silent = since.map { ContinuousClock.now - $0 } ?? .zero
         let limit = stopping
-            ? "kafka.shutdown_timeout_s (\(Self.seconds(shutdownTimeout)) s) after the stop"
-            : "kafka.unavailable_timeout_s (\(Self.seconds(unavailableTimeout)) s)"
-        var message = "\(what): Kafka has not answered for \(String(format: "%.1f", Self.seconds(silent))) s, past \(limit)"
+            ? "kafka.shutdown_timeout_s (\(shutdownTimeout.seconds) s) after the stop"
+            : "kafka.unavailable_timeout_s (\(unavailableTimeout.seconds) s)"
+        var message = "\(what): Kafka has not answered for \(String(format: "%.1f", silent.seconds)) s, past \(limit)"
         if let error { message += ": \(error.message)" } else if !reason.isEmpty { message += ": \(reason)" }
         return RuntimeError(.kafka, message, underlying: error)
     }
@@ -119,7 +119,7 @@ final class KafkaWaits: Sendable {
     func pause(_ duration: Duration) {
         let until = min(ContinuousClock.now + duration, deadline ?? .now + duration)
         let left = until - ContinuousClock.now
-        if left > .zero { Thread.sleep(forTimeInterval: Self.seconds(left)) }
+        if left > .zero { Thread.sleep(forTimeInterval: left.seconds) }
     }
 
     /// `duration`, or less when the deadline comes first (at least 100 ms): for a single call that must not
@@ -137,9 +137,5 @@ final class KafkaWaits: Sendable {
             state.lastProbe = .now
             return true
         }
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 }

@@ -282,7 +282,7 @@ public struct OpsEndpoint: Sendable {
         let onListening = onListening
         return Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(KafkaWaits.seconds(idleTimeout) * 1e9)))),
+            server: .http1(configuration: .init(idleTimeout: TimeAmount(idleTimeout))),
             configuration: ApplicationConfiguration(
                 address: .hostname(address.host, port: address.port), serverName: nil,
                 availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: logger)),

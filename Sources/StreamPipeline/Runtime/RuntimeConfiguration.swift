@@ -222,12 +222,8 @@ public struct RuntimeConfiguration: Sendable {
         kafka.start = try kafkaTable.choice("start", StartPosition.self) ?? .earliest
         kafka.onLostOffsets = try kafkaTable.choice("on_lost_offsets", LostOffsets.self) ?? .fail
         kafka.assignment = try kafkaTable.choice("assignment", Assignment.self) ?? .all
-        if let seconds = try kafkaTable.double("unavailable_timeout_s", above: 0, atMost: 86_400) {
-            kafka.unavailableTimeout = .milliseconds(Int64(seconds * 1000))
-        }
-        if let seconds = try kafkaTable.double("shutdown_timeout_s", above: 0, atMost: 3_600) {
-            kafka.shutdownTimeout = .milliseconds(Int64(seconds * 1000))
-        }
+        kafka.unavailableTimeout = try kafkaTable.seconds("unavailable_timeout_s", atMost: 86_400) ?? kafka.unavailableTimeout
+        kafka.shutdownTimeout = try kafkaTable.seconds("shutdown_timeout_s", atMost: 3_600) ?? kafka.shutdownTimeout
         try kafkaTable.finish()
 
         let topicsTable = try root.table("topics")
@@ -284,9 +280,7 @@ public struct RuntimeConfiguration: Sendable {
         }
         if let ms = try opsTable.int("model_refresh_ms", min: 1, max: 60_000) { configuration.ops.modelRefresh = .milliseconds(ms) }
         configuration.ops.maxConnections = try opsTable.int("max_connections", min: 1, max: 65_536) ?? 256
-        if let seconds = try opsTable.double("idle_timeout_s", above: 0, atMost: 3_600) {
-            configuration.ops.idleTimeout = .milliseconds(Int64(seconds * 1000))
-        }
+        configuration.ops.idleTimeout = try opsTable.seconds("idle_timeout_s", atMost: 3_600) ?? configuration.ops.idleTimeout
         try opsTable.finish()
 
         let alertmanagerTable = try root.table("alertmanager")
@@ -295,12 +289,8 @@ public struct RuntimeConfiguration: Sendable {
                 throw ConfigurationError(path: alertmanagerTable.keyPath("url"), reason: "must be an http(s) URL, got '\(url)'")
             }
             var alertmanager = Alertmanager(url: parsed)
-            if let seconds = try alertmanagerTable.double("resend_interval_s", above: 0) {
-                alertmanager.resendInterval = .milliseconds(Int64(seconds * 1000))
-            }
-            if let seconds = try alertmanagerTable.double("timeout_s", above: 0) {
-                alertmanager.timeout = .milliseconds(Int64(seconds * 1000))
-            }
+            alertmanager.resendInterval = try alertmanagerTable.seconds("resend_interval_s") ?? alertmanager.resendInterval
+            alertmanager.timeout = try alertmanagerTable.seconds("timeout_s") ?? alertmanager.timeout
             configuration.alertmanager = alertmanager
         }
         try alertmanagerTable.finish()

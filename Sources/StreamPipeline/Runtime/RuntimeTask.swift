@@ -98,7 +98,6 @@ final class RuntimeTask {
         let directory = number.map { "\(configuration.snapshots.directory)/p\($0)" } ?? configuration.snapshots.directory
         do {
             store = try SnapshotStore(directory: directory, keepLast: configuration.snapshots.keep)
-            try store.checkWritable()
         } catch {
             throw RuntimeError(.snapshot, "snapshots.directory: \(error)")
         }
@@ -175,12 +174,9 @@ final class RuntimeTask {
             }
             var start = snapshotOffsets[partition] ?? (configuration.kafka.start == .earliest ? low : high)
             if start < low || start > high {
-                lost.append(LostRange(partition: partition, from: start, to: start > high ? high : low, beyondEnd: start > high))
-                switch configuration.kafka.onLostOffsets {
-                case .fail: break
-                case .earliest: start = low
-                case .latest: start = high
-                }
+                let range = LostRange(partition: partition, next: start, low: low, high: high)
+                lost.append(range)
+                start = range.readOn(configuration.kafka.onLostOffsets) ?? start
             }
             positions.append(start)
         }
@@ -341,16 +337,38 @@ final class RuntimeTask {
     }
 
     /// Input offsets that fell out of retention: in `partition`, from `from` (the next offset the task would
-    /// read) up to `to` (the oldest one still kept).
-    /// `beyondEnd`: `from` is past the partition's end `to` (the partition was truncated or made anew), so what
-    /// was lost is not known.
+    /// read) up to `to` (the oldest one still kept). `beyondEnd`: `from` is past the partition's end `to` (the
+    /// partition was truncated or made anew), so what was lost is not known.
     struct LostRange: CustomStringConvertible {
         var partition: TopicPartition
         var from: Int64
         var to: Int64
-        var beyondEnd = false
+        var beyondEnd: Bool
+        /// The oldest offset the partition keeps, and its end.
+        var low: Int64
+        var high: Int64
+
+        /// The gap between `next`, the offset to read, and what the partition keeps (`low..<high`).
+        init(partition: TopicPartition, next: Int64, low: Int64, high: Int64) {
+            self.partition = partition
+            from = next
+            beyondEnd = next > high
+            to = beyondEnd ? high : max(low, next)
+            self.low = low
+            self.high = high
+        }
 
         var lost: Int64 { beyondEnd ? 0 : to - from }
+
+        /// Where to read on under `policy` (`kafka.on_lost_offsets`): the oldest message kept, or the end; `nil`
+        /// for `fail`.
+        func readOn(_ policy: RuntimeConfiguration.LostOffsets) -> Int64? {
+            switch policy {
+            case .fail: nil
+            case .earliest: beyondEnd ? low : to
+            case .latest: high
+            }
+        }
 
         var description: String {
             beyondEnd
@@ -398,20 +416,15 @@ final class RuntimeTask {
         let (low, high) = try waits.retrying("cannot read the offsets of \(partition)") { timeout throws(KafkaError) in
             try consumer.watermarks(topic: partition.topic, partition: partition.partition, timeout: timeout)
         }
-        let beyondEnd = positions[index] > high
-        let range = LostRange(
-            partition: partition, from: positions[index], to: beyondEnd ? high : max(low, positions[index]),
-            beyondEnd: beyondEnd)
+        let range = LostRange(partition: partition, next: positions[index], low: low, high: high)
         try sendDataLossAlerts([range])
-        switch configuration.kafka.onLostOffsets {
-        case .fail:
+        guard let next = range.readOn(configuration.kafka.onLostOffsets) else {
             throw RuntimeError(
                 .lostOffsets,
                 "input offsets fell out of retention while running (kafka.on_lost_offsets: fail):\n  \(range)"
                     + "\nset kafka.on_lost_offsets to earliest or latest to continue without them")
-        case .earliest: positions[index] = beyondEnd ? low : range.to
-        case .latest: positions[index] = high
         }
+        positions[index] = next
         logger.error("input offsets fell out of retention; continuing (kafka.on_lost_offsets): \(range)")
         snapshotAfterLoss = true
     }

@@ -414,7 +414,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             }
             if now - lastStatus >= options.statusInterval {
                 let total = totals()
-                let seconds = Double((now - lastStatus).components.seconds) + Double((now - lastStatus).components.attoseconds) * 1e-18
+                let seconds = (now - lastStatus).seconds
                 options.status(statusLine(
                     inRate: Double(total.messages - statusMessages.0) / seconds,
                     outRate: Double(total.answered - statusMessages.1) / seconds))
@@ -588,7 +588,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         delta.lag = partitionLags()
         if let oldestSnapshot {
             let age = now - oldestSnapshot
-            delta.snapshotAgeSeconds = Double(age.components.seconds) + Double(age.components.attoseconds) * 1e-18
+            delta.snapshotAgeSeconds = age.seconds
         }
         metrics.flush(delta)
         delta = RuntimeMetrics.Delta()

@@ -189,10 +189,6 @@ final class ProgressTracker: @unchecked Sendable {  // guarded by `lock`
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}
-
 /// The runs' outcomes, filled in from several threads.
 final class Outcomes: @unchecked Sendable {  // guarded by `lock`
     private let lock = NSLock()
