@@ -8,7 +8,7 @@ BENCH := Benchmarks/.build/release/streamlearn-bench
 BENCH_MESSAGES ?= 1000000
 BENCH_PARTITIONS ?= 64
 
-.PHONY: deps release demo test docs-check report-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-score bench-tool clean
+.PHONY: deps release demo test consumer-check docs-check report-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-score bench-tool clean
 
 ## deps: librdkafka-dev (2.0.2 on Debian 12), pkg-config and curl, if missing.
 deps:
@@ -34,11 +34,18 @@ release: deps
 demo: release
 	./Scripts/demo.sh $(BIN)
 
-## test: the whole test suite (debug build): the package's, then the benchmarks' (each runs end to end on a small
-## workload).
+## test: the whole test suite (debug build): the package's, the benchmarks' (each runs end to end on a small
+## workload), then a package outside this one that depends on it by version (consumer-check).
 test: deps
 	$(SWIFT) test
 	cd Benchmarks && $(SWIFT) test
+	./Scripts/consumer-check.sh
+
+## consumer-check: a package outside this repository depends on a tagged clone of HEAD by version (`from:`), builds
+## OnlineLearning, the engine, a job and the test kit, and runs them (SwiftPM refuses a dependency by version whose
+## targets carry unsafeFlags).
+consumer-check: deps
+	./Scripts/consumer-check.sh
 
 ## docs-check: every command shown with its output in README.md and docs/ runs, and must print what is shown
 ## (rates and timings excepted, written as …); `make test` runs it too.

@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 let package = Package(
@@ -13,6 +13,11 @@ let package = Package(
         .library(name: "DriftDetection", targets: ["DriftDetection"]),
         .library(name: "Alerting", targets: ["Alerting"]),
         .library(name: "StreamPipeline", targets: ["StreamPipeline"]),
+        .library(name: "StreamJobs", targets: ["StreamJobs"]),
+        .library(name: "KafkaRuntime", targets: ["KafkaRuntime"]),
+        .library(name: "StreamOps", targets: ["StreamOps"]),
+        .library(name: "StreamScenarios", targets: ["StreamScenarios"]),
+        .library(name: "StreamTestKit", targets: ["StreamTestKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,45 +44,75 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(
-            name: "StreamCore",
-            swiftSettings: [
-                // The decoder's reusable buffers are class properties; dynamic exclusivity checks on every append
-                // cost more than the parsing itself. Access is single-threaded by design (documented per type).
-                .unsafeFlags(["-enforce-exclusivity=unchecked"])
-            ]
-        ),
+        // The decoder's reusable buffers and the engine's state are class properties read and written per event;
+        // those few carry `@exclusivity(unchecked)` (each type belongs to one thread, documented on the type).
+        .target(name: "StreamCore"),
         .target(name: "OnlineLearning", dependencies: ["StreamCore"]),
         .target(name: "Simulation", dependencies: ["StreamCore", "OnlineLearning"]),
         .target(name: "DriftDetection", dependencies: ["StreamCore"]),
         .target(
             name: "Alerting",
             dependencies: [
-                "DriftDetection", "StreamCore", "StreamKafka", .product(name: "Logging", package: "swift-log"),
+                "DriftDetection", "StreamCore", .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        // The engine: sources, the per-event step, label joins, detectors, alert raising, the snapshot policy, and
-        // the runtime that runs it on Kafka topics (`streamlearn run`).
+        // The engine: sources, the per-event step, label joins, detectors, alert raising, the snapshot policy. No
+        // Kafka, YAML or HTTP: `learn` runs it on files.
         .target(
             name: "StreamPipeline",
             dependencies: [
-                "StreamCore", "OnlineLearning", "DriftDetection", "Alerting", "StreamKafka",
+                "StreamCore", "OnlineLearning", "DriftDetection", "Alerting",
                 .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        // What a job does with a message (scoring, bandit, reinforcement) and its configuration; knows nothing of
+        // Kafka (the compiler enforces it: no dependency on StreamKafka).
+        .target(
+            name: "StreamJobs",
+            dependencies: [
+                "StreamPipeline", "StreamCore", "OnlineLearning", "Alerting",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        // `streamlearn run`: the loop, its tasks, their state and outputs on Kafka; configuration files.
+        .target(
+            name: "KafkaRuntime",
+            dependencies: [
+                "StreamJobs", "StreamPipeline", "StreamCore", "OnlineLearning", "DriftDetection", "Alerting", "StreamKafka",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // The ops endpoint (hummingbird): /metrics, /healthz, /readyz, /model, POST /score.
+        .target(
+            name: "StreamOps",
+            dependencies: [
+                "KafkaRuntime", "StreamJobs", "StreamCore", "OnlineLearning",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ],
-            swiftSettings: [
-                // A pipeline and the events it reads belong to one thread; dynamic exclusivity checks on the
-                // per-record step (the event's fields, the pipeline's state) cost about a tenth of `learn`'s time.
-                .unsafeFlags(["-enforce-exclusivity=unchecked"])
             ]
+        ),
+        // Scenarios: a simulated stream through a job on an embedded broker, expectations, the HTML report.
+        .target(
+            name: "StreamScenarios",
+            dependencies: [
+                "KafkaRuntime", "StreamJobs", "StreamPipeline", "Simulation", "OnlineLearning", "StreamCore", "StreamKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // For tests, ours and users': jobs driven without Kafka, a manual clock, in-memory alert sinks.
+        .target(
+            name: "StreamTestKit",
+            dependencies: ["StreamJobs", "StreamPipeline", "StreamCore", "OnlineLearning", "Alerting"]
         ),
         .executableTarget(
             name: "streamlearn",
@@ -89,6 +124,10 @@ let package = Package(
                 "DriftDetection",
                 "Alerting",
                 "StreamPipeline",
+                "StreamJobs",
+                "KafkaRuntime",
+                "StreamOps",
+                "StreamScenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -109,13 +148,34 @@ let package = Package(
                 "StreamPipeline", "StreamCore", "OnlineLearning", "DriftDetection", "Alerting", "Simulation", "StreamKafka",
             ]
         ),
+        .testTarget(
+            name: "StreamJobsTests",
+            dependencies: ["StreamJobs", "StreamTestKit", "OnlineLearning", "StreamPipeline", "StreamCore"]
+        ),
+        .testTarget(
+            name: "KafkaRuntimeTests",
+            dependencies: [
+                "KafkaRuntime", "StreamJobs", "StreamPipeline", "OnlineLearning", "StreamCore", "StreamKafka", "Simulation",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "StreamOpsTests",
+            dependencies: [
+                "StreamOps", "KafkaRuntime", "StreamJobs",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "DriftDetectionTests", dependencies: ["DriftDetection", "Simulation", "OnlineLearning", "StreamCore"]),
         // End-to-end tests of the CLI; depending on the executable makes `swift test` build it.
         .testTarget(
             name: "StreamlearnTests",
             dependencies: [
-                "streamlearn", "StreamKafka", "StreamCore", "OnlineLearning", "StreamPipeline", "Simulation", "Alerting",
-                "DriftDetection",
+                "streamlearn", "StreamKafka", "StreamCore", "OnlineLearning", "StreamPipeline", "StreamJobs", "KafkaRuntime",
+                "StreamScenarios", "Simulation", "Alerting", "DriftDetection",
             ]
         ),
     ]
@@ -131,7 +191,7 @@ for target in package.targets where [.executable, .test, .regular].contains(targ
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))
     // SE-0409: imports are internal unless marked public.
     settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
-    // Every public type states whether it is Sendable.
-    settings.append(.unsafeFlags(["-Xfrontend", "-require-explicit-sendable"]))
+    // Every public type states whether it is Sendable (the ExplicitSendable group is off by default).
+    settings.append(.treatWarning("ExplicitSendable", as: .warning))
     target.swiftSettings = settings
 }

@@ -5,10 +5,6 @@ import StreamCore
 /// mean minus the chosen arm's, summed over pulls) at given checkpoints, averaged over seeds. What
 /// `streamlearn simulate bandit` runs.
 public struct BanditExperiment: Sendable {
-    public enum Policy: String, Sendable, CaseIterable {
-        case epsilonGreedy = "epsilon-greedy", ucb1, thompson, exp3, linucb
-    }
-
     public enum Testbed: String, Sendable, CaseIterable {
         /// Each seed draws arm means uniform in [0, 1); `shifts` re-draw them at those pulls.
         case bernoulli
@@ -16,7 +12,7 @@ public struct BanditExperiment: Sendable {
         case gaussian
     }
 
-    public var policy: Policy
+    public var policy: BanditSettings.Policy
     public var arms: Int
     public var pulls: Int
     public var testbed: Testbed = .bernoulli
@@ -27,7 +23,7 @@ public struct BanditExperiment: Sendable {
     /// Pulls at which a Bernoulli testbed re-draws its means.
     public var shifts: [Int] = []
 
-    public init(policy: Policy, arms: Int, pulls: Int) {
+    public init(policy: BanditSettings.Policy, arms: Int, pulls: Int) {
         self.policy = policy
         self.arms = arms
         self.pulls = pulls

@@ -16,10 +16,10 @@ public final class AlertRaiser {
     /// Called with a warning that stops nothing (a metrics file that cannot be written).
     public var warn: (String) -> Void = { _ in }
     /// Alerts raised so far (every state change).
-    public private(set) var raised = 0
+    @exclusivity(unchecked) public private(set) var raised = 0
     /// Called with each alert on the raising thread, before the dispatcher gets it (the runtime writes alerts into
     /// its Kafka transaction here).
-    public var onAlert: ((Alert) -> Void)?
+    public var onAlert: ((Alert) throws -> Void)?
     /// Called with every detector evaluation, on the raising thread (the scenario runner draws them).
     public var onReading: ((DetectorReading) -> Void)?
 
@@ -45,7 +45,7 @@ public final class AlertRaiser {
             change, detector: detector, feature: feature, value: value, policy: policy, window: window, model: model,
             offsets: offsets, at: now())
         if let snapshot, alert.state == .firing, alert.severity == .critical { alert.snapshot = try snapshot(alert) }
-        send(alert)
+        try send(alert)
         return alert
     }
 
@@ -54,18 +54,18 @@ public final class AlertRaiser {
     public func raiseChange(
         detector: String, feature: String, value: Double, threshold: Double, episode: Int, window: Alert.Window,
         offsets: [String: Int64] = [:]
-    ) -> Alert {
+    ) throws -> Alert {
         let alert = Alert(
             id: "\(model.name)/drift.\(detector)/\(feature)/\(episode)", kind: "drift.\(detector)", severity: .warning,
             state: .firing, detector: detector, feature: feature, value: value, threshold: threshold, window: window,
             model: model, offsets: offsets, at: now())
-        send(alert)
+        try send(alert)
         return alert
     }
 
-    private func send(_ alert: Alert) {
+    private func send(_ alert: Alert) throws {
         raised += 1
-        onAlert?(alert)
+        try onAlert?(alert)
         metrics?.recordAlert(alert)
         dispatcher?.dispatch(alert)
     }

@@ -71,6 +71,8 @@ public struct LabelJoin: Sendable {
         public var duplicates = 0
         /// Events whose id was already waiting (scored, not held).
         public var duplicateEvents = 0
+
+        public init() {}
     }
 
     /// An event waiting for its label.
@@ -158,7 +160,7 @@ public struct LabelJoin: Sendable {
     /// Counts one more event seen (labelled or not) at event time `timestamp`, then expires what has grown too
     /// old, oldest first, handing each event to `expire` and each early label to `orphan`.
     public mutating func advance(
-        timestamp: Int64?, orphan: (EarlyLabel) -> Void = { _ in }, expire: (Held) throws -> Void
+        timestamp: Int64?, orphan: (EarlyLabel) throws -> Void = { _ in }, expire: (Held) throws -> Void
     ) rethrows {
         clock += 1
         if let timestamp, timestamp > newestTimestamp ?? .min { newestTimestamp = timestamp }
@@ -171,7 +173,7 @@ public struct LabelJoin: Sendable {
             earlyOrder.removeFirst()
             early[id] = nil
             counts.orphans += 1
-            orphan(label)
+            try orphan(label)
         }
         while let front = queue.first {
             guard let held = front else {
@@ -282,14 +284,87 @@ extension LabelJoin.Held {
 extension LabelJoin: Codable {
     enum CodingKeys: String, CodingKey {
         case configuration, counts, held, joinedRecently = "joined_recently", clock, newestTimestamp = "newest_timestamp"
-        case early = "early_labels"
+        case early = "early_labels", heldColumns = "held_columns"
+    }
+
+    /// The held events as columns: one packed array per field over all events (ids a list of strings), so that a
+    /// join holding 100,000 events encodes as a few long strings rather than 100,000 objects.
+    struct HeldColumns: Codable {
+        var ids: [String]
+        var scores: PackedDoubles
+        var arrivals: PackedInt64s
+        /// `Int64.min`: no timestamp.
+        var timestamps: PackedInt64s
+        var denseCounts: PackedIndices
+        var dense: PackedDoubles
+        var hashedCounts: PackedIndices
+        var hashedIndices: PackedIndices
+        var hashedValues: PackedDoubles
+
+        enum CodingKeys: String, CodingKey {
+            case ids, scores, arrivals, timestamps, denseCounts = "dense_counts", dense, hashedCounts = "hashed_counts"
+            case hashedIndices = "hashed_indices", hashedValues = "hashed_values"
+        }
+
+        init(_ held: some Collection<Held>) {
+            ids = held.map(\.id)
+            scores = PackedDoubles(held.map(\.score))
+            arrivals = PackedInt64s(held.map { Int64($0.arrival) })
+            timestamps = PackedInt64s(held.map { $0.timestamp ?? .min })
+            denseCounts = PackedIndices(held.map { UInt32($0.features.dense.count) })
+            hashedCounts = PackedIndices(held.map { UInt32($0.features.hashedIndices.count) })
+            var dense: [Double] = []
+            var indices: [UInt32] = []
+            var values: [Double] = []
+            dense.reserveCapacity(held.reduce(0) { $0 + $1.features.dense.count })
+            indices.reserveCapacity(held.reduce(0) { $0 + $1.features.hashedIndices.count })
+            values.reserveCapacity(indices.capacity)
+            for event in held {
+                dense.append(contentsOf: event.features.dense)
+                indices.append(contentsOf: event.features.hashedIndices)
+                values.append(contentsOf: event.features.hashedValues)
+            }
+            self.dense = PackedDoubles(dense)
+            hashedIndices = PackedIndices(indices)
+            hashedValues = PackedDoubles(values)
+        }
+
+        /// The events, or `nil` when the columns do not agree in length.
+        var events: [Held]? {
+            let count = ids.count
+            guard scores.values.count == count, arrivals.values.count == count, timestamps.values.count == count,
+                denseCounts.values.count == count, hashedCounts.values.count == count,
+                denseCounts.values.reduce(0, { $0 + Int($1) }) == dense.values.count,
+                hashedCounts.values.reduce(0, { $0 + Int($1) }) == hashedIndices.values.count,
+                hashedIndices.values.count == hashedValues.values.count
+            else { return nil }
+            var events: [Held] = []
+            events.reserveCapacity(count)
+            var denseStart = 0
+            var hashedStart = 0
+            for index in 0..<count {
+                var features = FeatureVector()
+                let denseEnd = denseStart + Int(denseCounts.values[index])
+                let hashedEnd = hashedStart + Int(hashedCounts.values[index])
+                features.dense = Array(dense.values[denseStart..<denseEnd])
+                features.hashedIndices = Array(hashedIndices.values[hashedStart..<hashedEnd])
+                features.hashedValues = Array(hashedValues.values[hashedStart..<hashedEnd])
+                denseStart = denseEnd
+                hashedStart = hashedEnd
+                let timestamp = timestamps.values[index]
+                events.append(Held(
+                    id: ids[index], score: scores.values[index], features: features, arrival: Int(arrivals.values[index]),
+                    timestamp: timestamp == .min ? nil : timestamp))
+            }
+            return events
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(configuration, forKey: .configuration)
         try container.encode(counts, forKey: .counts)
-        try container.encode(queue.compactMap { $0 }, forKey: .held)
+        try container.encode(HeldColumns(queue.lazy.compactMap { $0 }), forKey: .heldColumns)
         try container.encode(Array(joinedRecently), forKey: .joinedRecently)
         try container.encode(clock, forKey: .clock)
         try container.encodeIfPresent(newestTimestamp, forKey: .newestTimestamp)
@@ -300,7 +375,17 @@ extension LabelJoin: Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(configuration: try container.decode(Configuration.self, forKey: .configuration))
         counts = try container.decode(Counts.self, forKey: .counts)
-        let held = try container.decode([Held].self, forKey: .held)
+        // Snapshots written before the columns hold one object per event.
+        let held: [Held]
+        if let columns = try container.decodeIfPresent(HeldColumns.self, forKey: .heldColumns) {
+            guard let events = columns.events else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .heldColumns, in: container, debugDescription: "the held events' columns differ in length")
+            }
+            held = events
+        } else {
+            held = try container.decode([Held].self, forKey: .held)
+        }
         clock = try container.decode(Int.self, forKey: .clock)
         newestTimestamp = try container.decodeIfPresent(Int64.self, forKey: .newestTimestamp)
         guard zip(held, held.dropFirst()).allSatisfy({ $0.arrival < $1.arrival }), held.allSatisfy({ $0.arrival <= clock }),

@@ -38,12 +38,12 @@ public final class LearningPipeline {
     public let configuration: LearningPipelineConfiguration
     /// One thread owns the pipeline, and no access to the state overlaps another (the per-record step moves a
     /// part out before handing it to a closure of another part); the target is built without dynamic checks.
-    public private(set) var state: PipelineState
+    @exclusivity(unchecked) public private(set) var state: PipelineState
     public let store: SnapshotStore?
     public let raiser: AlertRaiser
     /// Called for each record not learned.
     public var diagnostics: (Diagnostic) -> Void = { _ in }
-    public private(set) var counts = Counts()
+    @exclusivity(unchecked) public private(set) var counts = Counts()
     /// What ``process(_:_:_:)`` did with a record, for a caller that answers each one (the runtime's scores and
     /// dead letters).
     public enum Outcome: Sendable, Equatable {
@@ -75,11 +75,11 @@ public final class LearningPipeline {
     /// runtime: `topic:partition` → offset).
     public var alertOffsets: ((SourceCursor) -> [String: Int64])?
     /// Called with each early label that expired without its event.
-    public var orphanExpired: (LabelJoin.EarlyLabel) -> Void = { _ in }
+    public var orphanExpired: (LabelJoin.EarlyLabel) throws -> Void = { _ in }
     /// The last record processed.
-    public private(set) var lastCursor: SourceCursor?
+    @exclusivity(unchecked) public private(set) var lastCursor: SourceCursor?
     private var source: (any EventSource)?
-    private var lastSnapshot = ContinuousClock.now
+    @exclusivity(unchecked) private var lastSnapshot = ContinuousClock.now
     // Read once: configuration reads per event cost.
     /// Whether label lines are joined (the state has a join).
     private let joining: Bool
@@ -216,7 +216,7 @@ public final class LearningPipeline {
             try learn(state.classifier.lastVector, score: probability, label: label, cursor: cursor)
         }
         if joining {
-            state.join!.advance(timestamp: event.timestampMilliseconds, orphan: orphanExpired) { expired.append($0) }
+            try state.join!.advance(timestamp: event.timestampMilliseconds, orphan: orphanExpired) { expired.append($0) }
         }
         if event.label != nil { state.labelled += 1 }
         if let inputWindow { try watchInputs(window: inputWindow, cursor: cursor) }
@@ -290,10 +290,10 @@ public final class LearningPipeline {
         let labelledOffset = state.watchStart!.labelled
         let error: Double = (probability >= threshold) == label ? 0 : 1
         if state.adwin?.update(error) == true {
-            raiseChange(detector: "adwin", value: state.adwin!.mean, threshold: state.adwin!.delta, cursor: cursor)
+            try raiseChange(detector: "adwin", value: state.adwin!.mean, threshold: state.adwin!.delta, cursor: cursor)
         }
         if let change = state.pageHinkley?.update(error) {
-            raiseChange(
+            try raiseChange(
                 detector: "page-hinkley", value: change == .increase ? 1 : -1, threshold: state.pageHinkley!.threshold,
                 cursor: cursor)
         }
@@ -351,9 +351,9 @@ public final class LearningPipeline {
         }
     }
 
-    private func raiseChange(detector: String, value: Double, threshold: Double, cursor: SourceCursor) {
+    private func raiseChange(detector: String, value: Double, threshold: Double, cursor: SourceCursor) throws {
         state.changeEpisodes += 1
-        raiser.raiseChange(
+        try raiser.raiseChange(
             detector: detector, feature: "error", value: value, threshold: threshold, episode: state.changeEpisodes,
             window: Alert.Window(start: max(state.labelled - 1, 0), end: state.labelled), offsets: offsets(cursor))
     }

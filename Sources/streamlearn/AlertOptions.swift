@@ -1,5 +1,6 @@
 import Alerting
 import StreamPipeline
+import KafkaRuntime
 import ArgumentParser
 import Foundation
 import Logging

@@ -3,6 +3,7 @@ import DriftDetection
 import Foundation
 import StreamCore
 import StreamPipeline
+import KafkaRuntime
 
 struct DriftCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,5 @@
 import Alerting
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 import OnlineLearning
 import StreamCore
@@ -52,10 +52,6 @@ struct LearnCommand: AsyncParsableCommand {
             """
     )
 
-    enum OptimizerName: String, ExpressibleByArgument, CaseIterable {
-        case sgd, adagrad, ftrl
-    }
-
     enum ModelName: String, ExpressibleByArgument, CaseIterable {
         case logreg
     }
@@ -67,7 +63,7 @@ struct LearnCommand: AsyncParsableCommand {
     var model: ModelName = .logreg
 
     @Option(help: "The optimizer: sgd, adagrad or ftrl.")
-    var optimizer: OptimizerName = .adagrad
+    var optimizer: Optimizer.Kind = .adagrad
 
     @Option(parsing: .unconditional, help: "Learning rate of sgd (default 0.01) or adagrad (default 0.1).")
     var learningRate: Double?
@@ -234,15 +230,7 @@ struct LearnCommand: AsyncParsableCommand {
     var pipelineConfiguration: LearningPipelineConfiguration {
         var configuration = LearningPipelineConfiguration()
         configuration.features.hashBits = hashBits
-        switch optimizer {
-        case .sgd:
-            let rate = learningRate ?? 0.01
-            configuration.model.optimizer = .sgd(power == 0 ? .constant(rate) : .inverseScaling(initial: rate, power: power))
-        case .adagrad:
-            configuration.model.optimizer = .adaGrad(learningRate: learningRate ?? 0.1, epsilon: 1e-8)
-        case .ftrl:
-            configuration.model.optimizer = .ftrl(alpha: alpha, beta: beta)
-        }
+        configuration.model.optimizer = .named(optimizer, learningRate: learningRate, power: power, alpha: alpha, beta: beta)
         configuration.model.l1 = l1
         configuration.model.l2 = l2
         configuration.model.positiveClassWeight = positiveWeight
@@ -363,3 +351,5 @@ struct LearnCommand: AsyncParsableCommand {
         return Run(pipeline: pipeline, saveFailure: saveFailure)
     }
 }
+
+extension Optimizer.Kind: ExpressibleByArgument {}

@@ -4,6 +4,9 @@ import Logging
 import ServiceLifecycle
 import StreamKafka
 import StreamPipeline
+import KafkaRuntime
+import StreamOps
+import StreamJobs
 import UnixSignals
 
 struct RunCommand: AsyncParsableCommand {
@@ -100,6 +103,8 @@ struct RunCommand: AsyncParsableCommand {
                 services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
+        // The group stops gracefully on the first signal; a second one exits at once (128 + signal).
+        _ = await ShutdownRequest.trap()
         do {
             try await group.run()
         } catch {
@@ -131,8 +136,8 @@ struct RunCommand: AsyncParsableCommand {
     func print(summary: StreamRuntime.Summary, configuration: RuntimeConfiguration) {
         if json {
             var object: [String: Any] = [
-                "job": configuration.job.rawValue, "name": configuration.name, "messages": summary.messages,
-                "answered": summary.answered, "relearned": summary.replayed, "dead_letters": summary.deadLetters,
+                "job": configuration.kind.rawValue, "name": configuration.name, "messages": summary.messages,
+                "answered": summary.answered, "relearned": summary.relearned, "dead_letters": summary.deadLetters,
                 "transactions": summary.transactions, "snapshots": summary.snapshots, "alerts": summary.alerts,
                 "waiting": summary.waiting, "restored_from": summary.restoredFrom ?? NSNull(),
                 "busy_seconds": Double(summary.busy.components.seconds) + Double(summary.busy.components.attoseconds) * 1e-18,
@@ -144,8 +149,8 @@ struct RunCommand: AsyncParsableCommand {
             return
         }
         let dead = summary.deadLetters.values.reduce(0, +)
-        Output.line("job       \(configuration.job.rawValue) '\(configuration.name)' (\(configuration.output.mode.rawValue))")
-        Output.line("messages  \(summary.messages) read, \(summary.answered) answered, \(summary.replayed) re-learned after restart")
+        Output.line("job       \(configuration.kind.rawValue) '\(configuration.name)' (\(configuration.output.mode.rawValue))")
+        Output.line("messages  \(summary.messages) read, \(summary.answered) answered, \(summary.relearned) re-learned after restart")
         Output.line("counts    " + summary.counters.map { "\($0.0) \($0.1)" }.joined(separator: ", ") + ", waiting \(summary.waiting)")
         let kinds = summary.deadLetters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         Output.line("dead      \(dead)\(kinds.isEmpty ? "" : " (\(kinds))")")

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import StreamPipeline
+import KafkaRuntime
+import StreamScenarios
+import Synchronization
 
 struct ScenarioCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -78,7 +81,7 @@ struct ScenarioRun: AsyncParsableCommand {
         options.progress = { display.update($0) }
         let result: ScenarioResult
         do {
-            result = try ScenarioRunner(scenario: scenario, options: options, logger: logger).run()
+            result = try await ScenarioRunner(scenario: scenario, options: options, logger: logger).run()
         } catch {
             display.finish()
             Output.error("error: \(error)")
@@ -107,13 +110,12 @@ struct ScenarioRun: AsyncParsableCommand {
 }
 
 /// The progress display, fed from the scenario's driving threads.
-final class ProgressDisplay: @unchecked Sendable {  // guarded by `lock`
-    private let lock = NSLock()
-    private let progress: Progress
+final class ProgressDisplay: Sendable {
+    private let progress: Mutex<Progress>
 
-    init(_ progress: Progress) { self.progress = progress }
+    init(_ progress: sending Progress) { self.progress = Mutex(progress) }
 
-    func update(_ report: ScenarioProgress) { lock.withLock { progress.set(report.done) } }
+    func update(_ report: ScenarioProgress) { progress.withLock { $0.set(report.done) } }
 
-    func finish() { lock.withLock { progress.finish() } }
+    func finish() { progress.withLock { $0.finish() } }
 }

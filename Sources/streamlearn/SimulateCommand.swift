@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 import OnlineLearning
 import Simulation
@@ -293,10 +293,6 @@ struct SimulateBandit: AsyncParsableCommand {
             """
     )
 
-    enum Policy: String, ExpressibleByArgument, CaseIterable {
-        case epsilonGreedy = "epsilon-greedy", ucb1, thompson, exp3, linucb
-    }
-
     enum Testbed: String, ExpressibleByArgument, CaseIterable {
         case bernoulli, gaussian
     }
@@ -305,7 +301,7 @@ struct SimulateBandit: AsyncParsableCommand {
     var arms: Int = 10
 
     @Option(help: "epsilon-greedy, ucb1, thompson, exp3 or linucb.")
-    var policy: Policy = .thompson
+    var policy: BanditSettings.Policy = .thompson
 
     @Option(parsing: .unconditional, help: "Pulls per seed.")
     var pulls: Int = 10_000
@@ -348,7 +344,7 @@ struct SimulateBandit: AsyncParsableCommand {
     }
 
     var experiment: BanditExperiment {
-        var experiment = BanditExperiment(policy: BanditExperiment.Policy(rawValue: policy.rawValue)!, arms: arms, pulls: pulls)
+        var experiment = BanditExperiment(policy: policy, arms: arms, pulls: pulls)
         experiment.testbed = BanditExperiment.Testbed(rawValue: bandit.rawValue)!
         experiment.epsilon = epsilon
         experiment.discount = discount
@@ -384,3 +380,5 @@ struct SimulateBandit: AsyncParsableCommand {
         }
     }
 }
+
+extension BanditSettings.Policy: ExpressibleByArgument {}

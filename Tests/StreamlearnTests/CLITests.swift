@@ -1,6 +1,8 @@
 import Foundation
 import OnlineLearning
 import StreamCore
+import KafkaRuntime
+import StreamJobs
 import StreamPipeline
 import Testing
 

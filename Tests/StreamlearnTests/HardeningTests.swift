@@ -5,6 +5,8 @@ import StreamCore
 import Glibc
 #endif
 import StreamKafka
+import KafkaRuntime
+import StreamJobs
 import StreamPipeline
 import Testing
 
@@ -288,6 +290,50 @@ struct HardeningTests {
         #expect(ContinuousClock.now - stopped < .seconds(8), "stopped \(ContinuousClock.now - stopped) after SIGTERM")
         #expect(stopResult.status == 69, "\(stopResult.stderr)")
         #expect(stopResult.stderr.contains("kafka.shutdown_timeout_s (3.0 s) after the stop"), "\(stopResult.stderr)")
+        try broker.setBrokerUp()
+    }
+
+    @Test("No broker at start-up: the job retries within kafka.unavailable_timeout_s and exits 69 naming why; a second SIGTERM during a stop that waits on Kafka exits 143 at once")
+    func unavailableAtStartAndSecondSignal() throws {
+        let directory = try RunFiles.directory("no-broker")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // A port nothing listens on.
+        let config = try RunFiles.write(
+            RunTests.scoringConfig(
+                name: "no-broker", events: "nb-events", scores: "nb-scores", deadLetter: "nb-dead",
+                snapshots: directory.appendingPathComponent("snapshots").path,
+                extra: "kafka: {unavailable_timeout_s: 3, shutdown_timeout_s: 60}"),
+            to: directory, "job.yaml")
+        let started = ContinuousClock.now
+        let result = try RunProcess([config, "--brokers", "127.0.0.1:1", "--ops-address", "off"]).wait(timeout: .seconds(60))
+        #expect(result.status == 69, "\(result.stderr)")
+        #expect(ContinuousClock.now - started < .seconds(30), "exited \(ContinuousClock.now - started) after start")
+        #expect(result.stderr.contains("kafka.unavailable_timeout_s (3.0 s)"), "\(result.stderr)")
+
+        // The first SIGTERM starts a stop that waits for Kafka (up to 60 s); the second ends the process at once.
+        let broker = try EmbeddedBroker(topics: [("nb-events", 1), ("nb-scores", 1), ("nb-dead", 1)])
+        defer { broker.close() }
+        try Topics.produce(broker, "nb-events", try CLI.run(["generate", "fraud", "--events", "200", "--seed", "5"]).stdout
+            .split(separator: "\n").map(String.init))
+        let patient = try RunFiles.write(
+            RunTests.scoringConfig(
+                name: "no-broker", events: "nb-events", scores: "nb-scores", deadLetter: "nb-dead",
+                snapshots: directory.appendingPathComponent("snapshots").path,
+                extra: "kafka: {unavailable_timeout_s: 60, shutdown_timeout_s: 60}"),
+            to: directory, "patient.yaml")
+        let run = try RunProcess([patient, "--brokers", broker.bootstrapServers])
+        let base = try #require(run.opsEndpoint(), "\(run.stderrSoFar)")
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline && !(HTTP.request(base + "/readyz")?.body ?? "").contains(#""phase":"running""#) {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        try broker.setBrokerDown()
+        kill(run.process.processIdentifier, SIGTERM)
+        Thread.sleep(forTimeInterval: 1)
+        let second = ContinuousClock.now
+        let stopped = run.wait(timeout: .seconds(30), signal: SIGTERM)
+        #expect(stopped.status == 128 + SIGTERM, "\(stopped.stderr)")
+        #expect(ContinuousClock.now - second < .seconds(5), "exited \(ContinuousClock.now - second) after the second SIGTERM")
         try broker.setBrokerUp()
     }
 

@@ -2,6 +2,8 @@ import Foundation
 import OnlineLearning
 import StreamCore
 import StreamKafka
+import KafkaRuntime
+import StreamJobs
 import StreamPipeline
 import Testing
 

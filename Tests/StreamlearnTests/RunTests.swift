@@ -3,6 +3,8 @@ import OnlineLearning
 import StreamCore
 import StreamKafka
 import Simulation
+import KafkaRuntime
+import StreamJobs
 import StreamPipeline
 import Testing
 

@@ -6,6 +6,8 @@ import Simulation
 import StreamCore
 import StreamKafka
 import StreamPipeline
+import KafkaRuntime
+import StreamJobs
 import Synchronization
 
 struct BenchRun: AsyncParsableCommand {

@@ -5,6 +5,9 @@ import ServiceLifecycle
 import StreamCore
 import StreamKafka
 import StreamPipeline
+import KafkaRuntime
+import StreamOps
+import StreamJobs
 import Synchronization
 
 struct BenchScore: AsyncParsableCommand {

@@ -210,3 +210,51 @@ struct FTRLRule: CoordinateRule {
             .replacing(with: zero, where: magnitude .<= l1)
     }
 }
+
+// MARK: - By name
+
+extension Optimizer {
+    /// The optimizers by the names the YAML key `model.optimizer.kind` and the `--optimizer` flag take.
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case sgd
+        case adagrad
+        case ftrl
+    }
+
+    /// The optimizer `kind` names, with its parameters (`nil`: that optimizer's default: SGD rate 0.01, AdaGrad
+    /// rate 0.1, FTRL alpha 0.1 and beta 1). One mapping for configuration files and command-line flags.
+    public static func named(
+        _ kind: Kind, learningRate: Double? = nil, power: Double? = nil, alpha: Double? = nil, beta: Double? = nil
+    ) -> Optimizer {
+        switch kind {
+        case .sgd:
+            let rate = learningRate ?? 0.01
+            let power = power ?? 0
+            return .sgd(power == 0 ? .constant(rate) : .inverseScaling(initial: rate, power: power))
+        case .adagrad:
+            return .adaGrad(learningRate: learningRate ?? 0.1, epsilon: 1e-8)
+        case .ftrl:
+            return .ftrl(alpha: alpha ?? 0.1, beta: beta ?? 1)
+        }
+    }
+
+    /// The parameters that shape a model's learned state, by their key paths under `prefix` (`kind`,
+    /// `learning_rate`, …): what a snapshot records.
+    public func settings(prefix: String) -> [String: String] {
+        var settings = ["\(prefix)kind": name]
+        switch self {
+        case .sgd(let schedule):
+            switch schedule {
+            case .constant(let rate): settings["\(prefix)learning_rate"] = "\(rate)"
+            case .inverseScaling(let rate, let power):
+                settings["\(prefix)learning_rate"] = "\(rate)"
+                settings["\(prefix)power"] = "\(power)"
+            }
+        case .adaGrad(let rate, _): settings["\(prefix)learning_rate"] = "\(rate)"
+        case .ftrl(let alpha, let beta):
+            settings["\(prefix)alpha"] = "\(alpha)"
+            settings["\(prefix)beta"] = "\(beta)"
+        }
+        return settings
+    }
+}

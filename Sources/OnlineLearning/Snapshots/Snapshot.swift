@@ -123,6 +123,9 @@ public enum Snapshot: Sendable {
 /// ``PackedIndices``.
 enum LittleEndianBase64 {
     static func encode<Word: FixedWidthInteger>(_ words: some Sequence<Word>, count: Int) -> String {
+        #if _endian(little)
+        if let array = words as? [Word] { return array.withUnsafeBytes { Data($0) }.base64EncodedString() }
+        #endif
         var data = Data(capacity: count * MemoryLayout<Word>.size)
         for word in words {
             withUnsafeBytes(of: word.littleEndian) { data.append(contentsOf: $0) }
@@ -166,7 +169,11 @@ public struct PackedDoubles: Sendable, Hashable, Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
+        #if _endian(little)
+        try container.encode(values.withUnsafeBytes { Data($0) }.base64EncodedString())
+        #else
         try container.encode(LittleEndianBase64.encode(values.lazy.map(\.bitPattern), count: values.count))
+        #endif
     }
 }
 
@@ -180,6 +187,24 @@ public struct PackedIndices: Sendable, Hashable, Codable {
 
     public init(from decoder: any Decoder) throws {
         values = try LittleEndianBase64.decode(from: decoder, as: UInt32.self, name: "uint32")
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(LittleEndianBase64.encode(values, count: values.count))
+    }
+}
+
+/// An `[Int64]` that encodes as base64 of its values, little-endian (`numpy.frombuffer(…, "<i8")`).
+public struct PackedInt64s: Sendable, Hashable, Codable {
+    public var values: [Int64]
+
+    public init(_ values: [Int64]) {
+        self.values = values
+    }
+
+    public init(from decoder: any Decoder) throws {
+        values = try LittleEndianBase64.decode(from: decoder, as: Int64.self, name: "int64")
     }
 
     public func encode(to encoder: any Encoder) throws {

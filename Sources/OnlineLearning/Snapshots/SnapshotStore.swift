@@ -197,7 +197,11 @@ public struct SnapshotStore: Sendable {
         }
     }
 
-    static func fileName(sequence: Int) -> String { String(format: "snapshot-%08d.json", sequence) }
+    /// The file name of the snapshot with this sequence number.
+    public static func fileName(sequence: Int) -> String { String(format: "snapshot-%08d.json", sequence) }
+
+    /// The highest sequence number on disk (0 when there is no snapshot).
+    public var newestSequence: Int { files().compactMap { Self.sequence(of: $0) }.max() ?? 0 }
 
     /// Snapshot files in the directory, newest (highest sequence) first.
     public func files() -> [String] {
@@ -266,7 +270,8 @@ public struct SnapshotStore: Sendable {
         return encoder
     }
 
-    static func sequence(of path: String) -> Int? {
+    /// The sequence number in a snapshot file's name.
+    public static func sequence(of path: String) -> Int? {
         let name = (path as NSString).lastPathComponent
         return Int(name.dropFirst("snapshot-".count).dropLast(".json".count))
     }

@@ -34,10 +34,10 @@ public struct MissingFeature: Hashable, Sendable {
 /// The views (``text``, ``numeric``, ``categorical``, ``missing``) are valid until the next decode into this
 /// instance. One thread uses an instance at a time.
 public final class DecodedEvent {
-    var textBuffer = GrowableBuffer<UInt8>(capacity: 1024)
-    var numericBuffer = GrowableBuffer<NumericFeature>(capacity: 64)
-    var categoricalBuffer = GrowableBuffer<CategoricalFeature>(capacity: 16)
-    var missingBuffer = GrowableBuffer<MissingFeature>(capacity: 8)
+    @exclusivity(unchecked) var textBuffer = GrowableBuffer<UInt8>(capacity: 1024)
+    @exclusivity(unchecked) var numericBuffer = GrowableBuffer<NumericFeature>(capacity: 64)
+    @exclusivity(unchecked) var categoricalBuffer = GrowableBuffer<CategoricalFeature>(capacity: 16)
+    @exclusivity(unchecked) var missingBuffer = GrowableBuffer<MissingFeature>(capacity: 8)
 
     /// The id as written (a string's content or an integer's digits), if present.
     public internal(set) var id: TextRange?
@@ -69,9 +69,9 @@ public final class DecodedEvent {
     /// Shapes are numbered across the process (the same names in the same order get the same number in every
     /// decoder), so two events with the same nonzero `keyShape` have the same names at the same ranges below
     /// ``keyShapeLength``: a name range there identifies its name without reading it.
-    public private(set) var keyShape: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var keyShape: UInt64 = 0
     /// How many bytes at the start of ``text`` hold the names of ``keyShape``.
-    public private(set) var keyShapeLength = 0
+    @exclusivity(unchecked) public private(set) var keyShapeLength = 0
 
     @inline(__always)
     func reset() {

@@ -498,14 +498,14 @@ final class ShapeCache {
         var colonFollows: Bool
     }
 
-    var keys = GrowableBuffer<Key>(capacity: 64)
-    var bytes = GrowableBuffer<UInt8>(capacity: 1024)
-    var seen = GrowableBuffer<Seen>(capacity: 64)
+    @exclusivity(unchecked) var keys = GrowableBuffer<Key>(capacity: 64)
+    @exclusivity(unchecked) var bytes = GrowableBuffer<UInt8>(capacity: 1024)
+    @exclusivity(unchecked) var seen = GrowableBuffer<Seen>(capacity: 64)
     /// This shape's number in the process, the same in every decoder that caches the same names in the same order
     /// (0 until the first rebuild; see ``DecodedEvent/keyShape``).
-    private(set) var identity: UInt64 = 0
+    @exclusivity(unchecked) private(set) var identity: UInt64 = 0
     /// This document's keys differ from the cache: rebuild from them if it decodes.
-    var missed = false
+    @exclusivity(unchecked) var missed = false
 
     deinit {
         keys.deallocate()
@@ -630,7 +630,7 @@ final class KeyTable {
     let hashes: UnsafeMutablePointer<UInt64>
     let names: UnsafeMutablePointer<TextRange>
     let capacity: Int
-    var count = 0
+    @exclusivity(unchecked) var count = 0
 
     init(capacity: Int) {
         self.capacity = capacity

@@ -1,0 +1,286 @@
+import StreamPipeline
+import StreamJobs
+public import KafkaRuntime
+import Foundation
+public import Simulation
+internal import Yams
+
+/// A runnable proof in one file (`Scenarios/*.yaml`, documented in `Scenarios/README.md`): a stream or an
+/// environment from `Simulation`, one or several jobs of `streamlearn run` (the agents), the seeds to run them
+/// over, and what must hold afterwards. ``ScenarioRunner`` runs it end to end through Kafka.
+public struct Scenario: Sendable {
+    /// Where the job's input comes from.
+    public enum Source: Sendable {
+        case fraud(Fraud)
+        case bandit(Bandit)
+        case environment(Environment)
+    }
+
+    /// A card-fraud stream (``FraudStreamGenerator``) produced to the events topic.
+    public struct Fraud: Sendable, Hashable {
+        public var events = 20_000
+        /// The drifts, in order (the generator's phases).
+        public var drifts: [FraudStreamGenerator.Phase] = []
+        /// Positions by which labels trail their events (0: inline in the event).
+        public var labelDelay = 0
+        /// Labels on a labels topic of their own (`true`), or as label lines in the events topic.
+        public var labelsTopic = true
+    }
+
+    /// A bandit testbed played through decision requests and rewards.
+    public struct Bandit: Sendable, Hashable {
+        public enum Testbed: String, Sendable, CaseIterable {
+            /// Bernoulli arms with means uniform in [0, 1), re-drawn at each of `shifts`.
+            case bernoulli
+            /// A linear contextual bandit: reward = θₐ·x + noise, `dimension` context features.
+            case contextual
+        }
+        public var testbed: Testbed = .bernoulli
+        public var arms = 10
+        public var pulls = 10_000
+        public var shifts: [Int] = []
+        public var dimension = 8
+        /// Decisions requested before their rewards are sent (rewards arrive a batch late, as in production).
+        public var batch = 50
+    }
+
+    /// A Gymnasium-faithful environment, its episodes played through action requests and transitions.
+    public struct Environment: Sendable, Hashable {
+        public enum Name: String, Sendable, CaseIterable {
+            case frozenlake, taxi, cliffwalking
+        }
+        public var name: Name
+        public var map: String = "4x4"
+        public var slippery = true
+        public var episodes = 1_000
+        /// Environments stepped side by side, each round one request per environment (the round trip through
+        /// Kafka is paid once per round).
+        public var parallel = 50
+        /// Greedy episodes played with the policy the job published at the end.
+        public var evaluationEpisodes = 1_000
+
+        /// A fresh environment (its dynamics; resets are seeded by the runner).
+        public func make() throws(SimulationError) -> TabularEnvironment {
+            switch name {
+            case .frozenlake:
+                let rows =
+                    switch map {
+                    case "4x4": Environments.frozenLake4x4
+                    case "8x8": Environments.frozenLake8x8
+                    default: map.split(separator: ",").map(String.init)
+                    }
+                return try Environments.frozenLake(map: rows, slippery: slippery)
+            case .taxi: return Environments.taxi()
+            case .cliffwalking: return Environments.cliffWalking()
+            }
+        }
+    }
+
+    /// One job: a named `streamlearn run` configuration whose topics, name and snapshot directory the runner
+    /// sets, and whose model seed follows the run's seed.
+    public struct Agent: Sendable {
+        public var name: String
+        public var configuration: RuntimeConfiguration
+    }
+
+    /// What the report draws.
+    public struct Report: Sendable, Hashable {
+        /// Events per window of the quality charts (default 2,000), pulls per point of the regret chart (default
+        /// 1% of the pulls), or episodes of the returns' moving average (default 2% of the episodes).
+        public var window: Int?
+    }
+
+    public var name: String
+    public var description: String = ""
+    public var seed: UInt64 = 1
+    /// Runs per agent, seeds `seed`, `seed + 1`, …
+    public var seeds = 1
+    /// `nil`: an embedded broker in this process; otherwise a bootstrap list.
+    public var brokers: String?
+    public var source: Source
+    public var agents: [Agent]
+    public var expectations: [Expectation]
+    public var report = Report()
+
+    /// Reads a scenario file; errors name the file and the key's path.
+    public static func load(file: String) throws(ConfigurationError) -> Scenario {
+        try ConfigTable.load(file: file, parse: parse(yaml:))
+    }
+
+    /// Reads a scenario from YAML text.
+    public static func parse(yaml: String) throws(ConfigurationError) -> Scenario {
+        let root = try ConfigTable.parse(yaml: yaml)
+        let name = try root.requiredString("name")
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_".contains($0) }) else {
+            throw ConfigurationError(path: "name", reason: "may hold letters, digits, '-' and '_' only, got '\(name)'")
+        }
+        let description = try root.string("description") ?? ""
+        let seed = UInt64(try root.int("seed", min: 0) ?? 1)
+        let seeds = try root.int("seeds", min: 1, max: 100) ?? 1
+        let broker = try root.string("broker") ?? "embedded"
+
+        let kinds = ["stream", "bandit", "environment"].filter(root.has)
+        guard kinds.count == 1 else {
+            throw ConfigurationError(
+                path: kinds.count > 1 ? kinds[1] : "",
+                reason: kinds.isEmpty ? "one of 'stream', 'bandit' or 'environment' is required" : "only one of 'stream', 'bandit' or 'environment' may be given")
+        }
+        let source: Source
+        let job: JobKind
+        switch kinds[0] {
+        case "stream":
+            source = .fraud(try readFraud(try root.table("stream")))
+            job = .scoring
+        case "bandit":
+            source = .bandit(try readBandit(try root.table("bandit")))
+            job = .bandit
+        default:
+            source = .environment(try readEnvironment(try root.table("environment")))
+            job = .reinforcement
+        }
+
+        var agents: [Agent] = []
+        if let single = root.rawNode("job") {
+            agents.append(Agent(name: name, configuration: try agentConfiguration(single, job: job, name: name, path: "job")))
+        }
+        if let list = root.rawNode("agents") {
+            guard case .sequence(let items) = list, !items.isEmpty else {
+                throw ConfigurationError(path: "agents", reason: "must be a non-empty list of {name, job}")
+            }
+            for (index, item) in items.enumerated() {
+                let table = try ConfigTable(item, path: "agents[\(index)]")
+                let agentName = try table.requiredString("name")
+                guard agentName.allSatisfy({ $0.isLetter || $0.isNumber || "-_".contains($0) }) else {
+                    throw ConfigurationError(path: table.keyPath("name"), reason: "may hold letters, digits, '-' and '_' only, got '\(agentName)'")
+                }
+                guard !agents.contains(where: { $0.name == agentName }) else {
+                    throw ConfigurationError(path: table.keyPath("name"), reason: "'\(agentName)' names two agents")
+                }
+                let node = table.rawNode("job") ?? .mapping(.init([]))
+                agents.append(Agent(
+                    name: agentName,
+                    configuration: try agentConfiguration(node, job: job, name: agentName, path: table.keyPath("job"))))
+                try table.finish()
+            }
+        }
+        if agents.isEmpty {
+            agents.append(Agent(name: name, configuration: try agentConfiguration(.mapping(.init([])), job: job, name: name, path: "job")))
+        } else if root.has("job") && root.has("agents") {
+            throw ConfigurationError(path: "agents", reason: "give either 'job' (one agent) or 'agents', not both")
+        }
+
+        var expectations: [Expectation] = []
+        if let list = root.rawNode("expect") {
+            guard case .sequence(let items) = list else {
+                throw ConfigurationError(path: "expect", reason: "must be a list of expectations")
+            }
+            for (index, item) in items.enumerated() {
+                expectations.append(
+                    try Expectation.read(item, path: "expect[\(index)]", agents: agents.map(\.name), job: job))
+            }
+        }
+
+        var report = Report()
+        let reportTable = try root.table("report")
+        report.window = try reportTable.int("window", min: 10) ?? report.window
+        try reportTable.finish()
+        try root.finish()
+
+        return Scenario(
+            name: name, description: description, seed: seed, seeds: seeds, brokers: broker == "embedded" ? nil : broker,
+            source: source, agents: agents, expectations: expectations, report: report)
+    }
+
+    /// The keys the runner sets in every job.
+    static let runnerKeys = ["job", "name", "topics", "kafka"]
+
+    /// A job section as a run configuration: the runner's keys added, parsed (and so checked) as `streamlearn
+    /// run` would, with errors under `path`.
+    private static func agentConfiguration(
+        _ node: Node, job: JobKind, name: String, path: String
+    ) throws(ConfigurationError) -> RuntimeConfiguration {
+        guard case .mapping(var mapping) = node else {
+            throw ConfigurationError(path: path, reason: "must be a mapping (a `streamlearn run` configuration)")
+        }
+        for key in runnerKeys where mapping[Node(key)] != nil {
+            throw ConfigurationError(path: "\(path).\(key)", reason: "is set by the scenario runner")
+        }
+        mapping[Node("job")] = Node(job.rawValue)
+        mapping[Node("name")] = Node(name)
+        let topics: [String: String] =
+            switch job {
+            case .scoring: ["events": "e", "labels": "l", "scores": "s", "alerts": "a", "dead_letter": "d"]
+            case .bandit: ["requests": "r", "rewards": "r", "decisions": "o", "dead_letter": "d"]
+            case .reinforcement: ["requests": "r", "transitions": "r", "decisions": "o", "policy": "p", "dead_letter": "d"]
+            }
+        mapping[Node("topics")] = Node(topics.sorted { $0.key < $1.key }.map { (Node($0.key), Node($0.value)) })
+        do {
+            return try RuntimeConfiguration.parse(root: ConfigTable(.mapping(mapping), path: ""))
+        } catch {
+            var error = error
+            error.path = error.path.isEmpty ? path : "\(path).\(error.path)"
+            throw error
+        }
+    }
+
+    private static func readFraud(_ table: ConfigTable) throws(ConfigurationError) -> Fraud {
+        var fraud = Fraud()
+        let generator = try table.string("generator") ?? "fraud"
+        guard generator == "fraud" else {
+            throw ConfigurationError(path: table.keyPath("generator"), reason: "must be 'fraud', got '\(generator)'")
+        }
+        fraud.events = try table.int("events", min: 100, max: 100_000_000) ?? fraud.events
+        for (index, phase) in try table.list("drift").enumerated() {
+            guard let at = try phase.int("at", min: 0) else {
+                throw ConfigurationError(path: phase.keyPath("at"), reason: "is required (the first drifted event's index)")
+            }
+            let kind = try phase.choice("kind", FraudStreamGenerator.Drift.self) ?? .both
+            let width = try phase.int("width", min: 0) ?? 0
+            if let previous = fraud.drifts.last, at < previous.at {
+                throw ConfigurationError(path: phase.keyPath("at"), reason: "must not come before drift[\(index - 1)] (\(previous.at)), got \(at)")
+            }
+            try phase.finish()
+            fraud.drifts.append(.init(at: at, kind: kind, width: width))
+        }
+        fraud.labelDelay = try table.int("label_delay", min: 0) ?? 0
+        switch try table.string("labels") ?? "topic" {
+        case "topic": fraud.labelsTopic = true
+        case "inline": fraud.labelsTopic = false
+        case let other:
+            throw ConfigurationError(path: table.keyPath("labels"), reason: "must be 'topic' or 'inline', got '\(other)'")
+        }
+        try table.finish()
+        return fraud
+    }
+
+    private static func readBandit(_ table: ConfigTable) throws(ConfigurationError) -> Bandit {
+        var bandit = Bandit()
+        bandit.testbed = try table.choice("testbed", Bandit.Testbed.self) ?? .bernoulli
+        bandit.arms = try table.int("arms", min: 2, max: 1_000) ?? bandit.arms
+        bandit.pulls = try table.int("pulls", min: 1, max: 10_000_000) ?? bandit.pulls
+        bandit.shifts = try table.ints("shifts", min: 1) ?? []
+        bandit.dimension = try table.int("dimension", min: 1, max: 100) ?? bandit.dimension
+        bandit.batch = try table.int("batch", min: 1, max: 10_000) ?? bandit.batch
+        try table.finish()
+        return bandit
+    }
+
+    private static func readEnvironment(_ table: ConfigTable) throws(ConfigurationError) -> Environment {
+        guard let name = try table.choice("name", Environment.Name.self) else {
+            throw ConfigurationError(path: table.keyPath("name"), reason: "is required (frozenlake, taxi or cliffwalking)")
+        }
+        var environment = Environment(name: name)
+        environment.map = try table.string("map") ?? "4x4"
+        environment.slippery = try table.bool("slippery") ?? true
+        environment.episodes = try table.int("episodes", min: 1, max: 10_000_000) ?? environment.episodes
+        environment.parallel = try table.int("parallel", min: 1, max: 10_000) ?? environment.parallel
+        environment.evaluationEpisodes = try table.int("evaluation_episodes", min: 1) ?? environment.evaluationEpisodes
+        do {
+            _ = try environment.make()
+        } catch {
+            throw ConfigurationError(path: table.keyPath("map"), reason: "\(error)")
+        }
+        try table.finish()
+        return environment
+    }
+}
