@@ -12,7 +12,7 @@ var model = try LogisticRegression()
 var random = SeededRandom(seed: 7)
 var vector = FeatureVector()
 for _ in 0..<2_000 {
-    let x = random.nextDouble() * 2 - 1
+    let x = random.nextUnitDouble() * 2 - 1
     vector.dense = [x]
     try model.learn(LabeledExample(features: vector, label: x > 0))
 }
