@@ -15,7 +15,8 @@ mkdir -p "$work/consumer"
 cp -R Scripts/consumer/Sources "$work/consumer/"
 sed -e "s|@URL@|file://$PWD/$work/streamlearn|" -e "s|@VERSION@|$version|" Scripts/consumer/Package.swift.in \
     >"$work/consumer/Package.swift"
-output=$(cd "$work/consumer" && swift run -q Consumer 2>&1) || { echo "$output"; exit 1; }
+log="$PWD/$work/build.log"
+output=$(cd "$work/consumer" && swift run -q Consumer 2>"$log") || { cat "$log"; exit 1; }
 expected='learner: p(0.9) > 0.5: true
 engine: learned 1000 events
 job: 5 decisions, 0 dead letters'
