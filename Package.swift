@@ -169,6 +169,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "StreamScenariosTests", dependencies: ["StreamScenarios", "KafkaRuntime"]),
         .testTarget(name: "DriftDetectionTests", dependencies: ["DriftDetection", "Simulation", "OnlineLearning", "StreamCore"]),
         // End-to-end tests of the CLI; depending on the executable makes `swift test` build it.
         .testTarget(
@@ -193,5 +194,8 @@ for target in package.targets where [.executable, .test, .regular].contains(targ
     settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
     // Every public type states whether it is Sendable (the ExplicitSendable group is off by default).
     settings.append(.treatWarning("ExplicitSendable", as: .warning))
+    // A clean build, kept so: in debug builds (`make test`, CI) a warning from our own code is an error. Release
+    // builds, and packages that depend on this one, only warn.
+    settings.append(.treatAllWarnings(as: .error, .when(configuration: .debug)))
     target.swiftSettings = settings
 }

@@ -32,12 +32,12 @@ public struct BanditJobState: Snapshotable, Equatable {
 /// arms available this time). A reward: `{"id": "d1", "reward": 1.0}`. A decision:
 /// `{"id":"d1","arm":2,"propensity":0.9,"model_version":17}`.
 public final class BanditJob: StreamJob {
-    public private(set) var state: BanditJobState
-    private var index: [String: Int] = [:]  // id → position in `pending` + removed
-    private var removed = 0
+    @exclusivity(unchecked) public private(set) var state: BanditJobState
+    @exclusivity(unchecked) private var index: [String: Int] = [:]  // id → position in `pending` + removed
+    @exclusivity(unchecked) private var removed = 0
     private let configuration: JobConfiguration.Bandit
     private let context: JobContext
-    private var writer = JSONWriter()
+    @exclusivity(unchecked) private var writer = JSONWriter()
 
     /// A job over the state in `payload` (a snapshot's), or a fresh one.
     public init(_ configuration: JobConfiguration.Bandit, context: JobContext, payload: Data?) throws {
@@ -209,10 +209,10 @@ public struct ReinforcementJobState: Snapshotable, Equatable {
 /// "truncated":false}`, `next_action` for SARSA) → TD updates. The greedy policy is published to the policy topic
 /// at each snapshot.
 public final class ReinforcementJob: StreamJob {
-    public private(set) var state: ReinforcementJobState
+    @exclusivity(unchecked) public private(set) var state: ReinforcementJobState
     private let configuration: JobConfiguration.Reinforcement
     private let context: JobContext
-    private var writer = JSONWriter()
+    @exclusivity(unchecked) private var writer = JSONWriter()
 
     /// A job over the state in `payload` (a snapshot's), or a fresh one.
     public init(_ configuration: JobConfiguration.Reinforcement, context: JobContext, payload: Data?) throws {

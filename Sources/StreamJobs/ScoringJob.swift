@@ -15,7 +15,7 @@ public final class ScoringJob: StreamJob {
     @exclusivity(unchecked) private var snapshotRequest: SnapshotStore.Reason?
     private let threshold: Double
     /// The output of the message being processed (for early labels' origins and their expiry).
-    private var output: (any JobOutput)?
+    @exclusivity(unchecked) private var output: (any JobOutput)?
     /// Where the message being processed came from.
     @exclusivity(unchecked) private var current: (topic: String, partition: Int32, offset: Int64)?
 

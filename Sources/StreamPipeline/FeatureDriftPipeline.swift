@@ -47,13 +47,13 @@ public final class FeatureDriftPipeline {
     public var onEvaluation: (Report) -> Void = { _ in }
     /// Called for each rejected record.
     public var onRejection: (_ record: Int, EventDecodingError) -> Void = { _, _ in }
-    public private(set) var records = 0
-    public private(set) var rejected = 0
+    @exclusivity(unchecked) public private(set) var records = 0
+    @exclusivity(unchecked) public private(set) var rejected = 0
     /// Evaluations made, over every feature.
     public var evaluations: Int { watches.map(\.evaluations).reduce(0, +) }
-    private var watches: [Watch] = []
-    private var table = FeatureSchema()
-    private var seen: [Bool] = []
+    @exclusivity(unchecked) private var watches: [Watch] = []
+    @exclusivity(unchecked) private var table = FeatureSchema()
+    @exclusivity(unchecked) private var seen: [Bool] = []
     /// Whether the features come from the first event (none were named).
     private let fromFirstEvent: Bool
 

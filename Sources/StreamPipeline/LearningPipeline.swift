@@ -42,7 +42,7 @@ public final class LearningPipeline {
     public let store: SnapshotStore?
     public let raiser: AlertRaiser
     /// Called for each record not learned.
-    public var diagnostics: (Diagnostic) -> Void = { _ in }
+    @exclusivity(unchecked) public var diagnostics: (Diagnostic) -> Void = { _ in }
     @exclusivity(unchecked) public private(set) var counts = Counts()
     /// What ``process(_:_:_:)`` did with a record, for a caller that answers each one (the runtime's scores and
     /// dead letters).
@@ -70,15 +70,15 @@ public final class LearningPipeline {
     public var deferAlertSnapshot: ((Alert) throws -> String?)?
     /// What to keep with a label that comes before its event (the runtime: the message, to dead-letter it if its
     /// event never comes).
-    public var labelOrigin: () -> [UInt8] = { [] }
+    @exclusivity(unchecked) public var labelOrigin: () -> [UInt8] = { [] }
     /// An alert's `offsets` for the record being processed, when the caller knows better than the source (the
     /// runtime: `topic:partition` → offset).
     public var alertOffsets: ((SourceCursor) -> [String: Int64])?
     /// Called with each early label that expired without its event.
-    public var orphanExpired: (LabelJoin.EarlyLabel) throws -> Void = { _ in }
+    @exclusivity(unchecked) public var orphanExpired: (LabelJoin.EarlyLabel) throws -> Void = { _ in }
     /// The last record processed.
     @exclusivity(unchecked) public private(set) var lastCursor: SourceCursor?
-    private var source: (any EventSource)?
+    @exclusivity(unchecked) private var source: (any EventSource)?
     @exclusivity(unchecked) private var lastSnapshot = ContinuousClock.now
     // Read once: configuration reads per event cost.
     /// Whether label lines are joined (the state has a join).

@@ -40,11 +40,25 @@ public final class DecodedEvent {
     @exclusivity(unchecked) var missingBuffer = GrowableBuffer<MissingFeature>(capacity: 8)
 
     /// The id as written (a string's content or an integer's digits), if present.
-    public internal(set) var id: TextRange?
+    public internal(set) var id: TextRange? {
+        get { storedID }
+        set { storedID = newValue }
+    }
     /// 1 or 0, or `nil` for an unlabelled event.
-    public internal(set) var label: Int8?
+    public internal(set) var label: Int8? {
+        get { storedLabel }
+        set { storedLabel = newValue }
+    }
     /// Milliseconds since the Unix epoch, if the event has a timestamp.
-    public internal(set) var timestampMilliseconds: Int64?
+    public internal(set) var timestampMilliseconds: Int64? {
+        get { storedTimestamp }
+        set { storedTimestamp = newValue }
+    }
+    // Stored out of sight: `@exclusivity(unchecked)` holds where a property is declared, but another module reading
+    // a public stored property directly checks each access; through these accessors it does not.
+    @exclusivity(unchecked) var storedID: TextRange?
+    @exclusivity(unchecked) var storedLabel: Int8?
+    @exclusivity(unchecked) var storedTimestamp: Int64?
 
     public init() {}
 
