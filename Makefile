@@ -105,10 +105,12 @@ bench-allocations: deps
 bench-run: bench-tool
 	$(BENCH) run
 
-## bench-score: POST /score under wrk on loopback (alone and while the job learns), and the learning rate with and
-## without that load (release build, embedded broker; needs wrk).
+## bench-score: POST /score under wrk on loopback (alone and while the job learns), the learning rate with and
+## without that load, and nginx (one worker, a constant answer) under the same wrk as the HTTP baseline (release
+## build, embedded broker; needs wrk and nginx-light, installed if missing).
 bench-score: bench-tool
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	@test -x /usr/sbin/nginx || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light >/dev/null; }
 	$(BENCH) score
 
 ## bench-state: peak RSS and snapshot size of `learn` after 1M and after 10M events (fails past 5% apart).

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import ServiceLifecycle
 import StreamCore
@@ -43,6 +46,9 @@ struct BenchScore: AsyncParsableCommand {
 
     @Option(help: "The wrk executable.")
     var wrk: String = "wrk"
+
+    @Option(help: "nginx (Debian's nginx-light), run with one worker returning a constant JSON answer to the same wrk: the HTTP baseline ('off': none; skipped when not installed).")
+    var nginx: String = "/usr/sbin/nginx"
 
     @Flag(help: "Print one JSON object.")
     var json = false
@@ -135,7 +141,95 @@ struct BenchScore: AsyncParsableCommand {
         for (key, value) in idle { result["http_alone_\(key)"] = value }
         await group.triggerGracefulShutdown()
         _ = await server.result
+
+        // 4. The baseline: nginx, one worker, a constant JSON answer, the same wrk on the same cores.
+        if nginx != "off" && FileManager.default.isExecutableFile(atPath: nginx) {
+            for (key, value) in try await runNginx(directory: scratch.appendingPathComponent("nginx"), script: script.path) {
+                result["nginx_\(key)"] = value
+            }
+            if let nginxRate = result["nginx_requests_per_second"], nginxRate > 0 {
+                result["http_alone_of_nginx"] = (result["http_alone_requests_per_second"] ?? 0) / nginxRate
+            }
+        }
         return result
+    }
+
+    /// nginx with one worker answering every request with a constant score, under the same wrk.
+    func runNginx(directory: URL, script: String) async throws -> [String: Double] {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let port = try Self.freePort()
+        let answer = #"{"id":"1","score":0.5,"decision":false,"model_version":1}"#
+        let configuration = """
+            worker_processes 1;
+            daemon off;
+            pid \(directory.path)/nginx.pid;
+            error_log \(directory.path)/error.log;
+            events { worker_connections 1024; }
+            http {
+                access_log off;
+                client_body_temp_path \(directory.path)/body;
+                proxy_temp_path \(directory.path)/proxy;
+                fastcgi_temp_path \(directory.path)/fastcgi;
+                uwsgi_temp_path \(directory.path)/uwsgi;
+                scgi_temp_path \(directory.path)/scgi;
+                server {
+                    listen 127.0.0.1:\(port);
+                    location /score { default_type application/json; return 200 '\(answer)'; }
+                }
+            }
+            """
+        let file = directory.appendingPathComponent("nginx.conf")
+        try configuration.write(to: file, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: nginx)
+        process.arguments = ["-p", directory.path, "-c", file.path]
+        process.standardError = FileHandle.standardError
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !Self.listening(port: port) {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                throw ValidationError("nginx did not listen on 127.0.0.1:\(port) (see \(directory.path)/error.log)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return try await runWrk(url: "http://127.0.0.1:\(port)/score", script: script)
+    }
+
+    /// A loopback port nothing listens on now.
+    static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw ValidationError("no socket: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        guard bound else { throw ValidationError("no free port: \(String(cString: strerror(errno)))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Whether something accepts connections on the loopback port.
+    static func listening(port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
     }
 
     func runtime(name: String, directory: String, bootstrap: String, logger: Logger, idle: Duration? = .seconds(2)) throws -> StreamRuntime {

@@ -177,16 +177,18 @@ public struct PackedDoubles: Sendable, Hashable, Codable {
     }
 }
 
-/// A `[UInt32]` that encodes as base64 of its values, little-endian (`numpy.frombuffer(…, "<u4")`).
-public struct PackedIndices: Sendable, Hashable, Codable {
-    public var values: [UInt32]
+/// Fixed-width integers that encode as base64 of their values, little-endian, in order
+/// (`numpy.frombuffer(…, "<u4")` for ``PackedIndices``, `"<i8"` for ``PackedInt64s``).
+public struct PackedIntegers<Word: FixedWidthInteger & Sendable>: Sendable, Hashable, Codable {
+    public var values: [Word]
 
-    public init(_ values: [UInt32]) {
+    public init(_ values: [Word]) {
         self.values = values
     }
 
     public init(from decoder: any Decoder) throws {
-        values = try LittleEndianBase64.decode(from: decoder, as: UInt32.self, name: "uint32")
+        values = try LittleEndianBase64.decode(
+            from: decoder, as: Word.self, name: "\(Word.isSigned ? "int" : "uint")\(Word.bitWidth)")
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -195,23 +197,10 @@ public struct PackedIndices: Sendable, Hashable, Codable {
     }
 }
 
-/// An `[Int64]` that encodes as base64 of its values, little-endian (`numpy.frombuffer(…, "<i8")`).
-public struct PackedInt64s: Sendable, Hashable, Codable {
-    public var values: [Int64]
-
-    public init(_ values: [Int64]) {
-        self.values = values
-    }
-
-    public init(from decoder: any Decoder) throws {
-        values = try LittleEndianBase64.decode(from: decoder, as: Int64.self, name: "int64")
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(LittleEndianBase64.encode(values, count: values.count))
-    }
-}
+/// Hashed-feature indices as base64 of little-endian `UInt32`s.
+public typealias PackedIndices = PackedIntegers<UInt32>
+/// 64-bit integers (arrivals, timestamps) as base64 of little-endian `Int64`s.
+public typealias PackedInt64s = PackedIntegers<Int64>
 
 /// Finds the first number in a JSON document that a `Double` cannot hold (`1e999`), with its key path
 /// (`state.classifier.scored`), for the error Foundation's decoder gives without one. A plain scan: strings are
