@@ -169,6 +169,14 @@ struct CLITests {
         #expect(result.stderr.contains("cannot read input file '/no/such/file.jsonl': No such file or directory"))
     }
 
+    @Test("An input that fails while being read is named with the system's reason, exit 74")
+    func inputFailsWhileRead() throws {
+        // Linux refuses to read a process's own memory file from offset 0 (EIO), after opening it.
+        let result = try CLI.run(["decode", "/proc/self/mem"])
+        #expect(result.status == 74, "\(result.stderr)")
+        #expect(result.stderr.contains("reading '/proc/self/mem' failed: Input/output error"), "\(result.stderr)")
+    }
+
     @Test("decode counts accepted and rejected lines and names each rejection's line, byte and field")
     func decodeReportsRejections() throws {
         let input = """
