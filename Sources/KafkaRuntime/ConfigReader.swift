@@ -1,5 +1,3 @@
-import StreamPipeline
-import StreamJobs
 import Foundation
 package import Yams
 

@@ -1,5 +1,3 @@
-import StreamPipeline
-import StreamJobs
 import Alerting
 import Foundation
 import StreamKafka

@@ -1,5 +1,3 @@
-import StreamPipeline
-import StreamJobs
 public import Alerting
 import Foundation
 public import Logging

@@ -1,5 +1,4 @@
 import StreamPipeline
-import StreamJobs
 import Foundation
 import StreamKafka
 import Synchronization

@@ -1,9 +1,9 @@
+import StreamJobs
 import Alerting
 import DriftDetection
 import Foundation
 import Logging
 import StreamCore
-import StreamJobs
 import StreamKafka
 
 /// A task's outputs, as Kafka Streams' `RecordCollector`: the task's producer, its transactions, where each output
@@ -61,12 +61,12 @@ final class RecordCollector: JobOutput {
     /// transaction Kafka aborts, before the outputs are read).
     init(
         configuration: RuntimeConfiguration, brokers: String, number: Int?, partitions: [TopicPartition],
-        jobName: String, waits: KafkaWaits, logger: Logger, notify: @escaping @Sendable (Alert) -> Void
+        waits: KafkaWaits, logger: Logger, notify: @escaping @Sendable (Alert) -> Void
     ) throws {
         self.configuration = configuration
         self.brokers = brokers
         self.partitions = partitions
-        self.jobName = jobName
+        jobName = configuration.name
         self.waits = waits
         self.logger = logger
         self.notify = notify
@@ -269,8 +269,7 @@ final class RecordCollector: JobOutput {
     /// error headers; a message larger than the producer takes is cut to fit, the cut named in headers
     /// (``DeadLetterOrigin/fit(within:extra:)``), so no input can stop the job. Counts it.
     func deadLetter(_ message: DeadLetterOrigin, _ reason: DeadLetterReason) throws {
-        deadLetters[reason.kind, default: 0] += 1
-        delta.deadLetters[reason.kind, default: 0] += 1
+        countDeadLetter(reason)
         var message = message
         var errors = [
             KafkaHeader(name: "__connect.errors.topic", value: Array(message.topic.utf8)),
@@ -286,9 +285,14 @@ final class RecordCollector: JobOutput {
             headers: message.headers + errors, timestampMilliseconds: message.timestampMilliseconds)
     }
 
+    private func countDeadLetter(_ reason: DeadLetterReason) {
+        deadLetters[reason.kind, default: 0] += 1
+        delta.deadLetters[reason.kind, default: 0] += 1
+    }
+
     /// One critical `data-loss` alert per partition that lost messages, naming the partition (`feature`), the
     /// first offset lost (`offsets`), the range (`window`, offsets) and the count (`value`); in a transaction of
-    /// its own (the open one commits first: a `false` result means the brokers aborted it).
+    /// its own (the open one commits first: the outcome says whether the brokers aborted it).
     func sendDataLossAlerts(_ lost: [LostRange], modelName: String) throws -> CommitOutcome {
         let outcome = inTransaction ? try commit() : .committed
         for range in lost {
@@ -418,8 +422,7 @@ final class RecordCollector: JobOutput {
 
     func deadLetter(origin: [UInt8], _ reason: DeadLetterReason) throws {
         guard let message = DeadLetterOrigin(decoding: origin) else {
-            deadLetters[reason.kind, default: 0] += 1
-            delta.deadLetters[reason.kind, default: 0] += 1
+            countDeadLetter(reason)
             return
         }
         try deadLetter(message, reason)

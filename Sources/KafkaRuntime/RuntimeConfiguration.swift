@@ -1,9 +1,9 @@
+import StreamPipeline
 public import Foundation
 import OnlineLearning
 import StreamCore
 public import StreamJobs
 import StreamKafka
-import StreamPipeline
 
 /// Everything `streamlearn run` needs, read from a YAML file (`examples/*.yaml`, every key in
 /// `docs/configuration.md`). Unknown keys and bad values stop start-up with the key's path and the reason.

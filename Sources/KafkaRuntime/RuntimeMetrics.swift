@@ -1,5 +1,3 @@
-import StreamPipeline
-import StreamJobs
 public import Prometheus
 
 /// The runtime's Prometheus metrics, in one swift-prometheus registry that the drift gauges and alert counters

@@ -1,5 +1,3 @@
-import StreamPipeline
-import StreamJobs
 public import ServiceLifecycle
 import StreamCore
 import Synchronization

@@ -1,4 +1,3 @@
-import StreamPipeline
 import StreamCore
 package import StreamJobs
 import Synchronization

@@ -80,7 +80,8 @@ final class RuntimeTask {
     private var snapshotAfterLoss = false
     /// Why the brokers aborted a transaction, until the loop recovers the task.
     private var recoveryReason: String?
-    private let jobName: String
+    /// Read per message: kept here rather than copied out of the configuration each time.
+    private let maxMessageBytes: Int
 
     var configuration: RuntimeConfiguration { context.configuration }
     private var logger: Logger { context.logger }
@@ -111,7 +112,7 @@ final class RuntimeTask {
         let configuration = context.configuration
         hasFeedbackPartition = roles.contains(.feedback)
         eventRoom = max(2, configuration.job.joinRoom ?? 100_000)
-        jobName = configuration.name
+        maxMessageBytes = configuration.output.maxMessageBytes
         let directory = number.map { "\(configuration.snapshots.directory)/p\($0)" } ?? configuration.snapshots.directory
         do {
             store = try SnapshotStore(directory: directory, keepLast: configuration.snapshots.keep)
@@ -121,7 +122,7 @@ final class RuntimeTask {
         writer = SnapshotWriter(store: store, label: directory)
         collector = try RecordCollector(
             configuration: configuration, brokers: context.brokers, number: number, partitions: partitions,
-            jobName: configuration.name, waits: context.waits, logger: context.logger, notify: context.notify)
+            waits: context.waits, logger: context.logger, notify: context.notify)
     }
 
     // MARK: - Recovery
@@ -223,7 +224,7 @@ final class RuntimeTask {
 
     /// What this task's snapshots carry: the job's name and kind, and the settings that shape its model.
     private var identity: SnapshotStore.Identity {
-        SnapshotStore.Identity(job: jobName, kind: configuration.kind.rawValue, settings: configuration.job.modelSettings)
+        SnapshotStore.Identity(job: configuration.name, kind: configuration.kind.rawValue, settings: configuration.job.modelSettings)
     }
 
     /// Refuses another job's snapshot (``SnapshotStoreError``: an older one is tried), and stops start-up when the
@@ -298,10 +299,10 @@ final class RuntimeTask {
             delta.relearned += 1
         }
         let reason: DeadLetterReason?
-        if message.value.count > configuration.output.maxMessageBytes {
+        if message.value.count > maxMessageBytes {
             reason = DeadLetterReason(
                 kind: "oversized", stage: .decode,
-                message: "message of \(message.value.count) bytes, over output.max_message_bytes (\(configuration.output.maxMessageBytes))")
+                message: "message of \(message.value.count) bytes, over output.max_message_bytes (\(maxMessageBytes))")
         } else {
             collector.current = message
             defer { collector.current = nil }

@@ -1,6 +1,6 @@
+import StreamJobs
 import Foundation
 import OnlineLearning
-import StreamJobs
 import StreamCore
 import Synchronization
 

@@ -1,5 +1,5 @@
-public import StreamPipeline
 import StreamJobs
+public import StreamPipeline
 import Alerting
 import DriftDetection
 public import Foundation

@@ -1,4 +1,3 @@
-import StreamPipeline
 import StreamJobs
 import KafkaRuntime
 import Foundation

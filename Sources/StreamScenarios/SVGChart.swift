@@ -1,6 +1,3 @@
-import StreamPipeline
-import StreamJobs
-import KafkaRuntime
 import Foundation
 
 /// A chart drawn as inline SVG: lines (with optional bands), vertical markers, horizontal reference lines, or

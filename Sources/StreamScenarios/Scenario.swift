@@ -1,4 +1,3 @@
-import StreamPipeline
 import StreamJobs
 public import KafkaRuntime
 import Foundation

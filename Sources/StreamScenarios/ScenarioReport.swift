@@ -1,6 +1,4 @@
 import StreamPipeline
-import StreamJobs
-import KafkaRuntime
 import Foundation
 import Simulation
 

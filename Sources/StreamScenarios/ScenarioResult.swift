@@ -1,5 +1,4 @@
 public import StreamPipeline
-import StreamJobs
 public import KafkaRuntime
 import Foundation
 import OnlineLearning

@@ -1,6 +1,5 @@
-import StreamPipeline
-import StreamJobs
 import KafkaRuntime
+import StreamPipeline
 public import Foundation
 public import Logging
 import OnlineLearning

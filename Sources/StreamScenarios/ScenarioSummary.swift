@@ -1,5 +1,3 @@
-import StreamPipeline
-import StreamJobs
 import KafkaRuntime
 import Foundation
 import Simulation

@@ -1,6 +1,6 @@
-import StreamPipeline
-import StreamJobs
 import KafkaRuntime
+import StreamJobs
+import StreamPipeline
 import Foundation
 import Logging
 import OnlineLearning
