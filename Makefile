@@ -8,7 +8,7 @@ BENCH := Benchmarks/.build/release/streamlearn-bench
 BENCH_MESSAGES ?= 1000000
 BENCH_PARTITIONS ?= 64
 
-.PHONY: deps release demo test consumer-check docs-check report-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-score bench-tool clean
+.PHONY: deps release demo test consumer-check docs-check report-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-loop bench-score bench-tool clean
 
 ## deps: librdkafka-dev (2.0.2 on Debian 12), pkg-config and curl, if missing.
 deps:
@@ -104,6 +104,11 @@ bench-allocations: deps
 ## mode, and its event-to-score latency at 50,000 events/s (release build, embedded broker).
 bench-run: bench-tool
 	$(BENCH) run
+
+## bench-loop: a closed loop: FrozenLake environments in another process ask a reinforcement job for actions
+## through the embedded broker; one request's round trip and one round of 64 (release build).
+bench-loop: bench-tool
+	$(BENCH) loop
 
 ## bench-score: POST /score under wrk on loopback (alone and while the job learns), the learning rate with and
 ## without that load, and nginx (one worker, a constant answer) under the same wrk as the HTTP baseline (release

@@ -70,8 +70,11 @@ final class RuntimeTask {
     private var delta = RuntimeMetrics.Delta()
     /// The path of the snapshot written or restored last.
     private(set) var newestSnapshot: String?
-    /// The input paused to keep requests and feedback in step (``alignInputs(_:)``), if one is.
-    private var paused: JobMessage.Role?
+    /// Per partition, its input as a group of ``readInputs(_:max:)``'s read: 0 requests, 1 feedback.
+    private let roleGroups: [Int]
+    /// Per partition: since when reading waits for it (``hold(_:_:)``), and the position it was passed over at.
+    private var holdingSince: [ContinuousClock.Instant?]
+    private var passedOver: [Int64]
     /// Whether the task reads a feedback partition of its own (requests and feedback on two topics).
     private let hasFeedbackPartition: Bool
     /// Events the join may hold before one expires: `join.capacity`, or `join.max_age_messages` when smaller.
@@ -109,6 +112,9 @@ final class RuntimeTask {
         self.partitions = partitions
         self.roles = roles
         consumed = Array(repeating: 0, count: partitions.count)
+        holdingSince = Array(repeating: nil, count: partitions.count)
+        passedOver = Array(repeating: -1, count: partitions.count)
+        roleGroups = roles.map { $0 == .requests ? 0 : 1 }
         let configuration = context.configuration
         hasFeedbackPartition = roles.contains(.feedback)
         eventRoom = max(2, configuration.job.joinRoom ?? 100_000)
@@ -191,7 +197,6 @@ final class RuntimeTask {
             snapshotAfterLoss = true
         }
         try collector.readDelivered(since: snapshotOffsets)
-        paused = nil
         recoveryReason = nil
         logger.info(
             "task started", metadata: [
@@ -321,71 +326,82 @@ final class RuntimeTask {
         messagesSinceSnapshot += 1
     }
 
-    /// Requests and feedback kept in step when one input is far ahead of the other in a backlog (their relative
-    /// order is otherwise the order they were fetched in). The join keeps events waiting for their labels, and
-    /// labels read first waiting for their events, each for at most `room` later events (`join.capacity`, or
-    /// `join.max_age_messages` when smaller):
-    /// - while events are unread and 1,000 labels (or `room`, when smaller) wait, the feedback is paused;
-    /// - while labels are unread and `room` events wait, the requests are paused;
-    /// - polls take no more messages than the room left on the side that may expire (``pollLimit(_:)``: a poll's
-    ///   batch is processed whole, so pausing after it would come too late).
-    /// A paused side resumes once half its room is free or the other side has nothing unread. One side at most is
-    /// paused. In real time neither input has unread messages for long and the join is far from full: nothing is
-    /// paused or limited.
-    func alignInputs(_ consumer: KafkaConsumer) throws {
-        guard hasFeedbackPartition else { return }
-        let held = job.heldFeedback
-        let waiting = job.waiting
-        let labelRoom = min(1_000, eventRoom)
-        if paused == nil && held < labelRoom && waiting < eventRoom { return }
-        switch paused {
-        case nil:
-            if held >= labelRoom && isBehind(.requests, consumer) {
-                try pause(.feedback, consumer)
-            } else if waiting >= eventRoom && isBehind(.feedback, consumer) {
-                try pause(.requests, consumer)
-            }
-        case .feedback?:
-            if held <= labelRoom / 2 || !isBehind(.requests, consumer) { try resume(consumer) }
-        case .requests?:
-            if waiting <= eventRoom / 2 || !isBehind(.feedback, consumer) { try resume(consumer) }
+    /// Reads what the task's partitions have fetched (each partition has its own queue), at most `max` messages,
+    /// and returns how many it processed.
+    ///
+    /// The partitions are read in timestamp order, as Kafka Streams reads a task's partitions: a stream spread over
+    /// partitions, and labels produced after their events, are processed in the order they were produced, run after
+    /// run, however the fetches interleave. A partition with nothing fetched while it has messages to read holds
+    /// the others back until they come, for up to 100 ms (then it is passed over until it delivers again).
+    ///
+    /// Requests and feedback are kept in step when one input is far ahead of the other in a backlog (in real time
+    /// neither has unread messages for long). The join keeps events waiting for their labels, and labels read first
+    /// waiting for their events, each for at most `room` later events (`join.capacity`, or `join.max_age_messages`
+    /// when smaller), so
+    /// - while feedback is unread, no more events are read than the room left for events waiting;
+    /// - while events are unread, no more labels than the room left for labels waiting, and none while 1,000
+    ///   (or `room`, when smaller) already wait;
+    /// - when both are full, one event is read (the oldest waiting one expires, as it would in real time).
+    /// A side left unread stays in its queue; librdkafka stops fetching it once the queue is full. Nothing is
+    /// paused, nothing fetched twice. Outside those bounds the order is the timestamps' alone, so a run that stops
+    /// and starts again from its snapshot reads the rest in the same order as one that did not stop.
+    func readInputs(_ consumer: KafkaConsumer, max: Int) throws -> Int {
+        let (requests, feedback) = inputLimits(consumer)
+        let received = ContinuousClock.now
+        return try consumer.poll(
+            inTimestampOrder: partitions, maxMessages: min(max, 4_096), groups: roleGroups, quotas: [requests, feedback],
+            hold: { hold($0, consumer) }
+        ) { message, index in
+            try process(message, index: index, received: received)
         }
     }
 
-    /// The most messages the next poll should take: 4,096, or less when the join's room left is smaller — for
-    /// events while labels are unread, for labels while events are unread.
-    func pollLimit(_ consumer: KafkaConsumer) -> Int {
-        guard hasFeedbackPartition else { return 4_096 }
-        var limit = 4_096
-        let eventsRoomLeft = eventRoom - job.waiting
-        if paused != .requests && eventsRoomLeft < limit && isBehind(.feedback, consumer) { limit = eventsRoomLeft }
-        let labelsRoomLeft = eventRoom - job.heldFeedback
-        if paused != .feedback && labelsRoomLeft < limit && isBehind(.requests, consumer) { limit = labelsRoomLeft }
-        return max(1, limit)
+    /// Whether reading partition `index`'s input waits for the partition, which has nothing fetched: while it has
+    /// messages to read (its fetch is under way), for up to 100 ms; then not until it delivers again.
+    private func hold(_ index: Int, _ consumer: KafkaConsumer) -> Bool {
+        guard passedOver[index] != positions[index], isBehind(index, consumer) else {
+            holdingSince[index] = nil
+            return false
+        }
+        let now = ContinuousClock.now
+        guard let since = holdingSince[index] else {
+            holdingSince[index] = now
+            return true
+        }
+        if now - since < .milliseconds(100) { return true }
+        // Messages the position never reaches (a transaction marker after the last message, say): go on.
+        passedOver[index] = positions[index]
+        holdingSince[index] = nil
+        return false
     }
 
-    /// The consumer was assigned anew (its pauses are gone).
-    func inputsReassigned() { paused = nil }
+    /// How many requests and how many feedback messages may be read now (``readInputs(_:max:)``).
+    private func inputLimits(_ consumer: KafkaConsumer) -> (requests: Int, feedback: Int) {
+        guard hasFeedbackPartition else { return (.max, .max) }
+        let labelRoom = min(1_000, eventRoom)
+        var requests = Int.max
+        var feedback = Int.max
+        let (waiting, held) = (job.waiting, job.heldFeedback)
+        if waiting + 4_096 >= eventRoom && isBehind(.feedback, consumer) { requests = eventRoom - waiting }
+        if held >= labelRoom && isBehind(.requests, consumer) {
+            feedback = 0
+        } else if held + 4_096 >= eventRoom && isBehind(.requests, consumer) {
+            feedback = eventRoom - held
+        }
+        if requests <= 0 && feedback <= 0 { requests = 1 }
+        return (Swift.max(0, requests), Swift.max(0, feedback))
+    }
 
     /// Whether `role`'s partitions have messages not processed yet (a partition not fetched yet may have).
     private func isBehind(_ role: JobMessage.Role, _ consumer: KafkaConsumer) -> Bool {
-        partitions.indices.contains { index in
-            guard roles[index] == role else { return false }
-            guard let marks = consumer.cachedWatermarks(topic: partitions[index].topic, partition: partitions[index].partition)
-            else { return true }
-            return marks.high > positions[index]
-        }
+        partitions.indices.contains { roles[$0] == role && isBehind($0, consumer) }
     }
 
-    private func pause(_ role: JobMessage.Role, _ consumer: KafkaConsumer) throws {
-        try consumer.pause(partitions.indices.filter { roles[$0] == role }.map { partitions[$0] })
-        paused = role
-    }
-
-    private func resume(_ consumer: KafkaConsumer) throws {
-        guard let role = paused else { return }
-        try consumer.resume(partitions.indices.filter { roles[$0] == role }.map { partitions[$0] })
-        paused = nil
+    /// Whether partition `index` has messages not processed yet (one not fetched yet may have).
+    private func isBehind(_ index: Int, _ consumer: KafkaConsumer) -> Bool {
+        guard let marks = consumer.cachedWatermarks(topic: partitions[index].topic, partition: partitions[index].partition)
+        else { return true }
+        return marks.high > positions[index]
     }
 
     // MARK: - Commit

@@ -230,6 +230,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         if grouped { properties["partition.assignment.strategy"] = "range" }
         consumerConfiguration.properties = properties
         consumerConfiguration.maxBatchSize = 4096
+        // Each input partition is read from its own queue, in the order the join wants (RuntimeTask.readInputs).
+        consumerConfiguration.partitionQueues = true
         do {
             consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         } catch {
@@ -399,9 +401,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             // A transaction covers at most max_messages_per_transaction input messages.
             let open = tasks.reduce(0) { max($0, $1.inTransaction ? $1.transactionMessages : 0) }
             let budget = configuration.output.maxMessagesPerTransaction - open
-            let limit = tasks.reduce(4096) { min($0, $1.pollLimit(consumer)) }
-            let count = try poll(max: max(1, min(limit, budget)))
-            if let failure = rebalanceFailure { throw failure }
+            let count = try read(max: max(1, budget))
 
             let now = ContinuousClock.now
             if count > 0 {
@@ -413,7 +413,6 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             // read still learns at once that Kafka is gone; while unavailable, once a second.
             if waits.probeDue(idle: now - lastInput >= .seconds(1)) { try probeBrokers() }
             for task in tasks {
-                try task.alignInputs(consumer)
                 if task.commitNeeded(now: now, idle: count == 0) { try task.commit() }
                 try task.postCommit()
                 if let reason = task.takeRecoveryRequest() { try recover(task, afterAbort: reason) }
@@ -476,24 +475,40 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     }
 
     private var busy: Duration = .zero
+    /// The task that reads first in the next turn (``readFetched(max:)``).
+    private var firstTask = 0
 
-    private func poll(max: Int) throws -> Int {
-        // What is already fetched, at once; when nothing is, a wait (of up to 50 ms) for the first message only: a
-        // batch poll with a timeout waits for a full batch, holding back the messages it already has.
-        let count = try poll(max: max, timeout: .zero)
-        return count > 0 ? count : try poll(max: 1, timeout: .milliseconds(50))
+    /// Reads at most `max` input messages: what is already fetched, at once; when nothing is, after a wait of up to
+    /// 50 ms for anything to arrive (librdkafka wakes the wait when a queue gets a message).
+    private func read(max: Int) throws -> Int {
+        let count = try readFetched(max: max)
+        guard count == 0 else { return count }
+        consumer.waitForMessages(timeout: .milliseconds(50))
+        return try readFetched(max: max)
     }
 
-    private func poll(max: Int, timeout: Duration) throws -> Int {
-        try consumer.poll(maxMessages: max, timeout: timeout) { batch in
+    /// The consumer queue first (rebalances, which change the tasks, and errors), then each task's partitions.
+    private func readFetched(max: Int) throws -> Int {
+        let started = ContinuousClock.now
+        var count = try consumer.poll(maxMessages: min(max, 4_096), timeout: .zero) { batch in
+            // (Every input partition has its own queue: a message here is one assigned some other way.)
             let received = ContinuousClock.now
-            if firstMessage == nil { firstMessage = received }
-            defer { busy = ContinuousClock.now - firstMessage! }
             for message in batch {
                 guard let (task, index) = route(message) else { continue }
                 try task.process(message, index: index, received: received)
             }
         }
+        if let failure = rebalanceFailure { throw failure }
+        // The first task to read moves round.
+        firstTask = tasks.isEmpty ? 0 : (firstTask + 1) % tasks.count
+        for step in tasks.indices where count < max {
+            count += try tasks[(firstTask + step) % tasks.count].readInputs(consumer, max: max - count)
+        }
+        if count > 0 {
+            if firstMessage == nil { firstMessage = started }
+            busy = ContinuousClock.now - firstMessage!
+        }
+        return count
     }
 
     /// While Kafka is not answering: whether a broker answers now (a metadata request of up to a second); the
@@ -532,7 +547,6 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
                 } catch {
                     throw RuntimeError.kafka(error, "cannot read \(partition) again")
                 }
-                for task in tasks { task.inputsReassigned() }
                 continue
             }
             if error.isFatal { throw RuntimeError.kafka(error, "the consumer cannot continue") }

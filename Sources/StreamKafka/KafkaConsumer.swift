@@ -29,7 +29,9 @@ public final class KafkaConsumer: Sendable {
             throw KafkaError(.invalidArgument, "maxBatchSize must be positive, got \(configuration.maxBatchSize)")
         }
         self.configuration = configuration
-        client = try RDKafkaClient(kind: .consumer, properties: configuration.librdkafkaProperties, logger: logger)
+        client = try RDKafkaClient(
+            kind: .consumer, properties: configuration.librdkafkaProperties, logger: logger,
+            partitionQueues: configuration.partitionQueues)
         batchBuffer = Mutex(RDKafkaBatchBuffer(capacity: configuration.maxBatchSize))
     }
 
@@ -96,6 +98,51 @@ public final class KafkaConsumer: Sendable {
             if count > 0 { try body(KafkaMessageBatch(buffer: buffer, count: count)) }
             return count
         }
+    }
+
+    /// Passes up to `maxMessages` messages already fetched for `partitions` to `body` one at a time, oldest timestamp first across the
+    /// partitions (ties: the one listed first), with the partition's index in the list; returns how many. Partition
+    /// `i` is in group `groups[i]` (default: all in one), and group `g` passes at most `quotas[g]` messages.
+    /// Never waits: a partition with nothing fetched is left out, unless `hold(index)` says to stop there (its next
+    /// message may be older than the others'). Needs ``KafkaConsumerConfiguration/partitionQueues``; partitions
+    /// not assigned are left out. Errors of the partitions (an offset out of range, say) become ``takeEvents()``.
+    /// `body` must not call this consumer.
+    ///
+    /// This is Kafka Streams' order for a task's partitions (the record with the lowest timestamp next): a stream
+    /// spread over partitions is processed in the order it was produced, whatever the fetches' timing.
+    ///
+    /// - Complexity: O(partitions) per message; no allocation per message.
+    @discardableResult
+    public func poll(
+        inTimestampOrder partitions: [TopicPartition], maxMessages: Int, groups: [Int]? = nil, quotas: [Int]? = nil,
+        hold: (Int) -> Bool = { _ in false }, _ body: (KafkaMessageView, Int) throws -> Void
+    ) throws -> Int {
+        try checkOpen()
+        guard let queues = client.context.partitionQueues else {
+            throw KafkaError(.invalidArgument, "poll(inTimestampOrder:) reads partition queues: set partitionQueues in the configuration")
+        }
+        let groups = groups ?? Array(repeating: 0, count: partitions.count)
+        let quotas = quotas ?? [maxMessages]
+        guard groups.count == partitions.count, groups.allSatisfy({ quotas.indices.contains($0) }) else {
+            throw KafkaError(.invalidArgument, "poll(inTimestampOrder:): a group for each partition, a quota for each group")
+        }
+        let (count, errors) = try queues.merge(
+            partitions, max: maxMessages, groups: groups, quotas: quotas, client: client, hold: hold, body)
+        if !errors.isEmpty {
+            client.context.state.withLock { $0.events.append(contentsOf: errors.map(KafkaConsumerEvent.error)) }
+            if let fatal = errors.first(where: \.isFatal) { throw fatal }
+        }
+        return count
+    }
+
+    /// Sleeps until a partition queue or the consumer's own queue (rebalances, errors) gets something while empty,
+    /// or `timeout` passes (``KafkaConsumerConfiguration/partitionQueues``; without, it just sleeps).
+    public func waitForMessages(timeout: Duration) {
+        guard let queues = client.context.partitionQueues, !closed.load(ordering: .acquiring) else {
+            Thread.sleep(forTimeInterval: Double(timeout.milliseconds) / 1000)
+            return
+        }
+        queues.wait(timeoutMs: Int32(timeout.milliseconds))
     }
 
     /// Like ``poll(maxMessages:timeout:_:)`` but returns copies; convenient outside hot paths.

@@ -18,7 +18,10 @@ struct StreamLearnBench: AsyncParsableCommand {
               make bench-learn
               streamlearn-bench decode --events 200000 --json
             """,
-        subcommands: [BenchKafka.self, BenchDecode.self, BenchLearn.self, BenchRun.self, BenchScore.self]
+        subcommands: [
+            BenchKafka.self, BenchDecode.self, BenchLearn.self, BenchRun.self, BenchScore.self, BenchLoop.self,
+            BenchLoopClient.self,
+        ]
     )
 }
 

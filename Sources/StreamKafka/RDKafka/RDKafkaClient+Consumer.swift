@@ -28,6 +28,12 @@ extension RDKafkaClient {
 
     /// Manual assignment without group management; `nil` offsets start at the committed offset.
     func assign(_ entries: [(TopicPartition, Int64?)]) throws(KafkaError) {
+        if let queues = context.partitionQueues {
+            let assigned = entries.map(\.0)
+            let previous = context.state.withLock { $0.assignment }
+            queues.remove(Array(previous.subtracting(assigned)))
+            queues.split(handle, assigned)
+        }
         let err = RDKafkaTopicPartitionList.with(entries) { rd_kafka_assign(handle, $0) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw Self.error(.rebalance, "assigning \(entries.map(\.0)) failed", err)
@@ -180,6 +186,7 @@ extension RDKafkaClient {
     }
 
     func seek(_ offsets: [TopicPartitionOffset], timeoutMs: Int32) throws(KafkaError) {
+        context.partitionQueues?.clear(offsets.map(\.topicPartition))
         try RDKafkaTopicPartitionList.with(offsets.map { ($0.topicPartition, $0.offset) }) { list throws(KafkaError) in
             if let error = rd_kafka_seek_partitions(handle, list, timeoutMs) {
                 throw Self.consume(error, .seek, "seeking to \(offsets) failed")

@@ -23,9 +23,14 @@ final class RDKafkaClient: @unchecked Sendable {
     private let destroyed = Atomic<Bool>(false)
 
     /// Creates a client from `properties`, throwing librdkafka's message and the key for a refused property.
-    init(kind: Kind, properties: [(key: String, value: String)], logger: Logger) throws(KafkaError) {
+    ///
+    /// `partitionQueues` (consumers): each assigned partition is read from its own queue (``RDKafkaPartitionQueues``).
+    init(
+        kind: Kind, properties: [(key: String, value: String)], logger: Logger, partitionQueues: Bool = false
+    ) throws(KafkaError) {
         self.kind = kind
-        let context = RDKafkaClientContext(logger: logger)
+        let queues = partitionQueues ? try RDKafkaPartitionQueues() : nil
+        let context = RDKafkaClientContext(logger: logger, partitionQueues: queues)
         self.context = context
         let conf = try Self.makeConf(properties)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
@@ -48,6 +53,7 @@ final class RDKafkaClient: @unchecked Sendable {
             // Route the main queue (rebalances, errors) into the consumer queue that batch polls serve.
             rd_kafka_poll_set_consumer(handle)
             consumerQueue = rd_kafka_queue_get_consumer(handle)
+            if let queues = context.partitionQueues, let consumerQueue { queues.watch(consumerQueue) }
         }
         logger.debug("librdkafka client created", metadata: ["config": "\(describe(properties))"])
     }
@@ -113,7 +119,11 @@ final class RDKafkaClient: @unchecked Sendable {
     /// Destroys the handle once; later calls do nothing.
     func destroy() {
         guard !destroyed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        if let consumerQueue { rd_kafka_queue_destroy(consumerQueue) }
+        context.partitionQueues?.removeAll()
+        if let consumerQueue {
+            if context.partitionQueues != nil { rd_kafka_queue_io_event_enable(consumerQueue, -1, nil, 0) }
+            rd_kafka_queue_destroy(consumerQueue)
+        }
         rd_kafka_destroy(handle)
     }
 
@@ -179,9 +189,12 @@ final class RDKafkaClientContext: Sendable {
     let state = Mutex(State())
     /// The application's part in rebalances, called inside librdkafka's callback (on the polling thread).
     let rebalanceHandler = Mutex<KafkaRebalanceHandler?>(nil)
+    /// Each assigned partition's own queue, when the consumer reads them separately.
+    let partitionQueues: RDKafkaPartitionQueues?
 
-    init(logger: Logger) {
+    init(logger: Logger, partitionQueues: RDKafkaPartitionQueues? = nil) {
         self.logger = logger
+        self.partitionQueues = partitionQueues
     }
 }
 
@@ -270,6 +283,8 @@ private let rdkafkaRebalanceCallback: @convention(c) (
             }
             RDKafkaTopicPartitionList.setOffsets(partitions, starts)
         }
+        // Split before assigning: nothing of these partitions ever reaches the consumer queue.
+        ctx.partitionQueues?.split(rk, topicPartitions)
         var failure: String?
         if cooperative {
             if let error = rd_kafka_incremental_assign(rk, partitions) {
@@ -309,6 +324,7 @@ private let rdkafkaRebalanceCallback: @convention(c) (
         } else {
             rd_kafka_assign(rk, nil)
         }
+        ctx.partitionQueues?.remove(topicPartitions)
         ctx.state.withLock { state in
             state.revocations += 1
             state.assignment.subtract(topicPartitions)
