@@ -4,6 +4,7 @@ import Histogram
 import KafkaRuntime
 import Logging
 import Simulation
+import StreamCore
 import StreamKafka
 import Synchronization
 
@@ -159,7 +160,10 @@ struct BenchLoopClient: AsyncParsableCommand {
             let deadline = ContinuousClock.now + .seconds(30)
             while found.count < episodes.count {
                 guard ContinuousClock.now < deadline else { throw ValidationError("no answer within 30 s") }
-                for message in try consumer.poll(timeout: .milliseconds(100)) {
+                // A batch poll with a timeout waits for a full batch: one message with a wait, then the rest at once.
+                var messages = try consumer.poll(maxMessages: 1, timeout: .milliseconds(100))
+                if !messages.isEmpty { messages += try consumer.poll(timeout: .zero) }
+                for message in messages {
                     guard let object = try JSONSerialization.jsonObject(with: Data(message.value)) as? [String: Any],
                         let episode = object["episode"] as? String, let action = object["action"] as? Int
                     else { continue }
