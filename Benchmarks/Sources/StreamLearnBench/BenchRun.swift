@@ -16,7 +16,7 @@ struct BenchRun: AsyncParsableCommand {
         abstract: "The runtime end to end on an embedded broker: events/s against the transport floor, and latency.",
         discussion: """
             Throughput: N events of 20 numeric features (the logistic stream) and their labels, 500 events late on \
-            a labels topic, are produced first; then, timed from the first message to the last: (1) the transport \
+            a labels topic, are produced first, in that order (each label right after the event 500 later); then, timed from the first message to the last: (1) the transport \
             floor — the same messages consumed and one output produced per event, nothing learned; (2) the \
             runtime's scoring job — decode, score, score produced, label join, learn, PSI on the 20 inputs and the \
             score, rolling F1 — in each output mode.
@@ -83,11 +83,23 @@ struct BenchRun: AsyncParsableCommand {
         return (events, labels)
     }
 
-    static func produce(_ bootstrap: String, _ topic: String, _ lines: [String], partitions: Int) throws {
+    /// Events round-robin over `partitions` and each label right after the event 500 later (over half as many
+    /// partitions), in one producer: the order, and so the timestamps, of a stream whose labels come 500 late.
+    static func produce(
+        _ bootstrap: String, events: [String], labels: [String], partitions: Int, prefix: String = "bench"
+    ) throws {
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: bootstrap))
-        for (index, line) in lines.enumerated() {
-            try producer.send(topic: topic, partition: Int32(index % partitions), key: nil, value: Array(line.utf8))
+        let labelPartitions = max(partitions / 2, 1)
+        func label(_ index: Int) throws {
+            try producer.send(
+                topic: "\(prefix)-labels", partition: Int32(index % labelPartitions), key: nil, value: Array(labels[index].utf8))
         }
+        for (index, line) in events.enumerated() {
+            try producer.send(
+                topic: "\(prefix)-events", partition: Int32(index % partitions), key: nil, value: Array(line.utf8))
+            if index >= 500 { try label(index - 500) }
+        }
+        for index in max(0, events.count - 500)..<labels.count { try label(index) }
         try producer.close(timeout: .seconds(60))
     }
 
@@ -117,8 +129,7 @@ struct BenchRun: AsyncParsableCommand {
         defer { broker.close() }
         let bootstrap = broker.bootstrapServers
         let (events, labels) = Self.stream(count: self.events, seed: 7)
-        try Self.produce(bootstrap, "bench-events", events, partitions: partitions)
-        try Self.produce(bootstrap, "bench-labels", labels, partitions: labelPartitions)
+        try Self.produce(bootstrap, events: events, labels: labels, partitions: partitions)
         let messages = events.count + labels.count
         var result: [String: Double] = [
             "events": Double(self.events), "messages_in": Double(messages), "partitions": Double(partitions),
@@ -213,9 +224,14 @@ struct BenchRun: AsyncParsableCommand {
         let start = ContinuousClock.now
         let labelPartitions = max(partitions / 2, 1)
         for index in 0..<total {
-            // Paced: event i is sent at start + i / rate.
+            // Paced: event i is sent at start + i / rate, the events due sent together each millisecond (the driver
+            // sleeps in between rather than spin on one of the job's cores).
             let due = start + .nanoseconds(Int64(index) * 1_000_000_000 / Int64(rate))
-            while ContinuousClock.now < due { producer.poll() }
+            if ContinuousClock.now < due {
+                producer.poll()
+                let wait = due - ContinuousClock.now
+                if wait > .zero { Thread.sleep(forTimeInterval: max(wait.seconds, 0.001)) }
+            }
             try producer.send(topic: "\(name)-events", partition: Int32(index % partitions), key: nil, value: Array(events[index].utf8))
             if index >= 500 {
                 try producer.send(

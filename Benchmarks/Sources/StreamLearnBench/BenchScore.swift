@@ -92,8 +92,7 @@ struct BenchScore: AsyncParsableCommand {
         let bootstrap = broker.bootstrapServers
         let (events, labels) = BenchRun.stream(count: self.events, seed: 7)
         for name in ["alone", "loaded", "after"] {
-            try BenchRun.produce(bootstrap, "\(name)-events", events, partitions: partitions)
-            try BenchRun.produce(bootstrap, "\(name)-labels", labels, partitions: labelPartitions)
+            try BenchRun.produce(bootstrap, events: events, labels: labels, partitions: partitions, prefix: name)
         }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("bench-score-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: scratch) }
