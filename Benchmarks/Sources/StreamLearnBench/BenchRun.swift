@@ -59,12 +59,7 @@ struct BenchRun: AsyncParsableCommand {
     func run() async throws {
         let logger = global.bootstrapLogging()
         let result = try await runOnDedicatedThread { [self] in try measure(logger: logger) }
-        if json {
-            let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
-            Output.line(String(decoding: data, as: UTF8.self))
-        } else {
-            for key in result.keys.sorted() { Output.line("\(key.padding(toLength: 34, withPad: " ", startingAt: 0)) \(result[key]!)") }
-        }
+        try Output.figures(result, json: json)
     }
 
     /// Events and their labels, 500 events late, as JSON lines.

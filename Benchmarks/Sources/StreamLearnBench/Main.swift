@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import Synchronization
 
@@ -57,6 +58,16 @@ struct GlobalOptions: ParsableArguments {
 enum Output {
     static func line(_ text: String) { write(text + "\n", to: STDOUT_FILENO) }
     static func error(_ text: String) { write(text + "\n", to: STDERR_FILENO) }
+
+    /// A benchmark's figures: one JSON object, or a `name value` line each, sorted by name.
+    static func figures(_ result: [String: Double], json: Bool) throws {
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+            line(String(decoding: data, as: UTF8.self))
+        } else {
+            for key in result.keys.sorted() { line("\(key.padding(toLength: 34, withPad: " ", startingAt: 0)) \(result[key]!)") }
+        }
+    }
 
     private static func write(_ text: String, to descriptor: Int32) {
         var text = text
