@@ -26,6 +26,12 @@ final class RecordCollector: JobOutput {
     /// The input partitions of the task (an output's source names one).
     private let partitions: [TopicPartition]
     private let jobName: String
+    /// The `streamlearn.source` header every exactly-once output carries, built without allocating: its name as a
+    /// C string, per input partition the start of its value (`job/topic:partition:`), and the value (the offset
+    /// written after that start) in a buffer reused from one output to the next.
+    private let sourceHeaderName = ContiguousArray(sourceHeader.utf8CString)
+    private let sourcePrefixes: [[UInt8]]
+    private var sourceValue: [UInt8] = []
     /// The largest message the producer takes (`message.max.bytes`, librdkafka's default 1,000,000), less the
     /// record's framing: a dead letter is cut to fit it.
     private let maxProducedBytes: Int
@@ -67,6 +73,8 @@ final class RecordCollector: JobOutput {
         self.brokers = brokers
         self.partitions = partitions
         jobName = configuration.name
+        sourcePrefixes = partitions.map { Array("\(configuration.name)/\($0.topic):\($0.partition):".utf8) }
+        sourceValue.reserveCapacity((sourcePrefixes.map(\.count).max() ?? 0) + 20)
         self.waits = waits
         self.logger = logger
         self.notify = notify
@@ -227,18 +235,38 @@ final class RecordCollector: JobOutput {
             transactionStart = ContinuousClock.now
             transactionMessages = 0
         }
-        var headers = headers
         if exactlyOnce, let source = currentSource {
-            let input = partitions[source.index]
-            headers.append(KafkaHeader(
-                name: sourceHeader, value: Array("\(jobName)/\(input.topic):\(input.partition):\(source.offset)".utf8)))
+            sourceValue.removeAll(keepingCapacity: true)
+            sourceValue.append(contentsOf: sourcePrefixes[source.index])
+            appendDecimal(source.offset, to: &sourceValue)
+            try sourceHeaderName.withUnsafeBufferPointer { name in
+                try sourceValue.withUnsafeBytes { source in
+                    try enqueue(
+                        topic: topic, partition: partition, key: key, value: value, headers: headers,
+                        header: KafkaHeaderView(name: name.baseAddress!, value: source),
+                        timestampMilliseconds: timestampMilliseconds)
+                }
+            }
+        } else {
+            try enqueue(
+                topic: topic, partition: partition, key: key, value: value, headers: headers, header: nil,
+                timestampMilliseconds: timestampMilliseconds)
         }
-        // A queue that stays full: the brokers are not taking messages; waited for within the job's bound.
+        if topic == outputsTopic { answersSent += 1 } else { delta.messagesOut[topic, default: 0] += 1 }
+        return true
+    }
+
+    /// Hands one output to the producer; a queue that stays full (the brokers are not taking messages) is waited
+    /// for within the job's bound.
+    private func enqueue(
+        topic: String, partition: Int32, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
+        headers: [KafkaHeader], header: KafkaHeaderView?, timestampMilliseconds: Int64?
+    ) throws {
         var enqueued = false
         while !enqueued {
             do {
                 try producer.send(
-                    topic: topic, partition: partition, key: key, value: value, headers: headers,
+                    topic: topic, partition: partition, key: key, value: value, headers: headers, header: header,
                     timestampMilliseconds: timestampMilliseconds, waitingAtMost: .seconds(1))
                 enqueued = true
             } catch {
@@ -247,8 +275,6 @@ final class RecordCollector: JobOutput {
                 if waits.isOver { throw waits.givingUp("cannot send to '\(topic)'", error) }
             }
         }
-        if topic == outputsTopic { answersSent += 1 } else { delta.messagesOut[topic, default: 0] += 1 }
-        return true
     }
 
     func send(
@@ -435,4 +461,16 @@ final class RecordCollector: JobOutput {
         guard let topic = configuration.topics.alerts else { return }
         try publish(topic: topic, key: alert.id, value: Array(alert.jsonLine().utf8))
     }
+}
+
+/// Appends `value`'s decimal digits (a non-negative offset) to `bytes`, without allocating beyond its capacity.
+func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+    var rest = UInt64(max(0, value))
+    var divisor: UInt64 = 1
+    while divisor <= rest / 10 { divisor *= 10 }
+    repeat {
+        bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+        rest %= divisor
+        divisor /= 10
+    } while divisor > 0
 }

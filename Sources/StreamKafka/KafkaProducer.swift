@@ -62,7 +62,8 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Enqueues one message. With `partition` `nil` the key chooses the partition (librdkafka's default
-    /// consistent-random partitioner). A `nil` value is a null value (a tombstone). When the local queue is full it
+    /// consistent-random partitioner). A `nil` value is a null value (a tombstone). `header` is one more header
+    /// read in place, after `headers` (no allocation). When the local queue is full it
     /// serves delivery reports and retries for up to `waitingAtMost` (default: the message timeout), then throws
     /// ``KafkaError/Code/timedOut`` (retriable: the message was not enqueued). Throws for an invalid topic, an
     /// oversized message or a fatal producer error.
@@ -72,6 +73,7 @@ public final class KafkaProducer: Sendable {
         key: UnsafeRawBufferPointer?,
         value: UnsafeRawBufferPointer?,
         headers: [KafkaHeader] = [],
+        header: KafkaHeaderView? = nil,
         timestampMilliseconds: Int64? = nil,
         waitingAtMost: Duration? = nil
     ) throws(KafkaError) {
@@ -82,7 +84,7 @@ public final class KafkaProducer: Sendable {
         while true {
             switch try client.produce(
                 topic: handle, topicName: topic, partition: partition, key: key, value: value, headers: headers,
-                timestampMilliseconds: timestampMilliseconds)
+                header: header, timestampMilliseconds: timestampMilliseconds)
             {
             case .enqueued:
                 sent.add(1, ordering: .relaxed)

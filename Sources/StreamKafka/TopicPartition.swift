@@ -36,6 +36,21 @@ public struct TopicPartitionOffset: Hashable, Sendable, Codable, CustomStringCon
 }
 
 /// A Kafka message header.
+/// A header read in place, for a send that must not allocate: a NUL-terminated name and the value's bytes, valid
+/// during the call that takes it (librdkafka copies them).
+public struct KafkaHeaderView {
+    public let name: UnsafePointer<CChar>
+    public let value: UnsafeRawBufferPointer
+
+    public init(name: UnsafePointer<CChar>, value: UnsafeRawBufferPointer) {
+        self.name = name
+        self.value = value
+    }
+}
+
+@available(*, unavailable, message: "a KafkaHeaderView is valid only during the call that takes it")
+extension KafkaHeaderView: Sendable {}
+
 public struct KafkaHeader: Hashable, Sendable, Codable {
     public var name: String
     /// The value's bytes; `nil` for a header with a null value.

@@ -40,9 +40,10 @@ extension RDKafkaClient {
         key: UnsafeRawBufferPointer?,
         value: UnsafeRawBufferPointer?,
         headers: [KafkaHeader],
+        header: KafkaHeaderView? = nil,
         timestampMilliseconds: Int64? = nil
     ) throws(KafkaError) -> EnqueueResult {
-        let slots = 6 + headers.count
+        let slots = 7 + headers.count
         let error: OpaquePointer? = withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: slots) { vus in
             var count = 0
             func add(_ fill: (inout rd_kafka_vu_t) -> Void) {
@@ -78,6 +79,14 @@ extension RDKafkaClient {
                         $0.u.header.name = name
                         $0.u.header.val = bytes
                         $0.u.header.size = size
+                    }
+                }
+                if let header {
+                    add {
+                        $0.vtype = RD_KAFKA_VTYPE_HEADER
+                        $0.u.header.name = header.name
+                        $0.u.header.val = header.value.baseAddress
+                        $0.u.header.size = header.value.count
                     }
                 }
                 return rd_kafka_produceva(handle, vus.baseAddress, count)
@@ -120,8 +129,8 @@ extension RDKafkaClient {
     }
 }
 
-/// Calls `body` with C strings and byte pointers for each header, valid during the call.
-/// Headers are rare on the hot path, so they are copied into short-lived allocations.
+/// Calls `body` with C strings and byte pointers for each header, valid during the call. They are copied into
+/// short-lived allocations: a header sent with every message goes as a `KafkaHeaderView` instead.
 private func withHeaderPointers<R>(
     _ headers: [KafkaHeader],
     _ body: ([(UnsafePointer<CChar>, UnsafeRawPointer?, Int)]) -> R
