@@ -25,13 +25,12 @@ final class RecordCollector: JobOutput {
     private let brokers: String
     /// The input partitions of the task (an output's source names one).
     private let partitions: [TopicPartition]
-    private let jobName: String
     /// The `streamlearn.source` header every exactly-once output carries, built without allocating: its name as a
     /// C string, per input partition the start of its value (`job/topic:partition:`), and the value (the offset
     /// written after that start) in a buffer reused from one output to the next.
     private let sourceHeaderName = ContiguousArray(sourceHeader.utf8CString)
     private let sourcePrefixes: [[UInt8]]
-    private var sourceValue: [UInt8] = []
+    private var sourceValue = JSONWriter(capacity: 64)
     /// The largest message the producer takes (`message.max.bytes`, librdkafka's default 1,000,000), less the
     /// record's framing: a dead letter is cut to fit it.
     private let maxProducedBytes: Int
@@ -72,9 +71,7 @@ final class RecordCollector: JobOutput {
         self.configuration = configuration
         self.brokers = brokers
         self.partitions = partitions
-        jobName = configuration.name
         sourcePrefixes = partitions.map { Array("\(configuration.name)/\($0.topic):\($0.partition):".utf8) }
-        sourceValue.reserveCapacity((sourcePrefixes.map(\.count).max() ?? 0) + 20)
         self.waits = waits
         self.logger = logger
         self.notify = notify
@@ -236,11 +233,11 @@ final class RecordCollector: JobOutput {
             transactionMessages = 0
         }
         if exactlyOnce, let source = currentSource {
-            sourceValue.removeAll(keepingCapacity: true)
-            sourceValue.append(contentsOf: sourcePrefixes[source.index])
-            appendDecimal(source.offset, to: &sourceValue)
+            sourceValue.reset()
+            sourceValue.raw(sourcePrefixes[source.index])
+            sourceValue.int(Int(source.offset))
             try sourceHeaderName.withUnsafeBufferPointer { name in
-                try sourceValue.withUnsafeBytes { source in
+                try sourceValue.bytes.withUnsafeBytes { source in
                     try enqueue(
                         topic: topic, partition: partition, key: key, value: value, headers: headers,
                         header: KafkaHeaderView(name: name.baseAddress!, value: source),
@@ -461,16 +458,4 @@ final class RecordCollector: JobOutput {
         guard let topic = configuration.topics.alerts else { return }
         try publish(topic: topic, key: alert.id, value: Array(alert.jsonLine().utf8))
     }
-}
-
-/// Appends `value`'s decimal digits (a non-negative offset) to `bytes`, without allocating beyond its capacity.
-func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
-    var rest = UInt64(max(0, value))
-    var divisor: UInt64 = 1
-    while divisor <= rest / 10 { divisor *= 10 }
-    repeat {
-        bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-        rest %= divisor
-        divisor /= 10
-    } while divisor > 0
 }

@@ -154,6 +154,11 @@ public struct JSONWriter: Sendable {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
+    /// Bytes written as they are (text already in its final form).
+    public mutating func raw(_ text: [UInt8]) {
+        bytes.append(contentsOf: text)
+    }
+
     /// A JSON string (quotes and escapes added).
     public mutating func string(_ raw: UnsafeRawBufferPointer) {
         bytes.append(UInt8(ascii: "\""))

@@ -52,7 +52,8 @@ public struct KafkaConsumerConfiguration: Sendable, CustomStringConvertible {
     }
     /// The most messages one ``KafkaConsumer/poll(maxMessages:timeout:_:)`` hands out. Default 4096.
     public var maxBatchSize: Int = 4096
-    /// Read each assigned partition from its own queue (``KafkaConsumer/poll(_:maxMessages:_:)``) rather than
+    /// Read each assigned partition from its own queue
+    /// (``KafkaConsumer/poll(inTimestampOrder:maxMessages:groups:quotas:hold:_:)``) rather than
     /// all of them through one. A reader then decides which partition goes next, and a partition it leaves unread
     /// stops being fetched once its queue is full (`queued.max.messages.kbytes`, per partition) — no pause, no
     /// refetch. ``KafkaConsumer/poll(maxMessages:timeout:_:)`` still serves rebalances and errors. Default `false`.

@@ -91,17 +91,15 @@ public final class KafkaConsumer: Sendable {
                 count = client.dropUnassigned(buffer, count: count, assignment: assignment)
             }
             defer { client.destroyMessages(buffer, count: count) }
-            if !errors.isEmpty {
-                client.context.state.withLock { $0.events.append(contentsOf: errors.map(KafkaConsumerEvent.error)) }
-                if let fatal = errors.first(where: \.isFatal) { throw fatal }
-            }
+            try record(errors)
             if count > 0 { try body(KafkaMessageBatch(buffer: buffer, count: count)) }
             return count
         }
     }
 
-    /// Passes up to `maxMessages` messages already fetched for `partitions` to `body` one at a time, oldest timestamp first across the
-    /// partitions (ties: the one listed first), with the partition's index in the list; returns how many. Partition
+    /// Passes up to `maxMessages` messages already fetched for `partitions` to `body` one at a time, oldest
+    /// timestamp first across the partitions (ties: the one listed first), with the partition's index in the list;
+    /// returns how many. Partition
     /// `i` is in group `groups[i]` (default: all in one), and group `g` passes at most `quotas[g]` messages.
     /// Never waits: a partition with nothing fetched is left out, unless `hold(index)` says to stop there (its next
     /// message may be older than the others'). Needs ``KafkaConsumerConfiguration/partitionQueues``; partitions
@@ -128,11 +126,15 @@ public final class KafkaConsumer: Sendable {
         }
         let (count, errors) = try queues.merge(
             partitions, max: maxMessages, groups: groups, quotas: quotas, client: client, hold: hold, body)
-        if !errors.isEmpty {
-            client.context.state.withLock { $0.events.append(contentsOf: errors.map(KafkaConsumerEvent.error)) }
-            if let fatal = errors.first(where: \.isFatal) { throw fatal }
-        }
+        try record(errors)
         return count
+    }
+
+    /// Keeps errors a poll found as ``takeEvents()``; throws the first fatal one.
+    private func record(_ errors: [KafkaError]) throws(KafkaError) {
+        guard !errors.isEmpty else { return }
+        client.context.state.withLock { $0.events.append(contentsOf: errors.map(KafkaConsumerEvent.error)) }
+        if let fatal = errors.first(where: \.isFatal) { throw fatal }
     }
 
     /// Sleeps until a partition queue or the consumer's own queue (rebalances, errors) gets something while empty,
