@@ -329,7 +329,9 @@ public struct RuntimeConfiguration: Sendable {
         pipeline.model.hashBits = bits
         pipeline.features.hashBits = bits
         pipeline.threshold = try model.double("threshold", above: 0, atMost: 1) ?? 0.5
+        pipeline.features.interactions = try FeaturesReader.interactions(model, "interactions")
         try model.finish()
+        try FeaturesReader.read(try root.table("features"), into: &pipeline.features)
 
         let fields = try root.table("fields")
         decoder.idField = try fields.string("id") ?? "id"

@@ -90,6 +90,7 @@ public enum JobConfiguration: Sendable {
                 "model.hash_bits": "\(model.hashBits)", "model.l1": "\(model.l1)", "model.l2": "\(model.l2)",
                 "model.positive_weight": "\(model.positiveClassWeight)", "model.standardize": "\(model.standardize)",
             ].merging(model.optimizer.settings(prefix: "model.optimizer.")) { first, _ in first }
+                .merging(Self.featureSettings(scoring.pipeline.features)) { first, _ in first }
         case .bandit(let bandit):
             return bandit.policy.modelSettings
         case .reinforcement(let agent):
@@ -99,6 +100,27 @@ public enum JobConfiguration: Sendable {
                 "model.discount": "\(agent.discount)", "model.epsilon": "\(agent.epsilon)", "model.seed": "\(agent.seed)",
             ]
         }
+    }
+
+    /// Crosses and aggregates shape the state too (an aggregate's record layout, the dense schema).
+    static func featureSettings(_ features: FeatureSpaceConfiguration) -> [String: String] {
+        var settings: [String: String] = [:]
+        if !features.interactions.isEmpty {
+            settings["model.interactions"] = features.interactions.map { "[\($0.joined(separator: ", "))]" }
+                .joined(separator: ", ")
+        }
+        if let aggregation = features.aggregation {
+            for spec in aggregation.aggregates {
+                settings["features.aggregates.\(spec.name)"] =
+                    "\(spec.function.rawValue) of \(spec.field ?? "events") by [\(spec.key.joined(separator: ", "))] over "
+                    + "\(spec.windowMilliseconds) ms in \(spec.buckets) buckets"
+            }
+            settings["features.allowed_lateness"] = "\(aggregation.allowedLatenessMilliseconds) ms"
+            settings["features.capacity"] = "\(aggregation.capacity)"
+            settings["features.max_distinct"] = "\(aggregation.maxDistinct)"
+            settings["features.prior"] = "\(aggregation.prior)"
+        }
+        return settings
     }
 
     /// The most items the job's join holds at once (events waiting for labels, decisions for rewards); `nil`: the

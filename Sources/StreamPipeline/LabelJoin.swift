@@ -210,6 +210,8 @@ public struct LabelJoin: Sendable {
         copy.hashedIndices.append(contentsOf: features.hashedIndices)
         copy.hashedValues.removeAll(keepingCapacity: true)
         copy.hashedValues.append(contentsOf: features.hashedValues)
+        copy.targetKeys.removeAll(keepingCapacity: true)
+        copy.targetKeys.append(contentsOf: features.targetKeys)
         waiting[id] = nextSequence
         queue.append(Held(id: id, score: score, features: copy, arrival: clock, timestamp: timestamp, sequence: nextSequence))
         nextSequence += 1
@@ -300,10 +302,12 @@ extension LabelJoin: Codable {
         var hashedCounts: PackedIndices
         var hashedIndices: PackedIndices
         var hashedValues: PackedDoubles
+        /// Each event's keys for target aggregates, as many per event (absent without target aggregates).
+        var targetKeys: PackedInt64s?
 
         enum CodingKeys: String, CodingKey {
             case ids, scores, arrivals, timestamps, denseCounts = "dense_counts", dense, hashedCounts = "hashed_counts"
-            case hashedIndices = "hashed_indices", hashedValues = "hashed_values"
+            case hashedIndices = "hashed_indices", hashedValues = "hashed_values", targetKeys = "target_keys"
         }
 
         init(_ held: some Collection<Held>) {
@@ -327,6 +331,8 @@ extension LabelJoin: Codable {
             self.dense = PackedDoubles(dense)
             hashedIndices = PackedIndices(indices)
             hashedValues = PackedDoubles(values)
+            let keys = held.flatMap { $0.features.targetKeys.map { Int64(bitPattern: $0) } }
+            targetKeys = keys.isEmpty ? nil : PackedInt64s(keys)
         }
 
         /// The events, or `nil` when the columns do not agree in length.
@@ -336,8 +342,10 @@ extension LabelJoin: Codable {
                 denseCounts.values.count == count, hashedCounts.values.count == count,
                 denseCounts.values.reduce(0, { $0 + Int($1) }) == dense.values.count,
                 hashedCounts.values.reduce(0, { $0 + Int($1) }) == hashedIndices.values.count,
-                hashedIndices.values.count == hashedValues.values.count
+                hashedIndices.values.count == hashedValues.values.count,
+                (targetKeys?.values.count ?? 0) % max(count, 1) == 0
             else { return nil }
+            let keysPerEvent = count == 0 ? 0 : (targetKeys?.values.count ?? 0) / count
             var events: [Held] = []
             events.reserveCapacity(count)
             var denseStart = 0
@@ -349,6 +357,10 @@ extension LabelJoin: Codable {
                 features.dense = Array(dense.values[denseStart..<denseEnd])
                 features.hashedIndices = Array(hashedIndices.values[hashedStart..<hashedEnd])
                 features.hashedValues = Array(hashedValues.values[hashedStart..<hashedEnd])
+                if let targetKeys {
+                    features.targetKeys = targetKeys.values[index * keysPerEvent..<(index + 1) * keysPerEvent]
+                        .map { UInt64(bitPattern: $0) }
+                }
                 denseStart = denseEnd
                 hashedStart = hashedEnd
                 let timestamp = timestamps.values[index]

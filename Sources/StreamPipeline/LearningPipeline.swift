@@ -213,7 +213,9 @@ public final class LearningPipeline {
             }
         }
         if let label = labelledNow {
-            try learn(state.classifier.lastVector, score: probability, label: label, cursor: cursor)
+            try learn(
+                state.classifier.lastVector, score: probability, label: label, labelTime: event.timestampMilliseconds,
+                cursor: cursor)
         }
         if joining {
             try state.join!.advance(timestamp: event.timestampMilliseconds, orphan: orphanExpired) { expired.append($0) }
@@ -240,7 +242,9 @@ public final class LearningPipeline {
             if let label = event.label { try observeOutcome(probability: probability, label: label != 0, cursor: cursor) }
         }
         for held in expired {
-            if case .learn(let label) = state.join!.configuration.expiry { try learnHeld(held, label: label, cursor: cursor) }
+            if case .learn(let label) = state.join!.configuration.expiry {
+                try learnHeld(held, label: label, labelTime: nil, cursor: cursor)
+            }
             state.join!.recycle(held)
         }
         return .scored(probability: probability)
@@ -257,7 +261,7 @@ public final class LearningPipeline {
     private func joinLabel(id: String, label: Bool, timestamp: Int64?, cursor: SourceCursor) throws -> Outcome {
         switch state.join!.take(id: id, label: label, timestamp: timestamp, origin: labelOrigin()) {
         case .joined(let held):
-            try learnHeld(held, label: label, cursor: cursor)
+            try learnHeld(held, label: label, labelTime: timestamp, cursor: cursor)
             state.join!.recycle(held)
             return .joined
         case .orphan: return .orphanLabel
@@ -267,14 +271,17 @@ public final class LearningPipeline {
     }
 
     /// Learns a held event with its label, then lets the detectors see the outcome.
-    private func learnHeld(_ held: LabelJoin.Held, label: Bool, cursor: SourceCursor) throws {
-        try learn(held.features, score: held.score, label: label, cursor: cursor)
+    /// `labelTime` is when the label became known (the newest event's time when `nil`).
+    private func learnHeld(_ held: LabelJoin.Held, label: Bool, labelTime: Int64?, cursor: SourceCursor) throws {
+        try learn(held.features, score: held.score, label: label, labelTime: labelTime, cursor: cursor)
     }
 
     /// Learns an event's features with its label, scored `score` on arrival, then lets the detectors see it.
-    private func learn(_ features: FeatureVector, score: Double, label: Bool, cursor: SourceCursor) throws {
+    private func learn(
+        _ features: FeatureVector, score: Double, label: Bool, labelTime: Int64?, cursor: SourceCursor
+    ) throws {
         do {
-            try state.classifier.learn(features, label: label, score: score)
+            try state.classifier.learn(features, label: label, score: score, labelTime: labelTime)
         } catch {
             counts.notLearned += 1
             diagnostics(.notLearned(record: cursor.record, error))

@@ -4,6 +4,7 @@ import Foundation
 import OnlineLearning
 import StreamCore
 import StreamPipeline
+import KafkaRuntime
 
 struct LearnCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -91,6 +92,9 @@ struct LearnCommand: AsyncParsableCommand {
 
     @Flag(inversion: .prefixedNo, help: "Standardise dense features online.")
     var standardize = true
+
+    @Option(help: "Keyed aggregates and crosses: a YAML file whose `features` section and `model.interactions` are read, as in a job file (other sections are ignored).")
+    var features: String?
 
     @Option(parsing: .unconditional, help: "Probability threshold for the positive class.")
     var threshold: Double = 0.5
@@ -204,8 +208,14 @@ struct LearnCommand: AsyncParsableCommand {
         if !join && (joinCapacity != nil || joinMaxAge != nil || joinMaxAgeMs != nil || joinDefaultLabel != nil) {
             throw ValidationError("--no-join excludes the other --join options")
         }
+        let configuration: LearningPipelineConfiguration
         do {
-            _ = try ProgressiveClassifier(features: pipelineConfiguration.features, model: pipelineConfiguration.model, threshold: threshold)
+            configuration = try pipelineConfiguration()
+        } catch {
+            throw ValidationError("--features: \(error)")
+        }
+        do {
+            _ = try ProgressiveClassifier(features: configuration.features, model: configuration.model, threshold: threshold)
         } catch {
             throw ValidationError(Self.optionMessage(error))
         }
@@ -227,8 +237,9 @@ struct LearnCommand: AsyncParsableCommand {
     }
 
     /// The pipeline these options describe.
-    var pipelineConfiguration: LearningPipelineConfiguration {
+    func pipelineConfiguration() throws(ConfigurationError) -> LearningPipelineConfiguration {
         var configuration = LearningPipelineConfiguration()
+        if let features { try FeaturesReader.load(file: features, into: &configuration.features) }
         configuration.features.hashBits = hashBits
         configuration.model.optimizer = .named(optimizer, learningRate: learningRate, power: power, alpha: alpha, beta: beta)
         configuration.model.l1 = l1
@@ -290,7 +301,7 @@ struct LearnCommand: AsyncParsableCommand {
 
     /// Runs the pipeline over the input and prints the summary.
     func replay(raiser: AlertRaiser, shutdown: ShutdownRequest) throws -> Run {
-        let configuration = pipelineConfiguration
+        let configuration = try pipelineConfiguration()
         let restored = try restoredState()
         let source = try JSONLinesSource(path: file)
         if resume != nil && !continueFromSnapshot {

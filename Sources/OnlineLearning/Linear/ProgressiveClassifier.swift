@@ -17,6 +17,11 @@ public struct ProgressiveClassifier: OnlineLearner {
     public private(set) var scored = 0
     /// Events refused by the model (non-finite or out of range), never learned.
     public private(set) var refused = 0
+    /// Keyed aggregates (``FeatureSpaceConfiguration/aggregation``), filled into their dense slots before the
+    /// model sees an event.
+    public private(set) var aggregates: KeyedAggregates?
+    /// Each aggregate's dense index (from the schema; not part of the state).
+    @usableFromInline var aggregateSlots: [Int] = []
     /// Reused between events; not part of the state.
     @usableFromInline var vector = FeatureVector()
 
@@ -38,15 +43,64 @@ public struct ProgressiveClassifier: OnlineLearner {
         vectorizer = FeatureVectorizer(configuration: features)
         self.model = try LogisticRegression(configuration: model)
         metrics = ProgressiveMetrics(threshold: threshold, window: window, exactROCAUC: exactROCAUC)
+        if let aggregation = features.aggregation, !aggregation.aggregates.isEmpty {
+            do {
+                aggregates = try KeyedAggregates(configuration: aggregation)
+            } catch {
+                throw .invalidConfiguration(key: "aggregates.\(error.path)", reason: error.reason)
+            }
+            bindAggregates()
+        }
     }
 
     enum CodingKeys: String, CodingKey {
-        case vectorizer, model, metrics, scored, refused
+        case vectorizer, model, metrics, scored, refused, aggregates
     }
 
-    /// The probability that `event` is positive (the vectorizer may learn new feature names).
-    public mutating func predict(_ event: DecodedEvent) -> Double {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        vectorizer = try container.decode(FeatureVectorizer.self, forKey: .vectorizer)
+        model = try container.decode(LogisticRegression.self, forKey: .model)
+        metrics = try container.decode(ProgressiveMetrics.self, forKey: .metrics)
+        scored = try container.decode(Int.self, forKey: .scored)
+        refused = try container.decode(Int.self, forKey: .refused)
+        aggregates = try container.decodeIfPresent(KeyedAggregates.self, forKey: .aggregates)
+        if aggregates?.configuration != vectorizer.configuration.aggregation
+            && !(aggregates == nil && (vectorizer.configuration.aggregation?.aggregates.isEmpty ?? true))
+        {
+            throw DecodingError.dataCorruptedError(
+                forKey: .aggregates, in: container,
+                debugDescription: "the keyed aggregates differ from the feature space's configuration")
+        }
+        bindAggregates()
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(vectorizer, forKey: .vectorizer)
+        try container.encode(model, forKey: .model)
+        try container.encode(metrics, forKey: .metrics)
+        try container.encode(scored, forKey: .scored)
+        try container.encode(refused, forKey: .refused)
+        try container.encodeIfPresent(aggregates, forKey: .aggregates)
+    }
+
+    private mutating func bindAggregates() {
+        aggregateSlots = (aggregates?.configuration.aggregates ?? []).map { vectorizer.schema.index(of: $0.name)! }
+    }
+
+    /// The event's features: the vectorizer's, then its aggregates from the keys' history (added to it with
+    /// `update`).
+    @inline(__always)
+    mutating func features(_ event: DecodedEvent, update: Bool) {
         vectorizer.vectorize(event, into: &vector)
+        if aggregates != nil { aggregates!.apply(event, slots: aggregateSlots, into: &vector, update: update) }
+    }
+
+    /// The probability that `event` is positive (the vectorizer may learn new feature names). Aggregates are read
+    /// from the keys' history as it is; the event is not added to it.
+    public mutating func predict(_ event: DecodedEvent) -> Double {
+        features(event, update: false)
         return model.predict(vector)
     }
 
@@ -82,7 +136,7 @@ public struct ProgressiveClassifier: OnlineLearner {
     /// Throws (counting it as ``refused``, not scored) when a value is beyond what the model can learn: an event
     /// that could never be learned when its label comes is refused now, as an inline-labelled one is.
     public mutating func score(_ event: DecodedEvent) throws(LearningError) -> Double {
-        vectorizer.vectorize(event, into: &vector)
+        features(event, update: true)
         let probability: Double
         do {
             probability = try model.predictLearnable(vector)
@@ -104,10 +158,16 @@ public struct ProgressiveClassifier: OnlineLearner {
     /// metrics record `score`, the probability given when the event arrived (progressive validation with
     /// delayed labels, as River's `simulate_qa`). Throws (learning nothing, metrics unchanged) when the model
     /// refuses the values.
-    public mutating func learn(_ features: FeatureVector, label: Bool, score: Double) throws(LearningError) {
+    ///
+    /// `labelTime` (epoch ms; the newest event's when `nil`) is when the label became known: the event's keys
+    /// learn it into their target aggregates at that time.
+    public mutating func learn(
+        _ features: FeatureVector, label: Bool, score: Double, labelTime: Int64? = nil
+    ) throws(LearningError) {
         do {
             try model.predictThenLearn(features, label: label)
             metrics.update(probability: score, label: label)
+            if aggregates != nil { aggregates!.learnLabel(keys: features.targetKeys, positive: label, at: labelTime) }
         } catch {
             refused += 1
             throw named(error)
@@ -135,13 +195,16 @@ public struct ProgressiveClassifier: OnlineLearner {
     /// Throws (learning nothing, metrics unchanged) when the model refuses the event's values.
     @discardableResult
     public mutating func process(_ event: DecodedEvent) throws(LearningError) -> Double {
-        vectorizer.vectorize(event, into: &vector)
+        features(event, update: true)
         scored += 1
         guard let label = event.label else { return model.predict(vector) }
         let positive = label != 0
         do {
             let probability = try model.predictThenLearn(vector, label: positive)
             metrics.update(probability: probability, label: positive)
+            if aggregates != nil {
+                aggregates!.learnLabel(keys: vector.targetKeys, positive: positive, at: event.timestampMilliseconds)
+            }
             return probability
         } catch {
             refused += 1

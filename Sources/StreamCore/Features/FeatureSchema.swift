@@ -33,6 +33,11 @@ public struct FeatureSchema: Sendable, Hashable, Codable {
         return append(Array(name))
     }
 
+    /// The index of `name`, if the schema has it.
+    public func index(of name: String) -> Int? {
+        Array(name.utf8).withUnsafeBytes { bytes in lookup(bytes, hash: fnv1a64(bytes)) }
+    }
+
     func lookup(_ name: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
         slots.withUnsafeBufferPointer { slots in
             nameHashes.withUnsafeBufferPointer { hashes in

@@ -9,6 +9,9 @@ public struct FeatureVector: Sendable, Hashable, Codable {
     public var dense: [Double] = []
     public var hashedIndices: [UInt32] = []
     public var hashedValues: [Double] = []
+    /// The event's key per key group with target aggregates (``AggregationConfiguration``), so that its label can
+    /// be learned into them when it comes; empty without target aggregates.
+    public var targetKeys: [UInt64] = []
 
     public init() {}
 
@@ -30,9 +33,12 @@ public struct FeatureSpaceConfiguration: Sendable, Hashable, Codable {
     public var numericFeatures: [String]? = nil
     /// Numeric features beyond a full or fixed schema are hashed by name instead. Default 1,024.
     public var maxDenseFeatures: Int = 1_024
-    /// Feature crosses `[a, b]`: numeric × numeric hashes `a×b` with the product; with a categorical side it
-    /// hashes `a=x×b=y` (or `a=x×b`) with the numeric side's value, or 1.
+    /// Feature crosses `[a, b]` or `[a, b, c]` (Vowpal Wabbit's `-q`/`--cubic`): numeric sides multiply the
+    /// value, categorical sides join the hashed name (`a=x×b=y` with 1; `a=x×b` with b's value; `a×b` with the
+    /// product). A cross is skipped for an event that lacks one of its fields.
     public var interactions: [[String]] = []
+    /// Keyed aggregates, each a dense feature named by its aggregate (kept by the classifier). Default none.
+    public var aggregation: AggregationConfiguration? = nil
 
     public init() {}
 }

@@ -15,24 +15,24 @@ public struct FeatureVectorizer: Sendable, Codable {
     private static let unresolved: Int32 = -2
     private static let notDense: Int32 = -1
 
+    /// A cross's fields (two or three), with their names' FNV-1a hashes.
     struct Cross: Sendable, Codable {
-        var first: [UInt8]
-        var firstHash: UInt64
-        var second: [UInt8]
-        var secondHash: UInt64
+        var names: [[UInt8]]
+        var hashes: [UInt64]
     }
 
     public init(configuration: FeatureSpaceConfiguration = FeatureSpaceConfiguration()) {
         self.configuration = configuration
         schema = FeatureSchema(names: configuration.numericFeatures ?? [])
+        // Aggregates are dense features the classifier fills: their slots exist from the start.
+        for spec in configuration.aggregation?.aggregates ?? [] where schema.index(of: spec.name) == nil {
+            _ = schema.append(Array(spec.name.utf8))
+        }
         mask = UInt32((UInt64(1) << UInt64(min(max(configuration.hashBits, 1), 30))) - 1)
-        crosses = configuration.interactions.compactMap { pair in
-            guard pair.count == 2 else { return nil }
-            let first = Array(pair[0].utf8)
-            let second = Array(pair[1].utf8)
-            return Cross(
-                first: first, firstHash: first.withUnsafeBytes { fnv1a64($0) }, second: second,
-                secondHash: second.withUnsafeBytes { fnv1a64($0) })
+        crosses = configuration.interactions.compactMap { fields in
+            guard (2...3).contains(fields.count) else { return nil }
+            let names = fields.map { Array($0.utf8) }
+            return Cross(names: names, hashes: names.map { name in name.withUnsafeBytes { fnv1a64($0) } })
         }
         scratch.reserveCapacity(256)
     }
@@ -148,15 +148,16 @@ public struct FeatureVectorizer: Sendable, Codable {
     }
 
     private mutating func appendCross(_ cross: Cross, event: DecodedEvent, into vector: inout FeatureVector) {
-        guard let first = Self.find(cross.first, hash: cross.firstHash, in: event),
-            let second = Self.find(cross.second, hash: cross.secondHash, in: event)
-        else { return }
+        // Every side is looked up before anything is written: a cross missing a field adds nothing.
+        for part in cross.names.indices {
+            guard Self.find(cross.names[part], hash: cross.hashes[part], in: event) != nil else { return }
+        }
         scratch.removeAll(keepingCapacity: true)
         var weight = 1.0
-        for (side, name) in [(first, cross.first), (second, cross.second)] {
-            if !scratch.isEmpty { scratch.append(contentsOf: "×".utf8) }
-            scratch.append(contentsOf: name)
-            switch side {
+        for part in cross.names.indices {
+            if part > 0 { scratch.append(contentsOf: "×".utf8) }
+            scratch.append(contentsOf: cross.names[part])
+            switch Self.find(cross.names[part], hash: cross.hashes[part], in: event)! {
             case .number(let value): weight *= value
             case .text(let range):
                 scratch.append(UInt8(ascii: "="))
