@@ -31,6 +31,8 @@ struct KeyGroup: Sendable {
     /// Records handed out so far (free ones are reused first).
     private var allocated = 0
     private var free: [Int32] = []
+    /// Records ever handed out: at most the capacity, whatever the stream.
+    var recordsAllocated: Int { allocated }
     /// The most and least recently seen records.
     private var newest: Int32 = -1
     private var oldest: Int32 = -1
