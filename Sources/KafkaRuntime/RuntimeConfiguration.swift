@@ -238,6 +238,10 @@ public struct RuntimeConfiguration: Sendable {
         output.maxMessagesPerTransaction = try outputTable.int("max_messages_per_transaction", min: 1) ?? 10_000
         output.maxMessageBytes = try outputTable.int("max_message_bytes", min: 64, max: 64 << 20) ?? 65_536
         if let ms = try outputTable.int("linger_ms", min: 0, max: 10_000) { output.linger = .milliseconds(ms) }
+        let explain = try outputTable.int("explain", min: 0, max: 64) ?? 0
+        if explain > 0 && kind != .scoring {
+            throw ConfigurationError(path: outputTable.keyPath("explain"), reason: "explains scores: only for scoring jobs")
+        }
         try outputTable.finish()
 
         let snapshotTable = try root.table("snapshots")
@@ -295,7 +299,9 @@ public struct RuntimeConfiguration: Sendable {
 
         switch kind {
         case .scoring:
-            configuration.job = .scoring(try readScoring(root, join: join, maxDocumentBytes: output.maxMessageBytes))
+            var scoring = try readScoring(root, join: join, maxDocumentBytes: output.maxMessageBytes)
+            scoring.explain = explain
+            configuration.job = .scoring(scoring)
         case .bandit:
             configuration.job = .bandit(.init(policy: try readBandit(root), join: join))
         case .reinforcement:

@@ -23,6 +23,9 @@ public enum JobConfiguration: Sendable {
     public struct Scoring: Sendable {
         public var pipeline: LearningPipelineConfiguration
         public var decoder: EventDecoderConfiguration
+        /// Each score message lists this many of the largest contributions to its score (`output.explain`).
+        /// Default 0: none.
+        public var explain = 0
 
         public init(pipeline: LearningPipelineConfiguration = .init(), decoder: EventDecoderConfiguration = .init()) {
             self.pipeline = pipeline

@@ -14,6 +14,7 @@ public final class ScoringJob: StreamJob {
     @exclusivity(unchecked) private var writer = JSONWriter()
     @exclusivity(unchecked) private var snapshotRequest: SnapshotStore.Reason?
     private let threshold: Double
+    private let explain: Int
     /// The output of the message being processed (for early labels' origins and their expiry).
     @exclusivity(unchecked) private var output: (any JobOutput)?
     /// Where the message being processed came from.
@@ -34,6 +35,7 @@ public final class ScoringJob: StreamJob {
         pipeline = try LearningPipeline(configuration: pipelineConfiguration, state: state, store: store, raiser: raiser)
         decoder = EventDecoder(configuration: configuration.decoder)
         threshold = pipelineConfiguration.threshold
+        explain = configuration.explain
         pipeline.deferAlertSnapshot = { [unowned self] alert in
             if self.snapshotRequest == nil { self.snapshotRequest = .alert(alert.id) }
             return nextSnapshotPath?() ?? store.nextPath
@@ -95,6 +97,10 @@ public final class ScoringJob: StreamJob {
             writer.raw(",\"latency_us\":")
             let latency = ContinuousClock.now - message.received
             writer.int(Int(latency.components.seconds) * 1_000_000 + Int(latency.components.attoseconds / 1_000_000_000_000))
+            if explain > 0 {
+                writer.raw(",\"explain\":")
+                writer.contributions(pipeline.state.classifier.explainLast(event, count: explain))
+            }
             writer.raw("}")
             try writer.bytes.withUnsafeBytes { value in try output.answer(key: event.bytes(id), value: value) }
             return nil

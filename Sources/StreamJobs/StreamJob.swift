@@ -1,6 +1,7 @@
 import Alerting
 public import Foundation
 public import OnlineLearning
+import StreamCore
 
 /// One input message as a job sees it, valid only during ``StreamJob/process(_:_:)``.
 public struct JobMessage {
@@ -147,6 +148,25 @@ public struct JSONWriter: Sendable {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    /// `[{"feature","value","contribution"}, …]`: a score's explanation.
+    public mutating func contributions(_ list: [ProgressiveClassifier.Contribution]) {
+        raw("[")
+        for (index, item) in list.enumerated() {
+            raw(index == 0 ? "{\"feature\":" : ",{\"feature\":")
+            string(item.feature)
+            raw(",\"value\":")
+            switch item.value {
+            case .number(let value): double(value)
+            case .text(let text): string(text)
+            case .missing: raw("null")
+            }
+            raw(",\"contribution\":")
+            double(item.contribution)
+            raw("}")
+        }
+        raw("]")
+    }
 
     public mutating func reset() { bytes.removeAll(keepingCapacity: true) }
 

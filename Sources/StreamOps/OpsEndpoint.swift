@@ -46,15 +46,18 @@ final class SyncScorer: Sendable {
     }
 
     /// The HTTP status and the JSON body answering `body`.
-    func score(_ body: ByteBuffer) -> (status: Int, body: [UInt8]) {
+    /// With `explain` > 0, the answer lists that many of the largest contributions to the score.
+    func score(_ body: ByteBuffer, explain: Int = 0) -> (status: Int, body: [UInt8]) {
         let slot = slots[next.add(1, ordering: .relaxed).oldValue % slots.count]
         let status = status
         return slot.worker.withLock { worker in
-            body.withUnsafeReadableBytes { bytes in Self.score(bytes, worker: worker, status: status) }
+            body.withUnsafeReadableBytes { bytes in Self.score(bytes, worker: worker, status: status, explain: explain) }
         }
     }
 
-    private static func score(_ body: UnsafeRawBufferPointer, worker: Worker, status: RuntimeStatus) -> (status: Int, body: [UInt8]) {
+    private static func score(
+        _ body: UnsafeRawBufferPointer, worker: Worker, status: RuntimeStatus, explain: Int
+    ) -> (status: Int, body: [UInt8]) {
         do {
             try worker.decoder.decode(body, into: worker.event)
         } catch {
@@ -103,6 +106,10 @@ final class SyncScorer: Sendable {
         worker.writer.bool(probability >= live.threshold)
         worker.writer.raw(#","model_version":"#)
         worker.writer.int(live.version)
+        if explain > 0 {
+            worker.writer.raw(#","explain":"#)
+            worker.writer.contributions(worker.classifier!.explainLast(event, count: explain))
+        }
         worker.writer.raw("}")
         return (200, worker.writer.bytes)
     }
@@ -188,8 +195,16 @@ public struct OpsEndpoint: Sendable {
                 metrics.countScoreRequest(status: 413)
                 return Self.response(.contentTooLarge, #"{"error":"body larger than output.max_message_bytes (\#(maxBodyBytes))"}"#)
             }
+            var explain = 0
+            if let text = request.uri.queryParameters["explain"] {
+                guard let count = Int(String(text)), (0...64).contains(count) else {
+                    metrics.countScoreRequest(status: 400)
+                    return Self.response(.badRequest, #"{"error":"explain must be a whole number from 0 to 64"}"#)
+                }
+                explain = count
+            }
             let started = ContinuousClock.now
-            let (code, answer) = scorer.score(body)
+            let (code, answer) = scorer.score(body, explain: explain)
             metrics.httpScoreLatency.record(.now - started)
             metrics.countScoreRequest(status: code)
             return Response(

@@ -2,31 +2,28 @@ import StreamCore
 
 /// The keys of one key (a field or a tuple of fields) and their records: an open-addressing table of 64-bit key
 /// hashes (linear probing, deletion by backward shift), a least-recently-seen list for eviction and expiry, and
-/// records of `stride` values in pages of 1,024 keys (so a copy shares the pages until one is written).
+/// records in pages of 32 keys, each page one array: a copy of the group (a snapshot's, `POST /score`'s) shares
+/// every page, and the loop's next write to a key copies that key's page only (32 records), never the table of
+/// records.
 ///
-/// Keys are identified by their 64-bit hash: two keys collide with probability about n²/2⁶⁵ (1 in 37 million for
-/// a million keys).
+/// A record is `3 + stride` words: the key, the time it was last seen, its two list links (32 bits each), then
+/// the aggregates' values. Keys are identified by their 64-bit hash: two keys collide with probability about
+/// n²/2⁶⁵ (1 in 37 million for a million keys).
 struct KeyGroup: Sendable {
-    static let pageShift = 10
+    static let pageShift = 5
     static let pageSize = 1 << pageShift
-
-    struct Page: Sendable {
-        var keys: [UInt64]
-        var seen: [Int64]
-        /// Previous (more recent) and next (less recent) record in the list, `-1` at the ends.
-        var links: [Int32]
-        var values: [Double]
-    }
+    static let header = 3
 
     /// The key fields' indices in ``KeyedAggregates/fields``.
     let fields: [Int]
+    /// Values per record (the header not counted).
     let stride: Int
     let blank: [Double]
     let timeToLive: Int64
     let capacity: Int
     /// Slot → record + 1 (0: empty).
-    private var table: [Int32] = Array(repeating: 0, count: 1_024)
-    private var pages: [Page] = []
+    private var table: [Int32] = Array(repeating: 0, count: 64)
+    private var pages: [[Double]] = []
     private(set) var count = 0
     /// Records handed out so far (free ones are reused first).
     private var allocated = 0
@@ -57,10 +54,20 @@ struct KeyGroup: Sendable {
     }
 
     @inline(__always) private func page(_ record: Int32) -> Int { Int(record) >> Self.pageShift }
-    @inline(__always) private func index(_ record: Int32) -> Int { Int(record) & (Self.pageSize - 1) }
+    @inline(__always) private func base(_ record: Int32) -> Int {
+        (Int(record) & (Self.pageSize - 1)) * (Self.header + stride)
+    }
 
-    func key(_ record: Int32) -> UInt64 { pages[page(record)].keys[index(record)] }
-    func seen(_ record: Int32) -> Int64 { pages[page(record)].seen[index(record)] }
+    @inline(__always) private func word(_ record: Int32, _ offset: Int) -> UInt64 {
+        pages[page(record)][base(record) + offset].bitPattern
+    }
+
+    @inline(__always) private mutating func setWord(_ record: Int32, _ offset: Int, _ value: UInt64) {
+        pages[page(record)][base(record) + offset] = Double(bitPattern: value)
+    }
+
+    func key(_ record: Int32) -> UInt64 { word(record, 0) }
+    func seen(_ record: Int32) -> Int64 { Int64(bitPattern: word(record, 1)) }
 
     // MARK: - Table
 
@@ -120,22 +127,18 @@ struct KeyGroup: Sendable {
             record = Int32(allocated)
             allocated += 1
             if page(record) == pages.count {
-                pages.append(Page(
-                    keys: Array(repeating: 0, count: Self.pageSize), seen: Array(repeating: 0, count: Self.pageSize),
-                    links: Array(repeating: -1, count: 2 * Self.pageSize), values: []))
-                pages[pages.count - 1].values.reserveCapacity(Self.pageSize * stride)
+                pages.append([])
+                pages[pages.count - 1].reserveCapacity(Self.pageSize * (Self.header + stride))
             }
+            pages[page(record)].append(contentsOf: repeatElement(0, count: Self.header))
+            pages[page(record)].append(contentsOf: blank)
         }
         let p = page(record)
-        let i = index(record)
-        pages[p].keys[i] = key
-        pages[p].seen[i] = now
-        if pages[p].values.count < (i + 1) * stride {
-            pages[p].values.append(contentsOf: blank)
-        } else {
-            pages[p].values.withUnsafeMutableBufferPointer { values in
-                for offset in 0..<stride { values[i * stride + offset] = blank[offset] }
-            }
+        let start = base(record)
+        pages[p].withUnsafeMutableBufferPointer { words in
+            words[start] = Double(bitPattern: key)
+            words[start + 1] = Double(bitPattern: UInt64(bitPattern: now))
+            for offset in 0..<stride { words[start + Self.header + offset] = blank[offset] }
         }
         count += 1
         if count * 2 > table.count { grow() }
@@ -146,9 +149,7 @@ struct KeyGroup: Sendable {
 
     /// Marks `record` seen at `now` (keeping the latest time) and makes it the most recent.
     mutating func touch(_ record: Int32, now: Int64) {
-        let p = page(record)
-        let i = index(record)
-        if now > pages[p].seen[i] { pages[p].seen[i] = now }
+        if now > seen(record) { setWord(record, 1, UInt64(bitPattern: now)) }
         guard record != newest else { return }
         unlink(record)
         link(record)
@@ -180,21 +181,22 @@ struct KeyGroup: Sendable {
         }
     }
 
+    /// The previous (more recent) or next (less recent) record in the list, `-1` at the ends.
     @inline(__always)
     private func link(of record: Int32, next: Bool) -> Int32 {
-        pages[page(record)].links[2 * index(record) + (next ? 1 : 0)]
+        let links = word(record, 2)
+        return Int32(bitPattern: UInt32(truncatingIfNeeded: next ? links >> 32 : links))
     }
 
     @inline(__always)
-    private mutating func setLink(of record: Int32, next: Bool, to value: Int32) {
-        pages[page(record)].links[2 * index(record) + (next ? 1 : 0)] = value
+    private mutating func setLinks(of record: Int32, previous: Int32, next: Int32) {
+        setWord(record, 2, UInt64(UInt32(bitPattern: previous)) | UInt64(UInt32(bitPattern: next)) << 32)
     }
 
     /// Puts `record` at the most recent end.
     private mutating func link(_ record: Int32) {
-        setLink(of: record, next: false, to: -1)
-        setLink(of: record, next: true, to: newest)
-        if newest >= 0 { setLink(of: newest, next: false, to: record) }
+        setLinks(of: record, previous: -1, next: newest)
+        if newest >= 0 { setLinks(of: newest, previous: record, next: link(of: newest, next: true)) }
         newest = record
         if oldest < 0 { oldest = record }
     }
@@ -202,23 +204,22 @@ struct KeyGroup: Sendable {
     private mutating func unlink(_ record: Int32) {
         let previous = link(of: record, next: false)
         let next = link(of: record, next: true)
-        if previous >= 0 { setLink(of: previous, next: true, to: next) } else { newest = next }
-        if next >= 0 { setLink(of: next, next: false, to: previous) } else { oldest = previous }
+        if previous >= 0 { setLinks(of: previous, previous: link(of: previous, next: false), next: next) } else { newest = next }
+        if next >= 0 { setLinks(of: next, previous: previous, next: link(of: next, next: true)) } else { oldest = previous }
     }
 
     // MARK: - Records
 
     /// Calls `body` with `record`'s values in place, for reading (nothing is copied).
-    func read<Result>(_ record: Int32, _ body: (UnsafeMutablePointer<Double>) -> Result) -> Result {
-        pages[page(record)].values.withUnsafeBufferPointer { values in
-            body(UnsafeMutablePointer(mutating: values.baseAddress! + index(record) * stride))
-        }
+    func read<Result>(_ record: Int32, _ body: (UnsafePointer<Double>) -> Result) -> Result {
+        let start = base(record) + Self.header
+        return pages[page(record)].withUnsafeBufferPointer { words in body(words.baseAddress! + start) }
     }
 
     /// Calls `body` with `record`'s values in place, for writing (a page shared with a copy is copied first).
     mutating func write<Result>(_ record: Int32, _ body: (UnsafeMutablePointer<Double>) -> Result) -> Result {
-        let offset = index(record) * stride
-        return pages[page(record)].values.withUnsafeMutableBufferPointer { values in body(values.baseAddress! + offset) }
+        let start = base(record) + Self.header
+        return pages[page(record)].withUnsafeMutableBufferPointer { words in body(words.baseAddress! + start) }
     }
 
     /// The keys as columns, least recently seen first.

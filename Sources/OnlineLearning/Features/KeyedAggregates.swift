@@ -105,7 +105,7 @@ public struct KeyedAggregates: Sendable {
             }
             let size: Int
             switch spec.function {
-            case .distinct, .firstSeen: size = 2 * configuration.maxDistinct
+            case .distinct, .firstSeen: size = configuration.maxDistinct
             case .sinceLast: size = 1
             default: size = 1 + spec.buckets * perBucket
             }
@@ -136,7 +136,7 @@ public struct KeyedAggregates: Sendable {
         var values = Array(repeating: 0.0, count: plan.size)
         switch plan.function {
         case .distinct, .firstSeen:
-            for entry in 0..<plan.size / 2 { values[2 * entry + 1] = -.infinity }
+            break  // 0: no value
         case .sinceLast:
             values[0] = .nan
         default:
@@ -312,7 +312,7 @@ public struct KeyedAggregates: Sendable {
 
     /// Whether `bucket` is still held by the ring (not older than its oldest bucket).
     @inline(__always)
-    static func inRing(_ bucket: Int64, _ plan: Plan, _ values: UnsafeMutablePointer<Double>) -> Bool {
+    static func inRing(_ bucket: Int64, _ plan: Plan, _ values: UnsafePointer<Double>) -> Bool {
         values[0] != -.infinity && Double(bucket) > values[0] - Double(plan.buckets) && Double(bucket) <= values[0]
     }
 
@@ -346,7 +346,7 @@ public struct KeyedAggregates: Sendable {
         case .sinceLast:
             values[0] = values[0].isNaN ? Double(time) : max(values[0], Double(time))
         case .distinct, .firstSeen:
-            remember(field.hash, at: time, values, entries: plan.size / 2)
+            remember(field.hash, at: time, values, entries: plan.size)
         default:
             let bucket = bucket(time, plan)
             advance(plan, values, to: bucket)
@@ -372,34 +372,56 @@ public struct KeyedAggregates: Sendable {
         }
     }
 
+    /// A distinct value's entry: the value's hash in the high 32 bits, the second it was last seen (since the
+    /// epoch) in the low 32; 0 is no entry.
+    @inline(__always)
+    static func entry(_ hash: UInt64, seconds: UInt32) -> UInt64 {
+        UInt64(UInt32(truncatingIfNeeded: hash >> 32) | 1) << 32 | UInt64(seconds)
+    }
+
+    @inline(__always)
+    static func seconds(_ time: Int64) -> UInt32 { UInt32(clamping: max(time, 0) / 1_000) }
+
     /// Records `hash` as seen at `time`: updates its entry, or takes the entry seen longest ago.
     static func remember(_ hash: UInt64, at time: Int64, _ values: UnsafeMutablePointer<Double>, entries: Int) {
-        let bits = Double(bitPattern: hash)
+        let tag = entry(hash, seconds: 0) >> 32
+        let now = seconds(time)
         var oldest = 0
-        for entry in 0..<entries {
-            if values[2 * entry].bitPattern == hash && values[2 * entry + 1] != -.infinity {
-                values[2 * entry + 1] = max(values[2 * entry + 1], Double(time))
+        var oldestSeconds = Int64.max
+        for index in 0..<entries {
+            let word = values[index].bitPattern
+            if word != 0 && word >> 32 == tag {
+                values[index] = Double(bitPattern: entry(hash, seconds: max(UInt32(truncatingIfNeeded: word), now)))
                 return
             }
-            if values[2 * entry + 1] < values[2 * oldest + 1] { oldest = entry }
+            // An empty entry (-1) is taken before any value.
+            let seen = word == 0 ? -1 : Int64(UInt32(truncatingIfNeeded: word))
+            if seen < oldestSeconds {
+                oldest = index
+                oldestSeconds = seen
+            }
         }
-        values[2 * oldest] = bits
-        values[2 * oldest + 1] = Double(time)
+        values[oldest] = Double(bitPattern: entry(hash, seconds: now))
     }
 
     /// One aggregate's value for an event at `time`, from its key's history.
-    private func feature(_ plan: Plan, _ values: UnsafeMutablePointer<Double>, time: Int64) -> Double {
+    private func feature(_ plan: Plan, _ values: UnsafePointer<Double>, time: Int64) -> Double {
         let field = plan.field >= 0 ? self.values[plan.field] : FieldValue(present: true)
         switch plan.function {
         case .sinceLast:
             return values[0].isNaN ? .nan : max(Double(time) - values[0], 0) / 1_000
         case .distinct, .firstSeen:
-            let since = Double(time - plan.window)
+            // Seen within the window: at a second after `time - window` (to the second).
+            let (quotient, remainder) = (time &- plan.window).quotientAndRemainder(dividingBy: 1_000)
+            let since = remainder < 0 ? quotient - 1 : quotient
+            let tag = Self.entry(field.hash, seconds: 0) >> 32
             var distinct = 0.0
-            for entry in 0..<plan.size / 2 where values[2 * entry + 1] > since {
+            for index in 0..<plan.size {
+                let word = values[index].bitPattern
+                guard word != 0, Int64(UInt32(truncatingIfNeeded: word)) > since else { continue }
                 if plan.function == .firstSeen {
                     guard field.present else { return .nan }
-                    if values[2 * entry].bitPattern == field.hash { return 0 }
+                    if word >> 32 == tag { return 0 }
                 } else {
                     distinct += 1
                 }

@@ -57,6 +57,21 @@ public struct LogisticRegression: OnlineLearner, Hashable {
     /// Hashed weights by bucket (empty until the first hashed feature).
     public var hashedWeights: [Double] { hashed.weights }
 
+    /// What dense feature `index` with `value` adds to the score: its weight × the standardised value, or its
+    /// missing weight when `value` is `NaN` (0 for a feature the model has no weight for yet).
+    public func denseContribution(at index: Int, value: Double) -> Double {
+        guard index < dense.count, index < missing.count else { return 0 }
+        if value.isNaN { return configuration.missingIndicators ? missing.weight(index) : 0 }
+        let scaled = configuration.standardize && index < standardizer.count ? standardizer.scaled(value, at: index) : value
+        return dense.weight(index) * scaled
+    }
+
+    /// What hashed bucket `bucket` with `value` adds to the score.
+    public func hashedContribution(bucket: UInt32, value: Double) -> Double {
+        guard Int(bucket) < hashed.count else { return 0 }
+        return hashed.weight(Int(bucket)) * value
+    }
+
     /// The probability that `features` belong to the positive class.
     public func predict(_ features: FeatureVector) -> Double {
         let (score, _) = margin(features)

@@ -148,6 +148,35 @@ public struct ProgressiveClassifier: OnlineLearner {
         return probability
     }
 
+    /// One feature's part in a score: `contribution` is what it added to the log-odds (weight × standardised
+    /// value; a missing value's weight; a hashed feature's weight × value).
+    public struct Contribution: Sendable, Hashable {
+        public var feature: String
+        public var value: FeatureValue
+        public var contribution: Double
+    }
+
+    /// The `count` largest contributions to the score of `event`, the event last scored or predicted (its
+    /// features are still in the classifier's buffer), largest first. Allocates: for explanations only.
+    public func explainLast(_ event: DecodedEvent, count: Int) -> [Contribution] {
+        guard count > 0 else { return [] }
+        var all: [Contribution] = []
+        let names = vectorizer.schema.names
+        for (index, value) in vector.dense.enumerated() where index < names.count {
+            let contribution = model.denseContribution(at: index, value: value)
+            guard contribution != 0 else { continue }
+            all.append(Contribution(feature: names[index], value: value.isNaN ? .missing : .number(value), contribution: contribution))
+        }
+        let hashedNames = vectorizer.hashedNames(event)
+        for (position, bucket) in vector.hashedIndices.enumerated() where position < hashedNames.count {
+            let contribution = model.hashedContribution(bucket: bucket, value: vector.hashedValues[position])
+            guard contribution != 0 else { continue }
+            all.append(Contribution(feature: hashedNames[position].feature, value: hashedNames[position].value, contribution: contribution))
+        }
+        all.sort { $0.contribution != $1.contribution ? $0.contribution > $1.contribution : $0.feature < $1.feature }
+        return Array(all.prefix(count))
+    }
+
     /// Takes back the count of the event last scored, which the caller did not answer (a duplicate id).
     public mutating func withdrawLastScore() { scored -= 1 }
 

@@ -15,8 +15,8 @@ public struct AggregationConfiguration: Sendable, Hashable, Codable {
     /// (counted) when a new key would exceed it. Default 1,048,576.
     public var capacity: Int = 1 << 20
     /// The most distinct values a key remembers for `distinct` and `first_seen` (exact up to this many values in
-    /// the window; beyond it the value seen longest ago is forgotten). Default 32.
-    public var maxDistinct: Int = 32
+    /// the window; beyond it the value seen longest ago is forgotten). One 8-byte word per value per key. Default 16.
+    public var maxDistinct: Int = 16
     /// A target rate starts from the global rate with this weight in labels (a new key scores the global rate;
     /// after `prior` labels of its own, half its own rate). Default 10.
     public var prior: Double = 10

@@ -1,3 +1,19 @@
+/// A feature's value as an event carried it, for explanations.
+public enum FeatureValue: Sendable, Hashable, CustomStringConvertible {
+    case number(Double)
+    case text(String)
+    case missing
+
+    public var description: String {
+        switch self {
+        case .number(let value):
+            value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+        case .text(let text): text
+        case .missing: "null"
+        }
+    }
+}
+
 /// Turns decoded events into ``FeatureVector``s: dense numeric features by schema index, hashed categorical
 /// features and crosses. A value type whose state (the schema) is `Codable` for snapshots.
 public struct FeatureVectorizer: Sendable, Codable {
@@ -116,6 +132,34 @@ public struct FeatureVectorizer: Sendable, Codable {
         for cross in crosses {
             appendCross(cross, event: event, into: &vector)
         }
+    }
+
+    /// What each hashed entry of `event`'s vector stands for, in the vector's order: the field's name and its
+    /// value as the event carried it (a cross: its fields' names and values joined by `×`). For explanations:
+    /// allocates.
+    public func hashedNames(_ event: DecodedEvent) -> [(feature: String, value: FeatureValue)] {
+        var names: [(feature: String, value: FeatureValue)] = []
+        for feature in event.numeric where schema.lookup(event.bytes(feature.name), hash: feature.nameHash) == nil {
+            names.append((event.string(feature.name), .number(feature.value)))
+        }
+        for feature in event.categorical {
+            names.append((event.string(feature.name), .text(event.string(feature.value))))
+        }
+        for cross in crosses {
+            var parts: [String] = []
+            var values: [String] = []
+            for part in cross.names.indices {
+                guard let side = Self.find(cross.names[part], hash: cross.hashes[part], in: event) else { break }
+                parts.append(String(decoding: cross.names[part], as: UTF8.self))
+                switch side {
+                case .number(let value): values.append(FeatureValue.number(value).description)
+                case .text(let range): values.append(event.string(range))
+                }
+            }
+            guard parts.count == cross.names.count else { continue }
+            names.append((parts.joined(separator: "×"), .text(values.joined(separator: "×"))))
+        }
+        return names
     }
 
     private mutating func denseIndex(
