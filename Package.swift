@@ -162,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "StreamOpsTests",
             dependencies: [
-                "StreamOps", "KafkaRuntime", "StreamJobs",
+                "StreamOps", "KafkaRuntime", "StreamJobs", "StreamTestKit", "StreamPipeline", "OnlineLearning", "Alerting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -28,12 +28,14 @@ public struct Expectation: Sendable {
         case f1
         case rocAUC = "roc_auc"
         case prAUC = "pr_auc"
+        case recallAtOnePercentFPR = "recall_at_1pct_fpr"
 
         func value(_ point: ScenarioResult.QualityPoint) -> Double? {
             switch self {
             case .f1: point.f1
             case .rocAUC: point.rocAUC
             case .prAUC: point.averagePrecision
+            case .recallAtOnePercentFPR: point.recallAtOnePercentFPR
             }
         }
     }
@@ -45,6 +47,9 @@ public struct Expectation: Sendable {
         case trainingReturn = "training_return"
         case regret
         case rocAUC = "roc_auc"
+        /// Over every event scored, together.
+        case prAUC = "pr_auc"
+        case recallAtOnePercentFPR = "recall_at_1pct_fpr"
 
         var higherIsBetter: Bool { self != .regret }
 
@@ -55,6 +60,8 @@ public struct Expectation: Sendable {
             case .trainingReturn: run.meanReturn
             case .regret: run.regret.last
             case .rocAUC: run.wholeRunROCAUC
+            case .prAUC: run.metric(.prAUC, from: 0, to: nil)
+            case .recallAtOnePercentFPR: run.metric(.recallAtOnePercentFPR, from: 0, to: nil)
             }
         }
     }
@@ -76,8 +83,8 @@ public struct Expectation: Sendable {
         case scoredOnce
         /// An agent's figure, as the mean over seeds.
         case figure(Figure, agent: String?, atLeast: Double?, atMost: Double?, pulls: Int?)
-        /// Agent `agent` does better than `over` on the figure's mean over seeds.
-        case beats(agent: String, over: String, on: Figure)
+        /// Agent `agent` does better than `over` on the figure's mean over seeds, by at least `by`.
+        case beats(agent: String, over: String, on: Figure, by: Double)
     }
 
     public var check: Check
@@ -153,7 +160,7 @@ public struct Expectation: Sendable {
         case "recovers":
             try requireStream()
             guard let metric = try table.choice("metric", Metric.self) else {
-                throw ConfigurationError(path: table.keyPath("metric"), reason: "is required (f1, roc_auc or pr_auc)")
+                throw ConfigurationError(path: table.keyPath("metric"), reason: "is required (f1, roc_auc, pr_auc or recall_at_1pct_fpr)")
             }
             guard let above = try table.double("above") else {
                 throw ConfigurationError(path: table.keyPath("above"), reason: "is required")
@@ -162,7 +169,7 @@ public struct Expectation: Sendable {
         case "metric":
             try requireStream()
             guard let metric = try table.choice("name", Metric.self) else {
-                throw ConfigurationError(path: table.keyPath("name"), reason: "is required (f1, roc_auc or pr_auc)")
+                throw ConfigurationError(path: table.keyPath("name"), reason: "is required (f1, roc_auc, pr_auc or recall_at_1pct_fpr)")
             }
             let atLeast = try table.double("at_least")
             let atMost = try table.double("at_most")
@@ -190,7 +197,7 @@ public struct Expectation: Sendable {
             guard let figure = try table.choice("on", Figure.self) else {
                 throw ConfigurationError(path: table.keyPath("on"), reason: "is required (\(Figure.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            check = .beats(agent: winner, over: over, on: figure)
+            check = .beats(agent: winner, over: over, on: figure, by: try table.double("by", atLeast: 0) ?? 0)
             agent = nil
         default:
             throw ConfigurationError(path: keyPath, reason: "is not an expectation (\(kinds.joined(separator: ", ")))")
@@ -274,7 +281,7 @@ public struct Expectation: Sendable {
             if Set(result.runs.map(\.seed)).count > 1 { name += " (mean over \(Set(runs.map(\.seed)).count) seeds)" }
             let passed = mean.map { value in atLeast.map { value >= $0 } ?? true && atMost.map { value <= $0 } ?? true } ?? false
             return verdict(name, mean, expected: Self.bounds(atLeast, atMost), passed: passed)
-        case .beats(let winner, let over, let figure):
+        case .beats(let winner, let over, let figure, let margin):
             func mean(_ agent: String) -> Double? {
                 let values = result.runs(of: agent).compactMap(figure.value)
                 return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
@@ -283,9 +290,11 @@ public struct Expectation: Sendable {
             guard let a = mean(winner), let b = mean(over) else {
                 return verdict(name, nil, expected: "a figure for both", passed: false)
             }
-            let better = figure.higherIsBetter ? a > b : a < b
+            let better = figure.higherIsBetter ? a > b + margin : a < b - margin
+            let bound = figure.higherIsBetter ? b + margin : b - margin
+            let by = margin > 0 ? " (\(over) \(ScenarioFormat.number(b)) \(figure.higherIsBetter ? "+" : "−") \(ScenarioFormat.number(margin)))" : " (\(over))"
             return verdict(
-                name, a, expected: "\(figure.higherIsBetter ? ">" : "<") \(ScenarioFormat.number(b)) (\(over))", passed: better)
+                name, a, expected: "\(figure.higherIsBetter ? ">" : "<") \(ScenarioFormat.number(bound))\(by)", passed: better)
         }
     }
 

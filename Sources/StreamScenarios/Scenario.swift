@@ -15,8 +15,14 @@ public struct Scenario: Sendable {
         case environment(Environment)
     }
 
-    /// A card-fraud stream (``FraudStreamGenerator``) produced to the events topic.
+    /// A card-fraud stream produced to the events topic: ``FraudStreamGenerator``'s (`generator: fraud`), or raw
+    /// transactions from ``CardNetworkGenerator`` (`generator: card-network`, labels days late in event time).
     public struct Fraud: Sendable, Hashable {
+        public enum Generator: Sendable, Hashable {
+            case fraud
+            case cardNetwork(cards: Int, merchants: Int, days: Int)
+        }
+        public var generator = Generator.fraud
         public var events = 20_000
         /// The drifts, in order (the generator's phases).
         public var drifts: [FraudStreamGenerator.Phase] = []
@@ -225,8 +231,20 @@ public struct Scenario: Sendable {
     private static func readFraud(_ table: ConfigTable) throws(ConfigurationError) -> Fraud {
         var fraud = Fraud()
         let generator = try table.string("generator") ?? "fraud"
-        guard generator == "fraud" else {
-            throw ConfigurationError(path: table.keyPath("generator"), reason: "must be 'fraud', got '\(generator)'")
+        switch generator {
+        case "fraud": break
+        case "card-network":
+            let defaults = CardNetworkGenerator.Configuration()
+            fraud.generator = .cardNetwork(
+                cards: try table.int("cards", min: 1, max: 10_000_000) ?? defaults.cards,
+                merchants: try table.int("merchants", min: 1, max: 10_000_000) ?? defaults.merchants,
+                days: try table.int("days", min: 1, max: 3_650) ?? defaults.days)
+            for key in ["drift", "label_delay"] where table.has(key) {
+                throw ConfigurationError(
+                    path: table.keyPath(key), reason: "does not apply to card-network (its labels come days late in event time)")
+            }
+        default:
+            throw ConfigurationError(path: table.keyPath("generator"), reason: "must be 'fraud' or 'card-network', got '\(generator)'")
         }
         fraud.events = try table.int("events", min: 100, max: 100_000_000) ?? fraud.events
         for (index, phase) in try table.list("drift").enumerated() {

@@ -33,6 +33,8 @@ public struct ScenarioResult: Sendable {
         public var f1: Double
         public var rocAUC: Double?
         public var averagePrecision: Double?
+        /// The recall reached while the false-positive rate stays at or below 1%.
+        public var recallAtOnePercentFPR: Double?
     }
 
     /// Scores in equal bins over [0, 1]: the window before the first drift and the one after.
@@ -138,7 +140,11 @@ public struct ScenarioResult: Sendable {
     public var comparedFigures: [(name: String, figure: @Sendable (Run) -> Double?)] {
         switch kind {
         case .fraud:
-            return [("ROC-AUC (whole run)", { $0.quality.isEmpty ? nil : $0.wholeRunROCAUC })]
+            return [
+                ("ROC-AUC (whole run)", { $0.quality.isEmpty ? nil : $0.wholeRunROCAUC }),
+                ("PR-AUC (all events)", { $0.metric(.prAUC, from: 0, to: nil) }),
+                ("recall at 1% FPR (all events)", { $0.metric(.recallAtOnePercentFPR, from: 0, to: nil) }),
+            ]
         case .bandit:
             return [("regret", { $0.regret.last })]
         case .environment:
@@ -205,7 +211,7 @@ extension ScenarioResult.Run {
         let denominator = Double(2 * truePositives + falsePositives + falseNegatives)
         return ScenarioResult.QualityPoint(
             end: to, f1: denominator > 0 ? Double(2 * truePositives) / denominator : 0, rocAUC: roc.value,
-            averagePrecision: roc.ranking?.averagePrecision)
+            averagePrecision: roc.ranking?.averagePrecision, recallAtOnePercentFPR: roc.ranking?.recallAtFPR)
     }
 
     /// A metric over events `from..<to` (the end of the stream when `to` is `nil`).

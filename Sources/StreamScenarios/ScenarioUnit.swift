@@ -93,16 +93,7 @@ struct Unit {
     private func driveFraud(
         _ fraud: Scenario.Fraud, configuration: RuntimeConfiguration, job: JobThread
     ) throws -> ScenarioResult.Run {
-        var settings = FraudStreamGenerator.Configuration()
-        settings.seed = seed
-        if let first = fraud.drifts.first {
-            settings.driftAt = first.at
-            settings.drift = first.kind
-            settings.driftWidth = first.width
-        }
-        settings.laterDrifts = Array(fraud.drifts.dropFirst())
-        settings.labelDelay = fraud.labelDelay
-        var generator = FraudStreamGenerator(configuration: settings)
+        var generator = StreamLines(fraud, seed: seed)
         let producer = try makeProducer()
         // Scores are read as they commit: the embedded broker keeps only the newest 5 MiB of a partition.
         let answers = try ScoreCollector(brokers: brokers, topic: configuration.topics.outputs, events: fraud.events)
@@ -114,18 +105,19 @@ struct Unit {
         let ahead = 6_000
         var answered = 0
         var produced = 0
-        /// `lines` from the generator: an event first (unless `labelsOnly`), then the labels now due.
-        func send(_ lines: [String], labelsOnly: Bool = false) throws {
-            for (position, line) in lines.enumerated() {
+        /// `lines` from the generator, each an event or a label line.
+        func send(_ lines: [(line: String, isEvent: Bool)]) throws {
+            for (line, isEvent) in lines {
                 let (id, label) = Self.idAndLabel(line)
-                let isEvent = position == 0 && !labelsOnly
                 if let label { truth[id - 1] = label }
                 try producer.send(topic: isEvent ? eventsTopic : labelsTopic, key: String(id), value: line)
                 produced += 1
             }
         }
-        for index in 0..<fraud.events {
+        var index = -1
+        while generator.emitted < fraud.events {
             try send(generator.next())
+            index = generator.emitted - 1
             if index % 500 == 499 || index == fraud.events - 1 {
                 producer.poll()
                 var now = try answers.collect()
@@ -138,7 +130,7 @@ struct Unit {
                 answered = now
             }
         }
-        try send(generator.finish(), labelsOnly: true)
+        try send(generator.finish())
         try finishSending(producer, messages: produced, job: job)
         while job.isRunning {
             let now = try answers.collect(wait: .milliseconds(20))
@@ -157,6 +149,52 @@ struct Unit {
         run.truth = truth
         run.threshold = configuration.job.scoring?.pipeline.threshold ?? 0.5
         return run
+    }
+
+    /// The lines of a stream scenario's generator, each marked event or label line.
+    struct StreamLines {
+        var fraud: FraudStreamGenerator?
+        var network: CardNetworkGenerator?
+
+        init(_ settings: Scenario.Fraud, seed: UInt64) {
+            switch settings.generator {
+            case .fraud:
+                var configuration = FraudStreamGenerator.Configuration()
+                configuration.seed = seed
+                if let first = settings.drifts.first {
+                    configuration.driftAt = first.at
+                    configuration.drift = first.kind
+                    configuration.driftWidth = first.width
+                }
+                configuration.laterDrifts = Array(settings.drifts.dropFirst())
+                configuration.labelDelay = settings.labelDelay
+                fraud = FraudStreamGenerator(configuration: configuration)
+            case .cardNetwork(let cards, let merchants, let days):
+                var configuration = CardNetworkGenerator.Configuration()
+                configuration.seed = seed
+                configuration.events = settings.events
+                configuration.cards = cards
+                configuration.merchants = merchants
+                configuration.days = days
+                network = CardNetworkGenerator(configuration: configuration)
+            }
+        }
+
+        /// Events written so far.
+        var emitted: Int { fraud?.index ?? network!.emitted }
+
+        /// The next lines: the fraud generator's event, then the labels now due; the card network's lines due
+        /// before its next ordinary transaction, and that one (label lines have no `card`).
+        mutating func next() -> [(line: String, isEvent: Bool)] {
+            if fraud != nil {
+                return fraud!.next().enumerated().map { ($1, $0 == 0) }
+            }
+            return network!.next().map { ($0, !$0.hasSuffix("\"label\":0}") && !$0.hasSuffix("\"label\":1}")) }
+        }
+
+        mutating func finish() -> [(line: String, isEvent: Bool)] {
+            ((fraud != nil ? fraud!.finish() : network!.finish())).map { ($0, false) }
+        }
     }
 
     /// The id and label of a generated line (an event with an inline label, or a label line).

@@ -39,6 +39,13 @@ struct LearnSummary {
                     "duplicate_events": join.duplicateEvents,
                 ]
             }
+            if let aggregates = state.classifier.aggregates {
+                object["aggregates"] = [
+                    "keys": aggregates.keysPerGroup.reduce(0, +), "late": aggregates.counts.late,
+                    "untimed": aggregates.counts.untimed, "evicted": aggregates.counts.evicted,
+                    "expired": aggregates.counts.expired, "labels": aggregates.counts.labels,
+                ]
+            }
             guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
             report(String(decoding: data, as: UTF8.self))
             return
@@ -50,6 +57,12 @@ struct LearnSummary {
         if let join, let waiting = state.join?.waitingCount, counts.labelLines + join.joined + join.expired + waiting > 0 {
             report(
                 "labels       \(join.joined) joined, \(waiting) waiting, \(join.expired) expired\(join.expiredLearned > 0 ? " (\(join.expiredLearned) learned)" : ""), \(join.orphans) orphans, \(join.duplicates) duplicates"
+            )
+        }
+        if let aggregates = state.classifier.aggregates {
+            let counts = aggregates.counts
+            report(
+                "aggregates   \(aggregates.keysPerGroup.reduce(0, +)) keys, \(counts.late) late, \(counts.untimed) untimed, \(counts.evicted) evicted, \(counts.expired) expired, \(counts.labels) labels learned"
             )
         }
         report("events/s     \(Int(rate))")

@@ -3,6 +3,7 @@ import KafkaRuntime
 import OnlineLearning
 import StreamJobs
 import StreamPipeline
+import StreamCore
 import Testing
 
 @Suite("The runtime's configuration file")
@@ -28,6 +29,14 @@ struct RuntimeConfigurationTests {
         let bandit = try RuntimeConfiguration.load(file: root.appendingPathComponent("examples/bandit.yaml").path)
         #expect(bandit.kind == .bandit && bandit.job.bandit?.policy.arms == 4 && bandit.job.bandit?.policy.policy == .thompson)
         #expect(bandit.job.bandit?.join.defaultReward == 0)
+        let features = try RuntimeConfiguration.load(file: root.appendingPathComponent("examples/fraud-features.yaml").path)
+        let scoring = try #require(features.job.scoring)
+        #expect(scoring.explain == 3 && scoring.pipeline.features.interactions == [["merchant_category", "channel"], ["country", "channel"]])
+        let aggregation = try #require(scoring.pipeline.features.aggregation)
+        #expect(aggregation.aggregates.count == 9 && aggregation.allowedLatenessMilliseconds == 60_000)
+        #expect(aggregation.aggregates[2] == AggregateSpec(
+            name: "card_amount_z_30d", key: ["card"], function: .zscore, field: "amount", windowMilliseconds: 30 * 86_400_000))
+        #expect(features.job.modelSettings["features.aggregates.card_count_10m"] == "count of events by [card] over 600000 ms in 8 buckets")
         let agent = try RuntimeConfiguration.load(file: root.appendingPathComponent("examples/reinforcement.yaml").path)
         #expect(agent.kind == .reinforcement && agent.job.reinforcement?.states == 16 && agent.topics.policy == "agent-policy")
     }
@@ -99,7 +108,15 @@ struct RuntimeConfigurationTests {
         ("join:\n  capacity: many", "join.capacity: must be a whole number, got 'many'"),
         ("snapshots:\n  every_seconds: -3", "snapshots.every_seconds: must be > 0, got -3"),
         ("fields:\n  ignore: notalist", "fields.ignore: must be a list, got 'notalist'"),
-        ("colour: blue", "colour: unknown key (known here: alertmanager, detectors, fields, job, join, kafka, model, name, ops, output, snapshots, topics)"),
+        ("colour: blue", "colour: unknown key (known here: alertmanager, detectors, features, fields, job, join, kafka, model, name, ops, output, snapshots, topics)"),
+        ("features:\n  aggregates:\n    - {name: n, key: card, function: count, window: soon}", "features.aggregates[0].window: must be a duration such as 500ms, 30s, 10m, 24h or 30d, got 'soon'"),
+        ("features:\n  aggregates:\n    - {name: n, key: card, function: sum, window: 1h}", "features.aggregates[0].field: is required for sum"),
+        ("features:\n  aggregates:\n    - {name: n, key: card, function: median, window: 1h}", "features.aggregates[0].function: must be one of 'count', 'sum', 'mean', 'min', 'max', 'std', 'zscore', 'distinct', 'since_last', 'first_seen', 'target_rate', 'target_count', got 'median'"),
+        ("features:\n  aggregates:\n    - {name: n, key: card, function: count, window: 31d}", "features.aggregates[0].window: must be from 1 s to 30 days, got 2678400000 ms"),
+        ("features:\n  aggregates:\n    - {name: n, key: card, function: count, window: 1h, colour: red}", "features.aggregates[0].colour: unknown key (known here: buckets, field, function, key, name, window)"),
+        ("features:\n  capacity: 0", "features.capacity: must be at least 1, got 0"),
+        ("model:\n  interactions: [[a]]", "model.interactions[0]: must be a list of two or three field names"),
+        ("output:\n  explain: 100", "output.explain: must be at most 64, got 100"),
         ("kafka:\n  assignment: some", "kafka.assignment: must be one of 'all', 'group', got 'some'"),
         ("ops:\n  address: localhost", "ops.address: must be HOST:PORT or 'off', got 'localhost'"),
         ("ops:\n  model_refresh_ms: 0", "ops.model_refresh_ms: must be at least 1, got 0"),
