@@ -33,7 +33,7 @@ struct RunTests {
         """
     }
 
-    @Test("SIGKILL at six points and restarts: the final model is bit-identical and every score is read once, as an uninterrupted run's")
+    @Test("SIGKILL at six points and restarts: the final model (keyed aggregates included) is bit-identical and every score is read once, as an uninterrupted run's")
     func exactlyOnceThroughKills() throws {
         let broker = try EmbeddedBroker(topics: [("tx", 1), ("scores-ref", 1), ("scores-crash", 3), ("dlq-ref", 1), ("dlq-crash", 1)])
         defer { broker.close() }
@@ -42,7 +42,18 @@ struct RunTests {
         let stream = try CLI.run(["generate", "fraud", "--events", "8000", "--seed", "5", "--label-delay", "150"]).stdout
         let lines = stream.split(separator: "\n").map(String.init)
         try Topics.produce(broker, "tx", lines)
-        let detectors = "detectors:\n  score_psi_window: 1000\n  f1_window: 500\n  input_psi_window: 1000"
+        let detectors = """
+            detectors: {score_psi_window: 1000, f1_window: 500, input_psi_window: 1000}
+            model:
+              interactions: [[country, channel]]
+            features:
+              aggregates:
+                - {name: category_count_1m, key: merchant_category, function: count, window: 1m}
+                - {name: pair_amount_z, key: [country, device], function: zscore, field: amount, window: 10m}
+                - {name: country_channels, key: country, function: distinct, field: channel, window: 10m}
+                - {name: country_since_last, key: country, function: since_last, window: 10m}
+                - {name: category_fraud_rate, key: merchant_category, function: target_rate, window: 1h}
+            """
         let reference = try RunFiles.write(
             Self.scoringConfig(
                 name: "ref", events: "tx", scores: "scores-ref", deadLetter: "dlq-ref",
