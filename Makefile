@@ -8,7 +8,7 @@ BENCH := Benchmarks/.build/release/streamlearn-bench
 BENCH_MESSAGES ?= 1000000
 BENCH_PARTITIONS ?= 64
 
-.PHONY: deps release demo test consumer-check docs-check report-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-loop bench-score bench-tool clean
+.PHONY: deps release demo test consumer-check docs-check report-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-loop bench-score bench-features bench-tool clean
 
 ## deps: librdkafka-dev (2.0.2 on Debian 12), pkg-config and curl, if missing.
 deps:
@@ -94,6 +94,15 @@ bench-peers: release
 	$(BIN) generate logistic --events 1000000 --seed 7 .build/bench-labelled.jsonl
 	for optimizer in sgd adagrad ftrl; do $(BIN) learn --optimizer $$optimizer --json .build/bench-labelled.jsonl; done
 	python3 Benchmarks/Peers/compare_peers.py .build/bench-labelled.jsonl --river-events 200000
+
+## bench-features: keyed aggregates: the learn path's rate with six aggregates and two crosses against none (same
+## run), memory per key and a million keys' snapshot, memory on endless new keys; then River's Agg/TargetAgg
+## pipeline (pip) against `learn --features` on the same raw transactions.
+bench-features: bench-tool release
+	@python3 -c "import river" 2>/dev/null || python3 -m pip install -q river
+	$(BENCH) features
+	$(BIN) generate card-network --events 200000 --seed 1 .build/bench-raw.jsonl
+	python3 Benchmarks/Peers/compare_features.py .build/bench-raw.jsonl Benchmarks/Peers/river-features.yaml $(BIN) --events 100000
 
 ## bench-allocations: allocations per event on the decode and learning paths, counted by ordo-one's malloc-interposer.
 bench-allocations: deps

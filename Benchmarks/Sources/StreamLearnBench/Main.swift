@@ -21,7 +21,7 @@ struct StreamLearnBench: AsyncParsableCommand {
             """,
         subcommands: [
             BenchKafka.self, BenchDecode.self, BenchLearn.self, BenchRun.self, BenchScore.self, BenchLoop.self,
-            BenchLoopClient.self,
+            BenchLoopClient.self, BenchFeatures.self,
         ]
     )
 }

@@ -79,6 +79,17 @@ struct BenchTests {
         #expect((object["q-learning update"] as? Double ?? 0) > 0)
     }
 
+    @Test("The keyed-aggregates benchmark runs end to end on a small workload: both learn paths, every key held, a bounded table")
+    func benchFeaturesSmall() throws {
+        let result = try Bench.run(["features", "--events", "5000", "--keys", "2000", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect((object["learn path: lines/s with six aggregates, two crosses"] as? Double ?? 0) > 0)
+        #expect(object["keys held (cards + merchants)"] as? Int == 2100)
+        #expect(object["new keys: keys held"] as? Int == 200)
+        #expect(object["new keys: evicted"] as? Int == 6000 - 200)  // cards only: 100 merchants fit
+    }
+
     @Test("The runtime benchmark runs end to end on a small workload: every message through the job, every score read back")
     func benchRunSmall() throws {
         let result = try Bench.run(["run", "--events", "2000", "--partitions", "2", "--rate", "1000", "--seconds", "1", "--json"])
@@ -109,7 +120,7 @@ struct BenchTests {
 
     @Test("Every benchmark has help with an example")
     func helpHasExamples() throws {
-        for command in [["kafka"], ["decode"], ["learn"], ["run"], ["score"]] {
+        for command in [["kafka"], ["decode"], ["learn"], ["run"], ["score"], ["features"]] {
             let result = try Bench.run(command + ["--help"])
             #expect(result.status == 0)
             #expect(result.stdout.lowercased().contains("example"), "\(command)")

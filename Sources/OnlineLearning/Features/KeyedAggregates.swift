@@ -183,6 +183,9 @@ public struct KeyedAggregates: Sendable {
             return
         }
         if adding { newest = max(newest, time) }
+        // The global rate from a uniform prior: (positives + 1) / (labels + 2).
+        let reading = Reading(
+            values: values, globalRate: (globalPositives + 1) / (globalLabels + 2), prior: configuration.prior)
         for group in groups.indices {
             let key = keyHashes[group]
             if adding {
@@ -193,14 +196,14 @@ public struct KeyedAggregates: Sendable {
                 groups[group].read(found) { stored in
                     vector.dense.withUnsafeMutableBufferPointer { dense in
                         for index in plans.indices where plans[index].group == group {
-                            dense[slots[index]] = feature(plans[index], stored + plans[index].offset, time: time)
+                            dense[slots[index]] = reading.feature(plans[index], stored + plans[index].offset, time: time)
                         }
                     }
                 }
             } else {
                 vector.dense.withUnsafeMutableBufferPointer { dense in
                     for index in plans.indices where plans[index].group == group {
-                        dense[slots[index]] = newKeyFeature(plans[index])
+                        dense[slots[index]] = reading.newKeyFeature(plans[index])
                     }
                 }
             }
@@ -404,95 +407,101 @@ public struct KeyedAggregates: Sendable {
         values[oldest] = Double(bitPattern: entry(hash, seconds: now))
     }
 
-    /// One aggregate's value for an event at `time`, from its key's history.
-    private func feature(_ plan: Plan, _ values: UnsafePointer<Double>, time: Int64) -> Double {
-        let field = plan.field >= 0 ? self.values[plan.field] : FieldValue(present: true)
-        switch plan.function {
-        case .sinceLast:
-            return values[0].isNaN ? .nan : max(Double(time) - values[0], 0) / 1_000
-        case .distinct, .firstSeen:
-            // Seen within the window: at a second after `time - window` (to the second).
-            let (quotient, remainder) = (time &- plan.window).quotientAndRemainder(dividingBy: 1_000)
-            let since = remainder < 0 ? quotient - 1 : quotient
-            let tag = Self.entry(field.hash, seconds: 0) >> 32
-            var distinct = 0.0
-            for index in 0..<plan.size {
-                let word = values[index].bitPattern
-                guard word != 0, Int64(UInt32(truncatingIfNeeded: word)) > since else { continue }
-                if plan.function == .firstSeen {
-                    guard field.present else { return .nan }
-                    if word >> 32 == tag { return 0 }
-                } else {
-                    distinct += 1
+    /// What reading an event's aggregates needs besides the records: its field values and the prior of target
+    /// rates. A value of its own, so that the closures reading records capture it and not the whole state.
+    struct Reading {
+        let values: [FieldValue]
+        let globalRate: Double
+        let prior: Double
+
+        /// One aggregate's value for an event at `time`, from its key's history.
+        func feature(_ plan: Plan, _ values: UnsafePointer<Double>, time: Int64) -> Double {
+            let field = plan.field >= 0 ? self.values[plan.field] : FieldValue(present: true)
+            switch plan.function {
+            case .sinceLast:
+                return values[0].isNaN ? .nan : max(Double(time) - values[0], 0) / 1_000
+            case .distinct, .firstSeen:
+                // Seen within the window: at a second after `time - window` (to the second).
+                let (quotient, remainder) = (time &- plan.window).quotientAndRemainder(dividingBy: 1_000)
+                let since = remainder < 0 ? quotient - 1 : quotient
+                let tag = KeyedAggregates.entry(field.hash, seconds: 0) >> 32
+                var distinct = 0.0
+                for index in 0..<plan.size {
+                    let word = values[index].bitPattern
+                    guard word != 0, Int64(UInt32(truncatingIfNeeded: word)) > since else { continue }
+                    if plan.function == .firstSeen {
+                        guard field.present else { return .nan }
+                        if word >> 32 == tag { return 0 }
+                    } else {
+                        distinct += 1
+                    }
+                }
+                if plan.function == .firstSeen { return field.present ? 1 : .nan }
+                return distinct
+            default:
+                break
+            }
+            let head = values[0]
+            let now = Double(KeyedAggregates.bucket(time, plan))
+            var first = 0.0
+            var second = 0.0
+            var third = 0.0
+            var extreme = plan.function == .min ? Double.infinity : -.infinity
+            if head != -.infinity {
+                let buckets = Double(plan.buckets)
+                for slot in 0..<plan.buckets {
+                    // The bucket number this slot holds: the newest at or before `head` with this remainder.
+                    let lag = Double(KeyedAggregates.slot(Int64(head) - Int64(slot), plan))
+                    let bucket = head - lag
+                    guard bucket > now - buckets && bucket <= now else { continue }
+                    let base = values + 1 + slot * plan.perBucket
+                    switch plan.function {
+                    case .min: extreme = min(extreme, base[0])
+                    case .max: extreme = max(extreme, base[0])
+                    case .std, .zscore:
+                        // Chan et al.: merge (n, mean, M2) of two parts.
+                        let n = base[0]
+                        guard n > 0 else { continue }
+                        let total = first + n
+                        let delta = base[1] - second
+                        second += delta * n / total
+                        third += base[2] + delta * delta * first * n / total
+                        first = total
+                    default:
+                        first += base[0]
+                        if plan.perBucket > 1 { second += base[1] }
+                    }
                 }
             }
-            if plan.function == .firstSeen { return field.present ? 1 : .nan }
-            return distinct
-        default:
-            break
-        }
-        let head = values[0]
-        let now = Double(Self.bucket(time, plan))
-        var first = 0.0
-        var second = 0.0
-        var third = 0.0
-        var extreme = plan.function == .min ? Double.infinity : -.infinity
-        if head != -.infinity {
-            let buckets = Double(plan.buckets)
-            for slot in 0..<plan.buckets {
-                // The bucket number this slot holds: the newest at or before `head` with this remainder.
-                let lag = Double(Self.slot(Int64(head) - Int64(slot), plan))
-                let bucket = head - lag
-                guard bucket > now - buckets && bucket <= now else { continue }
-                let base = values + 1 + slot * plan.perBucket
-                switch plan.function {
-                case .min: extreme = min(extreme, base[0])
-                case .max: extreme = max(extreme, base[0])
-                case .std, .zscore:
-                    // Chan et al.: merge (n, mean, M2) of two parts.
-                    let n = base[0]
-                    guard n > 0 else { continue }
-                    let total = first + n
-                    let delta = base[1] - second
-                    second += delta * n / total
-                    third += base[2] + delta * delta * first * n / total
-                    first = total
-                default:
-                    first += base[0]
-                    if plan.perBucket > 1 { second += base[1] }
-                }
+            switch plan.function {
+            case .count, .sum, .targetCount: return first
+            case .mean: return first > 0 ? second / first : .nan
+            case .min, .max: return extreme.isFinite ? extreme : .nan
+            case .std: return first > 0 ? (third / first).squareRoot() : .nan
+            case .zscore:
+                guard field.present, first > 1 else { return .nan }
+                let deviation = (third / first).squareRoot()
+                return deviation > 0 ? (field.number - second) / deviation : .nan
+            case .targetRate: return rate(labels: first, positives: second)
+            default: return .nan
             }
         }
-        switch plan.function {
-        case .count, .sum, .targetCount: return first
-        case .mean: return first > 0 ? second / first : .nan
-        case .min, .max: return extreme.isFinite ? extreme : .nan
-        case .std: return first > 0 ? (third / first).squareRoot() : .nan
-        case .zscore:
-            guard field.present, first > 1 else { return .nan }
-            let deviation = (third / first).squareRoot()
-            return deviation > 0 ? (field.number - second) / deviation : .nan
-        case .targetRate: return rate(labels: first, positives: second)
-        default: return .nan
-        }
-    }
 
-    /// A new key's value for `plan`: what its empty history gives.
-    private func newKeyFeature(_ plan: Plan) -> Double {
-        let field = plan.field >= 0 ? values[plan.field] : FieldValue(present: true)
-        switch plan.function {
-        case .count, .sum, .targetCount, .distinct: return 0
-        case .firstSeen: return field.present ? 1 : .nan
-        case .targetRate: return rate(labels: 0, positives: 0)
-        default: return .nan
+        /// A new key's value for `plan`: what its empty history gives.
+        func newKeyFeature(_ plan: Plan) -> Double {
+            let field = plan.field >= 0 ? values[plan.field] : FieldValue(present: true)
+            switch plan.function {
+            case .count, .sum, .targetCount, .distinct: return 0
+            case .firstSeen: return field.present ? 1 : .nan
+            case .targetRate: return rate(labels: 0, positives: 0)
+            default: return .nan
+            }
         }
-    }
 
-    /// Positives over labels, shrunk towards the global rate (itself from a uniform prior).
-    private func rate(labels: Double, positives: Double) -> Double {
-        let global = (globalPositives + 1) / (globalLabels + 2)
-        let prior = configuration.prior
-        return labels + prior > 0 ? (positives + prior * global) / (labels + prior) : global
+        /// Positives over labels, shrunk towards the global rate.
+        func rate(labels: Double, positives: Double) -> Double {
+            labels + prior > 0 ? (positives + prior * globalRate) / (labels + prior) : globalRate
+        }
     }
 }
 
@@ -569,7 +578,7 @@ extension KeyedAggregates: Equatable {
         lhs.configuration == rhs.configuration && lhs.counts == rhs.counts && lhs.newest == rhs.newest
             && lhs.globalLabels == rhs.globalLabels && lhs.globalPositives == rhs.globalPositives
             && zip(lhs.groups, rhs.groups).allSatisfy { $0.columns() == $1.columns() }
-    }
+}
 }
 
 extension KeyedAggregates.GroupColumns: Equatable {}
