@@ -237,7 +237,6 @@ struct KeyGroup: Sendable {
             read(record) { stored in values.append(contentsOf: UnsafeBufferPointer(start: stored, count: stride)) }
             record = link(of: record, next: false)
         }
-        return KeyedAggregates.GroupColumns(
-            keys: PackedInt64s(keys), seen: PackedInt64s(seen), values: PackedDoubles(values))
+        return KeyedAggregates.GroupColumns(keys: keys, seen: seen, records: values)
     }
 }

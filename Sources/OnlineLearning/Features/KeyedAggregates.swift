@@ -513,11 +513,60 @@ extension KeyedAggregates: Codable {
         case groups
     }
 
-    /// A key group as columns, oldest key first: keys, the time each was last seen, and their records back to back.
-    struct GroupColumns: Codable {
+    /// A key group as columns, oldest key first: keys, the time each was last seen, and their records back to
+    /// back, sparse: most of a record is empty buckets (+0.0), so only the other values are written, with one
+    /// bit each for every value saying which.
+    struct GroupColumns: Codable, Equatable {
         var keys: PackedInt64s
         var seen: PackedInt64s
+        /// Bit `i % 64` of word `i / 64` is set when value `i` of the records back to back is not +0.0.
+        var present: PackedIntegers<UInt64>
+        /// The values whose bit is set, in order.
         var values: PackedDoubles
+
+        init(keys: [Int64], seen: [Int64], records: [Double]) {
+            self.keys = PackedInt64s(keys)
+            self.seen = PackedInt64s(seen)
+            var bits = [UInt64](repeating: 0, count: (records.count + 63) / 64)
+            var kept: [Double] = []
+            kept.reserveCapacity(records.count / 4)
+            for (index, value) in records.enumerated() where value.bitPattern != 0 {
+                bits[index >> 6] |= 1 << UInt64(index & 63)
+                kept.append(value)
+            }
+            present = PackedIntegers(bits)
+            values = PackedDoubles(kept)
+        }
+
+        /// Calls `body` with each record in turn (`stride` values, valid during the call); `false` when the
+        /// columns do not agree in length.
+        func forEachRecord(stride: Int, _ body: (Int, UnsafePointer<Double>) -> Void) -> Bool {
+            let count = keys.values.count
+            guard seen.values.count == count, present.values.count == (count * stride + 63) / 64,
+                present.values.reduce(0, { $0 + $1.nonzeroBitCount }) == values.values.count
+            else { return false }
+            var record = [Double](repeating: 0, count: stride)
+            var next = 0
+            present.values.withUnsafeBufferPointer { bits in
+                values.values.withUnsafeBufferPointer { kept in
+                    record.withUnsafeMutableBufferPointer { record in
+                        for index in 0..<count {
+                            for offset in 0..<stride {
+                                let position = index * stride + offset
+                                if bits[position >> 6] & (1 << UInt64(position & 63)) != 0 {
+                                    record[offset] = kept[next]
+                                    next += 1
+                                } else {
+                                    record[offset] = 0
+                                }
+                            }
+                            body(index, UnsafePointer(record.baseAddress!))
+                        }
+                    }
+                }
+            }
+            return true
+        }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -538,27 +587,28 @@ extension KeyedAggregates: Codable {
                 forKey: .groups, in: container, debugDescription: "\(columns.count) key groups, expected \(groups.count)")
         }
         for (group, column) in columns.enumerated() {
-            let count = column.keys.values.count
-            guard column.seen.values.count == count, column.values.values.count == count * groups[group].stride,
-                count <= configuration.capacity
-            else {
+            guard column.keys.values.count <= configuration.capacity else {
                 throw DecodingError.dataCorruptedError(
-                    forKey: .groups, in: container, debugDescription: "key group \(group): columns differ in length")
+                    forKey: .groups, in: container, debugDescription: "key group \(group): more keys than the capacity")
             }
-            let stride = groups[group].stride
-            for index in 0..<count {
+            var table = groups[group]
+            let stride = table.stride
+            var duplicate = false
+            let agree = column.forEachRecord(stride: stride) { index, values in
                 let key = UInt64(bitPattern: column.keys.values[index])
-                guard groups[group].find(key) == nil else {
-                    throw DecodingError.dataCorruptedError(
-                        forKey: .groups, in: container, debugDescription: "key group \(group): a key appears twice")
+                guard table.find(key) == nil else {
+                    duplicate = true
+                    return
                 }
-                let (record, _) = groups[group].insert(key, now: column.seen.values[index])
-                groups[group].write(record) { stored in
-                    column.values.values.withUnsafeBufferPointer { source in
-                        stored.update(from: source.baseAddress! + index * stride, count: stride)
-                    }
-                }
+                let (record, _) = table.insert(key, now: column.seen.values[index])
+                table.write(record) { stored in stored.update(from: values, count: stride) }
             }
+            guard agree, !duplicate else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .groups, in: container,
+                    debugDescription: "key group \(group): \(duplicate ? "a key appears twice" : "columns differ in length")")
+            }
+            groups[group] = table
         }
     }
 
@@ -578,7 +628,5 @@ extension KeyedAggregates: Equatable {
         lhs.configuration == rhs.configuration && lhs.counts == rhs.counts && lhs.newest == rhs.newest
             && lhs.globalLabels == rhs.globalLabels && lhs.globalPositives == rhs.globalPositives
             && zip(lhs.groups, rhs.groups).allSatisfy { $0.columns() == $1.columns() }
+    }
 }
-}
-
-extension KeyedAggregates.GroupColumns: Equatable {}
