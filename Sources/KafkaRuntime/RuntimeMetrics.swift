@@ -58,6 +58,8 @@ public final class RuntimeMetrics: Sendable {
         var heldFeedback = 0
         var modelVersion = 0
         var partitions = 0
+        /// Keyed aggregates' levels (`aggregate_keys`, `aggregate_late`, …), when the job has them.
+        var aggregates: [String: Int] = [:]
 
         /// Adds `other`'s counts (not its levels).
         mutating func merge(_ other: Delta) {
@@ -106,7 +108,17 @@ public final class RuntimeMetrics: Sendable {
         gauge("join_early", "Feedback messages waiting for the event or decision they are about").set(Double(delta.heldFeedback))
         gauge("model_version", "Updates the model has learned (the model_version in answers)").set(Double(delta.modelVersion))
         gauge("assigned_partitions", "Input partitions this instance reads").set(Double(delta.partitions))
+        for (name, value) in delta.aggregates {
+            gauge(name, Self.aggregateHelp[name] ?? "Keyed aggregates").set(Double(value))
+        }
     }
+
+    static let aggregateHelp = [
+        "aggregate_keys": "Keys the keyed aggregates hold",
+        "aggregate_late": "Events later than features.allowed_lateness, scored against the state as it was and not added",
+        "aggregate_evicted": "Keys evicted at features.capacity",
+        "aggregate_expired": "Keys dropped after being idle longer than their longest window",
+    ]
 
     package func countScoreRequest(status: Int) {
         registry.makeCounter(

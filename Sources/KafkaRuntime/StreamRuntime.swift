@@ -589,6 +589,9 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             delta.joinWaiting += task.job.waiting
             delta.heldFeedback += task.job.heldFeedback
             delta.modelVersion += task.job.modelVersion
+            for (name, value) in task.job.counters where name.hasPrefix("aggregate_") {
+                delta.aggregates[name, default: 0] += value
+            }
             delta.partitions += task.partitions.count
         }
         delta.lag = partitionLags()
@@ -613,7 +616,9 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             var figures: [String: Any] = [:]
             for (name, value) in task.job.recentMetrics where value.isFinite { figures[name] = value }
             for (name, value) in task.job.counters { figures[name] = value }
+            let weights = task.job.largestWeights.filter { $0.weight.isFinite }.map { ["feature": $0.feature, "weight": $0.weight] as [String: Any] }
             return [
+                "largest_weights": weights,
                 "model_version": task.job.modelVersion, "snapshot": task.newestSnapshot ?? NSNull(),
                 "restored_from": task.summary.restoredFrom ?? NSNull(), "alerts": task.job.alerts,
                 "waiting": task.job.waiting, "metrics": figures,

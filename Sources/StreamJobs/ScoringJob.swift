@@ -153,12 +153,19 @@ public final class ScoringJob: StreamJob {
 
     public var counters: [(String, Int)] {
         let join = pipeline.state.join?.counts ?? .init()
-        return [
+        var counters = [
             ("scored", pipeline.state.classifier.scored), ("labelled", pipeline.state.labelled),
             ("joined", join.joined), ("expired", join.expired), ("early_labels", pipeline.state.join?.earlyCount ?? 0),
             ("orphans", join.orphans),
             ("duplicates", join.duplicates),
         ]
+        if let aggregates = pipeline.state.classifier.aggregates {
+            counters += [
+                ("aggregate_keys", aggregates.keyCount), ("aggregate_late", aggregates.counts.late),
+                ("aggregate_evicted", aggregates.counts.evicted), ("aggregate_expired", aggregates.counts.expired),
+            ]
+        }
+        return counters
     }
 
     public var alerts: Int { pipeline.raiser.raised }
@@ -181,6 +188,10 @@ public final class ScoringJob: StreamJob {
         add("", metrics.cumulative.summary)
         if let rolling = metrics.rolling { add("rolling_", rolling.summary) }
         return figures
+    }
+
+    public var largestWeights: [(feature: String, weight: Double)] {
+        pipeline.state.classifier.largestWeights(count: 20)
     }
 
     public func liveModel() -> LiveModel? {

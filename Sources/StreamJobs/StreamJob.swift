@@ -116,6 +116,9 @@ public protocol StreamJob: AnyObject {
 
     /// A frozen copy of the model for synchronous scoring (`POST /score`), if the job scores.
     func liveModel() -> LiveModel?
+
+    /// The model's largest weights by feature name, for `/model` (none for jobs without named weights).
+    var largestWeights: [(feature: String, weight: Double)] { get }
 }
 
 extension StreamJob {
@@ -126,6 +129,8 @@ extension StreamJob {
     public var heldFeedback: Int { 0 }
     public var recentMetrics: [(String, Double)] { [] }
     public func liveModel() -> LiveModel? { nil }
+
+    public var largestWeights: [(feature: String, weight: Double)] { [] }
 }
 
 /// A job's state as it was when captured: encodes to a ``Snapshot`` payload on any thread.

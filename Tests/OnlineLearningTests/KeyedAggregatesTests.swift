@@ -210,5 +210,11 @@ struct KeyedAggregatesTests {
         try decoder.decode(Array(transaction(301, card: "c1", amount: 3).utf8), into: event)
         #expect(classifier.predict(event).bitPattern == restored.predict(event).bitPattern)
         #expect(classifier.aggregates!.counts.labels == 300)
+        // The largest weights by name: aggregates by theirs, hashed features by the name first met in their bucket.
+        let weights = classifier.largestWeights(count: 100)
+        let names = Set(weights.map(\.feature))
+        #expect(names.contains("count") && names.contains("merchant=m1") && names.contains("merchant=m2×country=US"), "\(names)")
+        #expect(zip(weights, weights.dropFirst()).allSatisfy { abs($0.weight) >= abs($1.weight) })
+        #expect(classifier.vectorizer.hashedNames.count == 7 + 3 + 1 + 3 + 21)  // cards, merchants, a country, the crosses
     }
 }

@@ -177,6 +177,23 @@ public struct ProgressiveClassifier: OnlineLearner {
         return Array(all.prefix(count))
     }
 
+    /// The `count` weights largest in magnitude, by feature name: dense features by their schema name (the weight
+    /// of a standardised value), hashed ones by the name the vectorizer first met in their bucket (buckets it
+    /// has no name for are left out).
+    public func largestWeights(count: Int) -> [(feature: String, weight: Double)] {
+        var all: [(feature: String, weight: Double)] = []
+        let weights = model.denseWeights
+        for (index, name) in vectorizer.schema.names.enumerated() where index < weights.count && weights[index] != 0 {
+            all.append((name, weights[index]))
+        }
+        for (bucket, name) in vectorizer.hashedNames.entries {
+            let weight = model.hashedContribution(bucket: bucket, value: 1)
+            if weight != 0 { all.append((name, weight)) }
+        }
+        all.sort { abs($0.weight) != abs($1.weight) ? abs($0.weight) > abs($1.weight) : $0.feature < $1.feature }
+        return Array(all.prefix(count))
+    }
+
     /// Takes back the count of the event last scored, which the caller did not answer (a duplicate id).
     public mutating func withdrawLastScore() { scored -= 1 }
 

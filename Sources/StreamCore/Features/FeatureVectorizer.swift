@@ -23,6 +23,8 @@ public struct FeatureVectorizer: Sendable, Codable {
     private let crosses: [Cross]
     /// `name=value` bytes for hashing; reused, never encoded.
     private var scratch: [UInt8] = []
+    /// The hashed features' names as first met (bounded; never encoded).
+    public private(set) var hashedNames = HashedNames()
     /// The key shape (``DecodedEvent/keyShape``) whose names `shapeIndices` resolves, and per name start offset in
     /// it: the dense index, `notDense` (hashed instead) or `unresolved`. A cache, never encoded: with it, a name
     /// written by the decoder's shape costs one array read instead of a schema lookup.
@@ -184,9 +186,12 @@ public struct FeatureVectorizer: Sendable, Codable {
         appendScratch(weight: weight, into: &vector)
     }
 
-    private func appendScratch(weight: Double, into vector: inout FeatureVector) {
+    private mutating func appendScratch(weight: Double, into vector: inout FeatureVector) {
         let hash = scratch.withUnsafeBytes { MurmurHash3.hash32($0, seed: configuration.hashSeed) }
         let sign: Double = configuration.signedHashing && hash & 0x8000_0000 != 0 ? -1 : 1
+        if hashedNames.count < HashedNames.capacity {
+            scratch.withUnsafeBytes { hashedNames.note(hash & mask, $0) }
+        }
         vector.hashedIndices.append(hash & mask)
         vector.hashedValues.append(sign * weight)
     }
