@@ -31,7 +31,7 @@ struct RuntimeConfigurationTests {
         #expect(bandit.job.bandit?.join.defaultReward == 0)
         let features = try RuntimeConfiguration.load(file: root.appendingPathComponent("examples/fraud-features.yaml").path)
         let scoring = try #require(features.job.scoring)
-        #expect(scoring.explain == 3 && scoring.pipeline.features.interactions == [["merchant_category", "channel"], ["country", "channel"]])
+        #expect(scoring.explain == 3 && scoring.pipeline.features.interactions == [["card", "device"], ["card", "country"]])
         let aggregation = try #require(scoring.pipeline.features.aggregation)
         #expect(aggregation.aggregates.count == 9 && aggregation.allowedLatenessMilliseconds == 60_000)
         #expect(aggregation.aggregates[2] == AggregateSpec(

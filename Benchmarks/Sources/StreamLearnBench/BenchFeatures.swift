@@ -100,7 +100,7 @@ struct BenchFeatures: AsyncParsableCommand {
             var configuration = LearningPipelineConfiguration()
             if features {
                 configuration.features.aggregation = AggregationConfiguration(aggregates: Self.six)
-                configuration.features.interactions = [["merchant_category", "channel"], ["country", "channel"]]
+                configuration.features.interactions = [["card", "device"], ["card", "country"]]
             }
             var join = LabelJoin.Configuration()
             join.maxAge = .milliseconds(8 * 86_400_000)
