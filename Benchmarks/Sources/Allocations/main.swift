@@ -96,6 +96,45 @@ learnerRows.append(("learn path + rolling PSI over its 20 inputs", try allocatio
 var scorePSI = try RollingPSI(kind: .numeric)
 var f1 = try RollingF1()
 var drawn = SeededRandom(seed: 4)
+// Keyed aggregates: score + learn over raw card-network transactions (labels inline) with six aggregates and two
+// crosses, explain off. The warm-up pass takes the first half of the stream and the counted pass the second, so that
+// event time moves on as in a stream (the same events again would all be late).
+var network = CardNetworkGenerator(configuration: {
+    var settings = CardNetworkGenerator.Configuration()
+    settings.events = 2 * events
+    return settings
+}())
+var rawLines: [String] = []
+while network.emitted < 2 * events { rawLines += network.next() }
+rawLines += network.finish()
+var rawLabels: [Int: Int] = [:]
+for line in rawLines where !line.contains("\"card\"") {
+    let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+    rawLabels[object["id"] as! Int] = object["label"] as? Int
+}
+let rawDocuments: [[UInt8]] = rawLines.filter { $0.contains("\"card\"") }.map { line in
+    let id = Int(line.dropFirst(6).prefix { $0.isNumber })!
+    return Array((line.dropLast() + ",\"label\":\(rawLabels[id] ?? 0)}").utf8)
+}
+var aggregateFeatures = FeatureSpaceConfiguration()
+aggregateFeatures.aggregation = AggregationConfiguration(aggregates: [
+    AggregateSpec(name: "card_count_10m", key: ["card"], function: .count, windowMilliseconds: 600_000),
+    AggregateSpec(name: "card_amount_z_30d", key: ["card"], function: .zscore, field: "amount", windowMilliseconds: 30 * 86_400_000),
+    AggregateSpec(name: "card_merchants_1h", key: ["card"], function: .distinct, field: "merchant", windowMilliseconds: 3_600_000),
+    AggregateSpec(name: "card_new_country", key: ["card"], function: .firstSeen, field: "country", windowMilliseconds: 30 * 86_400_000),
+    AggregateSpec(name: "card_since_last_s", key: ["card"], function: .sinceLast, windowMilliseconds: 30 * 86_400_000),
+    AggregateSpec(name: "merchant_fraud_rate_30d", key: ["merchant"], function: .targetRate, windowMilliseconds: 30 * 86_400_000),
+])
+aggregateFeatures.interactions = [["card", "device"], ["card", "country"]]
+var aggregateClassifier = try ProgressiveClassifier(features: aggregateFeatures, window: nil)
+var rawHalf = 0
+learnerRows.append(("learn with six aggregates and two crosses", try allocationsPerEvent {
+    for document in rawDocuments[(rawHalf * events)..<((rawHalf + 1) * events)] {
+        try document.withUnsafeBytes { try decoder.decode($0, into: event) }
+        try aggregateClassifier.process(event)
+    }
+    rawHalf += 1
+}))
 learnerRows.append(("drift: rolling PSI of one value + rolling F1", allocationsPerEvent {
     for index in 0..<events {
         let score = drawn.nextUnitDouble()
