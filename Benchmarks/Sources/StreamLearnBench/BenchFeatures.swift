@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Histogram
 import OnlineLearning
 import Simulation
 import StreamCore
@@ -21,6 +22,9 @@ struct BenchFeatures: AsyncParsableCommand {
             per key, the snapshot's size and its encoding and decoding times.
             3. Three times as many new cards again with a capacity of a tenth of them: resident memory at each third \
             (flat: keys beyond the capacity evict the least recently seen).
+            4. A pipeline holding --keys cards scores and learns --events more, timing each event: alone, then while \
+            a copy of its state is encoded on another thread every second (what the runtime's snapshot writer \
+            does, one at a time), alternating twice; per-event p50, p99 and p99.9.
 
             Example:
               make bench-features
@@ -77,6 +81,7 @@ struct BenchFeatures: AsyncParsableCommand {
         var figures: [String: Double] = [:]
         try learnPath(&figures)
         try keyMemory(&figures)
+        try snapshotLatency(&figures)
         try Output.figures(figures, json: json)
     }
 
@@ -188,5 +193,74 @@ struct BenchFeatures: AsyncParsableCommand {
         figures["new keys: resident MiB after 3× keys"] = (samples[2] / 1_048_576).rounded()
         figures["new keys: keys held"] = Double(endless.keysPerGroup[0])
         figures["new keys: evicted"] = Double(endless.counts.evicted)
+    }
+
+    /// 4: per-event time of a pipeline holding `keys` cards, with and without its state being snapshotted.
+    func snapshotLatency(_ figures: inout [String: Double]) throws {
+        var configuration = LearningPipelineConfiguration()
+        var aggregation = AggregationConfiguration(aggregates: Self.nine)
+        aggregation.capacity = max(keys, 1 << 20)
+        configuration.features.aggregation = aggregation
+        configuration.labelJoin = nil
+        let pipeline = try LearningPipeline(
+            configuration: configuration, raiser: AlertRaiser(model: .init(name: "bench", version: "1"), dispatcher: nil))
+        let decoder = EventDecoder()
+        let event = DecodedEvent()
+        let start: Int64 = 1_767_225_600_000
+        var random = SeededRandom(seed: 3)
+        var index = 0
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        /// The next event: the first `keys` each a new card, then cards at random among them.
+        func next() throws {
+            let card = index < keys ? index : Int(random.next() % UInt64(keys))
+            let text = #"{"ts":\#(start + Int64(index) * 100),"card":"c\#(card)","merchant":"m\#(card % 100)","amount":\#(10 + index % 97),"country":"US","device":"d\#(card % 50_000)","label":\#(index % 50 == 0 ? 1 : 0)}"#
+            line.removeAll(keepingCapacity: true)
+            line.append(contentsOf: text.utf8)
+            try decoder.decode(line, into: event)
+            index += 1
+        }
+        for _ in 0..<keys {
+            try next()
+            try pipeline.process(SourceCursor(record: index, end: Int64(index)), event, nil)
+        }
+        let perPhase = max(events * 5, 10_000)
+        var alone = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        var snapshotting = alone
+        var written = 0
+        let encoded = DispatchGroup()
+        for round in 0..<4 {
+            let withSnapshots = round % 2 == 1
+            var lastSnapshot = ContinuousClock.now
+            for _ in 0..<perPhase {
+                try next()
+                let began = ContinuousClock.now
+                try pipeline.process(SourceCursor(record: index, end: Int64(index)), event, nil)
+                let now = ContinuousClock.now
+                let nanoseconds = UInt64((now - began).components.attoseconds / 1_000_000_000)
+                if withSnapshots {
+                    _ = snapshotting.record(nanoseconds)
+                    // One at a time, as the runtime's writer: the next is due a second after the last began.
+                    if now - lastSnapshot >= .seconds(1), encoded.wait(timeout: .now()) == .success {
+                        // The runtime's capture: a copy of the state (its pages shared), encoded elsewhere.
+                        let copy = pipeline.state
+                        written += 1
+                        DispatchQueue.global(qos: .utility).async(group: encoded) { _ = try? Snapshot.encode(copy) }
+                        lastSnapshot = now
+                    }
+                } else {
+                    _ = alone.record(nanoseconds)
+                }
+            }
+            encoded.wait()
+        }
+        func microseconds(_ value: UInt64) -> Double { (Double(value) / 100).rounded() / 10 }
+        figures["per event, alone: p50 µs"] = microseconds(alone.valueAtPercentile(50))
+        figures["per event, alone: p99 µs"] = microseconds(alone.valueAtPercentile(99))
+        figures["per event, alone: p99.9 µs"] = microseconds(alone.valueAtPercentile(99.9))
+        figures["per event, snapshots written: p50 µs"] = microseconds(snapshotting.valueAtPercentile(50))
+        figures["per event, snapshots written: p99 µs"] = microseconds(snapshotting.valueAtPercentile(99))
+        figures["per event, snapshots written: p99.9 µs"] = microseconds(snapshotting.valueAtPercentile(99.9))
+        figures["per event: snapshots of the keys written"] = Double(written)
     }
 }

@@ -88,6 +88,7 @@ struct BenchTests {
         #expect(object["keys held (cards + merchants)"] as? Int == 2100)
         #expect(object["new keys: keys held"] as? Int == 200)
         #expect(object["new keys: evicted"] as? Int == 6000 - 200)  // cards only: 100 merchants fit
+        #expect((object["per event, alone: p99 µs"] as? Double ?? 0) > 0 && (object["per event, snapshots written: p99 µs"] as? Double ?? 0) > 0)
     }
 
     @Test("The runtime benchmark runs end to end on a small workload: every message through the job, every score read back")
