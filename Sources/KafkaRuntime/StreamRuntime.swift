@@ -567,8 +567,14 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
 
     // MARK: - Ops
 
-    /// The models `POST /score` reads: one, or one per task (`group`).
+    /// The models `POST /score` reads: one, or one per task (`group`). None without the ops endpoint: a published
+    /// model shares the state's storage, so the loop's next writes copy what they touch (a page of keyed
+    /// aggregates, the hashed weights), which only `POST /score` is worth.
     private func publishModels() {
+        guard configuration.ops.address != nil else {
+            lastPublish = .now
+            return
+        }
         var models: [Int: LiveModel] = [:]
         for task in tasks { if let model = task.job?.liveModel() { models[task.number ?? -1] = model } }
         status.publish(models, tasks: grouped ? taskCount : nil)
