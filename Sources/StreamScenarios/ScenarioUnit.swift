@@ -114,14 +114,16 @@ struct Unit {
                 produced += 1
             }
         }
-        var index = -1
+        var checked = 0
         while generator.emitted < fraud.events {
             try send(generator.next())
-            index = generator.emitted - 1
-            if index % 500 == 499 || index == fraud.events - 1 {
+            let sent = generator.emitted
+            // Each 500 events (one call of the card network may send several, so a multiple can be stepped over).
+            if sent / 500 > checked / 500 || sent == fraud.events {
+                checked = sent
                 producer.poll()
                 var now = try answers.collect()
-                while index + 1 - now > ahead {
+                while sent - now > ahead {
                     try job.check()
                     producer.poll()
                     now = try answers.collect(wait: .milliseconds(5))

@@ -41,7 +41,7 @@ struct LearnSummary {
             }
             if let aggregates = state.classifier.aggregates {
                 object["aggregates"] = [
-                    "keys": aggregates.keysPerGroup.reduce(0, +), "late": aggregates.counts.late,
+                    "keys": aggregates.keyCount, "late": aggregates.counts.late,
                     "untimed": aggregates.counts.untimed, "evicted": aggregates.counts.evicted,
                     "expired": aggregates.counts.expired, "labels": aggregates.counts.labels,
                 ]
@@ -62,7 +62,7 @@ struct LearnSummary {
         if let aggregates = state.classifier.aggregates {
             let counts = aggregates.counts
             report(
-                "aggregates   \(aggregates.keysPerGroup.reduce(0, +)) keys, \(counts.late) late, \(counts.untimed) untimed, \(counts.evicted) evicted, \(counts.expired) expired, \(counts.labels) labels learned"
+                "aggregates   \(aggregates.keyCount) keys, \(counts.late) late, \(counts.untimed) untimed, \(counts.evicted) evicted, \(counts.expired) expired, \(counts.labels) labels learned"
             )
         }
         report("events/s     \(Int(rate))")

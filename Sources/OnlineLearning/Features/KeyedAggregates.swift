@@ -208,12 +208,10 @@ public struct KeyedAggregates: Sendable {
                 }
             }
             guard adding, key != Self.missingKey else { continue }
-            if record == nil {
-                let (inserted, evicted) = groups[group].insert(key, now: time)
-                record = inserted
-                counts.evicted += evicted
+            if let record {
+                groups[group].touch(record, now: time)
             } else {
-                groups[group].touch(record!, now: time)
+                record = insert(key, into: group, at: time)
             }
             let values = self.values
             groups[group].write(record!) { stored in
@@ -235,30 +233,23 @@ public struct KeyedAggregates: Sendable {
         for (position, group) in targetGroups.enumerated() {
             let key = keys[position]
             guard key != Self.missingKey else { continue }
-            let record: Int32
-            if let found = groups[group].find(key) {
-                record = found
-            } else {
-                let (inserted, evicted) = groups[group].insert(key, now: time)
-                record = inserted
-                counts.evicted += evicted
-            }
+            let record = groups[group].find(key) ?? insert(key, into: group, at: time)
             let plans = self.plans
+            // The label is the value the target aggregates add: 1 positive, 0 negative.
+            let label = FieldValue(present: true, number: positive ? 1 : 0)
             groups[group].write(record) { stored in
                 for plan in plans where plan.group == group && plan.function.isTarget {
-                    Self.advance(plan, stored + plan.offset, to: Self.bucket(time, plan))
-                    let slot = Self.slot(Self.bucket(time, plan), plan)
-                    guard Self.inRing(Self.bucket(time, plan), plan, stored + plan.offset) else { continue }
-                    let base = stored + plan.offset + 1 + slot * plan.perBucket
-                    if plan.function == .targetRate {
-                        base[0] += 1
-                        if positive { base[1] += 1 }
-                    } else if positive {
-                        base[0] += 1
-                    }
+                    Self.add(plan, stored + plan.offset, field: label, time: time)
                 }
             }
         }
+    }
+
+    /// A new record for `key` in `group`, seen at `time`, counting the key it evicts at capacity.
+    private mutating func insert(_ key: UInt64, into group: Int, at time: Int64) -> Int32 {
+        let (record, evicted) = groups[group].insert(key, now: time)
+        counts.evicted += evicted
+        return record
     }
 
     // MARK: - Field values
@@ -301,11 +292,15 @@ public struct KeyedAggregates: Sendable {
 
     // MARK: - Buckets
 
+    /// `time / divisor` rounded down (towards −∞, also before the epoch).
     @inline(__always)
-    static func bucket(_ time: Int64, _ plan: Plan) -> Int64 {
-        let (quotient, remainder) = time.quotientAndRemainder(dividingBy: plan.width)
+    static func floorDivide(_ time: Int64, _ divisor: Int64) -> Int64 {
+        let (quotient, remainder) = time.quotientAndRemainder(dividingBy: divisor)
         return remainder < 0 ? quotient - 1 : quotient
     }
+
+    @inline(__always)
+    static func bucket(_ time: Int64, _ plan: Plan) -> Int64 { floorDivide(time, plan.width) }
 
     @inline(__always)
     static func slot(_ bucket: Int64, _ plan: Plan) -> Int {
@@ -341,7 +336,7 @@ public struct KeyedAggregates: Sendable {
         values[0] = Double(bucket)
     }
 
-    /// Adds the event at `time` to one aggregate of its key.
+    /// Adds the event at `time` to one aggregate of its key (for a target aggregate: a label, `field` 1 or 0).
     private static func add(_ plan: Plan, _ values: UnsafeMutablePointer<Double>, field: FieldValue?, time: Int64) {
         let field = field ?? FieldValue(present: true)
         guard field.present else { return }
@@ -370,6 +365,10 @@ public struct KeyedAggregates: Sendable {
                 let delta = x - base[1]
                 base[1] += delta / base[0]
                 base[2] += delta * (x - base[1])
+            case .targetRate:
+                base[0] += 1
+                base[1] += x
+            case .targetCount: base[0] += x
             default: break
             }
         }
@@ -422,8 +421,7 @@ public struct KeyedAggregates: Sendable {
                 return values[0].isNaN ? .nan : max(Double(time) - values[0], 0) / 1_000
             case .distinct, .firstSeen:
                 // Seen within the window: at a second after `time - window` (to the second).
-                let (quotient, remainder) = (time &- plan.window).quotientAndRemainder(dividingBy: 1_000)
-                let since = remainder < 0 ? quotient - 1 : quotient
+                let since = KeyedAggregates.floorDivide(time &- plan.window, 1_000)
                 let tag = KeyedAggregates.entry(field.hash, seconds: 0) >> 32
                 var distinct = 0.0
                 for index in 0..<plan.size {

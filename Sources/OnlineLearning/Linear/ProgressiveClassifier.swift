@@ -65,9 +65,9 @@ public struct ProgressiveClassifier: OnlineLearner {
         scored = try container.decode(Int.self, forKey: .scored)
         refused = try container.decode(Int.self, forKey: .refused)
         aggregates = try container.decodeIfPresent(KeyedAggregates.self, forKey: .aggregates)
-        if aggregates?.configuration != vectorizer.configuration.aggregation
-            && !(aggregates == nil && (vectorizer.configuration.aggregation?.aggregates.isEmpty ?? true))
-        {
+        // An aggregation without aggregates has no state, as in `init`.
+        let expected = vectorizer.configuration.aggregation.flatMap { $0.aggregates.isEmpty ? nil : $0 }
+        if aggregates?.configuration != expected {
             throw DecodingError.dataCorruptedError(
                 forKey: .aggregates, in: container,
                 debugDescription: "the keyed aggregates differ from the feature space's configuration")
