@@ -10,7 +10,8 @@ BENCH_PARTITIONS ?= 64
 
 .PHONY: deps release demo test consumer-check docs-check report-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-loop bench-score bench-features bench-tool clean
 
-## deps: librdkafka-dev (2.0.2 on Debian 12), pkg-config and curl, if missing.
+## deps: librdkafka-dev (2.0.2 on Debian 12), pkg-config and curl, and fastavro from PyPI (the Avro tests check
+## against it), if missing.
 deps:
 	@if ! pkg-config --exists rdkafka 2>/dev/null; then \
 		echo "installing librdkafka-dev"; \
@@ -21,6 +22,8 @@ deps:
 		echo "installing curl (the docs' examples use it)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq curl >/dev/null; \
 	fi
+	@python3 -c "import fastavro" 2>/dev/null || { echo "installing fastavro (the Avro tests compare with it)"; \
+		python3 -m pip install -q fastavro==1.13.1 2>/dev/null || python3 -m pip install -q --break-system-packages fastavro==1.13.1; }
 
 ## release: the streamlearn executable, optimised for this machine's CPU (`CPU=native`, the default: AVX2 where
 ## the CPU has it). `make release CPU=x86-64` builds one that runs on any x86-64 machine; results are bit-identical

@@ -34,6 +34,9 @@ final class KafkaWaits: Sendable {
     /// Whether Kafka stopped answering and has not answered since (one atomic load).
     var isUnavailable: Bool { unavailable.load(ordering: .relaxed) }
 
+    /// Whether a stop was asked for.
+    var isStopping: Bool { state.withLock { $0.stopAt != nil } }
+
     /// A stop was asked for: from now on waits end by `shutdownTimeout` from now.
     func stop() { state.withLock { $0.stopAt = $0.stopAt ?? .now } }
 

@@ -148,6 +148,8 @@ public struct RuntimeConfiguration: Sendable {
     public var snapshots: Snapshots
     public var ops = Ops()
     public var alertmanager: Alertmanager?
+    /// The schema registry that Avro and JSON Schema inputs are read with (`input.schema_registry`).
+    public var schemaRegistry: SchemaRegistrySettings?
 
     /// A configuration built in code; every other section takes its defaults (docs/configuration.md).
     public init(
@@ -283,6 +285,9 @@ public struct RuntimeConfiguration: Sendable {
         }
         try alertmanagerTable.finish()
 
+        let (formats, registry) = try readInput(try root.table("input"), kind: kind)
+        configuration.schemaRegistry = registry
+
         let joinTable = try root.table("join")
         var join = JobConfiguration.Join()
         join.capacity = try joinTable.int("capacity", min: 1) ?? 100_000
@@ -301,6 +306,7 @@ public struct RuntimeConfiguration: Sendable {
         case .scoring:
             var scoring = try readScoring(root, join: join, maxDocumentBytes: output.maxMessageBytes)
             scoring.explain = explain
+            (scoring.eventsFormat, scoring.labelsFormat) = formats
             configuration.job = .scoring(scoring)
         case .bandit:
             configuration.job = .bandit(.init(policy: try readBandit(root), join: join))
@@ -309,6 +315,65 @@ public struct RuntimeConfiguration: Sendable {
         }
         try root.finish()
         return configuration
+    }
+
+    /// `input`: each input topic's format, and the schema registry the Confluent wire formats need.
+    private static func readInput(
+        _ table: ConfigTable, kind: JobKind
+    ) throws(ConfigurationError) -> ((EventFormat, EventFormat), SchemaRegistrySettings?) {
+        let events = try table.choice("events", EventFormat.self) ?? .json
+        let labels = try table.choice("labels", EventFormat.self) ?? .json
+        if kind != .scoring {
+            for (key, format) in [("events", events), ("labels", labels)] where format != .json || table.has(key) {
+                throw ConfigurationError(
+                    path: table.keyPath(key), reason: "input formats are for scoring jobs; a \(kind.rawValue) job reads JSON")
+            }
+        }
+        var settings: SchemaRegistrySettings?
+        if let registry = try table.optionalTable("schema_registry") {
+            let url = try registry.requiredString("url")
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                throw ConfigurationError(path: registry.keyPath("url"), reason: "must be an http(s) URL, got '\(url)'")
+            }
+            var registrySettings = SchemaRegistrySettings(url: parsed)
+            if let ms = try registry.int("timeout_ms", min: 1, max: 600_000) { registrySettings.timeout = .milliseconds(ms) }
+            registrySettings.cache = try registry.int("cache", min: 1, max: 1_000_000) ?? registrySettings.cache
+            if let auth = try registry.optionalTable("basic_auth") {
+                registrySettings.user = try auth.requiredString("user")
+                let fromEnvironment = try auth.string("password_env")
+                let fromFile = try auth.string("password_file")
+                switch (fromEnvironment, fromFile) {
+                case (let name?, nil):
+                    guard let value = ProcessInfo.processInfo.environment[name] else {
+                        throw ConfigurationError(
+                            path: auth.keyPath("password_env"), reason: "the environment variable '\(name)' is not set")
+                    }
+                    registrySettings.password = value
+                case (nil, let file?):
+                    guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8)
+                    else {
+                        throw ConfigurationError(path: auth.keyPath("password_file"), reason: "cannot read '\(file)'")
+                    }
+                    registrySettings.password = text.trimmingCharacters(in: .newlines)
+                default:
+                    throw ConfigurationError(
+                        path: auth.keyPath("password_env"),
+                        reason: "give the password with exactly one of password_env and password_file (never in the file itself)")
+                }
+                try auth.finish()
+            }
+            try registry.finish()
+            settings = registrySettings
+        }
+        if settings == nil {
+            for (key, format) in [("events", events), ("labels", labels)] where format.usesRegistry {
+                throw ConfigurationError(
+                    path: table.keyPath("schema_registry"),
+                    reason: "is required: \(table.keyPath(key)) is \(format.rawValue), whose messages name a schema id")
+            }
+        }
+        try table.finish()
+        return ((events, labels), settings)
     }
 
     private static func readScoring(

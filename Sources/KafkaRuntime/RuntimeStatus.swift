@@ -28,6 +28,8 @@ public final class RuntimeStatus: Sendable {
         var model: [UInt8] = Array("{}".utf8)
         /// Kafka is not answering (shown as the phase, but stopping).
         var unavailable = false
+        /// Why the job waits for something other than Kafka (the schema registry), shown by `/readyz`.
+        var waitingFor: String?
     }
 
     private let state = Mutex(State())
@@ -51,6 +53,17 @@ public final class RuntimeStatus: Sendable {
             $0.lastLoop = .now
         }
     }
+
+    /// The schema registry stopped answering (`reason`) or answers again (`nil`).
+    package func setRegistryUnavailable(_ reason: String?) {
+        state.withLock {
+            $0.waitingFor = reason
+            $0.lastLoop = .now
+        }
+    }
+
+    /// Why the job is unavailable, when something other than Kafka keeps it so.
+    package var unavailableReason: String? { state.withLock { $0.waitingFor } }
 
     package func loopTurned(model: [UInt8]? = nil) {
         state.withLock {
@@ -79,7 +92,10 @@ public final class RuntimeStatus: Sendable {
     }
 
     package var phase: (phase: Phase, remaining: Int, sinceLoop: Duration) {
-        state.withLock { ($0.unavailable && $0.phase != .stopping ? .unavailable : $0.phase, $0.remaining, .now - $0.lastLoop) }
+        state.withLock {
+            (($0.unavailable || $0.waitingFor != nil) && $0.phase != .stopping ? .unavailable : $0.phase, $0.remaining,
+             .now - $0.lastLoop)
+        }
     }
 
     package var modelDocument: [UInt8] { state.withLock { $0.model } }

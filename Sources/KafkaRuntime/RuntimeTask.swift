@@ -24,6 +24,8 @@ struct TaskContext {
     let onReading: (@Sendable (DetectorReading) -> Void)?
     /// Every alert raised (Alertmanager, when configured).
     let notify: @Sendable (Alert) -> Void
+    /// Writer schemas of Avro and JSON Schema inputs (`input.schema_registry`), shared by every task.
+    let schemas: (any SchemaSource)?
 }
 
 /// One unit of state and work, as a Kafka Streams `StreamTask`: a job over some input partitions, with its state
@@ -215,7 +217,8 @@ final class RuntimeTask {
                 let state = try payload.map { try Snapshot.decode(PipelineState.self, from: $0) }
                 let writer = writer
                 return try ScoringJob(
-                    scoring, state: state, store: store, raiser: raiser, nextSnapshotPath: { writer.nextPath })
+                    scoring, state: state, store: store, raiser: raiser, nextSnapshotPath: { writer.nextPath },
+                    schemas: context.schemas)
             case .bandit(let bandit):
                 return try BanditJob(bandit, context: configuration.jobContext, payload: payload)
             case .reinforcement(let agent):

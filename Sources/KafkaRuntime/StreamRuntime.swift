@@ -23,6 +23,8 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
         case lostOffsets = "lost-offsets"
         /// The ops endpoint cannot listen on its address.
         case ops
+        /// The schema registry did not answer before the job was asked to stop (exit 69).
+        case schemaRegistry = "schema-registry"
         /// Anything else: a defect (exit 70).
         case `internal`
     }
@@ -43,6 +45,8 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
         switch error {
         case let error as RuntimeError: return error
         case let error as KafkaError: return .kafka(error, "Kafka failed")
+        case let error as SchemaRegistryUnavailable:
+            return RuntimeError(.schemaRegistry, "stopped while waiting for the schema registry: \(error.message)", underlying: error)
         case let error as PipelineError where error.code == .snapshotWriteFailed:
             return RuntimeError(.snapshot, error.message, underlying: error)
         case let error as PipelineError where error.code == .invalidConfiguration:
@@ -136,6 +140,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
     let brokers: String
     /// Alertmanager, when configured: every alert raised (not those raised again while re-learning).
     private let alertmanager: (dispatcher: AlertDispatcher, sink: AlertmanagerSink)?
+    /// Where Avro and JSON Schema inputs' writer schemas come from: waited for while it does not answer.
+    public let schemaRegistry: SchemaRegistryClient?
     private let stopRequested = Atomic<Bool>(false)
     private let stopAfter = Atomic<Int>(.max)
 
@@ -172,6 +178,15 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         waits = KafkaWaits(
             unavailableTimeout: configuration.kafka.unavailableTimeout, shutdownTimeout: configuration.kafka.shutdownTimeout,
             status: status)
+        schemaRegistry = configuration.schemaRegistry.map { [status, waits] settings in
+            SchemaRegistryClient(
+                settings: settings, waits: true,
+                onWaiting: { reason in
+                    status.setRegistryUnavailable(reason.map { "schema registry: \($0)" })
+                    if let reason { logger.warning("waiting for the schema registry: \(reason)") }
+                },
+                isStopping: { waits.isStopping })
+        }
         alertmanager = configuration.alertmanager.map { settings in
             let sink = AlertmanagerSink(
                 base: settings.url, timeout: settings.timeout, resendInterval: settings.resendInterval,
@@ -201,7 +216,8 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         let dispatcher = alertmanager?.dispatcher
         return TaskContext(
             configuration: configuration, brokers: brokers, consumer: consumer, waits: waits, logger: logger,
-            metrics: metrics, onReading: options.onReading, notify: { alert in dispatcher?.dispatch(alert) })
+            metrics: metrics, onReading: options.onReading, notify: { alert in dispatcher?.dispatch(alert) },
+            schemas: schemaRegistry)
     }
 
     // MARK: - Start
@@ -637,6 +653,14 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             "name": configuration.name, "job": configuration.kind.rawValue, "phase": phase.rawValue,
             "assignment": configuration.kafka.assignment.rawValue,
         ]
+        if let schemaRegistry {
+            document["schemas"] = schemaRegistry.known.map { schema -> [String: Any] in
+                [
+                    "id": Int(schema.id), "type": schema.kind.rawValue, "subject": schema.subject ?? NSNull(),
+                    "version": schema.version ?? NSNull(),
+                ]
+            }
+        }
         if grouped {
             document["tasks"] = tasks.map { task in describe(task).merging(["task": task.number ?? 0]) { $1 } }
         } else if let task = tasks.first {

@@ -26,6 +26,9 @@ public enum JobConfiguration: Sendable {
         /// Each score message lists this many of the largest contributions to its score (`output.explain`).
         /// Default 0: none.
         public var explain = 0
+        /// How the events topic's and the labels topic's messages are written (`input.events`, `input.labels`).
+        public var eventsFormat = EventFormat.json
+        public var labelsFormat = EventFormat.json
 
         public init(pipeline: LearningPipelineConfiguration = .init(), decoder: EventDecoderConfiguration = .init()) {
             self.pipeline = pipeline

@@ -1,7 +1,7 @@
 import Alerting
 import Foundation
 public import OnlineLearning
-import StreamCore
+public import StreamCore
 public import StreamPipeline
 
 /// The fraud job: each event is scored at once (a score message keyed by its id: `id`, `score`, `decision`,
@@ -9,7 +9,9 @@ public import StreamPipeline
 /// with the learning pipeline's detectors watching inputs, scores and outcomes.
 public final class ScoringJob: StreamJob {
     public let pipeline: LearningPipeline
-    private let decoder: EventDecoder
+    /// The events topic's decoder and the labels topic's (in their formats; `input.events`, `input.labels`).
+    private let decoder: MessageDecoder
+    private let labelDecoder: MessageDecoder
     private let event = DecodedEvent()
     @exclusivity(unchecked) private var writer = JSONWriter()
     @exclusivity(unchecked) private var snapshotRequest: SnapshotStore.Reason?
@@ -25,7 +27,7 @@ public final class ScoringJob: StreamJob {
     /// it counts the one being written), or `store`'s next path.
     public init(
         _ configuration: JobConfiguration.Scoring, state: PipelineState?, store: SnapshotStore, raiser: AlertRaiser,
-        nextSnapshotPath: (@Sendable () -> String)? = nil
+        nextSnapshotPath: (@Sendable () -> String)? = nil, schemas: (any SchemaSource)? = nil
     ) throws(PipelineError) {
         var pipelineConfiguration = configuration.pipeline
         // The runtime writes every snapshot, at transaction boundaries.
@@ -33,7 +35,10 @@ public final class ScoringJob: StreamJob {
         // Labels on their own topic may be read before their events.
         pipelineConfiguration.labelJoin?.holdEarlyLabels = true
         pipeline = try LearningPipeline(configuration: pipelineConfiguration, state: state, store: store, raiser: raiser)
-        decoder = EventDecoder(configuration: configuration.decoder)
+        decoder = MessageDecoder(format: configuration.eventsFormat, configuration: configuration.decoder, schemas: schemas)
+        labelDecoder = configuration.labelsFormat == configuration.eventsFormat
+            ? decoder
+            : MessageDecoder(format: configuration.labelsFormat, configuration: configuration.decoder, schemas: schemas)
         threshold = pipelineConfiguration.threshold
         explain = configuration.explain
         pipeline.deferAlertSnapshot = { [unowned self] alert in
@@ -60,11 +65,13 @@ public final class ScoringJob: StreamJob {
         current = (message.topic, message.partition, message.offset)
         var rejection: EventDecodingError?
         do {
-            try decoder.decode(message.value, into: event)
+            try (message.role == .feedback ? labelDecoder : decoder).decode(message.value, into: event)
         } catch {
             rejection = error
         }
         if let rejection {
+            // Not the message's fault: the job stops here (its transaction is not committed; nothing is lost).
+            if rejection.reason == .registryUnavailable { throw SchemaRegistryUnavailable(message: rejection.description) }
             try pipeline.process(cursor, event, rejection)
             return Self.deadLetter(rejection)
         }
@@ -133,6 +140,9 @@ public final class ScoringJob: StreamJob {
             (.labelType, "wrong-type"), (.idType, "wrong-type"), (.timestampType, "wrong-type"),
             (.nestedValue, "wrong-type"), (.stringTooLong, "oversized"), (.tooManyFields, "oversized"),
             (.documentTooLarge, "oversized"), (.nestingTooDeep, "oversized"),
+            (.notWireFormat, "not-wire-format"), (.unknownSchema, "unknown-schema"),
+            (.unsupportedSchema, "unsupported-schema"), (.avroTruncated, "invalid-avro"),
+            (.avroTrailingBytes, "invalid-avro"), (.avroIndex, "invalid-avro"), (.invalidAvro, "invalid-avro"),
         ]
 
     static func deadLetter(_ error: EventDecodingError) -> DeadLetterReason {
@@ -202,3 +212,10 @@ public final class ScoringJob: StreamJob {
 /// One thread owns a ScoringJob (it is not shared between threads).
 @available(*, unavailable)
 extension ScoringJob: Sendable {}
+
+/// The schema registry did not answer while a message's writer schema was needed, and the job was asked to stop:
+/// the message was not processed (its transaction is not committed, so the next start reads it again).
+public struct SchemaRegistryUnavailable: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

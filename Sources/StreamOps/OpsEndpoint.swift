@@ -168,7 +168,13 @@ public struct OpsEndpoint: Sendable {
         }
         router.get("readyz") { _, _ -> Response in
             let (phase, remaining, _) = status.phase
-            let body = #"{"ready":\#(phase == .running),"phase":"\#(phase.rawValue)","remaining_messages":\#(remaining)}"#
+            var body = #"{"ready":\#(phase == .running),"phase":"\#(phase.rawValue)","remaining_messages":\#(remaining)"#
+            if let reason = status.unavailableReason {
+                var writer = JSONWriter()
+                writer.string(reason)
+                body += #","reason":\#(String(decoding: writer.bytes, as: UTF8.self))"#
+            }
+            body += "}"
             return Self.response(phase == .running ? .ok : .serviceUnavailable, body)
         }
         router.get("model") { _, _ -> Response in

@@ -127,7 +127,7 @@ struct RunCommand: AsyncParsableCommand {
         case .snapshot: return 73  // EX_CANTCREAT
         case .noUsableSnapshot: return 66  // EX_NOINPUT
         case .internal: return 70
-        case .kafka: return 69  // EX_UNAVAILABLE
+        case .kafka, .schemaRegistry: return 69  // EX_UNAVAILABLE
         case .lostOffsets: return 65  // EX_DATAERR
         case .ops: return 78
         }

@@ -464,7 +464,7 @@ private let internedShapes = Mutex<[ShapeSignature: UInt64]>([:])
 private let internedShapesLimit = 4_096
 
 /// The process-wide number of the shape `names`/`ends`; called only when a decoder rebuilds its cache.
-private func shapeIdentity(names: UnsafeBufferPointer<UInt8>, ends: some Sequence<Int32>) -> UInt64 {
+func shapeIdentity(names: UnsafeBufferPointer<UInt8>, ends: some Sequence<Int32>) -> UInt64 {
     let signature = ShapeSignature(names: Array(names), ends: Array(ends))
     return internedShapes.withLock { shapes in
         if let identity = shapes[signature] { return identity }

@@ -39,6 +39,17 @@ public struct EventDecodingError: Error, Hashable, Sendable, CustomStringConvert
         public static let tooManyFields = Reason("more fields than the limit", isValidJSON: true)
         public static let documentTooLarge = Reason("document larger than the limit", isValidJSON: true)
         public static let nestingTooDeep = Reason("nesting deeper than the limit", isValidJSON: true)
+
+        // Messages in the Confluent wire format (a magic byte 0, a 4-byte schema id, the payload).
+        public static let notWireFormat = Reason("not in the Confluent wire format (magic byte 0, 4-byte schema id)")
+        public static let unknownSchema = Reason("the schema registry does not know this schema id")
+        public static let unsupportedSchema = Reason("the writer schema cannot be read as events")
+        /// The registry did not answer: not the message's fault, so never a dead letter (the caller waits).
+        public static let registryUnavailable = Reason("the schema registry is not answering")
+        public static let avroTruncated = Reason("the Avro payload ends inside a value")
+        public static let avroTrailingBytes = Reason("bytes left after the Avro record")
+        public static let avroIndex = Reason("Avro union branch or enum symbol out of range")
+        public static let invalidAvro = Reason("invalid Avro encoding (a negative length, an overlong varint, a boolean not 0 or 1)")
     }
 
     /// The rule broken.
@@ -47,18 +58,26 @@ public struct EventDecodingError: Error, Hashable, Sendable, CustomStringConvert
     public let offset: Int
     /// The field being read, when the problem lies in a field's value or key.
     public let field: String?
+    /// The message's writer schema id, for messages in the Confluent wire format.
+    public var schemaID: Int32?
+    /// What the reason alone does not say (why a schema is refused, what the registry answered).
+    public var detail: String?
 
-    public init(_ reason: Reason, offset: Int, field: String? = nil) {
+    public init(_ reason: Reason, offset: Int, field: String? = nil, schemaID: Int32? = nil, detail: String? = nil) {
         self.reason = reason
         self.offset = offset
         self.field = field
+        self.schemaID = schemaID
+        self.detail = detail
     }
 
     /// One line: a field name's control characters, quote and backslash are escaped as in JSON (`\n`, `\u0001`),
     /// so a message never splits across lines.
     public var description: String {
-        if let field { return "byte \(offset), field '\(Self.escaped(field))': \(reason)" }
-        return "byte \(offset): \(reason)"
+        let schema = schemaID.map { "schema \($0), " } ?? ""
+        let why = detail.map { "\(reason): \($0)" } ?? reason.description
+        if let field { return "\(schema)byte \(offset), field '\(Self.escaped(field))': \(why)" }
+        return "\(schema)byte \(offset): \(why)"
     }
 
     /// `text` with control characters, `'` and `\` escaped JSON-style.
