@@ -1,5 +1,6 @@
 import StreamCore
 import ArgumentParser
+import Foundation
 import Logging
 import StreamKafka
 
@@ -38,6 +39,9 @@ struct ConsumeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("property"), help: "Extra librdkafka property KEY=VALUE (repeatable).")
     var properties: [String] = []
+
+    @Flag(help: "Print each value base64-encoded (binary values: Avro; what `decode --format avro` reads).")
+    var base64 = false
 
     @OptionGroup var global: GlobalOptions
 
@@ -88,7 +92,11 @@ struct ConsumeCommand: AsyncParsableCommand {
             let got = try consumer.poll(maxMessages: remaining, timeout: .milliseconds(200)) { batch in
                 lines.removeAll(keepingCapacity: true)
                 for message in batch {
-                    lines.append(contentsOf: message.value)
+                    if base64 {
+                        lines.append(contentsOf: Data(message.value).base64EncodedData())
+                    } else {
+                        lines.append(contentsOf: message.value)
+                    }
                     lines.append(UInt8(ascii: "\n"))
                     offsets[TopicPartition(topic, message.partition)] = message.offset + 1
                 }

@@ -382,3 +382,4 @@ struct SimulateBandit: AsyncParsableCommand {
 }
 
 extension BanditSettings.Policy: ExpressibleByArgument {}
+extension EventFormat: ExpressibleByArgument {}
