@@ -11,12 +11,14 @@ from a directory, so the client under test speaks real HTTP to it:
 Each schema is DIR/{id}.json: {"schema", "schemaType", "subject", "version"}. Deleting a file makes its id
 unknown. With REGISTRY_USER and REGISTRY_PASSWORD set, every call needs that basic authentication (401 otherwise).
 
-  schema_registry.py DIR [PORT]   prints "listening on PORT" once it listens (PORT 0 or absent: any free port)
+  schema_registry.py DIR [PORT [PORT_FILE]]   prints "listening on PORT" once it listens (PORT 0 or absent: any
+                                               free port), and writes the port to PORT_FILE when given
 """
 import base64
 import http.server
 import json
 import os
+import signal
 import sys
 import urllib.parse
 
@@ -98,6 +100,14 @@ class Registry(http.server.BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    # SIGTERM ends it even when the parent ignored or blocked SIGTERM (both are inherited across exec; the test
+    # runner's threads block it).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
     server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2]) if len(sys.argv) > 2 else 0), Registry)
     print("listening on %d" % server.server_address[1], flush=True)
+    if len(sys.argv) > 3:
+        with open(sys.argv[3] + ".tmp", "w") as file:
+            file.write("%d\n" % server.server_address[1])
+        os.rename(sys.argv[3] + ".tmp", sys.argv[3])
     server.serve_forever()

@@ -108,7 +108,7 @@ struct RuntimeConfigurationTests {
         ("join:\n  capacity: many", "join.capacity: must be a whole number, got 'many'"),
         ("snapshots:\n  every_seconds: -3", "snapshots.every_seconds: must be > 0, got -3"),
         ("fields:\n  ignore: notalist", "fields.ignore: must be a list, got 'notalist'"),
-        ("colour: blue", "colour: unknown key (known here: alertmanager, detectors, features, fields, job, join, kafka, model, name, ops, output, snapshots, topics)"),
+        ("colour: blue", "colour: unknown key (known here: alertmanager, detectors, features, fields, input, job, join, kafka, model, name, ops, output, snapshots, topics)"),
         ("features:\n  aggregates:\n    - {name: n, key: card, function: count, window: soon}", "features.aggregates[0].window: must be a duration such as 500ms, 30s, 10m, 24h or 30d, got 'soon'"),
         ("features:\n  aggregates:\n    - {name: n, key: card, function: sum, window: 1h}", "features.aggregates[0].field: is required for sum"),
         ("features:\n  aggregates:\n    - {name: n, key: card, function: median, window: 1h}", "features.aggregates[0].function: must be one of 'count', 'sum', 'mean', 'min', 'max', 'std', 'zscore', 'distinct', 'since_last', 'first_seen', 'target_rate', 'target_count', got 'median'"),

@@ -46,6 +46,31 @@ let full = try allocationsPerEvent {
         standardizer.standardize(&vector)
     }
 }
+// The same events as Avro in the Confluent wire format, through the runtime's decoder and a schema held in memory.
+final class OneSchema: SchemaSource, @unchecked Sendable {
+    let registered: RegisteredSchema
+    init(_ text: String) { registered = RegisteredSchema(id: 1, kind: .avro, text: text) }
+    func schema(id: Int32) -> SchemaLookup { .found(registered) }
+}
+let avroFields = ["{\"name\":\"id\",\"type\":\"long\"}"] + ["amt", "hr", "age", "v1h", "v24h", "dist", "cp"]
+    .map { "{\"name\":\"\($0)\",\"type\":\"double\"}" } + (1...13).map { "{\"name\":\"x\($0)\",\"type\":\"double\"}" }
+let avroSchemaText = "{\"type\":\"record\",\"name\":\"T\",\"fields\":[\(avroFields.joined(separator: ","))]}"
+let avroEncoder = AvroEncoder(schema: try AvroSchema.parse(avroSchemaText))
+let avroMessages: [[UInt8]] = try documents.map { try AvroEncoder.wireFormat(schemaID: 1, payload: avroEncoder.encode(JSONValue.parse($0))) }
+let avroDecoder = MessageDecoder(format: .avro, configuration: EventDecoderConfiguration(), schemas: OneSchema(avroSchemaText))
+let avroDecode = try allocationsPerEvent {
+    for message in avroMessages {
+        try message.withUnsafeBytes { try avroDecoder.decode($0, into: event) }
+    }
+}
+let avroFull = try allocationsPerEvent {
+    for message in avroMessages {
+        try message.withUnsafeBytes { try avroDecoder.decode($0, into: event) }
+        vectorizer.vectorize(event, into: &vector)
+        standardizer.update(vector)
+        standardizer.standardize(&vector)
+    }
+}
 // Learners: predict + learn on the decoded vectors, per optimizer; bandits; tabular agents.
 var labeled = LogisticStreamGenerator(seed: 2)
 let labeledDocuments: [[UInt8]] = (0..<events).map { _ in Array(labeled.next().json.utf8) }
@@ -217,6 +242,8 @@ print("allocations per event (\(events) generated events, after one warm-up pass
 print("  Foundation JSONSerialization            \(String(format: "%.2f", foundation))")
 print("  EventDecoder                            \(String(format: "%.2f", decode))")
 print("  decode + vectorize + standardise        \(String(format: "%.2f", full))")
+print("  Avro (wire format), MessageDecoder      \(String(format: "%.2f", avroDecode))")
+print("  Avro decode + vectorize + standardise   \(String(format: "%.2f", avroFull))")
 for (name, count) in learnerRows {
     print("  \(name.padding(toLength: 48, withPad: " ", startingAt: 0)) \(String(format: "%.4f", count))")
 }

@@ -31,6 +31,9 @@ struct BenchDecode: AsyncParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Flag(inversion: .prefixedNo, help: "Also run the reference decoders (fastavro and json.loads, Python; pip install fastavro).")
+    var peers = true
+
     func validate() throws {
         guard events >= 1 else { throw ValidationError("--events must be at least 1, got \(events)") }
         guard foundationEvents >= 1 else {
@@ -110,7 +113,46 @@ struct BenchDecode: AsyncParsableCommand {
                     }
                 }
             ))
+        // The same events as Avro in the Confluent wire format (id long; a field long when every value is an
+        // integer, else double), decoded by their writer schema's plan.
+        let (schemaText, messages, messageBounds) = try Self.avro(payload, bounds)
+        let schemas = BenchSchemas(RegisteredSchema(id: 1, kind: .avro, text: schemaText))
+        let avroDecoder = MessageDecoder(format: .avro, configuration: EventDecoderConfiguration(), schemas: schemas)
+        results.append(
+            (
+                "Avro (Confluent wire format), MessageDecoder",
+                try bestRate(of: events, passes: 5) {
+                    try messages.withUnsafeBytes { bytes in
+                        for range in messageBounds {
+                            try avroDecoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
+                            sum += event.numeric.first?.value ?? 1
+                        }
+                    }
+                }
+            ))
+        var avroVectorizer = FeatureVectorizer()
+        var avroStandardizer = OnlineStandardizer()
+        results.append(
+            (
+                "Avro decode + vectorize + standardise",
+                try bestRate(of: events, passes: 5) {
+                    try messages.withUnsafeBytes { bytes in
+                        for range in messageBounds {
+                            try avroDecoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
+                            avroVectorizer.vectorize(event, into: &vector)
+                            avroStandardizer.update(vector)
+                            avroStandardizer.standardize(&vector)
+                            sum += vector.dense.first ?? 1
+                        }
+                    }
+                }
+            ))
         precondition(sum != 0 && foundationSum != 0)
+        let reference = peers ? try Self.fastavro(schemaText, messages, messageBounds, payload, bounds) : nil
+        if let reference {
+            results.append(("fastavro \(reference.compiled ? "(Cython)" : "(pure Python)") schemaless_reader", reference.avro))
+            results.append(("Python json.loads", reference.json))
+        }
 
         if json {
             var object: [String: Any] = ["events": events, "event_bytes": payload.count / events]
@@ -120,11 +162,86 @@ struct BenchDecode: AsyncParsableCommand {
         } else {
             Output.line(
                 "events        \(events) of \(payload.count / events) bytes"
-                    + (file == nil ? " (id + 20 numeric fields)" : " from \(file!)"))
+                    + (file == nil ? " (id + 20 numeric fields)" : " from \(file!)")
+                    + "; as Avro \(messages.count / events) bytes")
             for (name, rate) in results {
                 Output.line("\(name.padding(toLength: 58, withPad: " ", startingAt: 0)) \(Int(rate)) events/s")
             }
         }
+    }
+
+    /// The events as Avro messages (wire format, schema id 1) under a schema inferred from them, back to back.
+    static func avro(_ payload: [UInt8], _ bounds: [Range<Int>]) throws -> (String, [UInt8], [Range<Int>]) {
+        var names: [String] = []
+        var integral: [String: Bool] = [:]
+        var parsed: [JSONValue] = []
+        parsed.reserveCapacity(bounds.count)
+        for range in bounds {
+            let value = try JSONValue.parse(payload[range])
+            guard case .object(let members) = value else { continue }
+            for member in members {
+                if integral[member.key] == nil { names.append(member.key) }
+                if case .number(let text) = member.value {
+                    integral[member.key] = (integral[member.key] ?? true) && Int64(text) != nil
+                }
+            }
+            parsed.append(value)
+        }
+        let fields = names.map { #"{"name":"\#($0)","type":"\#(integral[$0] == true ? "long" : "double")"}"# }
+        let schemaText = #"{"type":"record","name":"Event","fields":[\#(fields.joined(separator: ","))]}"#
+        let encoder = AvroEncoder(schema: try AvroSchema.parse(schemaText))
+        var messages: [UInt8] = []
+        var messageBounds: [Range<Int>] = []
+        for value in parsed {
+            let message = AvroEncoder.wireFormat(schemaID: 1, payload: try encoder.encode(value))
+            messageBounds.append(messages.count..<messages.count + message.count)
+            messages += message
+        }
+        return (schemaText, messages, messageBounds)
+    }
+
+    /// fastavro and json.loads on the same messages and lines (Benchmarks/Peers/decode_fastavro.py); nil when
+    /// Python or fastavro is missing (said on stderr).
+    static func fastavro(
+        _ schema: String, _ messages: [UInt8], _ messageBounds: [Range<Int>], _ payload: [UInt8], _ bounds: [Range<Int>]
+    ) throws -> (avro: Double, json: Double, compiled: Bool)? {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-avro-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var framed: [UInt8] = []
+        for range in messageBounds {
+            withUnsafeBytes(of: UInt32(range.count - 5).littleEndian) { framed += $0 }
+            framed += messages[(range.lowerBound + 5)..<range.upperBound]
+        }
+        var lines: [UInt8] = []
+        for range in bounds {
+            lines += payload[range]
+            lines.append(UInt8(ascii: "\n"))
+        }
+        let schemaPath = directory.appendingPathComponent("schema.avsc")
+        let payloadPath = directory.appendingPathComponent("payloads.bin")
+        let linesPath = directory.appendingPathComponent("events.jsonl")
+        try Data(schema.utf8).write(to: schemaPath)
+        try Data(framed).write(to: payloadPath)
+        try Data(lines).write(to: linesPath)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Peers/decode_fastavro.py").standardized.path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, schemaPath.path, payloadPath.path, linesPath.path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+            let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let avro = (object["fastavro"] as? NSNumber)?.doubleValue, let json = (object["json.loads"] as? NSNumber)?.doubleValue
+        else {
+            Output.error("note: the fastavro reference did not run (pip install fastavro; or --no-peers)")
+            return nil
+        }
+        return (avro, json, object["fastavro_compiled"] as? Bool ?? false)
     }
 
     /// The first `limit` lines of `path` that the decoder accepts, back to back, read as every command reads
@@ -160,4 +277,11 @@ struct BenchDecode: AsyncParsableCommand {
         if rejected > 0 { Output.error("note: \(rejected) rejected line(s) of '\(path)' left out") }
         return (payload, bounds)
     }
+}
+
+/// The bench's one writer schema, held in memory (the runtime's comes from a registry, once per id).
+final class BenchSchemas: SchemaSource, @unchecked Sendable {
+    let registered: RegisteredSchema
+    init(_ registered: RegisteredSchema) { self.registered = registered }
+    func schema(id: Int32) -> SchemaLookup { id == registered.id ? .found(registered) : .unknown }
 }

@@ -55,6 +55,9 @@ struct BenchTests {
             let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
             #expect(object?["events"] as? Int == expected)
             #expect((object?["EventDecoder"] as? Double ?? 0) > 0)
+            // The same events as Avro, and fastavro's reference rate on them (make deps installs fastavro).
+            #expect((object?["Avro (Confluent wire format), MessageDecoder"] as? Double ?? 0) > 0)
+            #expect(object?.contains { $0.key.hasPrefix("fastavro") && ($0.value as? Double ?? 0) > 0 } == true, "\(result.stderr)")
         }
         #expect(try Bench.run(["decode", path + ".missing"]).status == 66)
     }
