@@ -58,43 +58,44 @@ struct BenchDecode: AsyncParsableCommand {
         }
         results.append(("Foundation JSONSerialization", Double(foundationCount) / (ContinuousClock.now - start).seconds))
 
-        // EventDecoder
+        // The decoder alone, then decode + feature hashing + online standardisation (the learn path's front).
         let decoder = EventDecoder()
         let event = DecodedEvent()
         var sum = 0.0
-        results.append(
-            (
-                "EventDecoder",
-                try bestRate(of: events, passes: 5) {
-                    try payload.withUnsafeBytes { bytes in
-                        for range in bounds {
-                            try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
-                            sum += event.numeric.first?.value ?? 1
-                        }
-                    }
-                }
-            ))
-
-        // Decode + feature hashing + online standardisation, inline and decoded ahead on a second thread (as
-        // `learn` and `drift` read files).
         var vectorizer = FeatureVectorizer()
         var standardizer = OnlineStandardizer()
         var vector = FeatureVector()
-        results.append(
-            (
-                "decode + vectorize + standardise",
-                try bestRate(of: events, passes: 5) {
-                    try payload.withUnsafeBytes { bytes in
-                        for range in bounds {
-                            try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
-                            vectorizer.vectorize(event, into: &vector)
-                            standardizer.update(vector)
-                            standardizer.standardize(&vector)
-                            sum += vector.dense.first ?? 1
-                        }
+        func measure(
+            _ names: (String, String), _ messages: [UInt8], _ ranges: [Range<Int>],
+            _ decode: (UnsafeRawBufferPointer) throws -> Void
+        ) throws {
+            var rowVectorizer = FeatureVectorizer()
+            var rowStandardizer = OnlineStandardizer()
+            results.append((names.0, try bestRate(of: events, passes: 5) {
+                try messages.withUnsafeBytes { bytes in
+                    for range in ranges {
+                        try decode(UnsafeRawBufferPointer(rebasing: bytes[range]))
+                        sum += event.numeric.first?.value ?? 1
                     }
                 }
-            ))
+            }))
+            results.append((names.1, try bestRate(of: events, passes: 5) {
+                try messages.withUnsafeBytes { bytes in
+                    for range in ranges {
+                        try decode(UnsafeRawBufferPointer(rebasing: bytes[range]))
+                        rowVectorizer.vectorize(event, into: &vector)
+                        rowStandardizer.update(vector)
+                        rowStandardizer.standardize(&vector)
+                        sum += vector.dense.first ?? 1
+                    }
+                }
+            }))
+        }
+        try measure(("EventDecoder", "decode + vectorize + standardise"), payload, bounds) {
+            try decoder.decode($0, into: event)
+        }
+
+        // Decoded ahead on a second thread (as `learn` and `drift` read files).
         results.append(
             (
                 "decoded ahead on a second thread + vectorize + standardise",
@@ -118,35 +119,9 @@ struct BenchDecode: AsyncParsableCommand {
         let (schemaText, messages, messageBounds) = try Self.avro(payload, bounds)
         let schemas = BenchSchemas(RegisteredSchema(id: 1, kind: .avro, text: schemaText))
         let avroDecoder = MessageDecoder(format: .avro, configuration: EventDecoderConfiguration(), schemas: schemas)
-        results.append(
-            (
-                "Avro (Confluent wire format), MessageDecoder",
-                try bestRate(of: events, passes: 5) {
-                    try messages.withUnsafeBytes { bytes in
-                        for range in messageBounds {
-                            try avroDecoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
-                            sum += event.numeric.first?.value ?? 1
-                        }
-                    }
-                }
-            ))
-        var avroVectorizer = FeatureVectorizer()
-        var avroStandardizer = OnlineStandardizer()
-        results.append(
-            (
-                "Avro decode + vectorize + standardise",
-                try bestRate(of: events, passes: 5) {
-                    try messages.withUnsafeBytes { bytes in
-                        for range in messageBounds {
-                            try avroDecoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range]), into: event)
-                            avroVectorizer.vectorize(event, into: &vector)
-                            avroStandardizer.update(vector)
-                            avroStandardizer.standardize(&vector)
-                            sum += vector.dense.first ?? 1
-                        }
-                    }
-                }
-            ))
+        try measure(("Avro (Confluent wire format), MessageDecoder", "Avro decode + vectorize + standardise"), messages, messageBounds) {
+            try avroDecoder.decode($0, into: event)
+        }
         precondition(sum != 0 && foundationSum != 0)
         let reference = peers ? try Self.fastavro(schemaText, messages, messageBounds, payload, bounds) : nil
         if let reference {

@@ -128,27 +128,10 @@ struct Scanner {
         }
     }
 
-    /// Validates one multi-byte UTF-8 sequence (Unicode Table 3-7: no overlongs, no surrogates, at most U+10FFFF).
+    /// Validates one multi-byte UTF-8 sequence (``utf8SequenceLength(_:count:)``).
     @inline(__always) private mutating func skipUTF8Sequence(lead: UInt8) throws(EventDecodingError) {
-        let length: Int
-        var low: UInt8 = 0x80
-        var high: UInt8 = 0xBF
-        switch lead {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; low = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; high = 0x9F
-        case 0xF0: length = 4; low = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; high = 0x8F
-        default: throw error(.invalidUTF8)
-        }
-        guard position + length <= count else { throw error(.invalidUTF8) }
-        let second = byte(position + 1)
-        guard second >= low && second <= high else { throw error(.invalidUTF8) }
-        for index in 2..<length where byte(position + index) & 0xC0 != 0x80 {
-            throw error(.invalidUTF8)
-        }
+        let length = utf8SequenceLength(base + position, count: count - position)
+        guard length > 0 else { throw error(.invalidUTF8) }
         position += length
     }
 
@@ -635,4 +618,28 @@ private func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
     let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
     let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
     return era * 146_097 + dayOfEra - 719_468
+}
+
+/// The length of the well-formed multi-byte UTF-8 sequence at `bytes` (Unicode Table 3-7: no overlongs, no
+/// surrogates, at most U+10FFFF), reading at most `count` bytes; 0 when it is not one.
+@inline(__always)
+func utf8SequenceLength(_ bytes: UnsafeRawPointer, count: Int) -> Int {
+    let length: Int
+    var low: UInt8 = 0x80
+    var high: UInt8 = 0xBF
+    switch bytes.load(as: UInt8.self) {
+    case 0xC2...0xDF: length = 2
+    case 0xE0: length = 3; low = 0xA0
+    case 0xE1...0xEC, 0xEE...0xEF: length = 3
+    case 0xED: length = 3; high = 0x9F
+    case 0xF0: length = 4; low = 0x90
+    case 0xF1...0xF3: length = 4
+    case 0xF4: length = 4; high = 0x8F
+    default: return 0
+    }
+    guard length <= count else { return 0 }
+    let second = bytes.load(fromByteOffset: 1, as: UInt8.self)
+    guard second >= low && second <= high else { return 0 }
+    for index in 2..<length where bytes.load(fromByteOffset: index, as: UInt8.self) & 0xC0 != 0x80 { return 0 }
+    return length
 }

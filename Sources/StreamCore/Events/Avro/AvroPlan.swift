@@ -581,25 +581,8 @@ func isValidUTF8(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
             index += 1
             continue
         }
-        let length: Int
-        var low: UInt8 = 0x80
-        var high: UInt8 = 0xBF
-        switch lead {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; low = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; high = 0x9F
-        case 0xF0: length = 4; low = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; high = 0x8F
-        default: return false
-        }
-        guard index + length <= count else { return false }
-        let second = bytes.load(fromByteOffset: index + 1, as: UInt8.self)
-        guard second >= low && second <= high else { return false }
-        for offset in 2..<max(length, 2) where offset < length {
-            guard bytes.load(fromByteOffset: index + offset, as: UInt8.self) & 0xC0 == 0x80 else { return false }
-        }
+        let length = utf8SequenceLength(bytes + index, count: count - index)
+        guard length > 0 else { return false }
         index += length
     }
     return true
