@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 package import Yams
 
 /// A configuration file that cannot be used: the key's dotted path and why (`model.optimizer.alpha: must be > 0,
@@ -112,6 +112,21 @@ package final class ConfigTable {
     package func requiredString(_ key: String) throws(ConfigurationError) -> String {
         guard let value = try string(key) else { throw ConfigurationError(path: keyPath(key), reason: "is required") }
         return value
+    }
+
+    /// An http(s) URL with a host (an Alertmanager's, a schema registry's).
+    package func httpURL(_ key: String) throws(ConfigurationError) -> URL? {
+        guard let text = try string(key) else { return nil }
+        guard let url = Self.httpURL(text) else {
+            throw ConfigurationError(path: keyPath(key), reason: "must be an http(s) URL, got '\(text)'")
+        }
+        return url
+    }
+
+    /// `text` as an http(s) URL with a host, or nil.
+    package static func httpURL(_ text: String) -> URL? {
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else { return nil }
+        return url
     }
 
     package func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type) throws(ConfigurationError) -> T?

@@ -274,11 +274,8 @@ public struct RuntimeConfiguration: Sendable {
         try opsTable.finish()
 
         let alertmanagerTable = try root.table("alertmanager")
-        if let url = try alertmanagerTable.string("url") {
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-                throw ConfigurationError(path: alertmanagerTable.keyPath("url"), reason: "must be an http(s) URL, got '\(url)'")
-            }
-            var alertmanager = Alertmanager(url: parsed)
+        if let url = try alertmanagerTable.httpURL("url") {
+            var alertmanager = Alertmanager(url: url)
             alertmanager.resendInterval = try alertmanagerTable.seconds("resend_interval_s") ?? alertmanager.resendInterval
             alertmanager.timeout = try alertmanagerTable.seconds("timeout_s") ?? alertmanager.timeout
             configuration.alertmanager = alertmanager
@@ -331,11 +328,10 @@ public struct RuntimeConfiguration: Sendable {
         }
         var settings: SchemaRegistrySettings?
         if let registry = try table.optionalTable("schema_registry") {
-            let url = try registry.requiredString("url")
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-                throw ConfigurationError(path: registry.keyPath("url"), reason: "must be an http(s) URL, got '\(url)'")
+            guard let url = try registry.httpURL("url") else {
+                throw ConfigurationError(path: registry.keyPath("url"), reason: "is required")
             }
-            var registrySettings = SchemaRegistrySettings(url: parsed)
+            var registrySettings = SchemaRegistrySettings(url: url)
             if let ms = try registry.int("timeout_ms", min: 1, max: 600_000) { registrySettings.timeout = .milliseconds(ms) }
             registrySettings.cache = try registry.int("cache", min: 1, max: 1_000_000) ?? registrySettings.cache
             if let auth = try registry.optionalTable("basic_auth") {

@@ -132,19 +132,24 @@ struct DecodeCommand: AsyncParsableCommand {
         writer.raw(",\"ts\":")
         if let ts = event.timestampMilliseconds { writer.int(Int(ts)) } else { writer.raw("null") }
         writer.raw(",\"features\":{")
-        var entries: [(Int32, (inout JSONWriter) -> Void)] = []
-        for feature in event.numeric {
-            entries.append((feature.name.start, { $0.string(event.bytes(feature.name)); $0.raw(Array(":\(feature.value)".utf8)) }))
+        // The three kinds of feature, merged back into the order their names were read.
+        enum Value {
+            case number(Double)
+            case text(TextRange)
+            case missing
         }
-        for feature in event.categorical {
-            entries.append((feature.name.start, { $0.string(event.bytes(feature.name)); $0.raw(":"); $0.string(event.bytes(feature.value)) }))
-        }
-        for feature in event.missing {
-            entries.append((feature.name.start, { $0.string(event.bytes(feature.name)); $0.raw(":null") }))
-        }
-        for (index, entry) in entries.sorted(by: { $0.0 < $1.0 }).enumerated() {
+        let features = event.numeric.map { ($0.name, Value.number($0.value)) }
+            + event.categorical.map { ($0.name, Value.text($0.value)) } + event.missing.map { ($0.name, Value.missing) }
+        for (index, (name, value)) in features.sorted(by: { $0.0.start < $1.0.start }).enumerated() {
             if index > 0 { writer.raw(",") }
-            entry.1(&writer)
+            writer.string(event.bytes(name))
+            switch value {
+            case .number(let number): writer.raw(Array(":\(number)".utf8))
+            case .text(let text):
+                writer.raw(":")
+                writer.string(event.bytes(text))
+            case .missing: writer.raw(":null")
+            }
         }
         writer.raw("}}")
         return String(decoding: writer.bytes, as: UTF8.self)

@@ -306,7 +306,7 @@ struct RegistryAuthOptions: ParsableArguments {
     var registryPasswordEnv: String = "SCHEMA_REGISTRY_PASSWORD"
 
     func settings(url: String) throws -> SchemaRegistrySettings {
-        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+        guard let parsed = ConfigTable.httpURL(url) else {
             throw ValidationError("--schema-registry must be an http(s) URL, got '\(url)'")
         }
         var settings = SchemaRegistrySettings(url: parsed)

@@ -57,12 +57,6 @@ private enum FeatureReading: Equatable, CustomStringConvertible {
     }
 }
 
-/// A schema source over schemas held in memory (the registry client is tested against a real HTTP server).
-private final class FixedSchemas: SchemaSource, @unchecked Sendable {
-    var schemas: [Int32: RegisteredSchema] = [:]
-    func schema(id: Int32) -> SchemaLookup { schemas[id].map { .found($0) } ?? .unknown }
-}
-
 /// Why `decoder` refuses `bytes` (`nil`: it accepts them).
 private func refusal(_ decoder: MessageDecoder, _ bytes: [UInt8], _ event: DecodedEvent) -> EventDecodingError? {
     do {
@@ -87,13 +81,20 @@ struct AvroTests {
         return configuration
     }()
 
-    @Test("Every supported type written by fastavro decodes to exactly the values it encoded")
-    func fastavroCorpus() throws {
+    /// fastavro writes its corpus (Tests/Fixtures/avro_corpus.py) into a new directory: the directory, the schema's
+    /// path and the corpus's.
+    static func writeCorpus() throws -> (URL, String, String) {
         let directory = try temporaryDirectory()
         let schemaPath = directory.appendingPathComponent("schema.json").path
         let corpusPath = directory.appendingPathComponent("corpus.jsonl").path
         let written = try corpusScript(["write", schemaPath, corpusPath])
         try #require(written.status == 0, "fastavro (make deps installs it): \(written.output)")
+        return (directory, schemaPath, corpusPath)
+    }
+
+    @Test("Every supported type written by fastavro decodes to exactly the values it encoded")
+    func fastavroCorpus() throws {
+        let (_, schemaPath, corpusPath) = try Self.writeCorpus()
         let schema = try AvroSchema.parse(String(contentsOfFile: schemaPath, encoding: .utf8))
         let plan = try AvroPlan(schema, configuration: Self.configuration)
         let event = DecodedEvent()
@@ -126,11 +127,7 @@ struct AvroTests {
 
     @Test("What the encoder writes (produce --format avro), fastavro reads back as the records it was given")
     func encoderReadByFastavro() throws {
-        let directory = try temporaryDirectory()
-        let schemaPath = directory.appendingPathComponent("schema.json").path
-        let corpusPath = directory.appendingPathComponent("corpus.jsonl").path
-        let written = try corpusScript(["write", schemaPath, corpusPath])
-        try #require(written.status == 0, "fastavro (make deps installs it): \(written.output)")
+        let (directory, schemaPath, corpusPath) = try Self.writeCorpus()
         let encoder = AvroEncoder(schema: try AvroSchema.parse(String(contentsOfFile: schemaPath, encoding: .utf8)))
         var payloads = ""
         for line in try String(contentsOfFile: corpusPath, encoding: .utf8).split(separator: "\n") {
@@ -259,9 +256,9 @@ struct AvroTests {
             {"type":"record","name":"T","fields":[{"name":"id","type":"string"},{"name":"amount","type":"double"},
               {"name":"device","type":["null","string"],"default":null}]}
             """
-        let schemas = FixedSchemas()
-        schemas.schemas[1] = RegisteredSchema(id: 1, kind: .avro, text: version1)
-        schemas.schemas[2] = RegisteredSchema(id: 2, kind: .avro, text: version2)
+        let schemas = SchemaTable()
+        schemas.register(RegisteredSchema(id: 1, kind: .avro, text: version1))
+        schemas.register(RegisteredSchema(id: 2, kind: .avro, text: version2))
         let decoder = MessageDecoder(format: .avro, configuration: EventDecoderConfiguration(), schemas: schemas)
         let event = DecodedEvent()
         func decode(_ id: Int32, _ json: String, _ text: String) throws -> [String: FeatureReading] {
@@ -276,7 +273,7 @@ struct AvroTests {
         #expect(event.idString == "d")
 
         // An id the registry does not know, a message not in the wire format, a schema of another kind.
-        schemas.schemas[3] = RegisteredSchema(id: 3, kind: .json, text: "{}")
+        schemas.register(RegisteredSchema(id: 3, kind: .json, text: "{}"))
         for (bytes, reason) in [
             ([0, 0, 0, 0, 9, 2, 0x61], EventDecodingError.Reason.unknownSchema), ([0x7B, 0x7D], .notWireFormat),
             ([0, 0, 0, 0, 3, 0x7B, 0x7D], .unsupportedSchema),
@@ -287,8 +284,8 @@ struct AvroTests {
 
     @Test("JSON Schema messages: the wire format's header, then a JSON event")
     func jsonSchemaFormat() throws {
-        let schemas = FixedSchemas()
-        schemas.schemas[5] = RegisteredSchema(id: 5, kind: .json, text: #"{"type":"object"}"#)
+        let schemas = SchemaTable()
+        schemas.register(RegisteredSchema(id: 5, kind: .json, text: #"{"type":"object"}"#))
         let decoder = MessageDecoder(format: .jsonSchema, configuration: EventDecoderConfiguration(), schemas: schemas)
         let event = DecodedEvent()
         let message: [UInt8] = [0, 0, 0, 0, 5] + Array(#"{"id":"x","amount":2,"label":1}"#.utf8)

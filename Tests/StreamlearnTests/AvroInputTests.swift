@@ -12,9 +12,11 @@ final class TestRegistry {
     /// Starts serving `directory` on `port` (0: any free one).
     private let environment: [String: String]
 
-    /// `user`/`password`: every call needs this basic authentication.
-    init(directory: URL, port: Int = 0, user: String? = nil, password: String? = nil) throws {
-        self.directory = directory
+    /// Serves the schema files of `parent/registry` (made empty). `user`/`password`: every call needs this basic
+    /// authentication.
+    init(in parent: URL, port: Int = 0, user: String? = nil, password: String? = nil) throws {
+        directory = parent.appendingPathComponent("registry")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.port = port
         var environment = ProcessInfo.processInfo.environment
         if let user, let password {
@@ -115,9 +117,7 @@ struct AvroInputTests {
         defer { broker.close() }
         let directory = try RunFiles.directory("avro")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let schemas = directory.appendingPathComponent("registry")
-        try FileManager.default.createDirectory(at: schemas, withIntermediateDirectories: true)
-        let registry = try TestRegistry(directory: schemas)
+        let registry = try TestRegistry(in: directory)
         defer { registry.stop() }
 
         try Self.produceAvro((0..<60).map { Self.event($0) }, schema: Self.version1, topic: "av-tx", brokers: broker.bootstrapServers, registry: registry.url, in: directory)
@@ -125,8 +125,8 @@ struct AvroInputTests {
         // A third version, registered and then deleted from the registry: its messages name an unknown id.
         let version3 = Self.version1.replacingOccurrences(of: #""name":"hour","type":"int""#, with: #""name":"hour","type":"long""#)
         try Self.produceAvro((120..<125).map { Self.event($0) }, schema: version3, topic: "av-tx", brokers: broker.bootstrapServers, registry: registry.url, in: directory)
-        #expect(FileManager.default.fileExists(atPath: schemas.appendingPathComponent("3.json").path))
-        try FileManager.default.removeItem(at: schemas.appendingPathComponent("3.json"))
+        #expect(FileManager.default.fileExists(atPath: registry.directory.appendingPathComponent("3.json").path))
+        try FileManager.default.removeItem(at: registry.directory.appendingPathComponent("3.json"))
         // JSON on the Avro topic.
         try Topics.produce(broker, "av-tx", [Self.event(999)])
         try Topics.produce(broker, "av-labels", (0..<120).map { #"{"id":"t\#($0)","label":\#($0 % 5 == 0 ? 1 : 0)}"# })
@@ -167,9 +167,7 @@ struct AvroInputTests {
         defer { broker.close() }
         let directory = try RunFiles.directory("avro-outage")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let schemas = directory.appendingPathComponent("registry")
-        try FileManager.default.createDirectory(at: schemas, withIntermediateDirectories: true)
-        let registry = try TestRegistry(directory: schemas)
+        let registry = try TestRegistry(in: directory)
         try Self.produceAvro((0..<50).map { Self.event($0) }, schema: Self.version1, topic: "ao-tx", brokers: broker.bootstrapServers, registry: registry.url, in: directory)
         registry.stop()
 
@@ -216,10 +214,8 @@ struct AvroInputTests {
         defer { broker.close() }
         let directory = try RunFiles.directory("avro-auth")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let schemas = directory.appendingPathComponent("registry")
-        try FileManager.default.createDirectory(at: schemas, withIntermediateDirectories: true)
         let password = "s3cret-\(UInt32.random(in: 0...UInt32.max))"
-        let registry = try TestRegistry(directory: schemas, user: "scorer", password: password)
+        let registry = try TestRegistry(in: directory, user: "scorer", password: password)
         defer { registry.stop() }
         let schemaPath = try RunFiles.write(Self.version1, to: directory, "v1.avsc")
         let lines = (0..<20).map { Self.event($0) }.joined(separator: "\n") + "\n"

@@ -47,17 +47,12 @@ let full = try allocationsPerEvent {
     }
 }
 // The same events as Avro in the Confluent wire format, through the runtime's decoder and a schema held in memory.
-final class OneSchema: SchemaSource, @unchecked Sendable {
-    let registered: RegisteredSchema
-    init(_ text: String) { registered = RegisteredSchema(id: 1, kind: .avro, text: text) }
-    func schema(id: Int32) -> SchemaLookup { .found(registered) }
-}
 let avroFields = ["{\"name\":\"id\",\"type\":\"long\"}"] + ["amt", "hr", "age", "v1h", "v24h", "dist", "cp"]
     .map { "{\"name\":\"\($0)\",\"type\":\"double\"}" } + (1...13).map { "{\"name\":\"x\($0)\",\"type\":\"double\"}" }
 let avroSchemaText = "{\"type\":\"record\",\"name\":\"T\",\"fields\":[\(avroFields.joined(separator: ","))]}"
 let avroEncoder = AvroEncoder(schema: try AvroSchema.parse(avroSchemaText))
 let avroMessages: [[UInt8]] = try documents.map { try AvroEncoder.wireFormat(schemaID: 1, payload: avroEncoder.encode(JSONValue.parse($0))) }
-let avroDecoder = MessageDecoder(format: .avro, configuration: EventDecoderConfiguration(), schemas: OneSchema(avroSchemaText))
+let avroDecoder = MessageDecoder(format: .avro, configuration: EventDecoderConfiguration(), schemas: SchemaTable([RegisteredSchema(id: 1, kind: .avro, text: avroSchemaText)]))
 let avroDecode = try allocationsPerEvent {
     for message in avroMessages {
         try message.withUnsafeBytes { try avroDecoder.decode($0, into: event) }

@@ -117,7 +117,7 @@ struct BenchDecode: AsyncParsableCommand {
         // The same events as Avro in the Confluent wire format (id long; a field long when every value is an
         // integer, else double), decoded by their writer schema's plan.
         let (schemaText, messages, messageBounds) = try Self.avro(payload, bounds)
-        let schemas = BenchSchemas(RegisteredSchema(id: 1, kind: .avro, text: schemaText))
+        let schemas = SchemaTable([RegisteredSchema(id: 1, kind: .avro, text: schemaText)])
         let avroDecoder = MessageDecoder(format: .avro, configuration: EventDecoderConfiguration(), schemas: schemas)
         try measure(("Avro (Confluent wire format), MessageDecoder", "Avro decode + vectorize + standardise"), messages, messageBounds) {
             try avroDecoder.decode($0, into: event)
@@ -254,9 +254,3 @@ struct BenchDecode: AsyncParsableCommand {
     }
 }
 
-/// The bench's one writer schema, held in memory (the runtime's comes from a registry, once per id).
-final class BenchSchemas: SchemaSource, @unchecked Sendable {
-    let registered: RegisteredSchema
-    init(_ registered: RegisteredSchema) { self.registered = registered }
-    func schema(id: Int32) -> SchemaLookup { id == registered.id ? .found(registered) : .unknown }
-}

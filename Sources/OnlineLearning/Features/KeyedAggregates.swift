@@ -292,13 +292,6 @@ public struct KeyedAggregates: Sendable {
 
     // MARK: - Buckets
 
-    /// `time / divisor` rounded down (towards −∞, also before the epoch).
-    @inline(__always)
-    static func floorDivide(_ time: Int64, _ divisor: Int64) -> Int64 {
-        let (quotient, remainder) = time.quotientAndRemainder(dividingBy: divisor)
-        return remainder < 0 ? quotient - 1 : quotient
-    }
-
     @inline(__always)
     static func bucket(_ time: Int64, _ plan: Plan) -> Int64 { floorDivide(time, plan.width) }
 
@@ -421,7 +414,7 @@ public struct KeyedAggregates: Sendable {
                 return values[0].isNaN ? .nan : max(Double(time) - values[0], 0) / 1_000
             case .distinct, .firstSeen:
                 // Seen within the window: at a second after `time - window` (to the second).
-                let since = KeyedAggregates.floorDivide(time &- plan.window, 1_000)
+                let since = floorDivide(time &- plan.window, 1_000)
                 let tag = KeyedAggregates.entry(field.hash, seconds: 0) >> 32
                 var distinct = 0.0
                 for index in 0..<plan.size {

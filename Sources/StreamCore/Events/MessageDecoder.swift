@@ -1,3 +1,5 @@
+import Synchronization
+
 /// How an input topic's messages are written.
 public enum EventFormat: String, Sendable, Hashable, Codable, CaseIterable {
     /// A flat JSON object (``EventDecoder``).
@@ -53,6 +55,20 @@ public protocol SchemaSource: AnyObject, Sendable {
     func schema(id: Int32) -> SchemaLookup
 }
 
+/// Schemas held in memory, by id: for tests, benchmarks, and decoding without a registry.
+public final class SchemaTable: SchemaSource {
+    private let schemas: Mutex<[Int32: RegisteredSchema]>
+
+    public init(_ schemas: [RegisteredSchema] = []) {
+        self.schemas = Mutex(Dictionary(schemas.map { ($0.id, $0) }, uniquingKeysWith: { $1 }))
+    }
+
+    /// Adds `schema` (replacing one with its id).
+    public func register(_ schema: RegisteredSchema) { schemas.withLock { $0[schema.id] = schema } }
+
+    public func schema(id: Int32) -> SchemaLookup { schemas.withLock { $0[id] }.map { .found($0) } ?? .unknown }
+}
+
 /// Decodes an input topic's messages in their ``EventFormat`` into a reusable ``DecodedEvent``: JSON as it is;
 /// the Confluent wire format by looking up each message's writer schema id (once per id: the compiled plan is
 /// kept) and decoding the payload with it, so a topic whose schema evolves is read message by message with the
@@ -76,7 +92,8 @@ public final class MessageDecoder {
     @exclusivity(unchecked) private var lastID: Int32 = -1
     @exclusivity(unchecked) private var lastPlan: Plan?
 
-    /// `maxSchemas`: the most writer schemas kept compiled (past it, the oldest are compiled again when seen).
+    /// `maxSchemas`: the most writer schemas kept compiled (past it, the cache starts over: each schema is
+    /// compiled again when next seen).
     public init(
         format: EventFormat, configuration: EventDecoderConfiguration, schemas: (any SchemaSource)?,
         maxSchemas: Int = 1_000
@@ -109,17 +126,19 @@ public final class MessageDecoder {
             lastID = id
             lastPlan = plan
         }
+        if case .refused(let field, let detail) = plan {
+            event.reset()
+            throw EventDecodingError(.unsupportedSchema, offset: 1, field: field, schemaID: id, detail: detail)
+        }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[5...])
         do throws(EventDecodingError) {
-            switch plan {
-            case .avro(let avro): try avro.decode(payload, into: event)
-            case .json: try json.decode(payload, into: event)
-            case .refused(let field, let detail):
-                event.reset()
-                throw EventDecodingError(.unsupportedSchema, offset: 1, field: field, schemaID: id, detail: detail)
+            if case .avro(let avro) = plan {
+                try avro.decode(payload, into: event)
+            } else {
+                try json.decode(payload, into: event)
             }
         } catch {
-            if error.schemaID != nil { throw error }
+            // Offsets from the message's first byte, and the schema named.
             throw EventDecodingError(error.reason, offset: error.offset + 5, field: error.field, schemaID: id, detail: error.detail)
         }
     }

@@ -336,14 +336,15 @@ public final class AvroPlan: @unchecked Sendable {
             event.reset()
             throw EventDecodingError(.documentTooLarge, offset: maxDocumentBytes)
         }
-        if event.keyShape != shape || shape == 0 {
-            if shape == 0 {
-                event.reset()
-            } else {
+        if shape == 0 {
+            event.reset()
+        } else {
+            // The names are written once per event buffer and schema, as the JSON decoder writes a key shape's.
+            if event.keyShape != shape {
                 event.writeKeyShape(shape, names: UnsafeRawPointer(names.baseAddress!), count: names.count)
             }
+            event.reset(keepingTextPrefix: names.count)
         }
-        event.reset(keepingTextPrefix: shape == 0 ? 0 : names.count)
         var reader = AvroReader(payload)
         try run(start: 0, count: topCount, &reader, event)
         guard reader.position == reader.end else {
@@ -388,7 +389,7 @@ public final class AvroPlan: @unchecked Sendable {
                     let text = symbols[Int(step.a) + Int(symbol)]
                     let start = Int32(event.textBuffer.count)
                     event.textBuffer.append(UnsafeRawPointer(symbolBytes.baseAddress! + Int(text.start)), count: text.count)
-                    try store(TextRange(start: start, end: Int32(event.textBuffer.count)), step, at, event, utf8: true)
+                    try store(TextRange(start: start, end: Int32(event.textBuffer.count)), step, at, event)
                 }
             case .union:
                 let at = reader.position
@@ -403,12 +404,10 @@ public final class AvroPlan: @unchecked Sendable {
             case .skipArray, .skipMap:
                 let item = branches[Int(step.a)]
                 while true {
-                    var items = try reader.long()
+                    let items = try reader.long()
                     if items == 0 { break }
                     if items < 0 {
                         // A block with its size in bytes: read past it whole.
-                        guard items != .min else { throw EventDecodingError(.invalidAvro, offset: reader.position) }
-                        items = -items
                         let size = try reader.long()
                         guard size >= 0 else { throw EventDecodingError(.invalidAvro, offset: reader.position) }
                         try reader.skip(Int(clamping: size))
@@ -477,7 +476,7 @@ public final class AvroPlan: @unchecked Sendable {
         case .timestamp:
             guard !boolean else { throw error(.timestampType, at: reader.position, step) }
             switch step.unit {
-            case .micros: event.timestampMilliseconds = value >= 0 ? value / 1000 : -((-(value + 1)) / 1000) - 1
+            case .micros: event.timestampMilliseconds = floorDivide(value, 1000)
             case .days:
                 guard abs(value) < 100_000_000 else { throw error(.timestampType, at: reader.position, step) }
                 event.timestampMilliseconds = value * 86_400_000
@@ -501,13 +500,13 @@ public final class AvroPlan: @unchecked Sendable {
         }
         let start = Int32(event.textBuffer.count)
         event.textBuffer.append(reader.base + range.lowerBound, count: range.count)
-        try store(TextRange(start: start, end: Int32(event.textBuffer.count)), step, range.lowerBound, event, utf8: true)
+        try store(TextRange(start: start, end: Int32(event.textBuffer.count)), step, range.lowerBound, event)
     }
 
     /// A string value in its role.
     @inline(__always)
     private func store(
-        _ text: TextRange, _ step: Step, _ offset: Int, _ event: DecodedEvent, utf8: Bool
+        _ text: TextRange, _ step: Step, _ offset: Int, _ event: DecodedEvent
     ) throws(EventDecodingError) {
         let slot = slots[Int(step.slot)]
         switch step.role {
