@@ -377,6 +377,7 @@ final class RecordCollector: JobOutput {
                     // Fenced, or the brokers stayed away: the job stops (a restart recovers).
                     throw failure
                 }
+                delta.transactionsAborted += 1
                 return .aborted("\(failure)")
             }
         }

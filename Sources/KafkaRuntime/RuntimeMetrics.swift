@@ -49,6 +49,8 @@ public final class RuntimeMetrics: Sendable {
         /// Messages dead-lettered, by reason.
         var deadLetters: [String: Int] = [:]
         var transactions = 0
+        /// Transactions the brokers aborted (their outputs never show; the job re-learns and sends them again).
+        var transactionsAborted = 0
         var snapshots = 0
         var relearned = 0
         /// Levels.
@@ -60,6 +62,9 @@ public final class RuntimeMetrics: Sendable {
         var partitions = 0
         /// Keyed aggregates' levels (`aggregate_keys`, `aggregate_late`, …), when the job has them.
         var aggregates: [String: Int] = [:]
+        /// Each model's recent figures (`roc_auc`, `rolling_f1`, …: a job's ``StreamJob/recentMetrics``), by model
+        /// name (the job's, or `NAME-pN` per task in a group).
+        var quality: [(model: String, figures: [(String, Double)])] = []
 
         /// Adds `other`'s counts (not its levels).
         mutating func merge(_ other: Delta) {
@@ -67,6 +72,7 @@ public final class RuntimeMetrics: Sendable {
             messagesOut.merge(other.messagesOut, uniquingKeysWith: +)
             deadLetters.merge(other.deadLetters, uniquingKeysWith: +)
             transactions += other.transactions
+            transactionsAborted += other.transactionsAborted
             snapshots += other.snapshots
             relearned += other.relearned
         }
@@ -92,6 +98,7 @@ public final class RuntimeMetrics: Sendable {
             ).increment(by: Int64(count))
         }
         counter("transactions", "Kafka transactions committed").increment(by: Int64(delta.transactions))
+        counter("transactions_aborted", "Kafka transactions the brokers aborted").increment(by: Int64(delta.transactionsAborted))
         counter("snapshots", "Snapshots written").increment(by: Int64(delta.snapshots))
         counter("relearned", "Messages learned again after a restart or a rebalance, their answers already sent")
             .increment(by: Int64(delta.relearned))
@@ -110,6 +117,42 @@ public final class RuntimeMetrics: Sendable {
         gauge("assigned_partitions", "Input partitions this instance reads").set(Double(delta.partitions))
         for (name, value) in delta.aggregates {
             gauge(name, Self.aggregateHelp[name] ?? "Keyed aggregates").set(Double(value))
+        }
+        for (model, figures) in delta.quality {
+            for (name, value) in figures where value.isFinite {
+                let rolling = name.hasPrefix("rolling_")
+                let figure = rolling ? String(name.dropFirst("rolling_".count)) : name
+                guard let help = Self.qualityHelp[figure] else { continue }
+                registry.makeGauge(
+                    descriptor: Self.name("model_\(figure)", help),
+                    labels: [("job_name", job), ("model", model), ("window", rolling ? "rolling" : "cumulative")]
+                ).set(value)
+            }
+        }
+    }
+
+    /// The model figures exported as gauges (`streamlearn_model_NAME`, by `window`), with their help.
+    static let qualityHelp = [
+        "roc_auc": "ROC-AUC of the scores against their labels",
+        "average_precision": "Average precision (PR-AUC) of the scores against their labels",
+        "recall_at_1pct_fpr": "Recall at a 1% false-positive rate",
+        "f1": "F1 of the decisions against their labels",
+        "precision": "Precision of the decisions",
+        "recall": "Recall of the decisions",
+        "log_loss": "Log loss of the scores",
+        "events": "Labelled events the figures cover",
+    ]
+
+    /// The phase the job is in, as `/readyz` tells it: `streamlearn_ready` (1 when answering) and one
+    /// `streamlearn_phase` series per phase, 1 for the current one. Set at each scrape, so a loop that waits
+    /// (for the schema registry, say) shows as not ready.
+    package func setPhase(_ current: RuntimeStatus.Phase) {
+        gauge("ready", "1 when the job answers (phase running), 0 otherwise").set(current == .running ? 1.0 : 0.0)
+        for phase in RuntimeStatus.Phase.allCases {
+            registry.makeGauge(
+                descriptor: Self.name("phase", "The job's phase: 1 for the current one"),
+                labels: [("job_name", job), ("phase", phase.rawValue)]
+            ).set(phase == current ? 1.0 : 0.0)
         }
     }
 

@@ -5,7 +5,7 @@ import Synchronization
 /// What the runtime's loop shows the ops endpoint: its phase, its progress through a recovery, the model's
 /// description for `/model`, and the model `POST /score` uses. Written by the loop, read by HTTP handlers.
 public final class RuntimeStatus: Sendable {
-    public enum Phase: String, Sendable {
+    public enum Phase: String, Sendable, CaseIterable {
         case starting
         /// Loading snapshots and reading what the outputs already hold.
         case recovering

@@ -602,8 +602,11 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         lastFlush = now
         var remaining = 0
         var oldestSnapshot: ContinuousClock.Instant?
+        var figures: [[(String, Double)]] = []
         for task in tasks {
             delta.merge(task.takeDelta())
+            figures.append(task.job.recentMetrics)
+            delta.quality.append((task.modelName, figures[figures.count - 1]))
             remaining += task.relearnRemaining
             if task.summary.snapshots > 0 || task.summary.restoredFrom != nil {
                 oldestSnapshot = min(oldestSnapshot ?? task.lastSnapshot, task.lastSnapshot)
@@ -629,14 +632,16 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         var phase: RuntimeStatus.Phase = remaining > 0 ? .relearning : .running
         if current == .stopping || (grouped && tasks.isEmpty && current == .rebalancing) { phase = current }
         status.set(phase, remaining: remaining)
-        status.loopTurned(model: modelDocument(phase: phase))
+        status.loopTurned(model: modelDocument(phase: phase, figures: figures))
     }
 
-    /// `/model`: the job, its version, newest snapshot, partitions and recent figures (per task in `group`).
-    private func modelDocument(phase: RuntimeStatus.Phase) -> [UInt8] {
-        func describe(_ task: RuntimeTask) -> [String: Any] {
+    /// `/model`: the job, its version, newest snapshot, partitions and recent figures (`figures`, task by task;
+    /// per task in `group`).
+    private func modelDocument(phase: RuntimeStatus.Phase, figures recent: [[(String, Double)]]) -> [UInt8] {
+        func describe(_ index: Int) -> [String: Any] {
+            let task = tasks[index]
             var figures: [String: Any] = [:]
-            for (name, value) in task.job.recentMetrics where value.isFinite { figures[name] = value }
+            for (name, value) in recent[index] where value.isFinite { figures[name] = value }
             for (name, value) in task.job.counters { figures[name] = value }
             let weights = task.job.largestWeights.filter { $0.weight.isFinite }.map { ["feature": $0.feature, "weight": $0.weight] as [String: Any] }
             return [
@@ -662,9 +667,9 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
             }
         }
         if grouped {
-            document["tasks"] = tasks.map { task in describe(task).merging(["task": task.number ?? 0]) { $1 } }
-        } else if let task = tasks.first {
-            document.merge(describe(task)) { $1 }
+            document["tasks"] = tasks.indices.map { describe($0).merging(["task": tasks[$0].number ?? 0]) { $1 } }
+        } else if !tasks.isEmpty {
+            document.merge(describe(0)) { $1 }
         }
         let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Array(data)

@@ -158,7 +158,8 @@ public struct OpsEndpoint: Sendable {
         let scorer = scorer
         let maxBodyBytes = maxBodyBytes
         router.get("metrics") { _, _ -> Response in
-            Self.response(.ok, metrics.text(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            metrics.setPhase(status.phase.phase)
+            return Self.response(.ok, metrics.text(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.get("healthz") { _, _ -> Response in
             let (_, _, sinceLoop) = status.phase
