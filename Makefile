@@ -10,8 +10,9 @@ BENCH_PARTITIONS ?= 64
 
 .PHONY: deps release demo test consumer-check docs-check report-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-loop bench-score bench-features bench-tool clean
 
-## deps: librdkafka-dev (2.0.2 on Debian 12), pkg-config and curl, and fastavro from PyPI (the Avro tests check
-## against it), if missing.
+## deps: librdkafka-dev (2.0.2 on Debian 12), pkg-config and curl; Prometheus, Alertmanager and systemd's
+## systemd-analyze (the tests check deploy/ with them); python3-venv; fastavro from PyPI (the Avro tests check
+## against it); each only if missing.
 deps:
 	@if ! pkg-config --exists rdkafka 2>/dev/null; then \
 		echo "installing librdkafka-dev"; \
@@ -21,6 +22,15 @@ deps:
 	@if ! command -v curl >/dev/null 2>&1; then \
 		echo "installing curl (the docs' examples use it)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq curl >/dev/null; \
+	fi
+	@missing=""; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
+	python3 -m venv --help >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing (the operations kit's tests use them)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@python3 -c "import fastavro" 2>/dev/null || { echo "installing fastavro (the Avro tests compare with it)"; \
 		python3 -m pip install -q fastavro==1.13.1 2>/dev/null || python3 -m pip install -q --break-system-packages fastavro==1.13.1; }

@@ -143,6 +143,11 @@ public final class RuntimeMetrics: Sendable {
         "events": "Labelled events the figures cover",
     ]
 
+    /// `snapshots.every_seconds`, so that an alert can compare `streamlearn_snapshot_age_seconds` with it.
+    func setSnapshotInterval(seconds: Double) {
+        gauge("snapshot_interval", unit: "seconds", "snapshots.every_seconds: how often the job snapshots").set(seconds)
+    }
+
     /// The phase the job is in, as `/readyz` tells it: `streamlearn_ready` (1 when answering) and one
     /// `streamlearn_phase` series per phase, 1 for the current one. Set at each scrape, so a loop that waits
     /// (for the schema registry, say) shows as not ready.

@@ -175,6 +175,7 @@ public final class StreamRuntime: @unchecked Sendable {  // the loop's state bel
         self.options = options
         self.logger = logger
         metrics = RuntimeMetrics(job: configuration.name)
+        if let every = configuration.snapshots.everySeconds { metrics.setSnapshotInterval(seconds: every) }
         waits = KafkaWaits(
             unavailableTimeout: configuration.kafka.unavailableTimeout, shutdownTimeout: configuration.kafka.shutdownTimeout,
             status: status)

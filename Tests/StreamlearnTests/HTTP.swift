@@ -12,9 +12,10 @@ enum HTTP {
         var body: String
     }
 
-    static func request(_ url: String, method: String = "GET", body: String? = nil) -> Answer? {
+    static func request(_ url: String, method: String = "GET", body: String? = nil, contentType: String? = nil) -> Answer? {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = method
+        if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
         request.httpBody = body.map { Data($0.utf8) }
         request.timeoutInterval = 10
         let answer = Mutex<Answer?>(nil)
