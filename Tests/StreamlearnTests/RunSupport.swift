@@ -9,8 +9,10 @@ final class RunProcess {
     private let stdout: CLI.Reader
     private let stderr: CLI.Reader
 
-    init(_ arguments: [String]) throws {
+    /// `directory`: the job's working directory (where a relative `snapshots.directory` lands).
+    init(_ arguments: [String], directory: URL? = nil) throws {
         process.executableURL = CLI.executable
+        if let directory { process.currentDirectoryURL = directory }
         // Tests run jobs side by side: each on a port of its own unless the test names one.
         process.arguments = ["run"] + arguments + (arguments.contains("--ops-address") ? [] : ["--ops-address", "127.0.0.1:0"])
         let out = Pipe()

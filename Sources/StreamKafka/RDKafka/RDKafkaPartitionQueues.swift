@@ -121,7 +121,9 @@ final class RDKafkaPartitionQueues: @unchecked Sendable {  // the partitions' st
     /// (ties: the partition listed first), with the partition's index in the list. Partition `i` belongs to group
     /// `groups[i]`, and group `g` hands out at most `quotas[g]` messages. When a partition has nothing fetched,
     /// `hold(index)` says whether to stop there (its next message may be older than the others') or go on without
-    /// it. Returns how many were handed out and the partitions' errors.
+    /// it; it is asked again whenever another partition takes in newly fetched messages, so a partition that was
+    /// empty is passed over for one batch (``Partition/capacity``) at most. Returns how many were handed out and the
+    /// partitions' errors.
     func merge(
         _ topicPartitions: [TopicPartition], max: Int, groups: [Int], quotas: [Int], client: RDKafkaClient,
         hold: (Int) -> Bool, _ body: (KafkaMessageView, Int) throws -> Void
@@ -135,18 +137,29 @@ final class RDKafkaPartitionQueues: @unchecked Sendable {  // the partitions' st
             merging: while handed < max {
                 var best = -1
                 var oldest = Int64.max
+                var refilled = false
                 for index in listed.indices where !drained[index] && quotas[groups[index]] > 0 {
                     guard let partition = listed[index] else { continue }
-                    if partition.isEmpty && !partition.refill(client, errors: &errors) {
-                        if hold(index) { break merging }
-                        drained[index] = true
-                        continue
+                    if partition.isEmpty {
+                        guard partition.refill(client, errors: &errors) else {
+                            if hold(index) { break merging }
+                            drained[index] = true
+                            continue
+                        }
+                        refilled = true
                     }
                     let timestamp = partition.timestamps[partition.head]
                     if best < 0 || timestamp < oldest {
                         best = index
                         oldest = timestamp
                     }
+                }
+                // A partition took in messages fetched since this call began: those found empty before may have
+                // some too, perhaps older. Look at them again, or a steady partition would hold the others off
+                // for as long as it keeps coming.
+                if refilled && drained.contains(true) {
+                    for index in drained.indices { drained[index] = false }
+                    continue merging
                 }
                 guard best >= 0, let partition = listed[best] else { break }
                 let message = partition.buffer.pointers[partition.head]!

@@ -1,0 +1,139 @@
+import Foundation
+import StreamKafka
+import Synchronization
+import Testing
+
+/// A virtual environment with examples/python/requirements.txt (PyPI), made once and remade when the file changes.
+enum PythonExamples {
+    static let directory = repositoryRoot.appendingPathComponent("examples/python")
+    static let environment = repositoryRoot.appendingPathComponent(".build/examples-venv")
+    private static let made = Mutex<Result<URL, PythonError>?>(nil)
+
+    struct PythonError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The environment's python, made if needed.
+    static func python() throws -> URL {
+        try made.withLock { made in
+            if made == nil { made = Result { () throws(PythonError) in try makeEnvironment() } }
+            return try made!.get()
+        }
+    }
+
+    private static func makeEnvironment() throws(PythonError) -> URL {
+        let python = environment.appendingPathComponent("bin/python")
+        let stamp = environment.appendingPathComponent("requirements.txt")
+        let wanted = (try? String(contentsOf: directory.appendingPathComponent("requirements.txt"), encoding: .utf8)) ?? ""
+        if FileManager.default.isExecutableFile(atPath: python.path),
+            (try? String(contentsOf: stamp, encoding: .utf8)) == wanted
+        {
+            return python
+        }
+        try? FileManager.default.removeItem(at: environment)
+        func run(_ program: String, _ arguments: [String]) throws(PythonError) {
+            guard let result = try? CLI.run(arguments, timeout: .seconds(600), program: URL(fileURLWithPath: program)),
+                result.status == 0
+            else {
+                throw PythonError(description: "\(program) \(arguments.joined(separator: " ")) failed")
+            }
+        }
+        try run("/usr/bin/env", ["python3", "-m", "venv", environment.path])
+        try run(python.path, ["-m", "pip", "install", "-q", "-r", directory.appendingPathComponent("requirements.txt").path])
+        do {
+            try wanted.write(to: stamp, atomically: true, encoding: .utf8)
+        } catch {
+            throw PythonError(description: "cannot write \(stamp.path): \(error)")
+        }
+        return python
+    }
+
+    /// Runs `examples/python/SCRIPT arguments`; its last line of output as JSON.
+    static func run(_ script: String, _ arguments: [String], timeout: Duration = .seconds(120)) throws -> [String: Any] {
+        let result = try CLI.run(
+            [directory.appendingPathComponent(script).path] + arguments, timeout: timeout, program: try python())
+        #expect(result.status == 0, "\(script): \(result.stderr.suffix(2000))")
+        let line = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        return try #require(try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(script) printed \(result.stdout) \(result.stderr.suffix(2000))")
+    }
+}
+
+/// examples/python: the clients our users write, run against jobs on the embedded broker with the pinned PyPI
+/// packages, each asserting its outcome.
+@Suite("examples/python: confluent-kafka and Gymnasium clients of real jobs", .serialized)
+struct PythonExamplesTests {
+    static let examples = repositoryRoot.appendingPathComponent("examples")
+
+    @Test("fraud_client.py: transactions from a CSV in, every score read once (read_committed), POST /score answers")
+    func fraud() throws {
+        let broker = try EmbeddedBroker(topics: [("transactions", 2), ("labels", 2), ("fraud-scores", 2), ("model-alerts", 1), ("dead-letter", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("py-fraud")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let job = try RunProcess([Self.examples.appendingPathComponent("fraud-scoring.yaml").path, "--brokers", broker.bootstrapServers], directory: directory)
+        let endpoint = try #require(job.opsEndpoint(), "\(job.stderrSoFar)")
+        let summary = try PythonExamples.run("fraud_client.py", [
+            "--brokers", broker.bootstrapServers, "--csv", PythonExamples.directory.appendingPathComponent("transactions.csv").path,
+            "--ops", endpoint,
+        ])
+        let result = job.wait(signal: SIGTERM)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(summary["sent"] as? Int == 600 && summary["scored"] as? Int == 600, "\(summary)")
+        #expect(summary["missing"] as? Int == 0 && summary["scored_twice"] as? Int == 0, "\(summary)")
+        let answer = try #require(summary["post_score"] as? [String: Any], "\(summary)")
+        #expect(answer["id"] as? String == "probe-1" && answer["score"] is Double && (answer["explain"] as? [Any])?.count == 3, "\(answer)")
+        // What the client read is what a reader of the topic sees: 600 ids, each scored once.
+        let scores = try Topics.scores(broker, "fraud-scores")
+        #expect(scores.count == 600 && scores.values.allSatisfy { $0.count == 1 })
+    }
+
+    /// Runs gym_driver.py against examples/python/frozenlake.yaml, resized and renamed for `env`.
+    func drive(_ env: String, states: Int, actions: Int, arguments: [String]) throws -> [String: Any] {
+        let broker = try EmbeddedBroker(topics: [("agent-requests", 1), ("agent-transitions", 1), ("agent-actions", 1), ("agent-policy", 1), ("agent-dead-letter", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("py-gym")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try String(contentsOf: PythonExamples.directory.appendingPathComponent("frozenlake.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "states: 16", with: "states: \(states)")
+            .replacingOccurrences(of: "actions: 4", with: "actions: \(actions)")
+        let path = try RunFiles.write(config, to: directory, "job.yaml")
+        let job = try RunProcess([path, "--brokers", broker.bootstrapServers, "--ops-address", "off"], directory: directory)
+        let summary = try PythonExamples.run("gym_driver.py", ["--brokers", broker.bootstrapServers, "--env", env] + arguments)
+        let result = job.wait(signal: SIGTERM)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(summary["model_version"] as? Int == summary["transitions"] as? Int, "the policy evaluated learned every transition: \(summary)")
+        return summary
+    }
+
+    @Test("gym_driver.py: 256 slippery FrozenLakes side by side train a policy that succeeds in Gymnasium most of the time")
+    func frozenLake() throws {
+        let summary = try drive("FrozenLake-v1", states: 16, actions: 4, arguments: ["--envs", "256", "--episodes", "5000", "--eval-episodes", "2000"])
+        // The optimum is 0.74 (value iteration); a uniform policy succeeds 0.015 of the time. Q-learning with a
+        // constant step size through Kafka ends between 0.63 and 0.73 (the order in which 256 environments'
+        // transitions arrive differs run to run).
+        #expect((summary["greedy_success_rate"] as? Double ?? 0) >= 0.55, "\(summary)")
+    }
+
+    @Test("gym_driver.py: CliffWalking's greedy policy walks the optimal path (return -13)")
+    func cliffWalking() throws {
+        let summary = try drive("CliffWalking-v1", states: 48, actions: 4, arguments: ["--envs", "48", "--episodes", "500", "--eval-episodes", "5"])
+        #expect(summary["greedy_mean_return"] as? Double == -13, "\(summary)")
+    }
+
+    @Test("bandit_driver.py: Thompson sampling through Kafka keeps the regret far below a uniform choice's")
+    func bandit() throws {
+        let broker = try EmbeddedBroker(topics: [("offer-requests", 1), ("offer-rewards", 1), ("offer-decisions", 1), ("offer-dead-letter", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("py-bandit")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let job = try RunProcess([Self.examples.appendingPathComponent("bandit.yaml").path, "--brokers", broker.bootstrapServers, "--ops-address", "off"], directory: directory)
+        let summary = try PythonExamples.run("bandit_driver.py", ["--brokers", broker.bootstrapServers, "--rounds", "3000", "--arm-means", "0.2,0.35,0.5,0.65", "--in-flight", "64"])
+        let result = job.wait(signal: SIGTERM)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(summary["rounds"] as? Int == 3000)
+        // Uniform choice: 3,000 × (0.65 − 0.425) = 675. Thompson's, with 64 rounds open at once, stays under a tenth.
+        #expect(summary["uniform_regret"] as? Double == 675)
+        #expect((summary["regret"] as? Double ?? 1e9) < 67.5, "\(summary)")
+        #expect(((summary["arm_shares"] as? [Double])?.last ?? 0) > 0.8, "\(summary)")
+    }
+}
