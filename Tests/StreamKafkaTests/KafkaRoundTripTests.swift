@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import StreamKafka
 import Testing
@@ -180,5 +181,47 @@ struct KafkaOffsetTests {
         let afterResume = try consumer.read(20)
         try consumer.close()
         #expect(Set(afterResume.map(\.value)) == Set((0..<20).map { "1:\($0)" }))
+    }
+
+    @Test("Timestamp order: a partition empty when a read began is taken up once another takes in its next batch, not after the whole read")
+    func emptyPartitionRejoinsTheRead() throws {
+        let steady = TestBroker.unique("steady")
+        let quiet = TestBroker.unique("quiet")
+        try TestBroker.shared.createTopic(steady, partitions: 1)
+        try TestBroker.shared.createTopic(quiet, partitions: 1)
+        let producer = try TestBroker.producer()
+        let start: Int64 = 1_700_000_000_000
+        for index in 0..<2_000 {
+            try producer.send(topic: steady, key: nil, value: Array("s\(index)".utf8), timestampMilliseconds: start + Int64(index))
+        }
+        try producer.flush(timeout: .seconds(10))
+        let consumer = try TestBroker.consumer(group: TestBroker.unique("order")) { $0.partitionQueues = true }
+        defer { try? consumer.close() }
+        let partitions = [TopicPartition(steady, 0), TopicPartition(quiet, 0)]
+        try consumer.assign([TopicPartitionOffset(steady, 0, offset: 0), TopicPartitionOffset(quiet, 0, offset: 0)])
+        // Wait until the steady partition's messages are fetched.
+        let fetched = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < fetched {
+            consumer.waitForMessages(timeout: .milliseconds(100))
+            if (consumer.cachedWatermarks(topic: steady, partition: 0)?.high ?? 0) >= 2_000 { break }
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        // One read: the quiet partition has nothing when it begins; a message older than all but the first of the
+        // steady one's arrives while the first is handled.
+        var order: [String] = []
+        try consumer.poll(inTimestampOrder: partitions, maxMessages: 4_096) { message, _ in
+            order.append(String(decoding: message.value, as: UTF8.self))
+            if order.count == 1 {
+                try producer.send(topic: quiet, key: nil, value: Array("q".utf8), timestampMilliseconds: start)
+                try producer.flush(timeout: .seconds(10))
+                Thread.sleep(forTimeInterval: 1)  // its fetch arrives (fetch.wait.max.ms is far shorter)
+            }
+        }
+        #expect(order.count == 2_001, "\(order.count)")
+        // It comes with the steady partition's next batch (512 messages are taken from a queue at a time).
+        let position = order.firstIndex(of: "q") ?? -1
+        #expect((0...512 + 1).contains(position), "the quiet partition's message came at \(position) (-1: not in this read)")
+        let steadyInOrder = order.filter { $0 != "q" }.elementsEqual((0..<2_000).map { "s\($0)" })
+        #expect(steadyInOrder, "the steady partition's messages came out of order")
     }
 }
