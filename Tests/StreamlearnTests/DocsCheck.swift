@@ -8,7 +8,7 @@ import Testing
 /// the lines after it, up to the next command, are its output (stdout and stderr together). In the shown output,
 /// `…` alone on a line stands for any number of lines, and `…` inside a line for any text — which is how a page
 /// leaves out rates and timings. The blocks of one page run in order in one bash session, in a scratch directory
-/// holding links to the repository's `examples/`, `Scenarios/` and `Tests/`, with the freshly built `streamlearn` first on the `PATH`; a
+/// holding links to the repository's `examples/`, `Scenarios/`, `Tests/` and `deploy/`, with the freshly built `streamlearn` first on the `PATH`; a
 /// command ending in `&` runs in the background (stopped when the page ends).
 @Suite("Docs: every example shown with its output reproduces", .serialized)
 struct DocsCheck {
@@ -86,7 +86,7 @@ struct DocsCheck {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("docs-check-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
-        for folder in ["examples", "Scenarios", "Tests"] {
+        for folder in ["examples", "Scenarios", "Tests", "deploy"] {
             try FileManager.default.createSymbolicLink(
                 at: scratch.appendingPathComponent(folder), withDestinationURL: root.appendingPathComponent(folder))
         }
