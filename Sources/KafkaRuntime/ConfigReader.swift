@@ -9,12 +9,18 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
     /// The key's dotted path (`topics.events`), empty for the document itself.
     public var path: String
     public var reason: String
+    /// The file could not be read at all (missing, a directory, no permission), as opposed to read and refused.
+    public var unreadable = false
 
     public init(file: String? = nil, path: String, reason: String) {
         self.file = file
         self.path = path
         self.reason = reason
     }
+
+    /// The command line's exit code for it: 66 (EX_NOINPUT) for a file that cannot be read, 78 (EX_CONFIG) for one
+    /// read and refused.
+    public var exitCode: Int32 { unreadable ? 66 : 78 }
 
     public var description: String {
         let location = path.isEmpty ? "" : "\(path): "
@@ -50,7 +56,9 @@ package final class ConfigTable {
         do {
             text = try String(contentsOfFile: file, encoding: .utf8)
         } catch {
-            throw ConfigurationError(file: file, path: "", reason: "cannot read it: \((error as NSError).localizedDescription)")
+            var failure = ConfigurationError(file: file, path: "", reason: "cannot read it: \((error as NSError).localizedDescription)")
+            failure.unreadable = true
+            throw failure
         }
         do {
             return try parse(text)

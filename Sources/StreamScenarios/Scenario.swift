@@ -1,4 +1,5 @@
 import StreamJobs
+import OnlineLearning
 public import KafkaRuntime
 import Foundation
 public import Simulation
@@ -185,6 +186,17 @@ public struct Scenario: Sendable {
             }
         }
 
+        try checkSizes(source: source, agents: agents, path: root.has("agents") ? "agents" : "job")
+        for (index, expectation) in expectations.enumerated() {
+            if case .figure(_, _, _, _, let pulls?) = expectation.check, case .bandit(let bandit) = source,
+                pulls > bandit.pulls
+            {
+                throw ConfigurationError(
+                    path: "expect[\(index)].regret.pulls",
+                    reason: "is \(pulls), past the scenario's \(bandit.pulls) pulls (bandit.pulls)")
+            }
+        }
+
         var report = Report()
         let reportTable = try root.table("report")
         report.window = try reportTable.int("window", min: 10) ?? report.window
@@ -194,6 +206,54 @@ public struct Scenario: Sendable {
         return Scenario(
             name: name, description: description, seed: seed, seeds: seeds, brokers: broker == "embedded" ? nil : broker,
             source: source, agents: agents, expectations: expectations, report: report)
+    }
+
+    /// Each agent's model against the environment or testbed it plays, before anything runs: the job must have the
+    /// environment's states and actions, the testbed's arms, and (LinUCB) the contextual testbed's dimension.
+    /// `path`: `job` for a single agent, `agents` for a list.
+    private static func checkSizes(source: Source, agents: [Agent], path: String) throws(ConfigurationError) {
+        for (index, agent) in agents.enumerated() {
+            let model = path == "agents" ? "agents[\(index)].job.model" : "job.model"
+            switch (source, agent.configuration.job) {
+            case (.environment(let settings), .reinforcement(let job)):
+                let environment: TabularEnvironment
+                do {
+                    environment = try settings.make()
+                } catch {
+                    throw ConfigurationError(path: "environment", reason: "\(error)")
+                }
+                let name = settings.name == .frozenlake ? "frozenlake \(settings.map)" : settings.name.rawValue
+                if job.states != environment.stateCount {
+                    throw ConfigurationError(
+                        path: "\(model).states",
+                        reason: "is \(job.states), the environment (\(name)) has \(environment.stateCount) states")
+                }
+                if job.actions != environment.actionCount {
+                    throw ConfigurationError(
+                        path: "\(model).actions",
+                        reason: "is \(job.actions), the environment (\(name)) has \(environment.actionCount) actions")
+                }
+            case (.bandit(let bandit), .bandit(let job)):
+                if job.policy.arms != bandit.arms {
+                    throw ConfigurationError(
+                        path: "\(model).arms", reason: "is \(job.policy.arms), the testbed has \(bandit.arms) arms (bandit.arms)")
+                }
+                if job.policy.policy == .linucb {
+                    guard bandit.testbed == .contextual else {
+                        throw ConfigurationError(
+                            path: "\(model).policy",
+                            reason: "linucb needs contexts: the bernoulli testbed sends none (bandit.testbed: contextual)")
+                    }
+                    if job.policy.dimension != bandit.dimension {
+                        throw ConfigurationError(
+                            path: "\(model).dimension",
+                            reason: "is \(job.policy.dimension), the testbed's contexts have \(bandit.dimension) values (bandit.dimension)")
+                    }
+                }
+            default:
+                break
+            }
+        }
     }
 
     /// The keys the runner sets in every job.
@@ -276,7 +336,18 @@ public struct Scenario: Sendable {
         bandit.arms = try table.int("arms", min: 2, max: 1_000) ?? bandit.arms
         bandit.pulls = try table.int("pulls", min: 1, max: 10_000_000) ?? bandit.pulls
         bandit.shifts = try table.ints("shifts", min: 1) ?? []
+        if let late = bandit.shifts.firstIndex(where: { $0 > bandit.pulls }) {
+            throw ConfigurationError(
+                path: table.keyPath("shifts[\(late)]"),
+                reason: "is \(bandit.shifts[late]), past the last pull (\(bandit.pulls)): it would never happen")
+        }
+        if !bandit.shifts.isEmpty && bandit.testbed == .contextual {
+            throw ConfigurationError(path: table.keyPath("shifts"), reason: "applies to the bernoulli testbed only")
+        }
         bandit.dimension = try table.int("dimension", min: 1, max: 100) ?? bandit.dimension
+        if table.has("dimension") && bandit.testbed != .contextual {
+            throw ConfigurationError(path: table.keyPath("dimension"), reason: "applies to the contextual testbed only")
+        }
         bandit.batch = try table.int("batch", min: 1, max: 10_000) ?? bandit.batch
         try table.finish()
         return bandit

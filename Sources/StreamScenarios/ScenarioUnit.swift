@@ -373,7 +373,7 @@ struct Unit {
                         continue
                     }
                 }
-                let result = slots[index].environment.step(action)
+                let result = try slots[index].environment.step(action)
                 slots[index].total += result.reward
                 slots[index].pending = (
                     slots[index].state, action, result.reward, result.observation, result.terminated, result.truncated)
@@ -402,7 +402,7 @@ struct Unit {
         }
         guard let policy else { throw RuntimeError(.kafka, "the job published no policy on '\(topic)'") }
         var environment = try settings.make()
-        run.greedy = Training.evaluate(
+        run.greedy = try Training.evaluate(
             policy: { policy.indices.contains($0) ? policy[$0] : 0 }, in: &environment,
             episodes: settings.evaluationEpisodes, seed: seed &+ 1_000_003)
     }

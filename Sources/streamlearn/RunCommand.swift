@@ -64,7 +64,7 @@ struct RunCommand: AsyncParsableCommand {
             configuration = try RuntimeConfiguration.load(file: config)
         } catch {
             Output.error("error: \(error)")
-            throw ExitCode(78)  // EX_CONFIG
+            throw ExitCode(error.exitCode)  // EX_NOINPUT or EX_CONFIG
         }
         if let opsAddress { configuration.ops.address = opsAddress == "off" ? nil : opsAddress }
         var embedded: EmbeddedBroker?

@@ -27,7 +27,7 @@ struct ScenarioRun: AsyncParsableCommand {
             Each agent runs as a `streamlearn run` job on its own topics (on an embedded broker unless the scenario \
             names brokers), fed by the scenario's generator, bandit testbed or environment. The summary lists each \
             run, the comparison over seeds, and each expectation with what was measured and expected. Exit 0 when \
-            every expectation holds, 1 when one fails, 78 for a bad scenario file.
+            every expectation holds, 1 when one fails, 66 for a scenario file that cannot be read, 78 for a bad one.
 
             Examples:
               streamlearn scenario run Scenarios/taxi-agents.yaml --seed 3
@@ -64,7 +64,7 @@ struct ScenarioRun: AsyncParsableCommand {
             scenario = try Scenario.load(file: file)
         } catch {
             Output.error("error: \(error)")
-            throw ExitCode(78)
+            throw ExitCode(error.exitCode)
         }
         if events != nil {
             guard case .fraud = scenario.source else {

@@ -47,7 +47,7 @@ struct TabularOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "ε after the decay.")
     var epsilonEnd: Double?
 
-    @Option(parsing: .unconditional, help: "Episodes over which ε decays linearly (default: half the episodes).")
+    @Option(parsing: .unconditional, help: "Episodes over which ε decays linearly (default: half the episodes; three quarters on FrozenLake 8x8).")
     var epsilonDecayEpisodes: Int?
 
     @Option(parsing: .unconditional, help: "Greedy evaluation episodes after training.")
@@ -75,6 +75,8 @@ struct TabularOptions: ParsableArguments {
         var alpha: Double
         var gamma: Double
         var epsilonEnd: Double
+        /// The share of the episodes over which ε decays (`--epsilon-decay-episodes` overrides it).
+        var decayShare = 0.5
     }
 
     func run<Environment: DiscreteEnvironment>(
@@ -167,7 +169,7 @@ struct TabularOptions: ParsableArguments {
                 learningRate: alpha ?? defaults.alpha, discount: gamma ?? defaults.gamma,
                 exploration: .linear(
                     start: epsilonStart, end: epsilonEnd ?? defaults.epsilonEnd,
-                    episodes: epsilonDecayEpisodes ?? episodes / 2),
+                    episodes: epsilonDecayEpisodes ?? Int(Double(episodes) * defaults.decayShare)),
                 seed: seed)
         } catch {
             throw ValidationError(LearnCommand.optionMessage(error).replacingOccurrences(of: "_", with: "-"))
@@ -177,7 +179,7 @@ struct TabularOptions: ParsableArguments {
             &agent, in: &environment, episodes: episodes, seed: seed, curveEvery: curveEvery ?? max(episodes / 10, 1),
             onEpisode: { progress.advance() })
         let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
-        let evaluation = Training.evaluate(agent, in: &environment, episodes: evalEpisodes, seed: seed &+ 1_000_003)
+        let evaluation = try Training.evaluate(agent, in: &environment, episodes: evalEpisodes, seed: seed &+ 1_000_003)
         return (curve, steps, seconds, evaluation)
     }
 
@@ -195,9 +197,10 @@ struct SimulateFrozenLake: AsyncParsableCommand {
         commandName: "frozenlake",
         abstract: "FrozenLake-v1 (4x4, 8x8 or a custom map), slippery by default.",
         discussion: """
-            Defaults: 4x4 — 20,000 episodes, α 0.05, γ 0.99, ε 1 → 0.01 (greedy success 0.70 or more for each \
-            agent and every seed 1–10, tested); 8x8 — 100,000 episodes, α 0.1 (not checked across seeds: raise \
-            --episodes if a seed's greedy success is low).
+            Defaults: 4x4 — 20,000 episodes, α 0.05, γ 0.99, ε 1 → 0.01 over the first half (greedy success 0.70 \
+            or more for each agent and every seed 1–10, tested); 8x8 (and larger maps) — 200,000 episodes, α 0.05, \
+            ε 1 → 0.01 over the first three quarters (greedy success 0.78 or more for each agent and every seed \
+            1–10; the optimum is about 0.91).
 
             Examples:
               streamlearn simulate frozenlake --json
@@ -230,7 +233,8 @@ struct SimulateFrozenLake: AsyncParsableCommand {
         let big = rows.count * (rows.first?.count ?? 0) > 16
         try options.run(
             name: "frozenlake", environment: environment,
-            defaults: .init(episodes: big ? 100_000 : 20_000, alpha: big ? 0.1 : 0.05, gamma: 0.99, epsilonEnd: 0.01))
+            defaults: .init(
+                episodes: big ? 200_000 : 20_000, alpha: 0.05, gamma: 0.99, epsilonEnd: 0.01, decayShare: big ? 0.75 : 0.5))
     }
 }
 
@@ -314,40 +318,62 @@ struct SimulateBandit: AsyncParsableCommand {
 
     @OptionGroup var display: ProgressOptions
 
-    @Option(help: "Reward distribution of the arms: bernoulli or gaussian.")
-    var bandit: Testbed = .bernoulli
+    @Option(help: "Reward distribution of the arms: bernoulli (default) or gaussian; not for linucb.")
+    var bandit: Testbed?
 
-    @Option(parsing: .unconditional, help: "ε of epsilon-greedy.")
-    var epsilon: Double = 0.1
+    @Option(parsing: .unconditional, help: "ε of epsilon-greedy, in [0, 1]. (default: 0.1)")
+    var epsilon: Double?
 
-    @Option(name: .customLong("shift-at"), help: "Re-draw the Bernoulli arm means at this pull (repeatable): a non-stationary bandit.")
+    @Option(name: .customLong("shift-at"), help: "Re-draw the Bernoulli arm means at this pull (repeatable, at most --pulls): a non-stationary bandit.")
     var shifts: [Int] = []
 
-    @Option(parsing: .unconditional, help: "Discount of epsilon-greedy, UCB1 and Thompson statistics (1: none; below 1 forgets, for --shift-at).")
-    var discount: Double = 1
+    @Option(parsing: .unconditional, help: "Discount of epsilon-greedy, UCB1 and Thompson statistics, in (0, 1] (1: none; below 1 forgets, for --shift-at). (default: 1)")
+    var discount: Double?
 
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    var testbed: Testbed { bandit ?? .bernoulli }
+
     func validate() throws {
-        guard discount > 0, discount <= 1 else { throw ValidationError("--discount must be in (0, 1], got \(discount)") }
-        guard Set(shifts).count == shifts.count, shifts.allSatisfy({ $0 >= 1 }) else {
-            throw ValidationError("--shift-at values must be distinct pulls of at least 1, got \(shifts)")
-        }
-        if !shifts.isEmpty && bandit == .gaussian { throw ValidationError("--shift-at needs --bandit bernoulli") }
         guard arms >= 2 else { throw ValidationError("--arms must be at least 2, got \(arms)") }
         guard pulls >= 1 else { throw ValidationError("--pulls must be at least 1, got \(pulls)") }
         guard seedCount >= 1 else { throw ValidationError("--seed-count must be at least 1, got \(seedCount)") }
-        if bandit == .gaussian && (policy == .exp3) {
+        // An option the policy or testbed would not use is refused, not ignored.
+        if let epsilon {
+            guard policy == .epsilonGreedy else {
+                throw ValidationError("--epsilon applies to --policy epsilon-greedy, not \(policy.rawValue)")
+            }
+            guard epsilon >= 0, epsilon <= 1 else { throw ValidationError("--epsilon must be in [0, 1], got \(epsilon)") }
+        }
+        if let discount {
+            guard [.epsilonGreedy, .ucb1, .thompson].contains(policy) else {
+                throw ValidationError("--discount applies to epsilon-greedy, ucb1 and thompson, not \(policy.rawValue)")
+            }
+            guard discount > 0, discount <= 1 else { throw ValidationError("--discount must be in (0, 1], got \(discount)") }
+        }
+        if policy == .linucb {
+            // linucb plays its own linear contextual testbed.
+            if bandit != nil { throw ValidationError("--bandit does not apply to linucb: it runs on a linear contextual bandit") }
+            if !shifts.isEmpty { throw ValidationError("--shift-at does not apply to linucb: it runs on a linear contextual bandit") }
+        }
+        guard Set(shifts).count == shifts.count, shifts.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--shift-at values must be distinct pulls of at least 1, got \(shifts)")
+        }
+        if let late = shifts.first(where: { $0 > pulls }) {
+            throw ValidationError("--shift-at \(late) is past the last pull (--pulls \(pulls)): it would never happen")
+        }
+        if !shifts.isEmpty && testbed == .gaussian { throw ValidationError("--shift-at needs --bandit bernoulli") }
+        if testbed == .gaussian && policy == .exp3 {
             throw ValidationError("--policy exp3 needs rewards in [0, 1]: use --bandit bernoulli")
         }
     }
 
     var experiment: BanditExperiment {
         var experiment = BanditExperiment(policy: policy, arms: arms, pulls: pulls)
-        experiment.testbed = BanditExperiment.Testbed(rawValue: bandit.rawValue)!
-        experiment.epsilon = epsilon
-        experiment.discount = discount
+        experiment.testbed = BanditExperiment.Testbed(rawValue: testbed.rawValue)!
+        experiment.epsilon = epsilon ?? 0.1
+        experiment.discount = discount ?? 1
         experiment.shifts = shifts
         return experiment
     }
@@ -366,13 +392,13 @@ struct SimulateBandit: AsyncParsableCommand {
         for (index, checkpoint) in checkpoints.enumerated() { regret[String(checkpoint)] = means[index] }
         if json {
             let object: [String: Any] = [
-                "policy": policy.rawValue, "pulls": pulls, "seed": seed, "seed_count": seedCount, "arms": arms, "bandit": bandit.rawValue,
+                "policy": policy.rawValue, "pulls": pulls, "seed": seed, "seed_count": seedCount, "arms": arms, "bandit": policy == .linucb ? "linear-contextual" : testbed.rawValue,
                 "regret": regret, "pulls_per_second": rate.rounded(),
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             Output.line(String(decoding: data, as: UTF8.self))
         } else {
-            Output.line("\(policy.rawValue) on a \(arms)-armed \(policy == .linucb ? "linear contextual" : bandit.rawValue) bandit, \(seedCount) seeds from \(seed)")
+            Output.line("\(policy.rawValue) on a \(arms)-armed \(policy == .linucb ? "linear contextual" : testbed.rawValue) bandit, \(seedCount) seeds from \(seed)")
             for checkpoint in checkpoints {
                 Output.line(String(format: "regret after %7d pulls   %10.2f", checkpoint, regret[String(checkpoint)]!))
             }

@@ -48,7 +48,7 @@ struct EnvironmentTests {
     }
 
     @Test("CliffWalking: start 36, goal 47, the cliff costs −100 and returns to the start without terminating")
-    func cliffWalkingTable() {
+    func cliffWalkingTable() throws {
         let table = Environments.cliffWalking().dynamics
         #expect(table.stateCount == 48 && table.actionCount == 4)
         #expect(table.initialDistribution[36] == 1 && table.initialDistribution.reduce(0, +) == 1)
@@ -64,7 +64,7 @@ struct EnvironmentTests {
         #expect(Environments.cliffWalking().maxEpisodeSteps == nil)
         var environment = Environments.cliffWalking()
         #expect(environment.reset(seed: 3) == 36)
-        let fall = environment.step(1)
+        let fall = try environment.step(1)
         #expect(fall == StepResult(observation: 36, reward: -100, terminated: false, truncated: false))
     }
 
@@ -104,18 +104,18 @@ struct EnvironmentTests {
     func stepping() throws {
         var environment = try Environments.frozenLake(slippery: false)
         #expect(environment.reset(seed: 1) == 0)
-        var result = environment.step(2)
+        var result = try environment.step(2)
         #expect(result == StepResult(observation: 1, reward: 0, terminated: false, truncated: false))
-        for _ in 0..<98 { result = environment.step(3) }  // bump against the top wall
+        for _ in 0..<98 { result = try environment.step(3) }  // bump against the top wall
         #expect(!result.truncated)
-        result = environment.step(3)
+        result = try environment.step(3)
         #expect(result.truncated && !result.terminated)
 
         func trajectory(_ seed: UInt64) throws -> [Int] {
             var slippery = try Environments.frozenLake()
             var states = [slippery.reset(seed: seed)]
             for _ in 0..<30 {
-                let step = slippery.step(2)
+                let step = try slippery.step(2)
                 states.append(step.observation)
                 if step.terminated || step.truncated { states.append(slippery.reset(seed: nil)) }
             }
@@ -129,9 +129,31 @@ struct EnvironmentTests {
         var counts = [0: 0, 1: 0, 3: 0]
         for trial in 0..<30_000 {
             _ = slippery.reset(seed: trial == 0 ? 9 : nil)
-            counts[slippery.step(1).observation, default: 0] += 1
+            counts[try slippery.step(1).observation, default: 0] += 1
         }
         for (_, count) in counts { #expect(abs(Double(count) / 30_000 - 1.0 / 3.0) < 0.015) }
+    }
+
+    @Test("An action outside the table is refused and changes nothing; a map without a goal, and an agent sized for another environment, are refused")
+    func refusals() throws {
+        var lake = try Environments.frozenLake(slippery: false)
+        _ = lake.reset(seed: 1)
+        for action in [-1, 4, 5] {
+            #expect(throws: SimulationError.invalidAction(action, actions: 4)) { try lake.step(action) }
+        }
+        #expect(lake.state == 0 && lake.elapsedSteps == 0)
+        #expect(try lake.step(2).observation == 1)
+        var taxi = Environments.taxi()
+        _ = taxi.reset(seed: 1)
+        #expect(throws: SimulationError.invalidAction(6, actions: 6)) { try taxi.step(6) }
+        #expect(throws: SimulationError.invalidMap("the map needs a goal cell G")) {
+            try Environments.frozenLake(map: ["SFF", "FHF", "FFF"])
+        }
+        var agent = try TabularAgent(states: 16, actions: 6, seed: 1)
+        #expect(throws: SimulationError.self) { try Training.train(&agent, in: &lake, episodes: 1, seed: 1) }
+        #expect(throws: SimulationError.invalidAction(5, actions: 4)) {
+            try Training.evaluate(policy: { _ in 5 }, in: &lake, episodes: 1, seed: 1)
+        }
     }
 
     @Test("The dynamics dump is Gymnasium's P as JSON")
@@ -157,7 +179,7 @@ struct SolvedLevelTests {
             states: 16, actions: 4, learningRate: 0.1, discount: 0.99,
             exploration: .linear(start: 1, end: 0.01, episodes: 10_000), seed: 1)
         _ = try Training.train(&agent, in: &environment, episodes: 20_000, seed: 1)
-        let evaluation = Training.evaluate(agent, in: &environment, episodes: 1_000, seed: 1_000_004)
+        let evaluation = try Training.evaluate(agent, in: &environment, episodes: 1_000, seed: 1_000_004)
         #expect(evaluation.successRate >= 0.70, "success rate \(evaluation.successRate)")
     }
 
@@ -168,7 +190,7 @@ struct SolvedLevelTests {
             states: 500, actions: 6, learningRate: 0.5, discount: 0.99,
             exploration: .linear(start: 1, end: 0.01, episodes: 5_000), seed: 1)
         _ = try Training.train(&agent, in: &environment, episodes: 10_000, seed: 1)
-        let evaluation = Training.evaluate(agent, in: &environment, episodes: 100, seed: 1_000_004)
+        let evaluation = try Training.evaluate(agent, in: &environment, episodes: 100, seed: 1_000_004)
         #expect(evaluation.meanReturn >= 8, "mean return \(evaluation.meanReturn)")
         #expect(evaluation.successRate == 1)
     }
@@ -182,7 +204,7 @@ struct SolvedLevelTests {
             algorithm: algorithm, states: 48, actions: 4, learningRate: 0.5, discount: 1,
             exploration: .linear(start: 1, end: 0.01, episodes: 250), seed: 1)
         _ = try Training.train(&agent, in: &environment, episodes: 500, seed: 1)
-        let evaluation = Training.evaluate(agent, in: &environment, episodes: 1, seed: 7)
+        let evaluation = try Training.evaluate(agent, in: &environment, episodes: 1, seed: 7)
         if algorithm == .qLearning {
             #expect(evaluation.meanReturn == -13, "\(algorithm.rawValue): return \(evaluation.meanReturn)")
         } else {

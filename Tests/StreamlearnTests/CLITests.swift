@@ -563,6 +563,38 @@ struct CLITests {
         #expect(short.stdout.contains("regret after     500 pulls"))
     }
 
+    @Test("simulate bandit refuses, with exit 64 and the reason, every option its policy or testbed would ignore")
+    func simulateBanditRefusesIgnoredOptions() throws {
+        let cases: [([String], String)] = [
+            (["--policy", "thompson", "--epsilon", "2"], "--epsilon applies to --policy epsilon-greedy, not thompson"),
+            (["--policy", "epsilon-greedy", "--epsilon", "2"], "--epsilon must be in [0, 1], got 2.0"),
+            (["--policy", "exp3", "--discount", "0.9"], "--discount applies to epsilon-greedy, ucb1 and thompson, not exp3"),
+            (["--policy", "linucb", "--discount", "0.9"], "--discount applies to epsilon-greedy, ucb1 and thompson, not linucb"),
+            (["--policy", "linucb", "--shift-at", "100", "--pulls", "1000"], "--shift-at does not apply to linucb"),
+            (["--policy", "linucb", "--bandit", "gaussian"], "--bandit does not apply to linucb"),
+            (["--policy", "ucb1", "--shift-at", "20000", "--pulls", "1000"], "--shift-at 20000 is past the last pull (--pulls 1000)"),
+        ]
+        for (arguments, message) in cases {
+            let result = try CLI.run(["simulate", "bandit", "--seed-count", "1", "--pulls", "1000"] + arguments)
+            #expect(result.status == 64, "\(arguments): \(result.status) \(result.stderr)")
+            #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+        // What each policy does use is still accepted.
+        for arguments in [["--policy", "epsilon-greedy", "--epsilon", "0.2", "--discount", "0.99"], ["--policy", "thompson", "--shift-at", "500"]] {
+            let result = try CLI.run(["simulate", "bandit", "--seed-count", "1", "--pulls", "1000"] + arguments)
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+        }
+    }
+
+    @Test("FrozenLake 8x8's defaults solve the seed the former ones failed (greedy success 0.53 with 100,000 episodes at α 0.1)")
+    func frozenLake8x8Defaults() throws {
+        let result = try CLI.run(["simulate", "frozenlake", "--map", "8x8", "--seed", "4", "--json"], timeout: .seconds(300))
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(object["episodes"] as? Int == 200_000)
+        #expect((object["eval_success_rate"] as? Double ?? 0) >= 0.78, "\(object["eval_success_rate"] ?? "?")")
+    }
+
     @Test("generate streams: lines reach a pipe while it is still generating, the first ones as a short run writes them")
     func generateStreams() throws {
         let process = Process()

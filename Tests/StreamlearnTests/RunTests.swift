@@ -369,7 +369,7 @@ extension RunTests {
         var state = environment.reset(seed: 3)
         while transitions.count < 20_000 {
             let action = Int(random.next() % 4)
-            let step = environment.step(action)
+            let step = try environment.step(action)
             transitions.append(Transition(
                 state: state, action: action, reward: step.reward, nextState: step.observation,
                 terminated: step.terminated, truncated: step.truncated))
@@ -534,7 +534,7 @@ extension RunTests {
                 let reply = try #require(answer, "no action for episode \(episode) step \(steps)")
                 #expect(reply["episode"] as? String == "e\(episode)" && reply["state"] as? Int == state)
                 let action = try #require(reply["action"] as? Int)
-                let step = environment.step(action)
+                let step = try environment.step(action)
                 try producer.send(
                     topic: "el-transitions", key: "e\(episode)",
                     value: #"{"state":\#(state),"action":\#(action),"reward":\#(step.reward),"next_state":\#(step.observation),"terminated":\#(step.terminated),"truncated":\#(step.truncated)}"#)

@@ -188,6 +188,50 @@ struct ScenarioTests {
         }
     }
 
+    @Test("A job sized for another environment or testbed, and settings that could never take effect, are refused before anything runs (exit 78, both values named); a missing file exits 66")
+    func mismatchesRefused() throws {
+        let directory = try RunFiles.directory("scenario-sizes")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cases: [(String, String)] = [
+            // Taxi has 6 actions: 12 once indexed another state's row, then ran past the table.
+            ("name: x\nenvironment: {name: taxi}\njob: {model: {states: 500, actions: 12}}\n",
+             "x.yaml: job.model.actions: is 12, the environment (taxi) has 6 actions"),
+            ("name: x\nenvironment: {name: frozenlake, slippery: false}\njob: {model: {states: 16, actions: 6}}\n",
+             "x.yaml: job.model.actions: is 6, the environment (frozenlake 4x4) has 4 actions"),
+            ("name: x\nenvironment: {name: taxi}\njob: {model: {states: 16, actions: 6}}\n",
+             "x.yaml: job.model.states: is 16, the environment (taxi) has 500 states"),
+            ("name: x\nenvironment: {name: frozenlake, map: 8x8}\nagents: [{name: a, job: {model: {states: 64, actions: 4}}}, {name: b, job: {model: {states: 16, actions: 4}}}]\n",
+             "x.yaml: agents[1].job.model.states: is 16, the environment (frozenlake 8x8) has 64 states"),
+            ("name: x\nbandit: {testbed: contextual, arms: 5, dimension: 8}\njob: {model: {policy: linucb, arms: 5, dimension: 4}}\n",
+             "x.yaml: job.model.dimension: is 4, the testbed's contexts have 8 values (bandit.dimension)"),
+            ("name: x\nbandit: {arms: 5}\njob: {model: {policy: thompson, arms: 8}}\n",
+             "x.yaml: job.model.arms: is 8, the testbed has 5 arms (bandit.arms)"),
+            ("name: x\nbandit: {arms: 5}\njob: {model: {policy: thompson, arms: 3}}\n",
+             "x.yaml: job.model.arms: is 3, the testbed has 5 arms (bandit.arms)"),
+            ("name: x\nbandit: {arms: 5}\njob: {model: {policy: linucb, arms: 5, dimension: 8}}\n",
+             "x.yaml: job.model.policy: linucb needs contexts: the bernoulli testbed sends none (bandit.testbed: contextual)"),
+            ("name: x\nbandit: {arms: 5, pulls: 100}\njob: {model: {policy: thompson, arms: 5}}\nexpect:\n  - regret: {pulls: 5000, at_most: 10}\n",
+             "x.yaml: expect[0].regret.pulls: is 5000, past the scenario's 100 pulls (bandit.pulls)"),
+            ("name: x\nbandit: {arms: 5, pulls: 100, shifts: [50, 500]}\njob: {model: {policy: thompson, arms: 5}}\n",
+             "x.yaml: bandit.shifts[1]: is 500, past the last pull (100): it would never happen"),
+            ("name: x\nbandit: {arms: 5, dimension: 4}\njob: {model: {policy: thompson, arms: 5}}\n",
+             "x.yaml: bandit.dimension: applies to the contextual testbed only"),
+            ("name: x\nenvironment: {name: frozenlake, map: 'SFF,FHF,FFF'}\njob: {model: {states: 9, actions: 4}}\n",
+             "x.yaml: environment.map: invalid map: the map needs a goal cell G"),
+        ]
+        for (text, message) in cases {
+            let file = directory.appendingPathComponent("x.yaml").path
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            let result = try CLI.run(["scenario", "run", file])
+            #expect(result.status == 78, "\(text)")
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+        }
+        let missing = try CLI.run(["scenario", "run", directory.appendingPathComponent("missing.yaml").path])
+        #expect(missing.status == 66 && missing.stderr.contains("missing.yaml: cannot read it"), "\(missing.status) \(missing.stderr)")
+        let missingJob = try CLI.run(["run", directory.appendingPathComponent("missing.yaml").path])
+        #expect(missingJob.status == 66, "\(missingJob.status) \(missingJob.stderr)")
+    }
+
     @Test("make report-check: the reports render in headless Chromium (runs when chromium is installed)")
     func reportCheck() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") else { return }

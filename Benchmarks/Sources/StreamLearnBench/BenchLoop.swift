@@ -185,7 +185,7 @@ struct BenchLoopClient: AsyncParsableCommand {
         }
         func act(_ index: Int, _ action: Int) throws {
             let state = lakes[index].state
-            let step = lakes[index].step(action)
+            let step = try lakes[index].step(action)
             try connection.send("loop-transitions", [
                 "state": state, "action": action, "reward": step.reward, "next_state": step.observation,
                 "terminated": step.terminated, "truncated": step.truncated,

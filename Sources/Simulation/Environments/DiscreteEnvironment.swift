@@ -42,8 +42,9 @@ public protocol DiscreteEnvironment: Sendable {
     var maxEpisodeSteps: Int? { get }
     /// Starts an episode and returns the initial state. A seed reseeds the generator; `nil` continues it.
     mutating func reset(seed: UInt64?) -> Int
-    /// Takes `action` in the current state.
-    mutating func step(_ action: Int) -> StepResult
+    /// Takes `action` in the current state; an action outside `0..<actionCount` is refused
+    /// (``SimulationError/invalidAction(_:actions:)``) and changes nothing.
+    mutating func step(_ action: Int) throws(SimulationError) -> StepResult
     /// The full dynamics: Gymnasium's `P`, the initial-state distribution, and which states are goals.
     var dynamics: TransitionTable { get }
 }
@@ -147,7 +148,10 @@ public struct TabularEnvironment: DiscreteEnvironment {
     }
 
     @inline(__always)
-    public mutating func step(_ action: Int) -> StepResult {
+    public mutating func step(_ action: Int) throws(SimulationError) -> StepResult {
+        guard action >= 0 && action < dynamics.actionCount else {
+            throw .invalidAction(action, actions: dynamics.actionCount)
+        }
         let index = state * dynamics.actionCount + action
         let start = Int(dynamics.starts[index])
         let end = Int(dynamics.starts[index + 1])

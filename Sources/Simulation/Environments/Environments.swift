@@ -28,6 +28,7 @@ public enum Environments: Sendable {
         let cells = Array(rows.joined())
         let starts = cells.filter { $0 == UInt8(ascii: "S") }.count
         guard starts > 0 else { throw .invalidMap("the map needs a start cell S") }
+        guard cells.contains(UInt8(ascii: "G")) else { throw .invalidMap("the map needs a goal cell G") }
         let rowCount = rows.count
         func move(_ state: Int, _ action: Int) -> Int {
             var row = state / columns
@@ -168,10 +169,17 @@ public enum Environments: Sendable {
 public enum SimulationError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A FrozenLake map is malformed; says how.
     case invalidMap(String)
+    /// An action outside the environment's `actions` (`0..<actions`).
+    case invalidAction(Int, actions: Int)
+    /// An agent, job or policy sized for another environment; says how.
+    case sizeMismatch(String)
 
     public var description: String {
         switch self {
         case .invalidMap(let reason): "invalid map: \(reason)"
+        case .invalidAction(let action, let actions):
+            "action \(action) is not one of the environment's \(actions) actions (0 to \(actions - 1))"
+        case .sizeMismatch(let reason): reason
         }
     }
 }

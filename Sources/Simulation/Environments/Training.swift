@@ -18,13 +18,19 @@ public enum Training: Sendable {
 
     /// Runs `episodes` episodes of ε-greedy acting and learning (SARSA gets the next action it will take). The
     /// first reset uses `seed`; later ones continue the environment's generator. Returns the curve (a point every
-    /// `curveEvery` episodes) and the steps taken.
+    /// `curveEvery` episodes) and the steps taken. Throws ``SimulationError/sizeMismatch(_:)`` before any step when
+    /// the agent's states or actions are not the environment's, and a ``LearningError`` as learning does.
     ///
     /// - Complexity: O(steps); no allocation per step.
     public static func train<Environment: DiscreteEnvironment>(
         _ agent: inout TabularAgent, in environment: inout Environment, episodes: Int, seed: UInt64,
         curveEvery: Int = 0, onEpisode: (() -> Void)? = nil
-    ) throws(LearningError) -> (curve: [CurvePoint], steps: Int) {
+    ) throws -> (curve: [CurvePoint], steps: Int) {
+        guard agent.stateCount == environment.stateCount && agent.actionCount == environment.actionCount else {
+            throw SimulationError.sizeMismatch(
+                "the agent has \(agent.stateCount) states and \(agent.actionCount) actions, the environment "
+                    + "\(environment.stateCount) and \(environment.actionCount)")
+        }
         let goals = environment.dynamics.goalStates
         var curve: [CurvePoint] = []
         var steps = 0
@@ -37,7 +43,7 @@ public enum Training: Sendable {
             var action = agent.predict(state)
             var total = 0.0
             while true {
-                let result = environment.step(action)
+                let result = try environment.step(action)
                 let nextAction = agent.predict(result.observation)
                 try agent.learn(
                     Transition(
@@ -71,14 +77,15 @@ public enum Training: Sendable {
     /// environment's time limit, or after `stepCap` steps where it has none (a greedy policy can loop forever).
     public static func evaluate<Environment: DiscreteEnvironment>(
         _ agent: TabularAgent, in environment: inout Environment, episodes: Int, seed: UInt64, stepCap: Int = 1_000
-    ) -> Evaluation {
-        evaluate(policy: agent.greedyAction, in: &environment, episodes: episodes, seed: seed, stepCap: stepCap)
+    ) throws(SimulationError) -> Evaluation {
+        try evaluate(policy: agent.greedyAction, in: &environment, episodes: episodes, seed: seed, stepCap: stepCap)
     }
 
-    /// Runs a fixed policy (an action per state, as a runtime's published greedy policy) the same way.
+    /// Runs a fixed policy (an action per state, as a runtime's published greedy policy) the same way; an action
+    /// outside the environment's is refused (``SimulationError/invalidAction(_:actions:)``).
     public static func evaluate<Environment: DiscreteEnvironment>(
         policy: (Int) -> Int, in environment: inout Environment, episodes: Int, seed: UInt64, stepCap: Int = 1_000
-    ) -> Evaluation {
+    ) throws(SimulationError) -> Evaluation {
         let goals = environment.dynamics.goalStates
         var returns = 0.0
         var successes = 0
@@ -86,7 +93,7 @@ public enum Training: Sendable {
             var state = environment.reset(seed: episode == 0 ? seed : nil)
             var total = 0.0
             for step in 1...max(stepCap, 1) {
-                let result = environment.step(policy(state))
+                let result = try environment.step(policy(state))
                 total += result.reward
                 if result.terminated || result.truncated || (environment.maxEpisodeSteps == nil && step == stepCap) {
                     if result.terminated && goals[result.observation] { successes += 1 }
