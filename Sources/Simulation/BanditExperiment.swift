@@ -130,6 +130,7 @@ public struct BanditExperiment: Sendable {
 
 /// Mean, standard deviation (n − 1) and range of per-seed figures.
 public struct SeedSummary: Sendable, Hashable {
+    public var count: Int
     public var mean: Double
     public var standardDeviation: Double
     public var min: Double
@@ -137,6 +138,7 @@ public struct SeedSummary: Sendable, Hashable {
 
     public init(_ values: [Double]) {
         precondition(!values.isEmpty, "a summary of no values")
+        count = values.count
         let mean = values.reduce(0, +) / Double(values.count)
         self.mean = mean
         let deviations = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }

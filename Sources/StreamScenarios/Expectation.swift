@@ -83,7 +83,8 @@ public struct Expectation: Sendable {
         case scoredOnce
         /// An agent's figure, as the mean over seeds.
         case figure(Figure, agent: String?, atLeast: Double?, atMost: Double?, pulls: Int?)
-        /// Agent `agent` does better than `over` on the figure's mean over seeds, by at least `by`.
+        /// Agent `agent` does better than `over` on the figure over seeds, by more than `by`: the 95% confidence
+        /// interval of the difference of the means (Welch's t test) lies above `by`.
         case beats(agent: String, over: String, on: Figure, by: Double)
     }
 
@@ -282,19 +283,25 @@ public struct Expectation: Sendable {
             let passed = mean.map { value in atLeast.map { value >= $0 } ?? true && atMost.map { value <= $0 } ?? true } ?? false
             return verdict(name, mean, expected: Self.bounds(atLeast, atMost), passed: passed)
         case .beats(let winner, let over, let figure, let margin):
-            func mean(_ agent: String) -> Double? {
-                let values = result.runs(of: agent).compactMap(figure.value)
-                return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
-            }
+            // Decided by Welch's test: the 95% confidence interval of the difference (in the better direction)
+            // must lie wholly above the margin.
             let name = "\(winner) beats \(over) on \(figure.rawValue.replacingOccurrences(of: "_", with: " "))"
-            guard let a = mean(winner), let b = mean(over) else {
-                return verdict(name, nil, expected: "a figure for both", passed: false)
+            let a = result.runs(of: winner).compactMap(figure.value)
+            let b = result.runs(of: over).compactMap(figure.value)
+            let expected = "95% CI of the difference above \(ScenarioFormat.number(margin)) (Welch's t test)"
+            guard !a.isEmpty, !b.isEmpty else {
+                return verdict(name, nil, expected: expected, passed: false, detail: "a figure for both is missing")
             }
-            let better = figure.higherIsBetter ? a > b + margin : a < b - margin
-            let bound = figure.higherIsBetter ? b + margin : b - margin
-            let by = margin > 0 ? " (\(over) \(ScenarioFormat.number(b)) \(figure.higherIsBetter ? "+" : "−") \(ScenarioFormat.number(margin)))" : " (\(over))"
-            return verdict(
-                name, a, expected: "\(figure.higherIsBetter ? ">" : "<") \(ScenarioFormat.number(bound))\(by)", passed: better)
+            let means = "\(winner) \(ScenarioFormat.number(SeedSummary(a).mean)), \(over) \(ScenarioFormat.number(SeedSummary(b).mean))"
+            guard let test = figure.higherIsBetter ? WelchComparison(a, b) : WelchComparison(b, a) else {
+                return verdict(name, nil, expected: expected, passed: false, detail: "\(means): two seeds or more per agent are needed")
+            }
+            let interval = test.confidenceInterval95
+            let detail = "\(means); difference \(ScenarioFormat.number(test.difference)), 95% CI "
+                + "[\(ScenarioFormat.number(interval.lowerBound)), \(ScenarioFormat.number(interval.upperBound))], "
+                + "t \(String(format: "%.2f", test.t)), df \(String(format: "%.1f", test.degreesOfFreedom)), "
+                + "p \(ScenarioFormat.number(test.pValue))"
+            return verdict(name, test.difference, expected: expected, passed: interval.lowerBound > margin, detail: detail)
         }
     }
 

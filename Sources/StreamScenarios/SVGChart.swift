@@ -34,6 +34,8 @@ struct SVGChart {
     var rules: [Rule] = []
     /// Grouped bars instead of lines: categories along x, one bar per series.
     var bars: (categories: [String], values: [[Double]])?
+    /// Error bars on the grouped bars, as `bars.values` (`nil`: none for that bar), e.g. a confidence interval.
+    var errorBars: [[ClosedRange<Double>?]] = []
     var yRange: ClosedRange<Double>?
     var width = 860.0
     var height = 300.0
@@ -107,7 +109,8 @@ struct SVGChart {
 
     private func barsSVG(_ bars: (categories: [String], values: [[Double]]), plotWidth: Double, plotHeight: Double) -> String {
         // Bars stand on zero, up or down.
-        let values = bars.values.flatMap { $0 }.filter(\.isFinite)
+        let values = (bars.values.flatMap { $0 } + errorBars.flatMap { $0.compactMap { $0 }.flatMap { [$0.lowerBound, $0.upperBound] } })
+            .filter(\.isFinite)
         let yTicks = Self.ticks(min(values.min() ?? 0, 0)...max(values.max() ?? 1, 1e-9))
         let y0 = yTicks.first!, y1 = yTicks.last!
         func py(_ y: Double) -> Double { top + plotHeight - (y - y0) / max(y1 - y0, 1e-12) * plotHeight }
@@ -124,7 +127,13 @@ struct SVGChart {
             for (index, series) in series.enumerated() where category < bars.values[index].count {
                 let value = bars.values[index][category]
                 let (upper, lower) = (py(max(value, 0)), py(min(value, 0)))
-                out += "<rect class=\"bar\" x=\"\(f(x + groupWidth * 0.1 + Double(index) * barWidth))\" y=\"\(f(upper))\" width=\"\(f(barWidth))\" height=\"\(f(lower - upper))\" fill=\"\(series.color)\"/>"
+                let barX = x + groupWidth * 0.1 + Double(index) * barWidth
+                out += "<rect class=\"bar\" x=\"\(f(barX))\" y=\"\(f(upper))\" width=\"\(f(barWidth))\" height=\"\(f(lower - upper))\" fill=\"\(series.color)\"/>"
+                if index < errorBars.count, category < errorBars[index].count, let error = errorBars[index][category] {
+                    let (middle, cap) = (barX + barWidth / 2, barWidth * 0.2)
+                    let (high, low) = (py(error.upperBound), py(error.lowerBound))
+                    out += "<path class=\"error-bar\" d=\"M\(f(middle)),\(f(high))V\(f(low))M\(f(middle - cap)),\(f(high))H\(f(middle + cap))M\(f(middle - cap)),\(f(low))H\(f(middle + cap))\" stroke=\"#222\" fill=\"none\"/>"
+                }
             }
             if bars.categories.count <= 12 || category % max(bars.categories.count / 10, 1) == 0 {
                 out += "<text x=\"\(f(x + groupWidth / 2))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"middle\" class=\"tick\">\(escape(name))</text>"

@@ -188,6 +188,11 @@ public struct Scenario: Sendable {
 
         try checkSizes(source: source, agents: agents, path: root.has("agents") ? "agents" : "job")
         for (index, expectation) in expectations.enumerated() {
+            if case .beats = expectation.check, seeds < 2 {
+                throw ConfigurationError(
+                    path: "expect[\(index)].beats",
+                    reason: "needs seeds: 2 or more (it is decided by a test on the difference over seeds; one seed has no spread)")
+            }
             if case .figure(_, _, _, _, let pulls?) = expectation.check, case .bandit(let bandit) = source,
                 pulls > bandit.pulls
             {

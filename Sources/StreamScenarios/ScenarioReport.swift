@@ -57,7 +57,7 @@ public struct ScenarioReport: Sendable {
 
     private func comparisonTable() -> String {
         var out = "<section id=\"runs\"><h2>Runs</h2><table><thead><tr><th>agent</th>"
-        for figure in result.comparedFigures { out += "<th>\(escape(figure.name)) (mean ± sd [range])</th>" }
+        for figure in result.comparedFigures { out += "<th>\(escape(figure.name)) (mean, 95% CI, [range])</th>" }
         out += "</tr></thead><tbody>"
         for agent in result.agents {
             out += "<tr><td>\(escape(agent))</td>"
@@ -68,7 +68,7 @@ public struct ScenarioReport: Sendable {
                     continue
                 }
                 let summary = SeedSummary(values)
-                out += "<td>\(ScenarioResult.short(summary.mean)) ± \(ScenarioResult.short(summary.standardDeviation)) [\(ScenarioResult.short(summary.min)), \(ScenarioResult.short(summary.max))]</td>"
+                out += "<td>\(ScenarioResult.describe(summary))</td>"
             }
             out += "</tr>"
         }
@@ -165,27 +165,37 @@ public struct ScenarioReport: Sendable {
                 let values = runs.map { $0.regret[point] }
                 let x = Double((point + 1) * first.step)
                 series.points.append((x, values.reduce(0, +) / Double(values.count)))
-                if runs.count > 1 { series.band.append((x, values.min()!, values.max()!)) }
+                if let interval = SeedSummary(values).confidenceInterval95 {
+                    series.band.append((x, interval.lowerBound, interval.upperBound))
+                }
             }
             regret.series.append(series)
         }
         regret.markers = result.shifts.map { .init(x: Double($0), label: "arms change", color: "#222") }
         var out = section(
             "regret-section", "Regret", regret.svg(),
-            note: "The best arm's expected reward minus the chosen arm's, summed over pulls (mean over seeds; the band spans the seeds).")
+            note: "The best arm's expected reward minus the chosen arm's, summed over pulls: the mean over seeds, and its 95% confidence interval (Student's t) as a band.")
         for agent in result.agents {
-            guard let run = result.runs(of: agent).first, let arms = run.armShares.first?.count else { continue }
+            let runs = result.runs(of: agent).filter { !$0.armShares.isEmpty }
+            guard let first = runs.first, let arms = first.armShares.first?.count else { continue }
+            // Each block's shares, averaged over the seeds.
+            let blocks = runs.map(\.armShares.count).min() ?? 0
+            let seedsText = runs.count == 1 ? "seed \(first.seed)" : "mean over \(runs.count) seeds"
             var shares = SVGChart(
-                id: "arms-\(agent)", title: "Arm shares — \(agent), seed \(run.seed)", xLabel: "pulls",
+                id: "arms-\(agent)", title: "Arm shares — \(agent), \(seedsText)", xLabel: "pulls",
                 yLabel: "share of decisions")
             shares.yRange = 0...1
             shares.series = (0..<arms).map { arm in
                 .init(
                     name: "arm \(arm)", color: Self.palette[arm % Self.palette.count],
-                    points: run.armShares.enumerated().map { (Double(($0.offset + 1) * run.step), $0.element[arm]) })
+                    points: (0..<blocks).map { block in
+                        (Double((block + 1) * first.step), runs.reduce(0.0) { $0 + $1.armShares[block][arm] } / Double(runs.count))
+                    })
             }
             shares.markers = regret.markers
-            out += section("arms-section", "Arm shares — \(agent)", shares.svg(), note: "Each arm's share of the decisions in each block of \(run.step) pulls.")
+            out += section(
+                "arms-section", "Arm shares — \(agent)", shares.svg(),
+                note: "Each arm's share of the decisions in each block of \(first.step) pulls (\(seedsText); each seed draws its own arm means, so arm numbers mean the same only within a seed).")
         }
         return out
     }
@@ -197,6 +207,8 @@ public struct ScenarioReport: Sendable {
         var returns = SVGChart(
             id: "returns", title: "Return per training episode (faint) and its moving average over \(window) episodes", xLabel: "episodes",
             yLabel: "return")
+        var lateReturns = SVGChart(
+            id: "returns-late", title: "The second half: moving average over \(window) episodes", xLabel: "episodes", yLabel: "return")
         for (index, agent) in result.agents.enumerated() {
             let runs = result.runs(of: agent).filter { $0.returns.count >= window }
             guard !runs.isEmpty else { continue }
@@ -218,24 +230,38 @@ public struct ScenarioReport: Sendable {
                 let values = averages.map { $0[point] }
                 let x = Double(point + window)
                 series.points.append((x, values.reduce(0, +) / Double(values.count)))
-                if runs.count > 1 { series.band.append((x, values.min()!, values.max()!)) }
+                if let interval = SeedSummary(values).confidenceInterval95 {
+                    series.band.append((x, interval.lowerBound, interval.upperBound))
+                }
             }
             returns.series.append(series)
+            // The second half on its own scale: the early episodes' returns set the whole chart's, and hide the
+            // late differences that decide between agents.
+            var late = series
+            let half = Double(runs.map(\.returns.count).min() ?? 0) / 2
+            late.points = late.points.filter { $0.x >= half }
+            late.band = late.band.filter { $0.x >= half }
+            lateReturns.series.append(late)
         }
         var out = section(
             "returns-section", "Learning curves", returns.svg(),
-            note: "Episodes in the order they ended, played through Kafka against the job. The line is the mean over seeds, the band spans the seeds.")
-        var greedy = SVGChart(id: "greedy", title: "Greedy return of the published policy, per seed", xLabel: "seed", yLabel: "mean return")
-        greedy.series = result.agents.enumerated().map { index, agent in
-            .init(name: agent, color: Self.palette[index % Self.palette.count], points: [])
+            note: "Episodes in the order they ended, played through Kafka against the job. The line is the mean over seeds, the band its 95% confidence interval (Student's t).")
+        out += section(
+            "returns-late-section", "Learning curves, second half", lateReturns.svg(),
+            note: "The same curves from the middle of training on, on their own scale.")
+        var greedy = SVGChart(
+            id: "greedy", title: "Greedy return of the published policy: mean over seeds and its 95% confidence interval",
+            xLabel: "agent", yLabel: "mean return")
+        greedy.series = [.init(name: "mean over seeds", color: Self.palette[0], points: [])]
+        let summaries = result.agents.map { agent in
+            let values = result.runs(of: agent).compactMap { $0.greedy?.meanReturn }
+            return values.isEmpty ? nil : SeedSummary(values)
         }
-        greedy.bars = (
-            result.seeds.map(String.init),
-            result.agents.map { agent in result.seeds.map { seed in result.runs.first { $0.agent == agent && $0.seed == seed }?.greedy?.meanReturn ?? 0 } }
-        )
+        greedy.bars = (result.agents, [summaries.map { $0?.mean ?? 0 }])
+        greedy.errorBars = [summaries.map { $0?.confidenceInterval95 }]
         out += section(
             "greedy-section", "Greedy policies", greedy.svg(),
-            note: "The greedy policy each job published on its policy topic at the end, played for evaluation.")
+            note: "The greedy policy each job published on its policy topic at the end, played for evaluation; each seed's figure is in the table above.")
         return out
     }
 

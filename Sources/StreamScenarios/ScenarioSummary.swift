@@ -45,14 +45,16 @@ extension ScenarioResult {
         lines += Self.align(table)
         if seeds.count > 1 || agents.count > 1 {
             lines.append("")
-            lines.append("comparison (mean ± standard deviation [range] over \(seeds.count) seed\(seeds.count == 1 ? "" : "s"))")
+            lines.append(
+                seeds.count == 1
+                    ? "comparison (one seed)"
+                    : "comparison over \(seeds.count) seeds: mean, its 95% confidence interval (Student's t), [range]")
             var rows = [["agent"] + comparedFigures.map(\.name)]
             for agent in agents {
                 rows.append([agent] + comparedFigures.map { figure in
                     let values = runs(of: agent).compactMap(figure.figure)
                     guard !values.isEmpty else { return "-" }
-                    let summary = SeedSummary(values)
-                    return "\(Self.short(summary.mean)) ± \(Self.short(summary.standardDeviation)) [\(Self.short(summary.min)), \(Self.short(summary.max))]"
+                    return Self.describe(SeedSummary(values))
                 })
             }
             lines += Self.align(rows)
@@ -124,13 +126,24 @@ extension ScenarioResult {
                 let values = runs(of: agent).compactMap(figure.figure)
                 guard !values.isEmpty else { continue }
                 let summary = SeedSummary(values)
-                figures[figure.name] = ["mean": clean(summary.mean), "std": clean(summary.standardDeviation),
-                                        "min": clean(summary.min), "max": clean(summary.max)]
+                let interval = summary.confidenceInterval95
+                figures[figure.name] = [
+                    "n": summary.count, "mean": clean(summary.mean), "std": clean(summary.standardDeviation),
+                    "ci95": interval.map { [clean($0.lowerBound), clean($0.upperBound)] } ?? NSNull(),
+                    "min": clean(summary.min), "max": clean(summary.max),
+                ]
             }
             comparison[agent] = figures
         }
         object["comparison"] = comparison
         return object
+    }
+
+    /// `mean (95% CI low to high) [min, max]`, or the value alone for one seed.
+    static func describe(_ summary: SeedSummary) -> String {
+        guard let interval = summary.confidenceInterval95 else { return short(summary.mean) }
+        return "\(short(summary.mean)) (\(short(interval.lowerBound)) to \(short(interval.upperBound))) "
+            + "[\(short(summary.min)), \(short(summary.max))]"
     }
 
     static func short(_ value: Double) -> String {

@@ -138,8 +138,11 @@ struct TabularOptions: ParsableArguments {
         let returns = SeedSummary(runs.map(\.meanReturn))
         let success = SeedSummary(runs.map(\.successRate))
         if json {
-            func object(_ s: SeedSummary) -> [String: Double] {
-                ["mean": s.mean, "std": s.standardDeviation, "min": s.min, "max": s.max]
+            func object(_ s: SeedSummary) -> [String: Any] {
+                [
+                    "mean": s.mean, "std": s.standardDeviation, "min": s.min, "max": s.max,
+                    "ci95": s.confidenceInterval95.map { [$0.lowerBound, $0.upperBound] } ?? NSNull(),
+                ]
             }
             let document: [String: Any] = [
                 "env": name, "agent": agent.rawValue, "episodes": episodes, "seed": seed, "seed_count": seedCount,
@@ -153,9 +156,15 @@ struct TabularOptions: ParsableArguments {
         Output.line("\(name), \(agent.rawValue): \(episodes) episodes per run, \(seedCount) seeds from \(seed)")
         Output.line("seed    greedy mean return    success rate   (over \(evalEpisodes) episodes)")
         for run in runs { Output.line(String(format: "%4d    %18.3f    %12.3f", run.seed, run.meanReturn, run.successRate)) }
+        func interval(_ summary: SeedSummary) -> String {
+            guard let interval = summary.confidenceInterval95 else { return "" }
+            return String(format: ", 95%% CI %.3f to %.3f", interval.lowerBound, interval.upperBound)
+        }
         Output.line(String(
-            format: "mean return %.3f ± %.3f (range %.3f to %.3f); success rate %.3f ± %.3f",
-            returns.mean, returns.standardDeviation, returns.min, returns.max, success.mean, success.standardDeviation))
+            format: "mean return %.3f (sd %.3f%@, range %.3f to %.3f); success rate %.3f (sd %.3f%@)",
+            returns.mean, returns.standardDeviation, interval(returns), returns.min, returns.max, success.mean,
+            success.standardDeviation, interval(success)))
+        if seedCount > 1 { Output.line("(95% confidence intervals of the mean over seeds: Student's t)") }
     }
 
     /// Trains one agent with `seed` and evaluates its greedy policy.
@@ -383,24 +392,37 @@ struct SimulateBandit: AsyncParsableCommand {
         let checkpoints = experiment.defaultCheckpoints
         let start = ContinuousClock.now
         let progress = display.progress("simulate", total: pulls * seedCount, unit: "pulls")
-        let means = try experiment.meanRegret(seed: seed, seedCount: seedCount, checkpoints: checkpoints) {
+        // Each seed's regret at the checkpoints, for the mean and its confidence interval.
+        var perSeed: [[Double]] = []
+        for seed in seed..<(seed + UInt64(seedCount)) {
+            perSeed.append(try experiment.regret(seed: seed, checkpoints: checkpoints))
             progress.advance(pulls)
         }
         progress.finish()
         let rate = Double(pulls * seedCount) / max((ContinuousClock.now - start).seconds, 1e-9)
-        var regret: [String: Double] = [:]
-        for (index, checkpoint) in checkpoints.enumerated() { regret[String(checkpoint)] = means[index] }
+        let summaries = checkpoints.indices.map { index in SeedSummary(perSeed.map { $0[index] }) }
         if json {
+            var regret: [String: Double] = [:]
+            var intervals: [String: Any] = [:]
+            for (index, checkpoint) in checkpoints.enumerated() {
+                regret[String(checkpoint)] = summaries[index].mean
+                intervals[String(checkpoint)] = summaries[index].confidenceInterval95.map { [$0.lowerBound, $0.upperBound] } ?? NSNull()
+            }
             let object: [String: Any] = [
-                "policy": policy.rawValue, "pulls": pulls, "seed": seed, "seed_count": seedCount, "arms": arms, "bandit": policy == .linucb ? "linear-contextual" : testbed.rawValue,
-                "regret": regret, "pulls_per_second": rate.rounded(),
+                "policy": policy.rawValue, "pulls": pulls, "seed": seed, "seed_count": seedCount, "arms": arms,
+                "bandit": policy == .linucb ? "linear-contextual" : testbed.rawValue, "regret": regret,
+                "regret_ci95": intervals, "pulls_per_second": rate.rounded(),
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             Output.line(String(decoding: data, as: UTF8.self))
         } else {
             Output.line("\(policy.rawValue) on a \(arms)-armed \(policy == .linucb ? "linear contextual" : testbed.rawValue) bandit, \(seedCount) seeds from \(seed)")
-            for checkpoint in checkpoints {
-                Output.line(String(format: "regret after %7d pulls   %10.2f", checkpoint, regret[String(checkpoint)]!))
+            for (index, checkpoint) in checkpoints.enumerated() {
+                var line = String(format: "regret after %7d pulls   %10.2f", checkpoint, summaries[index].mean)
+                if let interval = summaries[index].confidenceInterval95 {
+                    line += String(format: "   (95%% CI %.2f to %.2f)", interval.lowerBound, interval.upperBound)
+                }
+                Output.line(line)
             }
             Output.line("\(Int(rate)) pulls/s")
         }

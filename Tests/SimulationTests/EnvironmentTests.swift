@@ -303,3 +303,35 @@ struct FraudStreamTests {
         #expect(plain.map { $0["label"] as! Int } == labels.map { $0["label"] as! Int })
     }
 }
+
+@Suite("Statistics over seeds: Student's t and Welch's test")
+struct StatisticsTests {
+    @Test("t quantiles and the distribution function equal SciPy's (scipy.stats.t) to 1e-9")
+    func studentT() {
+        let quantiles: [(Double, Double)] = [(1, 12.706204736174694), (2, 4.302652729749462), (9, 2.262157162798205), (2.5, 3.5746548420036817)]
+        for (df, expected) in quantiles {
+            #expect(abs(StudentT.quantile(0.975, degreesOfFreedom: df) - expected) < 1e-9, "df \(df)")
+        }
+        #expect(abs(StudentT.cdf(-1.7, degreesOfFreedom: 3.3) - 0.08966163945354028) < 1e-9)
+        #expect(StudentT.cdf(0, degreesOfFreedom: 4) == 0.5)
+    }
+
+    @Test("Welch's test and the mean's interval equal SciPy's ttest_ind(equal_var=False) on three seeds each")
+    func welch() throws {
+        let forgetting = [1441.088, 1785.794, 1723.873]
+        let remembering = [2194.232, 4388.997, 2208.922]
+        let test = try #require(WelchComparison(forgetting, remembering))
+        #expect(abs(test.t - -1.7378004481677676) < 1e-9)
+        #expect(abs(test.degreesOfFreedom - 2.084653855248958) < 1e-9)
+        #expect(abs(test.pValue - 0.21926973795364677) < 1e-9)
+        #expect(abs(test.confidenceInterval95.lowerBound - -4330.5621960921535) < 1e-6)
+        #expect(abs(test.confidenceInterval95.upperBound - 1769.631529425487) < 1e-6)
+        #expect(WelchComparison([1], [2, 3]) == nil)
+        // The mean's interval: mean ± t(0.975, n − 1) · sd / √n.
+        let summary = SeedSummary(forgetting)
+        let interval = try #require(summary.confidenceInterval95)
+        let half = 4.302652729749462 * summary.standardDeviation / 3.0.squareRoot()
+        #expect(abs(interval.lowerBound - (summary.mean - half)) < 1e-9 && abs(interval.upperBound - (summary.mean + half)) < 1e-9)
+        #expect(SeedSummary([4]).confidenceInterval95 == nil)
+    }
+}

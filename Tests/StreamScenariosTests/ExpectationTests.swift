@@ -71,4 +71,52 @@ struct ExpectationTests {
         #expect(html.contains("judged"))
         for verdict in result.verdicts { #expect(html.contains(verdict.name.replacingOccurrences(of: "<", with: "&lt;"))) }
     }
+
+    /// A bandit result with these final regrets per agent, seeds 1…n.
+    static func banditResult(_ regrets: [String: [Double]], expect: String) throws -> ScenarioResult {
+        let agents = regrets.keys.sorted()
+        let seeds = regrets.values.map(\.count).max() ?? 1
+        let yaml = """
+            name: judged
+            seeds: \(seeds)
+            bandit: {arms: 5, pulls: 1000}
+            agents: [\(agents.map { "{name: \($0), job: {model: {policy: thompson, arms: 5}}}" }.joined(separator: ", "))]
+            expect:
+              - \(expect)
+            """
+        let scenario = try Scenario.parse(yaml: yaml)
+        var runs: [ScenarioResult.Run] = []
+        for agent in agents {
+            for (index, value) in regrets[agent]!.enumerated() {
+                var run = ScenarioResult.Run(agent: agent, seed: UInt64(index + 1), summary: .init())
+                run.regret = [value]
+                runs.append(run)
+            }
+        }
+        var result = ScenarioResult(
+            scenario: "judged", description: "", kind: .bandit, seeds: (1...UInt64(seeds)).map { $0 }, agents: agents,
+            runs: runs, window: 10)
+        result.verdicts = scenario.expectations.map { $0.judge(result) }
+        return result
+    }
+
+    @Test("beats is decided by Welch's test: a lower mean with a wide spread is not enough; a margin moves the bar; one seed is refused")
+    func beatsByWelch() throws {
+        // The case that passed on means alone: one agent ranging 195 to 2,886.
+        let spread = try Self.banditResult(
+            ["a": [195, 2_886, 240], "b": [1_300, 1_350, 1_400]], expect: "beats: {agent: a, over: b, on: regret}")
+        let verdict = try #require(spread.verdicts.first)
+        #expect(!verdict.passed, "\(verdict)")
+        #expect(verdict.detail?.contains("95% CI") == true && verdict.detail?.contains("p 0.") == true, "\(verdict.detail ?? "")")
+        let clear = try Self.banditResult(
+            ["a": [86, 91, 82], "b": [8_506, 10_775, 8_666]], expect: "beats: {agent: a, over: b, on: regret}")
+        #expect(clear.verdicts.first?.passed == true, "\(clear.verdicts)")
+        #expect(abs((clear.verdicts.first?.measured ?? 0) - (9_315.667 - 86.333)) < 0.01, "the difference, in the better direction")
+        let margin = try Self.banditResult(
+            ["a": [86, 91, 82], "b": [8_506, 10_775, 8_666]], expect: "beats: {agent: a, over: b, on: regret, by: 7000}")
+        #expect(margin.verdicts.first?.passed == false, "the CI's low end (about 6,100) is under the margin")
+        #expect(throws: ConfigurationError.self) {
+            try Self.banditResult(["a": [1], "b": [2]], expect: "beats: {agent: a, over: b, on: regret}")
+        }
+    }
 }

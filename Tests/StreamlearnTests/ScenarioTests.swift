@@ -112,7 +112,7 @@ struct ScenarioTests {
         #expect(first.stdout.contains("  PASS  training return of q (mean over 2 seeds)"))
         #expect(first.stdout.contains("  FAIL  greedy return of q (mean over 2 seeds): measured "))
         #expect(first.stdout.contains("result    FAIL: 1 of 2 expectations failed: greedy return of q (mean over 2 seeds)"))
-        #expect(first.stdout.contains("comparison (mean ± standard deviation [range] over 2 seeds)"))
+        #expect(first.stdout.contains("comparison over 2 seeds: mean, its 95% confidence interval (Student's t), [range]"))
         let a = try Self.json(try CLI.run(["scenario", "run", file, "--json", "--seed", "4"], timeout: .seconds(300)))
         let b = try Self.json(try CLI.run(["scenario", "run", file, "--json", "--seed", "4"], timeout: .seconds(300)))
         let runsA = try #require(a["runs"] as? [[String: Any]])
