@@ -22,6 +22,8 @@ public struct BanditExperiment: Sendable {
     public var discount = 1.0
     /// Pulls at which a Bernoulli testbed re-draws its means.
     public var shifts: [Int] = []
+    /// The arms' means, the same for every seed (`nil`: drawn per seed). Bernoulli means are in [0, 1].
+    public var armMeans: [Double]?
 
     public init(policy: BanditSettings.Policy, arms: Int, pulls: Int) {
         self.policy = policy
@@ -37,6 +39,14 @@ public struct BanditExperiment: Sendable {
     public func regret(seed: UInt64, checkpoints: [Int]) throws(LearningError) -> [Double] {
         var regret = 0.0
         var marks: [Double] = []
+        marks.reserveCapacity(checkpoints.count)
+        var next = 0
+        @inline(__always) func mark(_ pull: Int) {
+            while next < checkpoints.count && checkpoints[next] == pull {
+                marks.append(regret)
+                next += 1
+            }
+        }
         if policy == .linucb {
             var testbed = LinearContextualBandit(arms: arms, dimension: 8, seed: seed)
             var learner = try LinUCB(arms: arms, dimension: 8, alpha: 0.5)
@@ -45,7 +55,7 @@ public struct BanditExperiment: Sendable {
                 let arm = learner.predict(BanditContext(context)).arm
                 regret += testbed.bestExpectedReward(context: context) - testbed.expectedReward(arm: arm, context: context)
                 try learner.learn(BanditFeedback(arm: arm, reward: testbed.pull(arm, context: context), context: BanditContext(context)))
-                if checkpoints.contains(pull) { marks.append(regret) }
+                mark(pull)
             }
             return marks
         }
@@ -56,7 +66,7 @@ public struct BanditExperiment: Sendable {
                 let arm = learner.select().arm
                 regret += bandit.bestMean - bandit.means[arm]
                 try learner.update(arm: arm, reward: bandit.pull(arm))
-                if checkpoints.contains(pull) { marks.append(regret) }
+                mark(pull)
             }
             return marks
         }
@@ -70,6 +80,18 @@ public struct BanditExperiment: Sendable {
                     discount: discount, seed: seed))
         case .exp3: return try play(EXP3(arms: arms, gamma: 0.05, seed: seed))
         case .linucb: return []
+        }
+    }
+
+    /// The arm means one seed plays, regime by regime: each with the first pull it holds from (0, then each shift).
+    /// `nil` for LinUCB, whose expected rewards depend on each request's context.
+    public func armMeans(seed: UInt64) -> [(from: Int, means: [Double])]? {
+        guard policy != .linucb else { return nil }
+        switch makeTestbed(seed: seed) {
+        case .gaussian(let bandit): return [(0, bandit.means)]
+        case .bernoulli(let bandit):
+            let starts = [0] + shifts.sorted()
+            return zip(starts, bandit.regimes).map { ($0, $1) }
         }
     }
 
@@ -118,11 +140,14 @@ public struct BanditExperiment: Sendable {
     public func makeTestbed(seed: UInt64) -> Bandit {
         switch testbed {
         case .gaussian:
+            if let armMeans { return .gaussian(GaussianBandit(means: armMeans, seed: seed &* 7_919)) }
             return .gaussian(GaussianBandit(arms: arms, seed: seed &* 7_919))
         case .bernoulli:
             var random = SeededRandom(seed: seed &* 7_919)
             let changes = shifts.sorted()
-            let regimes = (0...changes.count).map { _ in (0..<arms).map { _ in random.nextUnitDouble() } }
+            let regimes = (0...changes.count).map { _ in
+                armMeans ?? (0..<arms).map { _ in random.nextUnitDouble() }
+            }
             return .bernoulli(NonStationaryBernoulliBandit(regimes: regimes, changes: changes, seed: random.next()))
         }
     }

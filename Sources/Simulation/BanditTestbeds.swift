@@ -79,6 +79,13 @@ public struct GaussianBandit: Sendable {
         self.random = random
     }
 
+    /// Arms with the given means.
+    public init(means: [Double], noise: Double = 1, seed: UInt64) {
+        self.means = means
+        self.noise = noise
+        random = SeededRandom(seed: seed)
+    }
+
     public var bestMean: Double { means.max() ?? 0 }
 
     public mutating func pull(_ arm: Int) -> Double {

@@ -1,6 +1,6 @@
 import KafkaRuntime
 import Foundation
-import Simulation
+public import Simulation
 
 extension ScenarioResult {
     /// The summary `streamlearn scenario run` prints: the runs, the comparison over seeds, each expectation.
@@ -161,5 +161,39 @@ extension ScenarioResult {
                 index == row.count - 1 ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
             }.joined()
         }
+    }
+}
+
+extension ScenarioResult {
+    /// Every run's curves for `scenario run --curves`: quality over windows of events (streams), regret and arm
+    /// shares over pulls (bandits), each training episode's return and the greedy evaluation (environments).
+    public var curveExport: CurveExport {
+        CurveExport(source: "scenario \(scenario)", runs: runs.map { run in
+            var series: [CurveExport.Series] = []
+            switch kind {
+            case .fraud:
+                func quality(_ name: String, _ value: (QualityPoint) -> Double?) -> CurveExport.Series {
+                    .init(name, run.quality.compactMap { point in value(point).map { (Double(point.end), $0) } })
+                }
+                series = [
+                    quality("f1", \.f1), quality("roc_auc", \.rocAUC), quality("pr_auc", \.averagePrecision),
+                    quality("recall_at_1pct_fpr", \.recallAtOnePercentFPR),
+                ]
+            case .bandit:
+                series.append(.init("regret", run.regret.enumerated().map { (Double(($0.offset + 1) * run.step), $0.element) }))
+                for arm in 0..<(run.armShares.first?.count ?? 0) {
+                    series.append(.init(
+                        "arm_share[\(arm)]", run.armShares.enumerated().map { (Double(($0.offset + 1) * run.step), $0.element[arm]) }))
+                }
+            case .environment:
+                series.append(.init("return", run.returns.enumerated().map { (Double($0.offset + 1), $0.element) }))
+                if let greedy = run.greedy {
+                    let episodes = Double(run.returns.count)
+                    series.append(.init("greedy_mean_return", [(episodes, greedy.meanReturn)]))
+                    series.append(.init("greedy_success_rate", [(episodes, greedy.successRate)]))
+                }
+            }
+            return CurveExport.Run(agent: run.agent, seed: run.seed, series: series)
+        })
     }
 }

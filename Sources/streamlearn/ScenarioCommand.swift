@@ -47,6 +47,9 @@ struct ScenarioRun: AsyncParsableCommand {
     @Option(help: "Write the HTML report (charts and expectations, one self-contained file) here.")
     var report: String?
 
+    @Option(help: "Write every run's curves (quality over events, regret over pulls, return per episode, greedy evaluation) to this file: .csv (agent,seed,series,x,value) or .json.")
+    var curves: String?
+
     @Flag(help: "Print one JSON object instead of the summary.")
     var json = false
 
@@ -55,6 +58,7 @@ struct ScenarioRun: AsyncParsableCommand {
 
     func validate() throws {
         if let events, events < 100 { throw ValidationError("--events must be at least 100, got \(events)") }
+        try CurvesOption.validate(curves)
     }
 
     func run() async throws {
@@ -96,14 +100,17 @@ struct ScenarioRun: AsyncParsableCommand {
                 throw ExitCode(73)
             }
         }
+        try CurvesOption.write(curves, result.curveExport)
         if json {
             var object = result.jsonObject
             if let report { object["report"] = report }
+            if let curves { object["curves"] = curves }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
             Output.line(String(decoding: data, as: UTF8.self))
         } else {
             for line in result.summaryLines { Output.line(line) }
             if let report { Output.line("report    \(report)") }
+            if let curves { Output.line("curves    \(curves)") }
         }
         if !result.passed { throw ExitCode(1) }
     }

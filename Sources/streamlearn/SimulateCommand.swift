@@ -56,6 +56,9 @@ struct TabularOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Print a learning-curve point every N episodes (default: 10 points).")
     var curveEvery: Int?
 
+    @Option(help: "Write each seed's learning curve (a point every --curve-every episodes) and greedy evaluation to this file: .csv (agent,seed,series,x,value) or .json.")
+    var curves: String?
+
     @Flag(help: "Print the transition table as JSON (Gymnasium's P) instead of training.")
     var dumpDynamics = false
 
@@ -67,6 +70,10 @@ struct TabularOptions: ParsableArguments {
         guard seedCount >= 1 else { throw ValidationError("--seed-count must be at least 1, got \(seedCount)") }
         guard evalEpisodes >= 1 else { throw ValidationError("--eval-episodes must be at least 1, got \(evalEpisodes)") }
         if let curveEvery, curveEvery < 1 { throw ValidationError("--curve-every must be at least 1, got \(curveEvery)") }
+        try CurvesOption.validate(curves)
+        if seedCount > 1 && curveEvery != nil && curves == nil {
+            throw ValidationError("--curve-every with --seed-count prints no curve (only each seed's evaluation): write the curves with --curves FILE")
+        }
     }
 
     /// Defaults that reach Gymnasium's solved levels for each environment.
@@ -97,6 +104,8 @@ struct TabularOptions: ParsableArguments {
         let (curve, steps, seconds, evaluation) = try train(
             environment: &environment, defaults: defaults, episodes: episodes, seed: seed, progress: progress)
         progress.finish()
+        try CurvesOption.write(
+            curves, CurveExport(source: "simulate \(name)", runs: [exportRun(seed: seed, curve: curve, evaluation: evaluation, episodes: episodes)]))
         if json {
             let object: [String: Any] = [
                 "env": name, "agent": self.agent.rawValue, "episodes": episodes, "steps": steps,
@@ -127,14 +136,17 @@ struct TabularOptions: ParsableArguments {
         name: String, environment: Environment, defaults: Defaults, episodes: Int
     ) throws {
         var runs: [(seed: UInt64, meanReturn: Double, successRate: Double)] = []
+        var exported: [CurveExport.Run] = []
         let progress = display.progress("simulate", total: episodes * seedCount, unit: "episodes")
         for seed in seed..<(seed + UInt64(seedCount)) {
             var copy = environment
-            let (_, _, _, evaluation) = try train(
+            let (curve, _, _, evaluation) = try train(
                 environment: &copy, defaults: defaults, episodes: episodes, seed: seed, progress: progress)
             runs.append((seed, evaluation.meanReturn, evaluation.successRate))
+            exported.append(exportRun(seed: seed, curve: curve, evaluation: evaluation, episodes: episodes))
         }
         progress.finish()
+        try CurvesOption.write(curves, CurveExport(source: "simulate \(name)", runs: exported))
         let returns = SeedSummary(runs.map(\.meanReturn))
         let success = SeedSummary(runs.map(\.successRate))
         if json {
@@ -165,6 +177,18 @@ struct TabularOptions: ParsableArguments {
             returns.mean, returns.standardDeviation, interval(returns), returns.min, returns.max, success.mean,
             success.standardDeviation, interval(success)))
         if seedCount > 1 { Output.line("(95% confidence intervals of the mean over seeds: Student's t)") }
+    }
+
+    /// One seed's curve and greedy evaluation, for `--curves`.
+    private func exportRun(
+        seed: UInt64, curve: [Training.CurvePoint], evaluation: Training.Evaluation, episodes: Int
+    ) -> CurveExport.Run {
+        CurveExport.Run(agent: agent.rawValue, seed: seed, series: [
+            .init("training_mean_return", curve.map { (Double($0.episode), $0.meanReturn) }),
+            .init("training_success_rate", curve.map { (Double($0.episode), $0.successRate) }),
+            .init("greedy_mean_return", [(Double(episodes), evaluation.meanReturn)]),
+            .init("greedy_success_rate", [(Double(episodes), evaluation.successRate)]),
+        ])
     }
 
     /// Trains one agent with `seed` and evaluates its greedy policy.
@@ -310,8 +334,17 @@ struct SimulateBandit: AsyncParsableCommand {
         case bernoulli, gaussian
     }
 
-    @Option(parsing: .unconditional, help: "Number of arms.")
-    var arms: Int = 10
+    @Option(parsing: .unconditional, help: "Number of arms. (default: 10, or as many as --arm-means gives)")
+    var arms: Int?
+
+    @Option(help: "The arms' means, comma-separated (the same for every seed; Bernoulli means in [0, 1]); drawn per seed when absent.")
+    var armMeans: String?
+
+    @Option(help: "Write each seed's regret curve (a point every --curve-every pulls) and the arm means it played to this file: .csv (agent,seed,series,x,value) or .json.")
+    var curves: String?
+
+    @Option(parsing: .unconditional, help: "Pulls between the points of --curves. (default: 1% of the pulls)")
+    var curveEvery: Int?
 
     @Option(help: "epsilon-greedy, ucb1, thompson, exp3 or linucb.")
     var policy: BanditSettings.Policy = .thompson
@@ -344,7 +377,30 @@ struct SimulateBandit: AsyncParsableCommand {
 
     var testbed: Testbed { bandit ?? .bernoulli }
 
+    /// `--arm-means` as numbers.
+    var means: [Double]? {
+        armMeans.map { $0.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) } }
+    }
+
+    var armCount: Int { arms ?? means?.count ?? 10 }
+
     func validate() throws {
+        if let armMeans, let means {
+            guard means.count == armMeans.split(separator: ",", omittingEmptySubsequences: false).count,
+                means.allSatisfy(\.isFinite)
+            else {
+                throw ValidationError("--arm-means must be numbers separated by commas, got '\(armMeans)'")
+            }
+            if let arms, arms != means.count {
+                throw ValidationError("--arm-means gives \(means.count) means, --arms is \(arms)")
+            }
+            if testbed == .bernoulli, let bad = means.first(where: { $0 < 0 || $0 > 1 }) {
+                throw ValidationError("--arm-means: a Bernoulli mean is in [0, 1], got \(bad)")
+            }
+            if policy == .linucb { throw ValidationError("--arm-means does not apply to linucb: its rewards depend on each context") }
+            if !shifts.isEmpty { throw ValidationError("--arm-means and --shift-at: a shift re-draws the means, give one or the other") }
+        }
+        let arms = armCount
         guard arms >= 2 else { throw ValidationError("--arms must be at least 2, got \(arms)") }
         guard pulls >= 1 else { throw ValidationError("--pulls must be at least 1, got \(pulls)") }
         guard seedCount >= 1 else { throw ValidationError("--seed-count must be at least 1, got \(seedCount)") }
@@ -376,10 +432,18 @@ struct SimulateBandit: AsyncParsableCommand {
         if testbed == .gaussian && policy == .exp3 {
             throw ValidationError("--policy exp3 needs rewards in [0, 1]: use --bandit bernoulli")
         }
+        try CurvesOption.validate(curves)
+        if let curveEvery {
+            guard curves != nil else { throw ValidationError("--curve-every sets the points of --curves FILE, which is missing") }
+            guard curveEvery >= 1, curveEvery <= pulls else {
+                throw ValidationError("--curve-every must be between 1 and --pulls (\(pulls)), got \(curveEvery)")
+            }
+        }
     }
 
     var experiment: BanditExperiment {
-        var experiment = BanditExperiment(policy: policy, arms: arms, pulls: pulls)
+        var experiment = BanditExperiment(policy: policy, arms: armCount, pulls: pulls)
+        experiment.armMeans = means
         experiment.testbed = BanditExperiment.Testbed(rawValue: testbed.rawValue)!
         experiment.epsilon = epsilon ?? 0.1
         experiment.discount = discount ?? 1
@@ -390,17 +454,31 @@ struct SimulateBandit: AsyncParsableCommand {
     func run() async throws {
         let experiment = experiment
         let checkpoints = experiment.defaultCheckpoints
+        let every = curveEvery ?? max(pulls / 100, 1)
+        // The printed checkpoints and, with --curves, a point every `every` pulls.
+        let marks = curves == nil ? checkpoints : Array(Set(checkpoints + Array(stride(from: every, through: pulls, by: every)))).sorted()
         let start = ContinuousClock.now
         let progress = display.progress("simulate", total: pulls * seedCount, unit: "pulls")
-        // Each seed's regret at the checkpoints, for the mean and its confidence interval.
         var perSeed: [[Double]] = []
         for seed in seed..<(seed + UInt64(seedCount)) {
-            perSeed.append(try experiment.regret(seed: seed, checkpoints: checkpoints))
+            perSeed.append(try experiment.regret(seed: seed, checkpoints: marks))
             progress.advance(pulls)
         }
         progress.finish()
         let rate = Double(pulls * seedCount) / max((ContinuousClock.now - start).seconds, 1e-9)
-        let summaries = checkpoints.indices.map { index in SeedSummary(perSeed.map { $0[index] }) }
+        let seeds = Array(seed..<(seed + UInt64(seedCount)))
+        let at = checkpoints.map { marks.firstIndex(of: $0)! }
+        let summaries = at.map { index in SeedSummary(perSeed.map { $0[index] }) }
+        if curves != nil {
+            try CurvesOption.write(curves, CurveExport(source: "simulate bandit", runs: seeds.indices.map { index in
+                var series = [CurveExport.Series("regret", zip(marks, perSeed[index]).map { (Double($0), $1) })]
+                for (arm, _) in (experiment.armMeans(seed: seeds[index])?.first?.means ?? []).enumerated() {
+                    series.append(.init(
+                        "arm_mean[\(arm)]", (experiment.armMeans(seed: seeds[index]) ?? []).map { (Double($0.from), $0.means[arm]) }))
+                }
+                return CurveExport.Run(agent: policy.rawValue, seed: seeds[index], series: series)
+            }))
+        }
         if json {
             var regret: [String: Double] = [:]
             var intervals: [String: Any] = [:]
@@ -408,15 +486,25 @@ struct SimulateBandit: AsyncParsableCommand {
                 regret[String(checkpoint)] = summaries[index].mean
                 intervals[String(checkpoint)] = summaries[index].confidenceInterval95.map { [$0.lowerBound, $0.upperBound] } ?? NSNull()
             }
+            let runs = seeds.indices.map { index -> [String: Any] in
+                var run: [String: Any] = [
+                    "seed": Int(seeds[index]),
+                    "regret": Dictionary(uniqueKeysWithValues: checkpoints.indices.map { (String(checkpoints[$0]), perSeed[index][at[$0]]) }),
+                ]
+                if let regimes = experiment.armMeans(seed: seeds[index]) {
+                    run["arm_means"] = regimes.map { ["from_pull": $0.from, "means": $0.means] as [String: Any] }
+                }
+                return run
+            }
             let object: [String: Any] = [
-                "policy": policy.rawValue, "pulls": pulls, "seed": seed, "seed_count": seedCount, "arms": arms,
+                "policy": policy.rawValue, "pulls": pulls, "seed": seed, "seed_count": seedCount, "arms": armCount,
                 "bandit": policy == .linucb ? "linear-contextual" : testbed.rawValue, "regret": regret,
-                "regret_ci95": intervals, "pulls_per_second": rate.rounded(),
+                "regret_ci95": intervals, "pulls_per_second": rate.rounded(), "runs": runs,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             Output.line(String(decoding: data, as: UTF8.self))
         } else {
-            Output.line("\(policy.rawValue) on a \(arms)-armed \(policy == .linucb ? "linear contextual" : testbed.rawValue) bandit, \(seedCount) seeds from \(seed)")
+            Output.line("\(policy.rawValue) on a \(armCount)-armed \(policy == .linucb ? "linear contextual" : testbed.rawValue) bandit, \(seedCount) seeds from \(seed)")
             for (index, checkpoint) in checkpoints.enumerated() {
                 var line = String(format: "regret after %7d pulls   %10.2f", checkpoint, summaries[index].mean)
                 if let interval = summaries[index].confidenceInterval95 {
@@ -425,6 +513,27 @@ struct SimulateBandit: AsyncParsableCommand {
                 Output.line(line)
             }
             Output.line("\(Int(rate)) pulls/s")
+        }
+    }
+}
+
+/// `--curves FILE`: checked at validation, written atomically at the end (exit 73 when it cannot be).
+enum CurvesOption {
+    static func validate(_ path: String?) throws {
+        guard let path else { return }
+        guard CurveExport.Format(path: path) != nil else {
+            throw ValidationError("--curves must name a .csv or .json file, got '\(path)'")
+        }
+    }
+
+    static func write(_ path: String?, _ export: CurveExport) throws {
+        guard let path, let format = CurveExport.Format(path: path) else { return }
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            try DurableFile.write(export.encoded(format), to: path, directory: directory.isEmpty ? "." : directory)
+        } catch {
+            Output.error("error: \(error)")
+            throw ExitCode(73)  // EX_CANTCREAT
         }
     }
 }

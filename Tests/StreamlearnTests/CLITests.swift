@@ -586,6 +586,66 @@ struct CLITests {
         }
     }
 
+    /// `agent,seed,series,x,value` rows of a `--curves` CSV.
+    static func curveRows(_ path: String) throws -> [(agent: String, seed: Int, series: String, x: Double, value: Double)] {
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines.first == "agent,seed,series,x,value")
+        return lines.dropFirst().map { line in
+            let cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            return (cells[0], Int(cells[1]) ?? -1, cells[2], Double(cells[3]) ?? .nan, Double(cells[4]) ?? .nan)
+        }
+    }
+
+    @Test("simulate --curves: each seed's curve (any seed count, every --curve-every) and its evaluation; bandits with the arm means they played, set by --arm-means")
+    func curvesExported() throws {
+        let directory = try RunFiles.directory("curves")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let lake = directory.appendingPathComponent("lake.csv").path
+        let trained = try CLI.run(["simulate", "frozenlake", "--episodes", "2000", "--seed-count", "3", "--curve-every", "500", "--curves", lake, "--json"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let rows = try Self.curveRows(lake)
+        #expect(Set(rows.map(\.seed)) == [1, 2, 3])
+        #expect(rows.filter { $0.seed == 2 && $0.series == "training_mean_return" }.map(\.x) == [500, 1000, 1500, 2000])
+        let summary = try JSONSerialization.jsonObject(with: Data(trained.stdout.utf8)) as? [String: Any] ?? [:]
+        for run in summary["runs"] as? [[String: Any]] ?? [] {
+            let seed = run["seed"] as? Int ?? 0
+            let greedy = rows.first { $0.seed == seed && $0.series == "greedy_success_rate" }
+            #expect(greedy?.value == run["eval_success_rate"] as? Double && greedy?.x == 2000, "seed \(seed)")
+        }
+
+        let bandit = directory.appendingPathComponent("bandit.csv").path
+        let arguments = ["simulate", "bandit", "--policy", "thompson", "--pulls", "2000", "--seed-count", "2", "--arm-means", "0.1,0.5,0.9", "--curves", bandit, "--curve-every", "500", "--json"]
+        let played = try CLI.run(arguments)
+        #expect(played.status == 0, "\(played.stderr)")
+        let first = try String(contentsOfFile: bandit, encoding: .utf8)
+        let banditRows = try Self.curveRows(bandit)
+        #expect(banditRows.filter { $0.seed == 1 && $0.series == "regret" }.map(\.x) == [500, 1000, 1500, 2000])
+        #expect(banditRows.filter { $0.series.hasPrefix("arm_mean") }.map(\.value) == [0.1, 0.5, 0.9, 0.1, 0.5, 0.9])
+        let object = try JSONSerialization.jsonObject(with: Data(played.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(object["arms"] as? Int == 3)
+        for run in object["runs"] as? [[String: Any]] ?? [] {
+            let seed = run["seed"] as? Int ?? 0
+            let final = (run["regret"] as? [String: Double])?["2000"]
+            #expect(final != nil && banditRows.first { $0.seed == seed && $0.series == "regret" && $0.x == 2000 }?.value == final)
+            #expect(((run["arm_means"] as? [[String: Any]])?.first?["means"] as? [Double]) == [0.1, 0.5, 0.9])
+        }
+        _ = try CLI.run(arguments)
+        #expect(try String(contentsOfFile: bandit, encoding: .utf8) == first, "the same seeds write the same file")
+
+        for (refused, message) in [
+            (["simulate", "bandit", "--arm-means", "0.1,2"], "--arm-means: a Bernoulli mean is in [0, 1], got 2.0"),
+            (["simulate", "bandit", "--arm-means", "0.1,0.2", "--arms", "3"], "--arm-means gives 2 means, --arms is 3"),
+            (["simulate", "bandit", "--arm-means", "0.1,x"], "--arm-means must be numbers separated by commas"),
+            (["simulate", "bandit", "--arm-means", "0.1,0.2", "--shift-at", "10"], "--arm-means and --shift-at"),
+            (["simulate", "bandit", "--curves", "out.txt"], "--curves must name a .csv or .json file"),
+            (["simulate", "bandit", "--curve-every", "10"], "--curve-every sets the points of --curves FILE, which is missing"),
+            (["simulate", "frozenlake", "--seed-count", "2", "--curve-every", "500"], "write the curves with --curves FILE"),
+        ] {
+            let result = try CLI.run(refused)
+            #expect(result.status == 64 && result.stderr.contains(message), "\(refused): \(result.stderr)")
+        }
+    }
+
     @Test("FrozenLake 8x8's defaults solve the seed the former ones failed (greedy success 0.53 with 100,000 episodes at α 0.1)")
     func frozenLake8x8Defaults() throws {
         let result = try CLI.run(["simulate", "frozenlake", "--map", "8x8", "--seed", "4", "--json"], timeout: .seconds(300))

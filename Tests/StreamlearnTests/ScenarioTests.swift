@@ -188,6 +188,35 @@ struct ScenarioTests {
         }
     }
 
+    @Test("scenario run --curves: every run's regret over pulls and arm shares, the same as its --json figures")
+    func scenarioCurves() throws {
+        let directory = try RunFiles.directory("scenario-curves")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = try RunFiles.write(
+            """
+            name: curves
+            seeds: 2
+            bandit: {arms: 3, pulls: 400, batch: 20}
+            job: {model: {policy: thompson, arms: 3}}
+            report: {window: 100}
+            """, to: directory, "curves.yaml")
+        let curves = directory.appendingPathComponent("curves.json").path
+        let result = try CLI.run(["scenario", "run", file, "--curves", curves, "--json"], timeout: .seconds(300))
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = try Self.json(result)
+        #expect(summary["curves"] as? String == curves)
+        let exported = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: curves))) as? [String: Any])
+        #expect(exported["source"] as? String == "scenario curves")
+        let runs = exported["runs"] as? [[String: Any]] ?? []
+        #expect(runs.map { $0["seed"] as? Int } == [1, 2])
+        for (run, figures) in zip(runs, summary["runs"] as? [[String: Any]] ?? []) {
+            let series = run["series"] as? [String: [[Double]]] ?? [:]
+            #expect(series["regret"]?.last?.first == 400)
+            #expect(series["regret"]?.last?.last == figures["regret"] as? Double, "the curve ends at the run's regret")
+            #expect(Set(series.keys) == ["regret", "arm_share[0]", "arm_share[1]", "arm_share[2]"])
+        }
+    }
+
     @Test("A job sized for another environment or testbed, and settings that could never take effect, are refused before anything runs (exit 78, both values named); a missing file exits 66")
     func mismatchesRefused() throws {
         let directory = try RunFiles.directory("scenario-sizes")
