@@ -59,6 +59,9 @@ struct TabularOptions: ParsableArguments {
     @Option(help: "Write each seed's learning curve (a point every --curve-every episodes) and greedy evaluation to this file: .csv (agent,seed,series,x,value) or .json.")
     var curves: String?
 
+    @Option(help: "Save the trained agent (its Q-table, as a snapshot) to this file, for `streamlearn evaluate FILE ENV`; one seed only.")
+    var savePolicy: String?
+
     @Flag(help: "Print the transition table as JSON (Gymnasium's P) instead of training.")
     var dumpDynamics = false
 
@@ -71,6 +74,9 @@ struct TabularOptions: ParsableArguments {
         guard evalEpisodes >= 1 else { throw ValidationError("--eval-episodes must be at least 1, got \(evalEpisodes)") }
         if let curveEvery, curveEvery < 1 { throw ValidationError("--curve-every must be at least 1, got \(curveEvery)") }
         try CurvesOption.validate(curves)
+        if savePolicy != nil && seedCount > 1 {
+            throw ValidationError("--save-policy saves one agent: drop --seed-count, or run each seed with its own --seed")
+        }
         if seedCount > 1 && curveEvery != nil && curves == nil {
             throw ValidationError("--curve-every with --seed-count prints no curve (only each seed's evaluation): write the curves with --curves FILE")
         }
@@ -101,9 +107,17 @@ struct TabularOptions: ParsableArguments {
             return
         }
         let progress = display.progress("simulate", total: episodes, unit: "episodes")
-        let (curve, steps, seconds, evaluation) = try train(
+        let (curve, steps, seconds, evaluation, trained) = try train(
             environment: &environment, defaults: defaults, episodes: episodes, seed: seed, progress: progress)
         progress.finish()
+        if let savePolicy {
+            do {
+                try SnapshotStore.writeFile(try Snapshot.encode(trained), to: savePolicy, reason: .shutdown, at: Date())
+            } catch {
+                Output.error("error: \(error)")
+                throw ExitCode(73)  // EX_CANTCREAT
+            }
+        }
         try CurvesOption.write(
             curves, CurveExport(source: "simulate \(name)", runs: [exportRun(seed: seed, curve: curve, evaluation: evaluation, episodes: episodes)]))
         if json {
@@ -140,7 +154,7 @@ struct TabularOptions: ParsableArguments {
         let progress = display.progress("simulate", total: episodes * seedCount, unit: "episodes")
         for seed in seed..<(seed + UInt64(seedCount)) {
             var copy = environment
-            let (curve, _, _, evaluation) = try train(
+            let (curve, _, _, evaluation, _) = try train(
                 environment: &copy, defaults: defaults, episodes: episodes, seed: seed, progress: progress)
             runs.append((seed, evaluation.meanReturn, evaluation.successRate))
             exported.append(exportRun(seed: seed, curve: curve, evaluation: evaluation, episodes: episodes))
@@ -194,7 +208,7 @@ struct TabularOptions: ParsableArguments {
     /// Trains one agent with `seed` and evaluates its greedy policy.
     private func train<Environment: DiscreteEnvironment>(
         environment: inout Environment, defaults: Defaults, episodes: Int, seed: UInt64, progress: Progress
-    ) throws -> (curve: [Training.CurvePoint], steps: Int, seconds: Double, evaluation: Training.Evaluation) {
+    ) throws -> (curve: [Training.CurvePoint], steps: Int, seconds: Double, evaluation: Training.Evaluation, agent: TabularAgent) {
         var agent: TabularAgent
         do {
             agent = try TabularAgent(
@@ -213,7 +227,7 @@ struct TabularOptions: ParsableArguments {
             onEpisode: { progress.advance() })
         let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
         let evaluation = try Training.evaluate(agent, in: &environment, episodes: evalEpisodes, seed: seed &+ 1_000_003)
-        return (curve, steps, seconds, evaluation)
+        return (curve, steps, seconds, evaluation, agent)
     }
 
 }

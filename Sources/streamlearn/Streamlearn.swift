@@ -17,7 +17,8 @@ struct Streamlearn: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [RunCommand.self, BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, DecodeCommand.self, LearnCommand.self,
-                      DriftCommand.self, SnapshotCommand.self, SimulateCommand.self, GenerateCommand.self, ScenarioCommand.self]
+                      DriftCommand.self, SnapshotCommand.self, SimulateCommand.self, EvaluateCommand.self, GenerateCommand.self,
+                      ScenarioCommand.self]
     )
 
     /// Runs the command; every error, the parser's included, is printed the same way: `error: ` and the message

@@ -4,6 +4,8 @@ import StreamCore
 import KafkaRuntime
 import StreamJobs
 import StreamPipeline
+import Simulation
+import StreamKafka
 import Testing
 
 @Suite("streamlearn command line", .serialized)
@@ -245,7 +247,7 @@ struct CLITests {
     func helpHasExamples() throws {
         for command in [["broker"], ["produce"], ["consume"], ["decode"], ["learn"], ["generate", "transactions"],
                         ["generate", "logistic"], ["generate", "fraud"], ["simulate", "frozenlake"], ["simulate", "taxi"],
-                        ["simulate", "cliffwalking"], ["simulate", "bandit"], ["drift"], ["snapshot", "list"], ["snapshot", "show"],
+                        ["simulate", "cliffwalking"], ["simulate", "bandit"], ["evaluate"], ["drift"], ["snapshot", "list"], ["snapshot", "show"],
                         ["snapshot"], ["generate"], ["run"]] {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0)
@@ -644,6 +646,65 @@ struct CLITests {
             let result = try CLI.run(refused)
             #expect(result.status == 64 && result.stderr.contains(message), "\(refused): \(result.stderr)")
         }
+    }
+
+    @Test("Policies kept: simulate --save-policy, a reinforcement job's snapshot and a published policy are played by evaluate; a policy for another environment is refused")
+    func policiesKept() throws {
+        let directory = try RunFiles.directory("policies")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let saved = directory.appendingPathComponent("lake.policy").path
+        let trained = try CLI.run(["simulate", "frozenlake", "--seed", "3", "--save-policy", saved, "--json"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let training = try JSONSerialization.jsonObject(with: Data(trained.stdout.utf8)) as? [String: Any] ?? [:]
+        // simulate evaluates seed S's agent with the environment seeded S + 1,000,003: the same episodes again.
+        let replayed = try CLI.run(["evaluate", saved, "frozenlake", "--seed", "1000006", "--json"])
+        #expect(replayed.status == 0, "\(replayed.stderr)")
+        let evaluation = try JSONSerialization.jsonObject(with: Data(replayed.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(evaluation["mean_return"] as? Double == training["eval_mean_return"] as? Double, "\(evaluation) \(training)")
+        #expect(evaluation["holds"] as? String == "a qlearning agent")
+        #expect(try CLI.run(["snapshot", "show", saved]).stdout.contains("holds       tabular-agent"))
+
+        let wrong = try CLI.run(["evaluate", saved, "taxi"])
+        #expect(wrong.status == 65 && wrong.stderr.contains("the policy has 16 states, taxi has 500"), "\(wrong.stderr)")
+        #expect(try CLI.run(["evaluate", directory.appendingPathComponent("none").path, "taxi"]).status == 66)
+        #expect(try CLI.run(["simulate", "taxi", "--seed-count", "2", "--save-policy", saved]).status == 64)
+
+        // A published policy, as `consume` prints the policy topic (the last line counts).
+        let published = try RunFiles.write(
+            #"{"model":"lake","model_version":1,"greedy_actions":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}"# + "\n"
+                + #"{"model":"lake","model_version":2,"greedy_actions":[0,3,3,3,0,0,0,0,3,1,0,0,0,2,1,0]}"# + "\n",
+            to: directory, "policy.jsonl")
+        let fromTopic = try CLI.run(["evaluate", published, "frozenlake", "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(fromTopic.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(object["holds"] as? String == "a published policy (model_version 2)", "\(fromTopic.stderr)")
+        #expect((object["success_rate"] as? Double ?? 0) > 0.6, "the optimal 4x4 policy succeeds about 0.74 of the time")
+
+        // A reinforcement job's snapshot.
+        let broker = try EmbeddedBroker(topics: [("rl-requests", 1), ("rl-transitions", 1), ("rl-actions", 1), ("rl-dead", 1)])
+        defer { broker.close() }
+        var environment = try Environments.frozenLake()
+        var lines: [String] = []
+        var state = environment.reset(seed: 1)
+        for step in 0..<3_000 {
+            let action = step % 4
+            let result = try environment.step(action)
+            lines.append(#"{"state":\#(state),"action":\#(action),"reward":\#(result.reward),"next_state":\#(result.observation),"terminated":\#(result.terminated),"truncated":\#(result.truncated)}"#)
+            state = result.terminated || result.truncated ? environment.reset(seed: nil) : result.observation
+        }
+        try Topics.produce(broker, "rl-transitions", lines)
+        let snapshots = directory.appendingPathComponent("snapshots").path
+        let config = try RunFiles.write(
+            """
+            job: reinforcement
+            name: rl
+            topics: {requests: rl-requests, transitions: rl-transitions, decisions: rl-actions, dead_letter: rl-dead}
+            model: {algorithm: qlearning, states: 16, actions: 4}
+            snapshots: {directory: \(snapshots)}
+            """, to: directory, "rl.yaml")
+        #expect(try RunProcess.toIdle(config, brokers: broker.bootstrapServers).status == 0)
+        let snapshot = try #require(try SnapshotStore(directory: snapshots).newestGood().entry?.path)
+        let fromJob = try CLI.run(["evaluate", snapshot, "frozenlake"])
+        #expect(fromJob.status == 0 && fromJob.stdout.contains("a reinforcement job's qlearning agent after 3000 updates"), "\(fromJob.stdout)\(fromJob.stderr)")
     }
 
     @Test("FrozenLake 8x8's defaults solve the seed the former ones failed (greedy success 0.53 with 100,000 episodes at α 0.1)")

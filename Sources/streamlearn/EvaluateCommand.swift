@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import OnlineLearning
+import Simulation
+import StreamJobs
+
+/// `streamlearn evaluate POLICY ENV`: a kept tabular policy, played greedily.
+struct EvaluateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Play a kept tabular policy greedily in an environment: its mean return and success rate.",
+        discussion: """
+            POLICY is a file `simulate --save-policy` wrote, a reinforcement job's snapshot (a file of its \
+            snapshots.directory), or a policy the job published ({"greedy_actions": […]}, as `streamlearn consume` \
+            prints it; with several lines, the last). Its states must be the environment's, and its actions within \
+            the environment's (exit 65 otherwise, both named).
+
+            Examples:
+              streamlearn simulate frozenlake --seed 3 --save-policy lake.policy
+              streamlearn evaluate lake.policy frozenlake --episodes 10000
+              streamlearn evaluate .streamlearn/snapshots/lake/snapshot-00000004.json frozenlake --json
+            """
+    )
+
+    enum Environment: String, ExpressibleByArgument, CaseIterable {
+        case frozenlake, taxi, cliffwalking
+    }
+
+    @Argument(help: "The policy file.")
+    var policy: String
+
+    @Argument(help: "frozenlake, taxi or cliffwalking.")
+    var environment: Environment
+
+    @Option(help: "FrozenLake's map: 4x4, 8x8, or rows separated by commas. (default: 4x4)")
+    var map: String?
+
+    @Flag(inversion: .prefixedNo, help: "FrozenLake's slippery ice. (default: --slippery)")
+    var slippery: Bool?
+
+    @Option(parsing: .unconditional, help: "Greedy episodes to play.")
+    var episodes: Int = 1_000
+
+    @Option(parsing: .unconditional, help: "Seed of the environment.")
+    var seed: UInt64 = 1
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard episodes >= 1 else { throw ValidationError("--episodes must be at least 1, got \(episodes)") }
+        if environment != .frozenlake && (map != nil || slippery != nil) {
+            throw ValidationError("--map and --slippery apply to frozenlake only")
+        }
+    }
+
+    func run() async throws {
+        var table: TabularEnvironment
+        switch environment {
+        case .frozenlake:
+            let rows =
+                switch map ?? "4x4" {
+                case "4x4": Environments.frozenLake4x4
+                case "8x8": Environments.frozenLake8x8
+                case let custom: custom.split(separator: ",").map(String.init)
+                }
+            do {
+                table = try Environments.frozenLake(map: rows, slippery: slippery ?? true)
+            } catch {
+                throw ValidationError("--map: \(error)")
+            }
+        case .taxi: table = Environments.taxi()
+        case .cliffwalking: table = Environments.cliffWalking()
+        }
+        let (actions, kind) = try Self.load(policy)
+        guard actions.count == table.stateCount else {
+            Output.error("error: \(policy): the policy has \(actions.count) states, \(environment.rawValue) has \(table.stateCount)")
+            throw ExitCode(65)
+        }
+        if let state = actions.firstIndex(where: { $0 < 0 || $0 >= table.actionCount }) {
+            Output.error("error: \(policy): state \(state)'s action is \(actions[state]), \(environment.rawValue) has \(table.actionCount) actions")
+            throw ExitCode(65)
+        }
+        let evaluation = try Training.evaluate(policy: { actions[$0] }, in: &table, episodes: episodes, seed: seed)
+        if json {
+            let object: [String: Any] = [
+                "policy": policy, "holds": kind, "env": environment.rawValue, "episodes": evaluation.episodes, "seed": seed,
+                "mean_return": evaluation.meanReturn, "success_rate": evaluation.successRate,
+            ]
+            Output.line(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            Output.line("\(policy): \(kind), \(actions.count) states")
+            Output.line(String(
+                format: "greedy evaluation over %d episodes: mean return %.3f, success rate %.3f",
+                evaluation.episodes, evaluation.meanReturn, evaluation.successRate))
+        }
+    }
+
+    /// The greedy action of every state a policy file holds, and what it was.
+    static func load(_ path: String) throws -> (actions: [Int], kind: String) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            Output.error("error: \(path): cannot be read")
+            throw ExitCode(66)
+        }
+        // A snapshot file (simulate --save-policy, or a job's snapshot directory).
+        if let entry = try? SnapshotStore.read(path) {
+            let payload = (try? JSONSerialization.jsonObject(with: entry.payload)) as? [String: Any] ?? [:]
+            do {
+                switch payload["kind"] as? String {
+                case TabularAgent.snapshotKind:
+                    let agent = try Snapshot.decode(TabularAgent.self, from: entry.payload)
+                    return ((0..<agent.stateCount).map(agent.greedyAction), "a \(agent.algorithm.rawValue) agent")
+                case ReinforcementJobState.snapshotKind:
+                    let state = try Snapshot.decode(ReinforcementJobState.self, from: entry.payload)
+                    let agent = state.agent
+                    return ((0..<agent.stateCount).map(agent.greedyAction), "a reinforcement job's \(agent.algorithm.rawValue) agent after \(state.updates) updates")
+                case let other:
+                    Output.error("error: \(path): a snapshot of a '\(other ?? "unknown")', not of a tabular agent or a reinforcement job")
+                    throw ExitCode(65)
+                }
+            } catch let error as LearningError {
+                Output.error("error: \(path): \(error)")
+                throw ExitCode(65)
+            }
+        }
+        // A published policy: the last line holding greedy_actions.
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").reversed()
+        for line in lines {
+            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let actions = object["greedy_actions"] as? [Int]
+            {
+                return (actions, "a published policy (model_version \(object["model_version"] as? Int ?? 0))")
+            }
+        }
+        Output.error("error: \(path): not a policy (neither a snapshot of a tabular agent or a reinforcement job, nor a line with greedy_actions)")
+        throw ExitCode(65)
+    }
+}
