@@ -4,6 +4,7 @@ import OnlineLearning
 import StreamCore
 public import StreamJobs
 import StreamKafka
+internal import Yams
 
 /// Everything `streamlearn run` needs, read from a YAML file (`examples/*.yaml`, every key in
 /// `docs/configuration.md`). Unknown keys and bad values stop start-up with the key's path and the reason.
@@ -466,13 +467,65 @@ public struct RuntimeConfiguration: Sendable {
         }
         var agent = JobConfiguration.Reinforcement(states: states, actions: actions)
         agent.algorithm = try model.choice("algorithm", TabularAgent.Algorithm.self) ?? .qLearning
-        agent.learningRate = try model.double("learning_rate", above: 0, atMost: 1) ?? 0.1
+        if let schedule = try schedule(model, "learning_rate", low: 0, lowInclusive: false) {
+            agent.stepSizes = switch schedule {
+            case .constant(let value): .constant(value)
+            case .linear(let start, let end, let episodes): .linear(start: start, end: end, episodes: episodes)
+            case .exponential(let start, let end, let rate): .exponential(start: start, end: end, rate: rate)
+            case .inverseVisits: .inverseVisits
+            }
+        } else {
+            agent.learningRate = try model.double("learning_rate", above: 0, atMost: 1) ?? 0.1
+        }
         agent.discount = try model.double("discount", atLeast: 0, atMost: 1) ?? 0.99
-        agent.epsilon = try model.double("epsilon", atLeast: 0, atMost: 1) ?? 0.1
+        if let schedule = try schedule(model, "epsilon", low: 0, lowInclusive: true) {
+            agent.exploration = schedule
+        } else {
+            agent.epsilon = try model.double("epsilon", atLeast: 0, atMost: 1) ?? 0.1
+        }
         agent.evaluation = try model.bool("evaluation") ?? false
         agent.seed = UInt64(try model.int("seed", min: 0) ?? 1)
         try model.finish()
         return agent
+    }
+
+    /// `model.epsilon` or `model.learning_rate` given as a schedule (a mapping), or `nil` for a number:
+    /// `{schedule: constant, value: V}`, `{schedule: linear, start: S, end: E, episodes: N}`,
+    /// `{schedule: exponential, start: S, end: E, rate: R}` or `{schedule: inverse_visits}`. Values are in
+    /// (0, 1] for α (`lowInclusive: false`), [0, 1] for ε. (Read as ε's type; α's has the same cases.)
+    private static func schedule(
+        _ model: ConfigTable, _ key: String, low: Double, lowInclusive: Bool
+    ) throws(ConfigurationError) -> ExplorationSchedule? {
+        guard let node = model.rawNode(key), case .mapping = node else { return nil }
+        let table = try model.table(key)
+        func value(_ name: String) throws(ConfigurationError) -> Double {
+            let number = lowInclusive
+                ? try table.double(name, atLeast: low, atMost: 1) : try table.double(name, above: low, atMost: 1)
+            guard let number else { throw ConfigurationError(path: table.keyPath(name), reason: "is required") }
+            return number
+        }
+        let kind = try table.requiredString("schedule")
+        let schedule: ExplorationSchedule
+        switch kind {
+        case "constant": schedule = .constant(try value("value"))
+        case "linear":
+            guard let episodes = try table.int("episodes", min: 0) else {
+                throw ConfigurationError(path: table.keyPath("episodes"), reason: "is required (the episodes of the decay)")
+            }
+            schedule = .linear(start: try value("start"), end: try value("end"), episodes: episodes)
+        case "exponential":
+            guard let rate = try table.double("rate", above: 0, atMost: 1) else {
+                throw ConfigurationError(path: table.keyPath("rate"), reason: "is required (the factor per episode)")
+            }
+            schedule = .exponential(start: try value("start"), end: try value("end"), rate: rate)
+        case "inverse_visits": schedule = .inverseVisits
+        default:
+            throw ConfigurationError(
+                path: table.keyPath("schedule"),
+                reason: "must be one of 'constant', 'linear', 'exponential', 'inverse_visits', got '\(kind)'")
+        }
+        try table.finish()
+        return schedule
     }
 
     /// The longest job `name`: with its prefixes and suffixes it stays within Kafka's 249-character topic names

@@ -225,7 +225,8 @@ public final class ReinforcementJob: StreamJob {
             state = ReinforcementJobState(agent: try TabularAgent(
                 algorithm: settings.algorithm, states: settings.states, actions: settings.actions,
                 learningRate: settings.learningRate, discount: settings.discount,
-                exploration: .constant(settings.epsilon), seed: settings.seed))
+                exploration: settings.exploration ?? .constant(settings.epsilon), stepSizes: settings.stepSizes,
+                seed: settings.seed))
         }
     }
 

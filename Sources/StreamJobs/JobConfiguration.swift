@@ -55,6 +55,10 @@ public enum JobConfiguration: Sendable {
         public var learningRate = 0.1
         public var discount = 0.99
         public var epsilon = 0.1
+        /// ε on a schedule (`model.epsilon` as a mapping); `nil`: ``epsilon`` always.
+        public var exploration: ExplorationSchedule?
+        /// α on a schedule (`model.learning_rate` as a mapping); `nil`: ``learningRate`` always.
+        public var stepSizes: StepSizeSchedule?
         /// Answer with the greedy action (no exploration) and learn nothing from the answer.
         public var evaluation = false
         public var seed: UInt64 = 1
@@ -102,8 +106,10 @@ public enum JobConfiguration: Sendable {
         case .reinforcement(let agent):
             return [
                 "model.algorithm": agent.algorithm.rawValue, "model.states": "\(agent.states)",
-                "model.actions": "\(agent.actions)", "model.learning_rate": "\(agent.learningRate)",
-                "model.discount": "\(agent.discount)", "model.epsilon": "\(agent.epsilon)", "model.seed": "\(agent.seed)",
+                "model.actions": "\(agent.actions)",
+                "model.learning_rate": agent.stepSizes.map { "\($0)" } ?? "\(agent.learningRate)",
+                "model.discount": "\(agent.discount)", "model.epsilon": agent.exploration.map { "\($0)" } ?? "\(agent.epsilon)",
+                "model.seed": "\(agent.seed)",
             ]
         }
     }

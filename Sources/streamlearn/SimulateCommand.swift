@@ -50,6 +50,24 @@ struct TabularOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Episodes over which ε decays linearly (default: half the episodes; three quarters on FrozenLake 8x8).")
     var epsilonDecayEpisodes: Int?
 
+    @Option(help: "How ε changes: linear (from --epsilon-start to --epsilon-end), exponential (× --epsilon-rate per episode, down to --epsilon-end), constant (--epsilon-start) or inverse-visits (1/(1+n) in a state acted in n times).")
+    var epsilonSchedule: ScheduleName = .linear
+
+    @Option(parsing: .unconditional, help: "ε's factor per episode with --epsilon-schedule exponential.")
+    var epsilonRate: Double?
+
+    @Option(help: "How α changes: constant (--alpha), linear (from --alpha to --alpha-end over --alpha-decay-episodes), exponential (× --alpha-rate per episode, down to --alpha-end) or inverse-visits (1/n at a pair's n-th update). (default: constant)")
+    var alphaSchedule: ScheduleName = .constant
+
+    @Option(parsing: .unconditional, help: "α at the end of a linear or exponential schedule.")
+    var alphaEnd: Double?
+
+    @Option(parsing: .unconditional, help: "Episodes over which α decays linearly (default: as ε's).")
+    var alphaDecayEpisodes: Int?
+
+    @Option(parsing: .unconditional, help: "α's factor per episode with --alpha-schedule exponential.")
+    var alphaRate: Double?
+
     @Option(parsing: .unconditional, help: "Greedy evaluation episodes after training.")
     var evalEpisodes: Int = 1_000
 
@@ -73,6 +91,36 @@ struct TabularOptions: ParsableArguments {
         guard seedCount >= 1 else { throw ValidationError("--seed-count must be at least 1, got \(seedCount)") }
         guard evalEpisodes >= 1 else { throw ValidationError("--eval-episodes must be at least 1, got \(evalEpisodes)") }
         if let curveEvery, curveEvery < 1 { throw ValidationError("--curve-every must be at least 1, got \(curveEvery)") }
+        // Each schedule's options, and none it would not use.
+        switch epsilonSchedule {
+        case .linear:
+            if epsilonRate != nil { throw ValidationError("--epsilon-rate applies to --epsilon-schedule exponential") }
+        case .exponential:
+            guard epsilonRate != nil else { throw ValidationError("--epsilon-schedule exponential needs --epsilon-rate") }
+            if epsilonDecayEpisodes != nil { throw ValidationError("--epsilon-decay-episodes applies to --epsilon-schedule linear") }
+        case .constant, .inverseVisits:
+            if epsilonRate != nil || epsilonDecayEpisodes != nil || epsilonEnd != nil {
+                throw ValidationError("--epsilon-end, --epsilon-decay-episodes and --epsilon-rate do not apply to --epsilon-schedule \(epsilonSchedule.rawValue)")
+            }
+            if epsilonSchedule == .inverseVisits && epsilonStart != 1 {
+                throw ValidationError("--epsilon-start does not apply to --epsilon-schedule inverse-visits")
+            }
+        }
+        switch alphaSchedule {
+        case .constant, .inverseVisits:
+            if alphaEnd != nil || alphaDecayEpisodes != nil || alphaRate != nil {
+                throw ValidationError("--alpha-end, --alpha-decay-episodes and --alpha-rate do not apply to --alpha-schedule \(alphaSchedule.rawValue)")
+            }
+            if alphaSchedule == .inverseVisits && alpha != nil {
+                throw ValidationError("--alpha does not apply to --alpha-schedule inverse-visits (α is 1/n)")
+            }
+        case .linear:
+            guard alphaEnd != nil else { throw ValidationError("--alpha-schedule linear needs --alpha-end") }
+            if alphaRate != nil { throw ValidationError("--alpha-rate applies to --alpha-schedule exponential") }
+        case .exponential:
+            guard alphaEnd != nil, alphaRate != nil else { throw ValidationError("--alpha-schedule exponential needs --alpha-end and --alpha-rate") }
+            if alphaDecayEpisodes != nil { throw ValidationError("--alpha-decay-episodes applies to --alpha-schedule linear") }
+        }
         try CurvesOption.validate(curves)
         if savePolicy != nil && seedCount > 1 {
             throw ValidationError("--save-policy saves one agent: drop --seed-count, or run each seed with its own --seed")
@@ -193,6 +241,31 @@ struct TabularOptions: ParsableArguments {
         if seedCount > 1 { Output.line("(95% confidence intervals of the mean over seeds: Student's t)") }
     }
 
+    /// ε's schedule from the options.
+    func exploration(defaults: Defaults, episodes: Int) -> ExplorationSchedule {
+        let decay = epsilonDecayEpisodes ?? Int(Double(episodes) * defaults.decayShare)
+        switch epsilonSchedule {
+        case .linear: return .linear(start: epsilonStart, end: epsilonEnd ?? defaults.epsilonEnd, episodes: decay)
+        case .exponential: return .exponential(start: epsilonStart, end: epsilonEnd ?? defaults.epsilonEnd, rate: epsilonRate ?? 1)
+        case .constant: return .constant(epsilonStart)
+        case .inverseVisits: return .inverseVisits
+        }
+    }
+
+    /// α's schedule from the options (`nil`: constant).
+    func stepSizes(defaults: Defaults, episodes: Int) -> StepSizeSchedule? {
+        let start = alpha ?? defaults.alpha
+        switch alphaSchedule {
+        case .constant: return nil
+        case .linear:
+            return .linear(
+                start: start, end: alphaEnd ?? start,
+                episodes: alphaDecayEpisodes ?? epsilonDecayEpisodes ?? Int(Double(episodes) * defaults.decayShare))
+        case .exponential: return .exponential(start: start, end: alphaEnd ?? start, rate: alphaRate ?? 1)
+        case .inverseVisits: return .inverseVisits
+        }
+    }
+
     /// One seed's curve and greedy evaluation, for `--curves`.
     private func exportRun(
         seed: UInt64, curve: [Training.CurvePoint], evaluation: Training.Evaluation, episodes: Int
@@ -214,9 +287,7 @@ struct TabularOptions: ParsableArguments {
             agent = try TabularAgent(
                 algorithm: self.agent.algorithm, states: environment.stateCount, actions: environment.actionCount,
                 learningRate: alpha ?? defaults.alpha, discount: gamma ?? defaults.gamma,
-                exploration: .linear(
-                    start: epsilonStart, end: epsilonEnd ?? defaults.epsilonEnd,
-                    episodes: epsilonDecayEpisodes ?? Int(Double(episodes) * defaults.decayShare)),
+                exploration: exploration(defaults: defaults, episodes: episodes), stepSizes: stepSizes(defaults: defaults, episodes: episodes),
                 seed: seed)
         } catch {
             throw ValidationError(LearnCommand.optionMessage(error).replacingOccurrences(of: "_", with: "-"))
@@ -230,6 +301,11 @@ struct TabularOptions: ParsableArguments {
         return (curve, steps, seconds, evaluation, agent)
     }
 
+}
+
+/// `--epsilon-schedule` and `--alpha-schedule` values.
+enum ScheduleName: String, ExpressibleByArgument, CaseIterable {
+    case constant, linear, exponential, inverseVisits = "inverse-visits"
 }
 
 /// `--agent` values.

@@ -151,4 +151,24 @@ struct RuntimeConfigurationTests {
             try RuntimeConfiguration.parse(yaml: "job: magic\nname: x")
         }
     }
+
+    @Test("A reinforcement job's ε and α take a number or a schedule, recorded in its model settings")
+    func schedules() throws {
+        let base = "job: reinforcement\nname: x\ntopics: {requests: a, transitions: b, decisions: c}\n"
+        let scheduled = try RuntimeConfiguration.parse(yaml: base + "model: {states: 4, actions: 2, epsilon: {schedule: linear, start: 1, end: 0.05, episodes: 500}, learning_rate: {schedule: inverse_visits}}")
+        let agent = try #require(scheduled.job.reinforcement)
+        #expect(agent.exploration == .linear(start: 1, end: 0.05, episodes: 500) && agent.stepSizes == .inverseVisits)
+        #expect(scheduled.job.modelSettings["model.learning_rate"] == "inverseVisits")
+        let plain = try #require(try RuntimeConfiguration.parse(yaml: base + "model: {states: 4, actions: 2, epsilon: 0.2}").job.reinforcement)
+        #expect(plain.exploration == nil && plain.epsilon == 0.2)
+        #expect(throws: ConfigurationError(path: "model.epsilon.schedule", reason: "must be one of 'constant', 'linear', 'exponential', 'inverse_visits', got 'cosine'")) {
+            try RuntimeConfiguration.parse(yaml: base + "model: {states: 4, actions: 2, epsilon: {schedule: cosine}}")
+        }
+        #expect(throws: ConfigurationError(path: "model.learning_rate.end", reason: "must be > 0, got 0")) {
+            try RuntimeConfiguration.parse(yaml: base + "model: {states: 4, actions: 2, learning_rate: {schedule: linear, start: 0.5, end: 0, episodes: 9}}")
+        }
+        #expect(throws: ConfigurationError(path: "model.epsilon.rate", reason: "is required (the factor per episode)")) {
+            try RuntimeConfiguration.parse(yaml: base + "model: {states: 4, actions: 2, epsilon: {schedule: exponential, start: 1, end: 0.1}}")
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import OnlineLearning
+import StreamCore
 import Testing
 
 /// A deterministic 4×4 grid: start 0 (top left), goal 15 (bottom right), actions 0 left, 1 down, 2 right, 3 up;
@@ -89,6 +90,52 @@ struct ReinforcementTests {
         let exponential = ExplorationSchedule.exponential(start: 1, end: 0.05, rate: 0.5)
         #expect(exponential.epsilon(afterEpisodes: 2) == 0.25)
         #expect(exponential.epsilon(afterEpisodes: 10) == 0.05)
+        #expect(ExplorationSchedule.inverseVisits.epsilon(afterEpisodes: 50, visits: 3) == 0.25)
+        let alpha = StepSizeSchedule.linear(start: 0.5, end: 0.1, episodes: 4)
+        #expect(abs(alpha.stepSize(afterEpisodes: 2, update: 9) - 0.3) < 1e-12 && alpha.stepSize(afterEpisodes: 9, update: 1) == 0.1)
+        #expect(StepSizeSchedule.exponential(start: 0.5, end: 0.1, rate: 0.5).stepSize(afterEpisodes: 1, update: 1) == 0.25)
+        #expect(StepSizeSchedule.inverseVisits.stepSize(afterEpisodes: 0, update: 4) == 0.25)
+        #expect(throws: LearningError.self) {
+            try TabularAgent(states: 2, actions: 2, stepSizes: .constant(1.5), seed: 1)
+        }
+    }
+
+    @Test("α as 1/n makes each Q-value the mean of its targets; ε as 1/(1+n) falls with a state's visits; both survive a snapshot bit for bit")
+    func visitSchedules() throws {
+        var agent = try TabularAgent(states: 3, actions: 2, exploration: .inverseVisits, stepSizes: .inverseVisits, seed: 5)
+        let rewards = [1.0, 4, -2, 7, 0.5]
+        for reward in rewards {
+            try agent.learn(Transition(state: 0, action: 1, reward: reward, nextState: 2, terminated: true))
+        }
+        #expect(abs(agent.value(state: 0, action: 1) - rewards.reduce(0, +) / Double(rewards.count)) < 1e-12)
+        #expect(agent.pairUpdates?[1] == 5)
+        #expect(agent.epsilon(in: 1) == 1)
+        for _ in 0..<3 { _ = agent.predict(1) }
+        #expect(agent.epsilon(in: 1) == 0.25 && agent.epsilon(in: 2) == 1)
+
+        // A snapshot taken half way continues exactly as the original.
+        var grid = agent
+        var random = SeededRandom(seed: 9)
+        func drive(_ agent: inout TabularAgent, steps: Int) throws {
+            for _ in 0..<steps {
+                let state = Int(random.next() % 3)
+                let action = agent.predict(state)
+                try agent.learn(Transition(
+                    state: state, action: action, reward: random.nextUnitDouble(), nextState: Int(random.next() % 3),
+                    terminated: random.next() % 5 == 0))
+            }
+        }
+        try drive(&grid, steps: 500)
+        var restored = try Snapshot.decode(TabularAgent.self, from: try Snapshot.encode(grid))
+        #expect(restored == grid)
+        let state = random
+        try drive(&grid, steps: 500)
+        random = state
+        try drive(&restored, steps: 500)
+        #expect(try Snapshot.encode(restored) == Snapshot.encode(grid))
+        // An agent without these schedules writes no visit counts: its snapshots are as before.
+        let plain = String(decoding: try Snapshot.encode(try TabularAgent(states: 2, actions: 2, seed: 1)), as: UTF8.self)
+        #expect(!plain.contains("pairUpdates") && !plain.contains("stateVisits") && !plain.contains("stepSizes"))
     }
 }
 

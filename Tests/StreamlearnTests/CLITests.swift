@@ -707,6 +707,31 @@ struct CLITests {
         #expect(fromJob.status == 0 && fromJob.stdout.contains("a reinforcement job's qlearning agent after 3000 updates"), "\(fromJob.stdout)\(fromJob.stderr)")
     }
 
+    @Test("simulate's ε and α schedules: each runs with its own options and refuses the others'")
+    func simulateSchedules() throws {
+        func run(_ extra: [String]) throws -> [String: Any] {
+            let result = try CLI.run(["simulate", "frozenlake", "--episodes", "3000", "--seed", "2", "--json"] + extra)
+            #expect(result.status == 0, "\(extra): \(result.stderr)")
+            return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        }
+        let constant = try run([])
+        let meanOfTargets = try run(["--alpha-schedule", "inverse-visits"])
+        let decaying = try run(["--alpha-schedule", "exponential", "--alpha", "0.5", "--alpha-end", "0.01", "--alpha-rate", "0.999", "--epsilon-schedule", "exponential", "--epsilon-rate", "0.999"])
+        let steps = [constant, meanOfTargets, decaying].map { $0["steps"] as? Int ?? 0 }
+        #expect(Set(steps).count == 3, "each schedule learns (and so acts) differently: \(steps)")
+        for (arguments, message) in [
+            (["--epsilon-rate", "0.9"], "--epsilon-rate applies to --epsilon-schedule exponential"),
+            (["--epsilon-schedule", "exponential"], "--epsilon-schedule exponential needs --epsilon-rate"),
+            (["--epsilon-schedule", "inverse-visits", "--epsilon-end", "0.1"], "do not apply to --epsilon-schedule inverse-visits"),
+            (["--alpha-schedule", "inverse-visits", "--alpha", "0.5"], "--alpha does not apply to --alpha-schedule inverse-visits"),
+            (["--alpha-schedule", "linear"], "--alpha-schedule linear needs --alpha-end"),
+            (["--alpha-end", "0.1"], "do not apply to --alpha-schedule constant"),
+        ] {
+            let result = try CLI.run(["simulate", "frozenlake"] + arguments)
+            #expect(result.status == 64 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+    }
+
     @Test("FrozenLake 8x8's defaults solve the seed the former ones failed (greedy success 0.53 with 100,000 episodes at α 0.1)")
     func frozenLake8x8Defaults() throws {
         let result = try CLI.run(["simulate", "frozenlake", "--map", "8x8", "--seed", "4", "--json"], timeout: .seconds(300))

@@ -34,7 +34,7 @@ public struct Transition: Sendable, Hashable, Codable {
     }
 }
 
-/// How ε changes over episodes.
+/// How ε changes over episodes, or with the visits to a state.
 public enum ExplorationSchedule: Sendable, Hashable, Codable {
     /// The same ε always.
     case constant(Double)
@@ -42,9 +42,11 @@ public enum ExplorationSchedule: Sendable, Hashable, Codable {
     case linear(start: Double, end: Double, episodes: Int)
     /// `start · rate^episode`, never below `end`.
     case exponential(start: Double, end: Double, rate: Double)
+    /// `1 / (1 + n)` in a state the agent has acted in `n` times before (GLIE per state).
+    case inverseVisits
 
-    /// ε after `episode` finished episodes.
-    public func epsilon(afterEpisodes episode: Int) -> Double {
+    /// ε after `episode` finished episodes, in a state acted in `visits` times before.
+    public func epsilon(afterEpisodes episode: Int, visits: Int = 0) -> Double {
         switch self {
         case .constant(let epsilon):
             return epsilon
@@ -53,6 +55,8 @@ public enum ExplorationSchedule: Sendable, Hashable, Codable {
             return start + (end - start) * Double(episode) / Double(episodes)
         case .exponential(let start, let end, let rate):
             return max(end, start * pow(rate, Double(episode)))
+        case .inverseVisits:
+            return 1 / Double(1 + visits)
         }
     }
 
@@ -77,6 +81,61 @@ public enum ExplorationSchedule: Sendable, Hashable, Codable {
             guard rate > 0, rate <= 1 else {
                 throw .invalidConfiguration(key: "epsilon_rate", reason: "must be in (0, 1], got \(rate)")
             }
+        case .inverseVisits:
+            break
+        }
+    }
+}
+
+/// How the step size α changes over episodes, or with the updates of a state-action pair.
+public enum StepSizeSchedule: Sendable, Hashable, Codable {
+    /// The same α always.
+    case constant(Double)
+    /// From `start` down to `end` linearly over `episodes` episodes, then `end`.
+    case linear(start: Double, end: Double, episodes: Int)
+    /// `start · rate^episode`, never below `end`.
+    case exponential(start: Double, end: Double, rate: Double)
+    /// `1 / n` at a pair's n-th update: each Q-value is the running mean of its targets.
+    case inverseVisits
+
+    /// α after `episode` finished episodes, for a pair's `update`-th update (1 for the first).
+    public func stepSize(afterEpisodes episode: Int, update: Int) -> Double {
+        switch self {
+        case .constant(let alpha):
+            return alpha
+        case .linear(let start, let end, let episodes):
+            guard episodes > 0, episode < episodes else { return end }
+            return start + (end - start) * Double(episode) / Double(episodes)
+        case .exponential(let start, let end, let rate):
+            return max(end, start * pow(rate, Double(episode)))
+        case .inverseVisits:
+            return 1 / Double(max(update, 1))
+        }
+    }
+
+    func validate() throws(LearningError) {
+        func stepSize(_ value: Double, _ key: String) throws(LearningError) {
+            guard value > 0, value <= 1 else {
+                throw .invalidConfiguration(key: key, reason: "must be in (0, 1], got \(value)")
+            }
+        }
+        switch self {
+        case .constant(let alpha):
+            try stepSize(alpha, "alpha")
+        case .linear(let start, let end, let episodes):
+            try stepSize(start, "alpha_start")
+            try stepSize(end, "alpha_end")
+            guard episodes >= 0 else {
+                throw .invalidConfiguration(key: "alpha_decay_episodes", reason: "must be at least 0, got \(episodes)")
+            }
+        case .exponential(let start, let end, let rate):
+            try stepSize(start, "alpha_start")
+            try stepSize(end, "alpha_end")
+            guard rate > 0, rate <= 1 else {
+                throw .invalidConfiguration(key: "alpha_rate", reason: "must be in (0, 1], got \(rate)")
+            }
+        case .inverseVisits:
+            break
         }
     }
 }
@@ -105,8 +164,10 @@ public struct TabularAgent: OnlineLearner, Hashable {
     public let algorithm: Algorithm
     public let stateCount: Int
     public let actionCount: Int
-    /// Step size α in (0, 1]. Default 0.1.
+    /// Step size α in (0, 1]. Default 0.1. With ``stepSizes``, the schedule's (this is then its first value).
     public let learningRate: Double
+    /// How α changes (`nil`: ``learningRate`` always).
+    public let stepSizes: StepSizeSchedule?
     /// Discount γ in [0, 1]. Default 0.99.
     public let discount: Double
     public let exploration: ExplorationSchedule
@@ -115,11 +176,15 @@ public struct TabularAgent: OnlineLearner, Hashable {
     /// Finished episodes (terminated or truncated transitions).
     public private(set) var episodes = 0
     public private(set) var random: SeededRandom
+    /// Times the agent acted in each state (kept for ε by ``ExplorationSchedule/inverseVisits`` only).
+    public private(set) var stateVisits: [Int]?
+    /// Updates of each state-action pair, row-major (kept for α by ``StepSizeSchedule/inverseVisits`` only).
+    public private(set) var pairUpdates: [Int]?
 
     public init(
         algorithm: Algorithm = .qLearning, states: Int, actions: Int, learningRate: Double = 0.1,
-        discount: Double = 0.99, exploration: ExplorationSchedule = .constant(0.1), initialValue: Double = 0,
-        seed: UInt64
+        discount: Double = 0.99, exploration: ExplorationSchedule = .constant(0.1), stepSizes: StepSizeSchedule? = nil,
+        initialValue: Double = 0, seed: UInt64
     ) throws(LearningError) {
         guard states >= 1 else { throw .invalidConfiguration(key: "states", reason: "must be at least 1, got \(states)") }
         guard actions >= 1 else {
@@ -135,7 +200,11 @@ public struct TabularAgent: OnlineLearner, Hashable {
             throw .invalidConfiguration(key: "initial_value", reason: "must be finite, got \(initialValue)")
         }
         try exploration.validate()
+        try stepSizes?.validate()
         self.algorithm = algorithm
+        self.stepSizes = stepSizes
+        if exploration == .inverseVisits { stateVisits = Array(repeating: 0, count: states) }
+        if stepSizes == .inverseVisits { pairUpdates = Array(repeating: 0, count: states * actions) }
         stateCount = states
         actionCount = actions
         self.learningRate = learningRate
@@ -145,8 +214,14 @@ public struct TabularAgent: OnlineLearner, Hashable {
         random = SeededRandom(seed: seed)
     }
 
-    /// The current ε.
+    /// The current ε (in a state never acted in, with ``ExplorationSchedule/inverseVisits``).
     public var epsilon: Double { exploration.epsilon(afterEpisodes: episodes) }
+
+    /// The current ε in `state`.
+    @inline(__always)
+    public func epsilon(in state: Int) -> Double {
+        exploration.epsilon(afterEpisodes: episodes, visits: stateVisits?[state] ?? 0)
+    }
 
     /// Q(state, action).
     @inline(__always)
@@ -162,6 +237,8 @@ public struct TabularAgent: OnlineLearner, Hashable {
     /// an untrained table still explores). A state outside the table gets action 0. O(actions).
     public mutating func predict(_ state: Int) -> Int {
         guard (0..<stateCount).contains(state) else { return 0 }
+        let epsilon = epsilon(in: state)
+        stateVisits?[state] += 1
         if random.nextUnitDouble() < epsilon {
             return Int(random.next() % UInt64(actionCount))
         }
@@ -200,7 +277,7 @@ public struct TabularAgent: OnlineLearner, Hashable {
                 }
                 future = values[base + next]
             case .expectedSarsa:
-                let epsilon = epsilon
+                let epsilon = epsilon(in: transition.nextState)
                 var best = -Double.infinity
                 var sum = 0.0
                 for action in 0..<actionCount {
@@ -214,11 +291,13 @@ public struct TabularAgent: OnlineLearner, Hashable {
         }
         let index = transition.state * actionCount + transition.action
         let target = transition.reward + discount * future
-        let updated = values[index] + learningRate * (target - values[index])
+        let alpha = stepSizes?.stepSize(afterEpisodes: episodes, update: (pairUpdates?[index] ?? 0) + 1) ?? learningRate
+        let updated = values[index] + alpha * (target - values[index])
         guard updated.isFinite else {
             throw .outOfRange("reward \(transition.reward) would take Q[\(transition.state)][\(transition.action)] beyond a finite value")
         }
         values[index] = updated
+        pairUpdates?[index] += 1
         if transition.terminated || transition.truncated { episodes += 1 }
     }
 }
