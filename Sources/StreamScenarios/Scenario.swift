@@ -54,8 +54,12 @@ public struct Scenario: Sendable {
     public struct Environment: Sendable, Hashable {
         public enum Name: String, Sendable, CaseIterable {
             case frozenlake, taxi, cliffwalking
+            /// Your own, from a dynamics file (`file`).
+            case mdp
         }
         public var name: Name
+        /// The dynamics file of `mdp` (Gymnasium's P-table shape, ``TransitionTable/init(gymnasiumJSON:)``).
+        public var file: String?
         public var map: String = "4x4"
         public var slippery = true
         public var episodes = 1_000
@@ -78,6 +82,7 @@ public struct Scenario: Sendable {
                 return try Environments.frozenLake(map: rows, slippery: slippery)
             case .taxi: return Environments.taxi()
             case .cliffwalking: return Environments.cliffWalking()
+            case .mdp: return try TabularEnvironment.load(dynamicsFile: file ?? "")
             }
         }
     }
@@ -227,7 +232,12 @@ public struct Scenario: Sendable {
                 } catch {
                     throw ConfigurationError(path: "environment", reason: "\(error)")
                 }
-                let name = settings.name == .frozenlake ? "frozenlake \(settings.map)" : settings.name.rawValue
+                let name =
+                    switch settings.name {
+                    case .frozenlake: "frozenlake \(settings.map)"
+                    case .mdp: "mdp \(settings.file ?? "")"
+                    default: settings.name.rawValue
+                    }
                 if job.states != environment.stateCount {
                     throw ConfigurationError(
                         path: "\(model).states",
@@ -360,9 +370,14 @@ public struct Scenario: Sendable {
 
     private static func readEnvironment(_ table: ConfigTable) throws(ConfigurationError) -> Environment {
         guard let name = try table.choice("name", Environment.Name.self) else {
-            throw ConfigurationError(path: table.keyPath("name"), reason: "is required (frozenlake, taxi or cliffwalking)")
+            throw ConfigurationError(path: table.keyPath("name"), reason: "is required (frozenlake, taxi, cliffwalking or mdp)")
         }
         var environment = Environment(name: name)
+        environment.file = try table.string("file")
+        if (name == .mdp) != (environment.file != nil) {
+            throw ConfigurationError(
+                path: table.keyPath("file"), reason: name == .mdp ? "is required (the dynamics file of name: mdp)" : "applies to name: mdp only")
+        }
         environment.map = try table.string("map") ?? "4x4"
         environment.slippery = try table.bool("slippery") ?? true
         environment.episodes = try table.int("episodes", min: 1, max: 10_000_000) ?? environment.episodes
@@ -371,7 +386,7 @@ public struct Scenario: Sendable {
         do {
             _ = try environment.make()
         } catch {
-            throw ConfigurationError(path: table.keyPath("map"), reason: "\(error)")
+            throw ConfigurationError(path: table.keyPath(name == .mdp ? "file" : "map"), reason: "\(error)")
         }
         try table.finish()
         return environment

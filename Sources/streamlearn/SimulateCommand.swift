@@ -15,7 +15,7 @@ struct SimulateCommand: AsyncParsableCommand {
               streamlearn simulate cliffwalking --dump-dynamics
               streamlearn simulate bandit --arms 10 --policy thompson --pulls 100000 --seed-count 20
             """,
-        subcommands: [SimulateFrozenLake.self, SimulateCliffWalking.self, SimulateTaxi.self, SimulateBandit.self]
+        subcommands: [SimulateFrozenLake.self, SimulateCliffWalking.self, SimulateTaxi.self, SimulateMDP.self, SimulateBandit.self]
     )
 }
 
@@ -145,7 +145,10 @@ struct TabularOptions: ParsableArguments {
     ) throws {
         var environment = environment
         if dumpDynamics {
-            let data = try JSONSerialization.data(withJSONObject: environment.dynamics.jsonObject(), options: [.sortedKeys])
+            var object = environment.dynamics.jsonObject()
+            // null for none (CliffWalking), so that `simulate mdp` loads back the same episodes.
+            object["max_episode_steps"] = environment.maxEpisodeSteps ?? NSNull()
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             Output.line(String(decoding: data, as: UTF8.self))
             return
         }
@@ -358,6 +361,57 @@ struct SimulateFrozenLake: AsyncParsableCommand {
             name: "frozenlake", environment: environment,
             defaults: .init(
                 episodes: big ? 200_000 : 20_000, alpha: 0.05, gamma: 0.99, epsilonEnd: 0.01, decayShare: big ? 0.75 : 0.5))
+    }
+}
+
+struct SimulateMDP: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mdp",
+        abstract: "Your own tabular MDP, from a file in Gymnasium's P-table shape (what --dump-dynamics writes).",
+        discussion: """
+            The file: {"P": {"s": {"a": [[p, next_state, reward, terminated], …]}}, "n_states", "n_actions"}, with \
+            optional "initial_states" ({"s": p}; default state 0), "goal_states" (default: the states a terminating \
+            outcome with a positive reward enters) and "max_episode_steps" (null: none; absent: 1,000). In Python: \
+            json.dump({"P": env.unwrapped.P, "n_states": n, "n_actions": m}, f). Defaults: 10,000 episodes, α 0.1, \
+            γ 0.99, ε 1 → 0.01 over the first half.
+
+            Examples:
+              streamlearn simulate taxi --dump-dynamics > taxi.json
+              streamlearn simulate mdp taxi.json --agent sarsa --seed-count 5
+            """
+    )
+
+    @Argument(help: "The dynamics file (JSON).")
+    var file: String
+
+    @Option(parsing: .unconditional, help: "The time limit of an episode (default: the file's max_episode_steps, else 1,000).")
+    var maxEpisodeSteps: Int?
+
+    @OptionGroup var options: TabularOptions
+
+    func validate() throws {
+        if let maxEpisodeSteps, maxEpisodeSteps < 1 {
+            throw ValidationError("--max-episode-steps must be at least 1, got \(maxEpisodeSteps)")
+        }
+    }
+
+    func run() async throws {
+        let environment = try Self.load(file, maxEpisodeSteps: maxEpisodeSteps, seed: options.seed)
+        try options.run(
+            name: "mdp", environment: environment, defaults: .init(episodes: 10_000, alpha: 0.1, gamma: 0.99, epsilonEnd: 0.01))
+    }
+
+    /// The environment a dynamics file describes (exit 66 when unreadable, 65 when not a valid table).
+    static func load(_ file: String, maxEpisodeSteps: Int?, seed: UInt64) throws -> TabularEnvironment {
+        do {
+            return try TabularEnvironment.load(dynamicsFile: file, maxEpisodeSteps: maxEpisodeSteps, seed: seed)
+        } catch .unreadable {
+            Output.error("error: \(file): cannot be read")
+            throw ExitCode(66)
+        } catch {
+            Output.error("error: \(file): \(error)")
+            throw ExitCode(65)
+        }
     }
 }
 

@@ -10,18 +10,21 @@ struct EnvironmentTests {
         let table = try Environments.frozenLake().dynamics
         #expect(table.stateCount == 16 && table.actionCount == 4)
         #expect(table.initialDistribution == [1] + Array(repeating: 0, count: 15))
-        // From 0, action 1 (down): left → 0, down → 4, right → 1, each 1/3, in Gymnasium's order.
+        // From 0, action 1 (down): left → 0, down → 4, right → 1, in Gymnasium's order, with Gymnasium 1.x's
+        // probabilities to the bit: 1/3 for the intended direction, (1 − 1/3) / 2 for each slip.
+        let slip = (1 - 1.0 / 3.0) / 2
+        #expect(slip == 0.33333333333333337)
         #expect(Array(table.outcomes(state: 0, action: 1)) == [
-            Outcome(probability: 1.0 / 3.0, nextState: 0, reward: 0, terminated: false),
+            Outcome(probability: slip, nextState: 0, reward: 0, terminated: false),
             Outcome(probability: 1.0 / 3.0, nextState: 4, reward: 0, terminated: false),
-            Outcome(probability: 1.0 / 3.0, nextState: 1, reward: 0, terminated: false),
+            Outcome(probability: slip, nextState: 1, reward: 0, terminated: false),
         ])
         // From 14, action 2 (right): down stays (bottom wall), right reaches the goal 15 (reward 1, terminated),
         // up goes to 10.
         #expect(Array(table.outcomes(state: 14, action: 2)) == [
-            Outcome(probability: 1.0 / 3.0, nextState: 14, reward: 0, terminated: false),
+            Outcome(probability: slip, nextState: 14, reward: 0, terminated: false),
             Outcome(probability: 1.0 / 3.0, nextState: 15, reward: 1, terminated: true),
-            Outcome(probability: 1.0 / 3.0, nextState: 10, reward: 0, terminated: false),
+            Outcome(probability: slip, nextState: 10, reward: 0, terminated: false),
         ])
         // Stepping into hole 5 terminates with reward 0.
         #expect(table.outcomes(state: 1, action: 1).contains(Outcome(probability: 1.0 / 3.0, nextState: 5, reward: 0, terminated: true)))

@@ -247,7 +247,7 @@ struct CLITests {
     func helpHasExamples() throws {
         for command in [["broker"], ["produce"], ["consume"], ["decode"], ["learn"], ["generate", "transactions"],
                         ["generate", "logistic"], ["generate", "fraud"], ["simulate", "frozenlake"], ["simulate", "taxi"],
-                        ["simulate", "cliffwalking"], ["simulate", "bandit"], ["evaluate"], ["drift"], ["snapshot", "list"], ["snapshot", "show"],
+                        ["simulate", "cliffwalking"], ["simulate", "mdp"], ["simulate", "bandit"], ["evaluate"], ["drift"], ["snapshot", "list"], ["snapshot", "show"],
                         ["snapshot"], ["generate"], ["run"]] {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0)
@@ -730,6 +730,34 @@ struct CLITests {
             let result = try CLI.run(["simulate", "frozenlake"] + arguments)
             #expect(result.status == 64 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
         }
+    }
+
+    @Test("simulate mdp: a dumped table loads back and trains exactly as the environment it came from; a broken one is refused naming the entry")
+    func ownEnvironments() throws {
+        let directory = try RunFiles.directory("mdp")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // The same α and γ as each environment's defaults (simulate mdp has its own).
+        for (environment, options) in [("frozenlake", ["--alpha", "0.05"]), ("taxi", ["--alpha", "0.2"]), ("cliffwalking", ["--alpha", "0.5", "--gamma", "1"])] {
+            let dump = try CLI.run(["simulate", environment, "--dump-dynamics"])
+            let file = try RunFiles.write(dump.stdout, to: directory, "\(environment).json")
+            let common = ["--episodes", "1500", "--seed", "4", "--json"] + options
+            let original = try CLI.run(["simulate", environment] + common)
+            let loaded = try CLI.run(["simulate", "mdp", file] + common)
+            #expect(loaded.status == 0, "\(environment): \(loaded.stderr)")
+            func figures(_ result: CLI.Result) throws -> [String] {
+                let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+                return try ["steps", "eval_mean_return", "eval_success_rate", "curve"].map { key in
+                    String(decoding: try JSONSerialization.data(withJSONObject: object[key] ?? NSNull(), options: [.sortedKeys, .fragmentsAllowed]), as: UTF8.self)
+                }
+            }
+            #expect(try figures(original) == figures(loaded), "\(environment): the same runs")
+        }
+        let broken = try RunFiles.write(#"{"n_states": 2, "n_actions": 1, "P": {"0": {"0": [[0.5, 1, 0, false]]}, "1": {"0": [[1, 1, 0, true]]}}}"#, to: directory, "broken.json")
+        let refused = try CLI.run(["simulate", "mdp", broken])
+        #expect(refused.status == 65 && refused.stderr.contains("P.0.0: probabilities sum to 0.5, not 1"), "\(refused.stderr)")
+        let outside = try RunFiles.write(#"{"n_states": 2, "n_actions": 1, "P": {"0": {"0": [[1, 7, 0, false]]}, "1": {"0": [[1, 1, 0, true]]}}}"#, to: directory, "outside.json")
+        #expect(try CLI.run(["simulate", "mdp", outside]).stderr.contains("P.0.0[0] next_state is 7, outside 0..<2"))
+        #expect(try CLI.run(["simulate", "mdp", directory.appendingPathComponent("none.json").path]).status == 66)
     }
 
     @Test("FrozenLake 8x8's defaults solve the seed the former ones failed (greedy success 0.53 with 100,000 episodes at α 0.1)")

@@ -1,4 +1,5 @@
 import Foundation
+import Simulation
 import StreamKafka
 import Synchronization
 import Testing
@@ -135,5 +136,34 @@ struct PythonExamplesTests {
         #expect(summary["uniform_regret"] as? Double == 675)
         #expect((summary["regret"] as? Double ?? 1e9) < 67.5, "\(summary)")
         #expect(((summary["arm_shares"] as? [Double])?.last ?? 0) > 0.8, "\(summary)")
+    }
+}
+
+extension PythonExamplesTests {
+    @Test("Gymnasium's own P tables (FrozenLake 4x4 and 8x8, CliffWalking, Taxi), dumped in Python, load as simulate mdp reads them and equal ours entry for entry")
+    func gymnasiumTablesLoad() throws {
+        let script = repositoryRoot.appendingPathComponent("Tests/Fixtures/gymnasium_dynamics.py").path
+        let cases: [(String, [String], TabularEnvironment)] = [
+            ("FrozenLake-v1", [], try Environments.frozenLake()),
+            ("FrozenLake-v1", [#"{"map_name": "8x8"}"#], try Environments.frozenLake(map: Environments.frozenLake8x8)),
+            ("CliffWalking-v1", [], Environments.cliffWalking()),
+            ("Taxi-v4", [], Environments.taxi()),
+        ]
+        for (id, arguments, ours) in cases {
+            let dumped = try CLI.run([script, id] + arguments, timeout: .seconds(120), program: try PythonExamples.python())
+            #expect(dumped.status == 0, "\(id): \(dumped.stderr)")
+            let theirs = try TransitionTable(gymnasiumJSON: Array(dumped.stdout.utf8))
+            let table = ours.dynamics
+            #expect(theirs.stateCount == table.stateCount && theirs.actionCount == table.actionCount, "\(id)")
+            var differing = 0
+            for state in 0..<table.stateCount {
+                for action in 0..<table.actionCount
+                where Array(theirs.outcomes(state: state, action: action)) != Array(table.outcomes(state: state, action: action)) {
+                    differing += 1
+                }
+            }
+            #expect(differing == 0, "\(id) \(arguments): \(differing) (state, action) pairs differ")
+            #expect(theirs.initialDistribution == table.initialDistribution, "\(id)")
+        }
     }
 }

@@ -217,6 +217,29 @@ struct ScenarioTests {
         }
     }
 
+    @Test("An environment of your own (name: mdp, a dumped P table) plays through a job like the built-in ones, and is sized against it")
+    func ownEnvironmentScenario() throws {
+        let directory = try RunFiles.directory("scenario-mdp")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let table = try RunFiles.write(try CLI.run(["simulate", "frozenlake", "--no-slippery", "--dump-dynamics"]).stdout, to: directory, "lake.json")
+        let scenario = try RunFiles.write(
+            """
+            name: own
+            environment: {name: mdp, file: \(table), episodes: 300, parallel: 20, evaluation_episodes: 50}
+            job: {output: {mode: at-least-once, linger_ms: 1}, model: {states: 16, actions: 4, learning_rate: 0.5, epsilon: 0.2}}
+            expect:
+              - success_rate: {at_least: 1}
+            """, to: directory, "own.yaml")
+        let result = try CLI.run(["scenario", "run", scenario, "--json"], timeout: .seconds(300))
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let wrong = try RunFiles.write(
+            "name: own\nenvironment: {name: mdp, file: \(table)}\njob: {model: {states: 500, actions: 4}}\n", to: directory, "wrong.yaml")
+        let refused = try CLI.run(["scenario", "run", wrong])
+        #expect(refused.status == 78 && refused.stderr.contains("job.model.states: is 500, the environment (mdp \(table)) has 16 states"), "\(refused.stderr)")
+        let missing = try RunFiles.write("name: own\nenvironment: {name: mdp}\n", to: directory, "missing.yaml")
+        #expect(try CLI.run(["scenario", "run", missing]).stderr.contains("environment.file: is required (the dynamics file of name: mdp)"))
+    }
+
     @Test("A job sized for another environment or testbed, and settings that could never take effect, are refused before anything runs (exit 78, both values named); a missing file exits 66")
     func mismatchesRefused() throws {
         let directory = try RunFiles.directory("scenario-sizes")

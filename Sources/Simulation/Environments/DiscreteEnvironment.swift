@@ -107,7 +107,10 @@ public struct TransitionTable: Sendable, Hashable {
         for (state, probability) in initialDistribution.enumerated() where probability > 0 {
             initial[String(state)] = probability
         }
-        return ["P": table, "n_states": stateCount, "n_actions": actionCount, "initial_states": initial]
+        return [
+            "P": table, "n_states": stateCount, "n_actions": actionCount, "initial_states": initial,
+            "goal_states": goalStates.indices.filter { goalStates[$0] },
+        ]
     }
 }
 

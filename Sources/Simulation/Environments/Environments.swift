@@ -52,11 +52,13 @@ public enum Environments: Sendable {
                 return [Outcome(probability: 1, nextState: state, reward: 0, terminated: true)]
             }
             let directions = slippery ? [(action + 3) % 4, action, (action + 1) % 4] : [action]
+            // Gymnasium 1.x: the intended direction with success_rate 1/3, each other with (1 − 1/3) / 2, which is
+            // 0.33333333333333337, one unit in the last place above 1/3.
             return directions.map { direction in
                 let next = move(state, direction)
                 let nextLetter = cells[next]
                 return Outcome(
-                    probability: slippery ? 1.0 / 3.0 : 1, nextState: next,
+                    probability: slippery ? (direction == action ? 1.0 / 3.0 : (1 - 1.0 / 3.0) / 2) : 1, nextState: next,
                     reward: nextLetter == UInt8(ascii: "G") ? 1 : 0,
                     terminated: nextLetter == UInt8(ascii: "G") || nextLetter == UInt8(ascii: "H"))
             }
@@ -173,6 +175,10 @@ public enum SimulationError: Error, Sendable, Hashable, CustomStringConvertible 
     case invalidAction(Int, actions: Int)
     /// An agent, job or policy sized for another environment; says how.
     case sizeMismatch(String)
+    /// A dynamics file that is not a valid transition table; says where.
+    case invalidDynamics(String)
+    /// A file that cannot be read.
+    case unreadable(String)
 
     public var description: String {
         switch self {
@@ -180,6 +186,8 @@ public enum SimulationError: Error, Sendable, Hashable, CustomStringConvertible 
         case .invalidAction(let action, let actions):
             "action \(action) is not one of the environment's \(actions) actions (0 to \(actions - 1))"
         case .sizeMismatch(let reason): reason
+        case .invalidDynamics(let reason): "invalid dynamics: \(reason)"
+        case .unreadable(let path): "\(path): cannot be read"
         }
     }
 }
