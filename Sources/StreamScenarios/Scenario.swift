@@ -61,7 +61,10 @@ public struct Scenario: Sendable {
         /// The dynamics file of `mdp` (Gymnasium's P-table shape, ``TransitionTable/init(gymnasiumJSON:)``).
         public var file: String?
         public var map: String = "4x4"
+        /// FrozenLake's slippery ice (default true), or CliffWalking's `is_slippery` (default false).
         public var slippery = true
+        /// Taxi's `is_rainy`.
+        public var rainy = false
         public var episodes = 1_000
         /// Environments stepped side by side, each round one request per environment (the round trip through
         /// Kafka is paid once per round).
@@ -80,8 +83,8 @@ public struct Scenario: Sendable {
                     default: map.split(separator: ",").map(String.init)
                     }
                 return try Environments.frozenLake(map: rows, slippery: slippery)
-            case .taxi: return Environments.taxi()
-            case .cliffwalking: return Environments.cliffWalking()
+            case .taxi: return Environments.taxi(rainy: rainy)
+            case .cliffwalking: return Environments.cliffWalking(slippery: slippery)
             case .mdp: return try TabularEnvironment.load(dynamicsFile: file ?? "")
             }
         }
@@ -379,7 +382,14 @@ public struct Scenario: Sendable {
                 path: table.keyPath("file"), reason: name == .mdp ? "is required (the dynamics file of name: mdp)" : "applies to name: mdp only")
         }
         environment.map = try table.string("map") ?? "4x4"
-        environment.slippery = try table.bool("slippery") ?? true
+        if table.has("slippery") && name != .frozenlake && name != .cliffwalking {
+            throw ConfigurationError(path: table.keyPath("slippery"), reason: "applies to frozenlake and cliffwalking only")
+        }
+        environment.slippery = try table.bool("slippery") ?? (name == .frozenlake)
+        if table.has("rainy") && name != .taxi {
+            throw ConfigurationError(path: table.keyPath("rainy"), reason: "applies to taxi only")
+        }
+        environment.rainy = try table.bool("rainy") ?? false
         environment.episodes = try table.int("episodes", min: 1, max: 10_000_000) ?? environment.episodes
         environment.parallel = try table.int("parallel", min: 1, max: 10_000) ?? environment.parallel
         environment.evaluationEpisodes = try table.int("evaluation_episodes", min: 1) ?? environment.evaluationEpisodes

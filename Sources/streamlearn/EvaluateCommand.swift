@@ -35,8 +35,11 @@ struct EvaluateCommand: AsyncParsableCommand {
     @Option(help: "FrozenLake's map: 4x4, 8x8, or rows separated by commas. (default: 4x4)")
     var map: String?
 
-    @Flag(inversion: .prefixedNo, help: "FrozenLake's slippery ice. (default: --slippery)")
+    @Flag(inversion: .prefixedNo, help: "Slippery ice: FrozenLake's (default: --slippery) or CliffWalking's is_slippery (default: --no-slippery).")
     var slippery: Bool?
+
+    @Flag(help: "Taxi's is_rainy (Taxi-v4).")
+    var rainy = false
 
     @Option(parsing: .unconditional, help: "Greedy episodes to play.")
     var episodes: Int = 1_000
@@ -49,9 +52,9 @@ struct EvaluateCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard episodes >= 1 else { throw ValidationError("--episodes must be at least 1, got \(episodes)") }
-        if environment != .frozenlake && (map != nil || slippery != nil) {
-            throw ValidationError("--map and --slippery apply to frozenlake only")
-        }
+        if environment != .frozenlake && map != nil { throw ValidationError("--map applies to frozenlake only") }
+        if environment == .taxi && slippery != nil { throw ValidationError("--slippery applies to frozenlake and cliffwalking") }
+        if environment != .taxi && rainy { throw ValidationError("--rainy applies to taxi only") }
     }
 
     func run() async throws {
@@ -69,8 +72,8 @@ struct EvaluateCommand: AsyncParsableCommand {
             } catch {
                 throw ValidationError("--map: \(error)")
             }
-        case .taxi: table = Environments.taxi()
-        case .cliffwalking: table = Environments.cliffWalking()
+        case .taxi: table = Environments.taxi(rainy: rainy)
+        case .cliffwalking: table = Environments.cliffWalking(slippery: slippery ?? false)
         }
         let (actions, kind) = try Self.load(policy)
         guard actions.count == table.stateCount else {

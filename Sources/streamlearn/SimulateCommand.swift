@@ -428,11 +428,14 @@ struct SimulateCliffWalking: AsyncParsableCommand {
             """
     )
 
+    @Flag(help: "Gymnasium's is_slippery: the intended move or either perpendicular one, 1/3 each.")
+    var slippery = false
+
     @OptionGroup var options: TabularOptions
 
     func run() async throws {
         try options.run(
-            name: "cliffwalking", environment: Environments.cliffWalking(seed: options.seed),
+            name: "cliffwalking", environment: Environments.cliffWalking(slippery: slippery, seed: options.seed),
             defaults: .init(episodes: 2_000, alpha: 0.5, gamma: 1, epsilonEnd: 0.01))
     }
 }
@@ -450,11 +453,14 @@ struct SimulateTaxi: AsyncParsableCommand {
             """
     )
 
+    @Flag(help: "Gymnasium's is_rainy (Taxi-v4): a move goes the intended way with probability 0.8, to either side with 0.1.")
+    var rainy = false
+
     @OptionGroup var options: TabularOptions
 
     func run() async throws {
         try options.run(
-            name: "taxi", environment: Environments.taxi(seed: options.seed),
+            name: "taxi", environment: Environments.taxi(rainy: rainy, seed: options.seed),
             defaults: .init(episodes: 10_000, alpha: 0.2, gamma: 0.99, epsilonEnd: 0.01))
     }
 }

@@ -758,6 +758,13 @@ struct CLITests {
         let outside = try RunFiles.write(#"{"n_states": 2, "n_actions": 1, "P": {"0": {"0": [[1, 7, 0, false]]}, "1": {"0": [[1, 1, 0, true]]}}}"#, to: directory, "outside.json")
         #expect(try CLI.run(["simulate", "mdp", outside]).stderr.contains("P.0.0[0] next_state is 7, outside 0..<2"))
         #expect(try CLI.run(["simulate", "mdp", directory.appendingPathComponent("none.json").path]).status == 66)
+        // Gymnasium's options: three outcomes a move in the rain and on slippery cliffs.
+        for (arguments, state) in [(["taxi", "--rainy"], "0"), (["cliffwalking", "--slippery"], "36")] {
+            let dump = try CLI.run(["simulate"] + arguments + ["--dump-dynamics"])
+            let object = try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any] ?? [:]
+            let outcomes = ((object["P"] as? [String: Any])?[state] as? [String: Any])?["0"] as? [[Any]]
+            #expect(outcomes?.count == 3, "\(arguments): \(outcomes ?? [])")
+        }
     }
 
     @Test("FrozenLake 8x8's defaults solve the seed the former ones failed (greedy success 0.53 with 100,000 episodes at α 0.1)")

@@ -140,14 +140,16 @@ struct PythonExamplesTests {
 }
 
 extension PythonExamplesTests {
-    @Test("Gymnasium's own P tables (FrozenLake 4x4 and 8x8, CliffWalking, Taxi), dumped in Python, load as simulate mdp reads them and equal ours entry for entry")
+    @Test("Gymnasium's own P tables (FrozenLake 4x4 and 8x8, CliffWalking and its is_slippery, Taxi and its is_rainy), dumped in Python, load as simulate mdp reads them and equal ours entry for entry")
     func gymnasiumTablesLoad() throws {
         let script = repositoryRoot.appendingPathComponent("Tests/Fixtures/gymnasium_dynamics.py").path
         let cases: [(String, [String], TabularEnvironment)] = [
             ("FrozenLake-v1", [], try Environments.frozenLake()),
             ("FrozenLake-v1", [#"{"map_name": "8x8"}"#], try Environments.frozenLake(map: Environments.frozenLake8x8)),
             ("CliffWalking-v1", [], Environments.cliffWalking()),
+            ("CliffWalking-v1", [#"{"is_slippery": true}"#], Environments.cliffWalking(slippery: true)),
             ("Taxi-v4", [], Environments.taxi()),
+            ("Taxi-v4", [#"{"is_rainy": true}"#], Environments.taxi(rainy: true)),
         ]
         for (id, arguments, ours) in cases {
             let dumped = try CLI.run([script, id] + arguments, timeout: .seconds(120), program: try PythonExamples.python())

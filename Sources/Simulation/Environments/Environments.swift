@@ -70,7 +70,9 @@ public enum Environments: Sendable {
     /// CliffWalking-v1: a 4×12 grid, start 36 (bottom left), goal 47 (bottom right), the cliff between them.
     /// Actions 0 up, 1 right, 2 down, 3 left. −1 per step; stepping into the cliff costs −100 and returns to the
     /// start without terminating; reaching the goal terminates. No time limit by default.
-    public static func cliffWalking(maxEpisodeSteps: Int? = nil, seed: UInt64 = 0) -> TabularEnvironment {
+    /// `slippery`: Gymnasium 1.x's `is_slippery` — the intended move or either perpendicular one, 1/3 each, in the
+    /// order (a − 1) mod 4, a, (a + 1) mod 4.
+    public static func cliffWalking(slippery: Bool = false, maxEpisodeSteps: Int? = nil, seed: UInt64 = 0) -> TabularEnvironment {
         let rows = 4
         let columns = 12
         let start = 36
@@ -81,14 +83,18 @@ public enum Environments: Sendable {
             initialDistribution: (0..<rows * columns).map { $0 == start ? 1 : 0 },
             goalStates: (0..<rows * columns).map { $0 == goal }
         ) { state, action in
-            let (dRow, dColumn) = [(-1, 0), (0, 1), (1, 0), (0, -1)][action]
-            let row = min(max(state / columns + dRow, 0), rows - 1)
-            let column = min(max(state % columns + dColumn, 0), columns - 1)
-            if isCliff(row, column) {
-                return [Outcome(probability: 1, nextState: start, reward: -100, terminated: false)]
+            let moves = slippery ? [(action + 3) % 4, action, (action + 1) % 4] : [action]
+            let probability = 1 / Double(moves.count)
+            return moves.map { move in
+                let (dRow, dColumn) = [(-1, 0), (0, 1), (1, 0), (0, -1)][move]
+                let row = min(max(state / columns + dRow, 0), rows - 1)
+                let column = min(max(state % columns + dColumn, 0), columns - 1)
+                if isCliff(row, column) {
+                    return Outcome(probability: probability, nextState: start, reward: -100, terminated: false)
+                }
+                let next = row * columns + column
+                return Outcome(probability: probability, nextState: next, reward: -1, terminated: next == goal)
             }
-            let next = row * columns + column
-            return [Outcome(probability: 1, nextState: next, reward: -1, terminated: next == goal)]
         }
         return TabularEnvironment(dynamics: table, maxEpisodeSteps: maxEpisodeSteps, seed: seed)
     }
@@ -98,7 +104,13 @@ public enum Environments: Sendable {
     /// location or 4 in the taxi. Actions 0 south, 1 north, 2 east, 3 west, 4 pickup, 5 drop-off. −1 per step,
     /// +20 for dropping the passenger at the destination (terminates), −10 for an illegal pickup or drop-off.
     /// Starts uniformly over the 300 states with the passenger waiting away from the destination. Time limit 200.
-    public static func taxi(maxEpisodeSteps: Int? = 200, seed: UInt64 = 0) -> TabularEnvironment {
+    ///
+    /// `rainy`: Gymnasium 1.4's `is_rainy` (Taxi-v4): a move goes the intended way with probability 0.8 and to
+    /// either side (left and right of the heading) with 0.1 each, a side blocked by a wall leaving the taxi in
+    /// place; a move the wall or the grid's edge blocks stays put without drifting; pickup and drop-off stay
+    /// deterministic. (`fickle_passenger` changes the destination during an episode, which no transition table
+    /// can express: not offered.)
+    public static func taxi(rainy: Bool = false, maxEpisodeSteps: Int? = 200, seed: UInt64 = 0) -> TabularEnvironment {
         let map = [
             "+---------+", "|R: | : :G|", "| : | : : |", "| : : : : |", "| | : | : |", "|Y| : |B: |", "+---------+",
         ].map { Array($0.utf8) }
@@ -131,6 +143,9 @@ public enum Environments: Sendable {
             var reward = -1.0
             var terminated = false
             let taxi = (row, column)
+            if rainy && action <= 3 {
+                return rainyMove(row: row, column: column, passenger: passenger, destination: destination, action: action)
+            }
             if action == 0 {
                 newRow = min(row + 1, 4)
             } else if action == 1 {
@@ -164,6 +179,41 @@ public enum Environments: Sendable {
             ]
         }
         return TabularEnvironment(dynamics: table, maxEpisodeSteps: maxEpisodeSteps, seed: seed)
+
+        /// A move in the rain, as Gymnasium's `_build_rainy_transitions`: (intended, left, right) with
+        /// (0.8, 0.1, 0.1), the lateral ones blocked by walls (staying put), all of them only when the intended
+        /// move is possible.
+        func rainyMove(row: Int, column: Int, passenger: Int, destination: Int, action: Int) -> [Outcome] {
+            let open = UInt8(ascii: ":")
+            // (forward, left, right) for south, north, east, west.
+            let moves = [
+                [(1, 0), (0, 1), (0, -1)], [(-1, 0), (0, -1), (0, 1)], [(0, 1), (-1, 0), (1, 0)], [(0, -1), (1, 0), (-1, 0)],
+            ][action]
+            func lateral(_ move: (Int, Int)) -> (Int, Int) {
+                let newRow = max(0, min(row + move.0, 4))
+                let newColumn = max(0, min(column + move.1, 4))
+                if move.1 == 1 && map[1 + newRow][2 * newColumn] != open { return (row, column) }
+                if move.1 == -1 && map[1 + newRow][2 * newColumn + 2] != open { return (row, column) }
+                return (newRow, newColumn)
+            }
+            let possible =
+                (action == 0 && row < 4) || (action == 1 && row > 0)
+                || (action == 2 && map[1 + row][2 * column + 2] == open) || (action == 3 && map[1 + row][2 * column] == open)
+            var intended = (row, column)
+            var left = (row, column)
+            var right = (row, column)
+            if possible {
+                intended = (max(0, min(row + moves[0].0, 4)), max(0, min(column + moves[0].1, 4)))
+                left = lateral(moves[1])
+                right = lateral(moves[2])
+            }
+            let side = (1.0 - 0.8) / 2.0
+            return [
+                Outcome(probability: 0.8, nextState: encode(intended.0, intended.1, passenger, destination), reward: -1, terminated: false),
+                Outcome(probability: side, nextState: encode(left.0, left.1, passenger, destination), reward: -1, terminated: false),
+                Outcome(probability: side, nextState: encode(right.0, right.1, passenger, destination), reward: -1, terminated: false),
+            ]
+        }
     }
 }
 
