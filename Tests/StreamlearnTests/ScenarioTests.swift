@@ -164,6 +164,17 @@ struct ScenarioTests {
         #expect(again.status == 0, "a second run uses topics of its own: \(again.stdout)\n\(again.stderr)")
     }
 
+    /// Each scenario text, written to `x.yaml`, is refused with exit 78 and the message.
+    static func expectRefused(_ cases: [(String, String)], in directory: URL) throws {
+        for (text, message) in cases {
+            let file = directory.appendingPathComponent("x.yaml").path
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            let result = try CLI.run(["scenario", "run", file])
+            #expect(result.status == 78, "\(text)")
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+        }
+    }
+
     @Test("A bad scenario file stops with exit 78 and the key's path")
     func badFile() throws {
         let directory = try RunFiles.directory("scenario")
@@ -179,13 +190,7 @@ struct ScenarioTests {
             ("name: x\nstream: {events: 1000, drift: [{at: 500, kind: sideways}]}\n",
              "x.yaml: stream.drift[0].kind: must be one of 'covariate', 'concept', 'both', got 'sideways'"),
         ]
-        for (text, message) in cases {
-            let file = directory.appendingPathComponent("x.yaml").path
-            try text.write(toFile: file, atomically: true, encoding: .utf8)
-            let result = try CLI.run(["scenario", "run", file])
-            #expect(result.status == 78, "\(text)")
-            #expect(result.stderr.contains(message), "\(result.stderr)")
-        }
+        try Self.expectRefused(cases, in: directory)
     }
 
     @Test("scenario run --curves: every run's regret over pulls and arm shares, the same as its --json figures")
@@ -271,13 +276,7 @@ struct ScenarioTests {
             ("name: x\nenvironment: {name: frozenlake, map: 'SFF,FHF,FFF'}\njob: {model: {states: 9, actions: 4}}\n",
              "x.yaml: environment.map: invalid map: the map needs a goal cell G"),
         ]
-        for (text, message) in cases {
-            let file = directory.appendingPathComponent("x.yaml").path
-            try text.write(toFile: file, atomically: true, encoding: .utf8)
-            let result = try CLI.run(["scenario", "run", file])
-            #expect(result.status == 78, "\(text)")
-            #expect(result.stderr.contains(message), "\(result.stderr)")
-        }
+        try Self.expectRefused(cases, in: directory)
         let missing = try CLI.run(["scenario", "run", directory.appendingPathComponent("missing.yaml").path])
         #expect(missing.status == 66 && missing.stderr.contains("missing.yaml: cannot read it"), "\(missing.status) \(missing.stderr)")
         let missingJob = try CLI.run(["run", directory.appendingPathComponent("missing.yaml").path])

@@ -98,19 +98,17 @@ public enum StepSizeSchedule: Sendable, Hashable, Codable {
     /// `1 / n` at a pair's n-th update: each Q-value is the running mean of its targets.
     case inverseVisits
 
-    /// α after `episode` finished episodes, for a pair's `update`-th update (1 for the first).
+    /// α after `episode` finished episodes, for a pair's `update`-th update (1 for the first). The schedules over
+    /// episodes are ε's (``ExplorationSchedule``), applied to α.
     public func stepSize(afterEpisodes episode: Int, update: Int) -> Double {
+        let overEpisodes: ExplorationSchedule
         switch self {
-        case .constant(let alpha):
-            return alpha
-        case .linear(let start, let end, let episodes):
-            guard episodes > 0, episode < episodes else { return end }
-            return start + (end - start) * Double(episode) / Double(episodes)
-        case .exponential(let start, let end, let rate):
-            return max(end, start * pow(rate, Double(episode)))
-        case .inverseVisits:
-            return 1 / Double(max(update, 1))
+        case .constant(let alpha): return alpha
+        case .linear(let start, let end, let episodes): overEpisodes = .linear(start: start, end: end, episodes: episodes)
+        case .exponential(let start, let end, let rate): overEpisodes = .exponential(start: start, end: end, rate: rate)
+        case .inverseVisits: return 1 / Double(max(update, 1))
         }
+        return overEpisodes.epsilon(afterEpisodes: episode)
     }
 
     func validate() throws(LearningError) {
