@@ -2,7 +2,7 @@ public import OnlineLearning
 import StreamCore
 
 /// A bandit policy played on a testbed for a number of pulls, seed after seed: the pseudo-regret (the best arm's
-/// mean minus the chosen arm's, summed over pulls) at given checkpoints, averaged over seeds. What
+/// mean minus the chosen arm's, summed over pulls) at given checkpoints, for each seed. What
 /// `streamlearn simulate bandit` runs.
 public struct BanditExperiment: Sendable {
     public enum Testbed: String, Sendable, CaseIterable {
@@ -93,19 +93,6 @@ public struct BanditExperiment: Sendable {
             let starts = [0] + shifts.sorted()
             return zip(starts, bandit.regimes).map { ($0, $1) }
         }
-    }
-
-    /// Mean pseudo-regret at each checkpoint over `seedCount` seeds from `seed`; `afterSeed` is called after each.
-    public func meanRegret(
-        seed: UInt64, seedCount: Int, checkpoints: [Int], afterSeed: () -> Void = {}
-    ) throws(LearningError) -> [Double] {
-        var totals = Array(repeating: 0.0, count: checkpoints.count)
-        for seed in seed..<(seed + UInt64(seedCount)) {
-            let regret = try regret(seed: seed, checkpoints: checkpoints)
-            for index in totals.indices { totals[index] += regret[index] }
-            afterSeed()
-        }
-        return totals.map { $0 / Double(seedCount) }
     }
 
     /// The arm means in force and the rewards, for one seed.

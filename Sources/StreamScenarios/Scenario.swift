@@ -76,13 +76,7 @@ public struct Scenario: Sendable {
         public func make() throws(SimulationError) -> TabularEnvironment {
             switch name {
             case .frozenlake:
-                let rows =
-                    switch map {
-                    case "4x4": Environments.frozenLake4x4
-                    case "8x8": Environments.frozenLake8x8
-                    default: map.split(separator: ",").map(String.init)
-                    }
-                return try Environments.frozenLake(map: rows, slippery: slippery)
+                return try Environments.frozenLake(map: Environments.frozenLakeMap(map), slippery: slippery)
             case .taxi: return Environments.taxi(rainy: rainy)
             case .cliffwalking: return Environments.cliffWalking(slippery: slippery)
             case .mdp: return try TabularEnvironment.load(dynamicsFile: file ?? "")

@@ -61,14 +61,8 @@ struct EvaluateCommand: AsyncParsableCommand {
         var table: TabularEnvironment
         switch environment {
         case .frozenlake:
-            let rows =
-                switch map ?? "4x4" {
-                case "4x4": Environments.frozenLake4x4
-                case "8x8": Environments.frozenLake8x8
-                case let custom: custom.split(separator: ",").map(String.init)
-                }
             do {
-                table = try Environments.frozenLake(map: rows, slippery: slippery ?? true)
+                table = try Environments.frozenLake(map: Environments.frozenLakeMap(map ?? "4x4"), slippery: slippery ?? true)
             } catch {
                 throw ValidationError("--map: \(error)")
             }

@@ -344,12 +344,7 @@ struct SimulateFrozenLake: AsyncParsableCommand {
     @OptionGroup var options: TabularOptions
 
     func run() async throws {
-        let rows =
-            switch map {
-            case "4x4": Environments.frozenLake4x4
-            case "8x8": Environments.frozenLake8x8
-            default: map.split(separator: ",").map(String.init)
-            }
+        let rows = Environments.frozenLakeMap(map)
         let environment: TabularEnvironment
         do {
             environment = try Environments.frozenLake(map: rows, slippery: slippery, seed: options.seed)
@@ -619,12 +614,13 @@ struct SimulateBandit: AsyncParsableCommand {
         let seeds = Array(seed..<(seed + UInt64(seedCount)))
         let at = checkpoints.map { marks.firstIndex(of: $0)! }
         let summaries = at.map { index in SeedSummary(perSeed.map { $0[index] }) }
+        let regimes = seeds.map { experiment.armMeans(seed: $0) }
         if curves != nil {
             try CurvesOption.write(curves, CurveExport(source: "simulate bandit", runs: seeds.indices.map { index in
                 var series = [CurveExport.Series("regret", zip(marks, perSeed[index]).map { (Double($0), $1) })]
-                for (arm, _) in (experiment.armMeans(seed: seeds[index])?.first?.means ?? []).enumerated() {
-                    series.append(.init(
-                        "arm_mean[\(arm)]", (experiment.armMeans(seed: seeds[index]) ?? []).map { (Double($0.from), $0.means[arm]) }))
+                let played = regimes[index] ?? []
+                for arm in (played.first?.means ?? []).indices {
+                    series.append(.init("arm_mean[\(arm)]", played.map { (Double($0.from), $0.means[arm]) }))
                 }
                 return CurveExport.Run(agent: policy.rawValue, seed: seeds[index], series: series)
             }))
@@ -641,8 +637,8 @@ struct SimulateBandit: AsyncParsableCommand {
                     "seed": Int(seeds[index]),
                     "regret": Dictionary(uniqueKeysWithValues: checkpoints.indices.map { (String(checkpoints[$0]), perSeed[index][at[$0]]) }),
                 ]
-                if let regimes = experiment.armMeans(seed: seeds[index]) {
-                    run["arm_means"] = regimes.map { ["from_pull": $0.from, "means": $0.means] as [String: Any] }
+                if let played = regimes[index] {
+                    run["arm_means"] = played.map { ["from_pull": $0.from, "means": $0.means] as [String: Any] }
                 }
                 return run
             }

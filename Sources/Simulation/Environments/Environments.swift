@@ -8,6 +8,16 @@ public enum Environments: Sendable {
         "SFFFFFFF", "FFFFFFFF", "FFFHFFFF", "FFFFFHFF", "FFFHFFFF", "FHHFFFHF", "FHFFHFHF", "FFFHFFFG",
     ]
 
+    /// A FrozenLake map by name as the command line and scenarios give it: `4x4`, `8x8`, or rows separated by
+    /// commas (`SFFF,FHFH,FFFH,HFFG`).
+    public static func frozenLakeMap(_ name: String) -> [String] {
+        switch name {
+        case "4x4": frozenLake4x4
+        case "8x8": frozenLake8x8
+        default: name.split(separator: ",").map(String.init)
+        }
+    }
+
     /// FrozenLake-v1. State = row · columns + column; actions 0 left, 1 down, 2 right, 3 up. Slippery: the
     /// intended direction and the two perpendicular ones, 1/3 each (three outcomes even when they coincide, as
     /// Gymnasium lists them). Reward 1 on reaching G; G and H terminate (and are absorbing in `P`). Starts
