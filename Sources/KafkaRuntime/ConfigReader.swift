@@ -221,6 +221,22 @@ package final class ConfigTable {
         return tables
     }
 
+    /// A list of finite numbers.
+    package func doubles(_ key: String) throws(ConfigurationError) -> [Double]? {
+        guard let node = node(key) else { return nil }
+        guard case .sequence(let sequence) = node else {
+            throw ConfigurationError(path: keyPath(key), reason: "must be a list, got \(Self.describe(node))")
+        }
+        var values: [Double] = []
+        for (index, item) in sequence.enumerated() {
+            guard let text = item.scalar?.string, let value = Double(text.replacingOccurrences(of: "_", with: "")), value.isFinite else {
+                throw ConfigurationError(path: "\(keyPath(key))[\(index)]", reason: "must be a finite number")
+            }
+            values.append(value)
+        }
+        return values
+    }
+
     /// A list of whole numbers.
     package func ints(_ key: String, min: Int? = nil) throws(ConfigurationError) -> [Int]? {
         guard let node = node(key) else { return nil }

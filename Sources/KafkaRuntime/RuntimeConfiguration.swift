@@ -459,13 +459,26 @@ public struct RuntimeConfiguration: Sendable {
 
     private static func readReinforcement(_ root: ConfigTable) throws(ConfigurationError) -> JobConfiguration.Reinforcement {
         let model = try root.table("model")
-        guard let states = try model.int("states", min: 1, max: 10_000_000) else {
-            throw ConfigurationError(path: "model.states", reason: "is required (the number of states)")
+        let observations = try readObservations(model)
+        let states: Int
+        if observations != nil {
+            if model.has("states") {
+                throw ConfigurationError(
+                    path: "model.states", reason: "does not apply with model.observations (continuous observations have no states)")
+            }
+            states = 0
+        } else {
+            guard let count = try model.int("states", min: 1, max: 10_000_000) else {
+                throw ConfigurationError(
+                    path: "model.states", reason: "is required (the number of states; or model.observations for continuous ones)")
+            }
+            states = count
         }
         guard let actions = try model.int("actions", min: 1, max: 10_000) else {
             throw ConfigurationError(path: "model.actions", reason: "is required (the number of actions)")
         }
         var agent = JobConfiguration.Reinforcement(states: states, actions: actions)
+        agent.observations = observations
         agent.algorithm = try model.choice("algorithm", TabularAgent.Algorithm.self) ?? .qLearning
         if let schedule = try schedule(model, "learning_rate", low: 0, lowInclusive: false) {
             agent.stepSizes = switch schedule {
@@ -487,6 +500,51 @@ public struct RuntimeConfiguration: Sendable {
         agent.seed = UInt64(try model.int("seed", min: 0) ?? 1)
         try model.finish()
         return agent
+    }
+
+    /// The observation boxes of Simulation's MountainCar and CartPole (a test holds them equal).
+    package static let namedObservations: [String: (low: [Double], high: [Double])] = [
+        "mountaincar": ([-1.2, -0.07], [0.6, 0.07]),
+        "cartpole": ([-4.8, -3, -0.42, -3.5], [4.8, 3, 0.42, 3.5]),
+    ]
+
+    /// `model.observations`: a continuous environment's name (`mountaincar`, `cartpole`: its observation box) or
+    /// `{low: [...], high: [...]}`, tile-coded with `model.tilings` and `model.tiles` (8 and 8); `nil` when absent.
+    private static func readObservations(_ model: ConfigTable) throws(ConfigurationError) -> TileCoder? {
+        guard let node = model.rawNode("observations") else {
+            for key in ["tilings", "tiles"] where model.has(key) {
+                throw ConfigurationError(path: model.keyPath(key), reason: "applies with model.observations (continuous observations) only")
+            }
+            return nil
+        }
+        let low: [Double]
+        let high: [Double]
+        if case .mapping = node {
+            let box = try model.table("observations")
+            guard let lows = try box.doubles("low"), let highs = try box.doubles("high") else {
+                throw ConfigurationError(path: box.keyPath(box.has("low") ? "high" : "low"), reason: "is required (a list of numbers, one per observation value)")
+            }
+            try box.finish()
+            (low, high) = (lows, highs)
+        } else {
+            switch try model.string("observations") {
+            case let name? where namedObservations[name] != nil: (low, high) = namedObservations[name]!
+            case let other:
+                throw ConfigurationError(
+                    path: model.keyPath("observations"),
+                    reason: "must be mountaincar, cartpole or {low: [...], high: [...]}, got '\(other ?? "")'")
+            }
+        }
+        let tilings = try model.int("tilings", min: 1, max: 1_024) ?? 8
+        let tiles = try model.int("tiles", min: 1, max: 10_000) ?? 8
+        do throws(LearningError) {
+            return try TileCoder(low: low, high: high, tilings: tilings, tiles: tiles)
+        } catch {
+            guard case .invalidConfiguration(let key, let reason) = error else {
+                throw ConfigurationError(path: model.keyPath("observations"), reason: "\(error)")
+            }
+            throw ConfigurationError(path: model.keyPath(key == "tilings" || key == "tiles" ? key : "observations.\(key)"), reason: reason)
+        }
     }
 
     /// `model.epsilon` or `model.learning_rate` given as a schedule (a mapping), or `nil` for a number:

@@ -193,11 +193,14 @@ public final class BanditJob: StreamJob {
     public var modelVersion: Int { state.rewarded }
 }
 
-/// The reinforcement job's whole state.
+/// The reinforcement job's whole state: a tabular agent or, with continuous observations, a linear one.
 public struct ReinforcementJobState: Snapshotable, Equatable {
     public static let snapshotKind = "reinforcement-job"
     public static let snapshotVersion = 1
-    public var agent: TabularAgent
+    /// The tabular agent (`nil` with continuous observations).
+    public var agent: TabularAgent?
+    /// The tile-coded agent of continuous observations (`nil` for a tabular job).
+    public var linearAgent: TileCodedAgent?
     public var actions = 0
     public var updates = 0
     public var episodes = 0
@@ -207,7 +210,8 @@ public struct ReinforcementJobState: Snapshotable, Equatable {
 /// (`{"episode":"e1","state":3,"action":1,"model_version":42}`: ε-greedy while learning, greedy with
 /// `model.evaluation`), and transitions (`{"state":3,"action":1,"reward":0,"next_state":7,"terminated":false,
 /// "truncated":false}`, `next_action` for SARSA) → TD updates. The greedy policy is published to the policy topic
-/// at each snapshot.
+/// at each snapshot. With `model.observations`, states are observation vectors: `"observation": [x, v]` in a
+/// request (the answer has no `state`) and `"observation"`, `"next_observation"` in a transition.
 public final class ReinforcementJob: StreamJob {
     @exclusivity(unchecked) public private(set) var state: ReinforcementJobState
     private let configuration: JobConfiguration.Reinforcement
@@ -221,6 +225,16 @@ public final class ReinforcementJob: StreamJob {
         let settings = configuration
         if let payload {
             state = try Snapshot.decode(ReinforcementJobState.self, from: payload)
+            guard (state.agent == nil) == (settings.observations != nil), (state.agent == nil) != (state.linearAgent == nil) else {
+                throw LearningError.invalidSnapshot(
+                    "it holds a \(state.agent == nil ? "linear" : "tabular") agent, the job \(settings.observations == nil ? "a tabular" : "a linear") one")
+            }
+        } else if let coder = settings.observations {
+            state = ReinforcementJobState(linearAgent: try TileCodedAgent(
+                algorithm: settings.algorithm, coder: coder, actions: settings.actions,
+                learningRate: settings.learningRate, discount: settings.discount,
+                exploration: settings.exploration ?? .constant(settings.epsilon), stepSizes: settings.stepSizes,
+                seed: settings.seed))
         } else {
             state = ReinforcementJobState(agent: try TabularAgent(
                 algorithm: settings.algorithm, states: settings.states, actions: settings.actions,
@@ -240,7 +254,11 @@ public final class ReinforcementJob: StreamJob {
             guard let value = jsonNumber(object[key]) else { return nil }
             return value == value.rounded() && abs(value) < 1e15 ? Int(value) : nil
         }
-        let agent = state.agent
+        func flag(_ key: String) -> Bool? {
+            guard let number = object[key] as? NSNumber else { return object[key] == nil ? false : nil }
+            return String(cString: number.objCType) == "c" ? number.boolValue : nil
+        }
+        guard let agent = state.agent else { return try processContinuous(object, message.role, output, integer, flag) }
         let isRequest = context.sharesFeedbackTopic ? object["next_state"] == nil : message.role == .requests
         if isRequest {
             guard let s = integer("state") else {
@@ -249,7 +267,7 @@ public final class ReinforcementJob: StreamJob {
             guard (0..<agent.stateCount).contains(s) else {
                 return DeadLetterReason(kind: "unknown-state", stage: .process, message: "state \(s) is not within 0..<\(agent.stateCount)")
             }
-            let action = configuration.evaluation ? agent.greedyAction(s) : state.agent.predict(s)
+            let action = configuration.evaluation ? agent.greedyAction(s) : state.agent!.predict(s)
             state.actions += 1
             writer.reset()
             writer.raw("{")
@@ -279,10 +297,6 @@ public final class ReinforcementJob: StreamJob {
         guard let reward = jsonNumber(object["reward"]) else {
             return DeadLetterReason(kind: "wrong-type", stage: .process, message: "'reward' must be a number")
         }
-        func flag(_ key: String) -> Bool? {
-            guard let number = object[key] as? NSNumber else { return object[key] == nil ? false : nil }
-            return String(cString: number.objCType) == "c" ? number.boolValue : nil
-        }
         guard let terminated = flag("terminated"), let truncated = flag("truncated") else {
             return DeadLetterReason(kind: "wrong-type", stage: .process, message: "'terminated' and 'truncated' must be true or false")
         }
@@ -290,7 +304,85 @@ public final class ReinforcementJob: StreamJob {
             state: s, action: a, reward: reward, nextState: next, terminated: terminated,
             truncated: truncated, nextAction: integer("next_action"))
         do {
-            try state.agent.learn(transition)
+            try state.agent!.learn(transition)
+        } catch {
+            return DeadLetterReason(kind: "refused-values", stage: .process, message: "\(error)")
+        }
+        state.updates += 1
+        if terminated || truncated { state.episodes += 1 }
+        return nil
+    }
+
+    /// A request or transition of a job over continuous observations.
+    private func processContinuous(
+        _ object: [String: Any], _ role: JobMessage.Role, _ output: any JobOutput, _ integer: (String) -> Int?,
+        _ flag: (String) -> Bool?
+    ) throws -> DeadLetterReason? {
+        let dimensions = state.linearAgent!.coder.dimensions
+        func observation(_ key: String) -> Result<[Double], DeadLetterReason> {
+            guard let values = object[key] as? [Any] else {
+                return .failure(DeadLetterReason(kind: "wrong-type", stage: .process, message: "'\(key)' must be a list of \(dimensions) numbers"))
+            }
+            guard values.count == dimensions else {
+                return .failure(DeadLetterReason(
+                    kind: "wrong-size", stage: .process, message: "'\(key)' has \(values.count) values, the model \(dimensions)"))
+            }
+            var numbers: [Double] = []
+            numbers.reserveCapacity(dimensions)
+            for (index, value) in values.enumerated() {
+                guard let number = jsonNumber(value), abs(number) <= LearnableValue.maxMagnitude else {
+                    return .failure(DeadLetterReason(
+                        kind: "wrong-type", stage: .process, message: "'\(key)'[\(index)] must be a finite number"))
+                }
+                numbers.append(number)
+            }
+            return .success(numbers)
+        }
+        let isRequest = context.sharesFeedbackTopic ? object["next_observation"] == nil : role == .requests
+        if isRequest {
+            let values: [Double]
+            switch observation("observation") {
+            case .success(let parsed): values = parsed
+            case .failure(let reason): return reason
+            }
+            let action = configuration.evaluation ? state.linearAgent!.greedyAction(values) : state.linearAgent!.predict(values)
+            state.actions += 1
+            writer.reset()
+            writer.raw("{")
+            if let episode = object["episode"] {
+                writer.raw("\"episode\":")
+                writer.string("\(episode)")
+                writer.raw(",")
+            }
+            writer.raw("\"action\":")
+            writer.int(action)
+            writer.raw(",\"model_version\":")
+            writer.int(state.updates)
+            writer.raw("}")
+            var keyText = object["episode"].map { "\($0)" } ?? ""
+            try keyText.withUTF8 { keyBytes in
+                try writer.bytes.withUnsafeBytes { try output.answer(key: UnsafeRawBufferPointer(keyBytes), value: $0) }
+            }
+            return nil
+        }
+        let (current, next): ([Double], [Double])
+        switch (observation("observation"), observation("next_observation")) {
+        case (.success(let a), .success(let b)): (current, next) = (a, b)
+        case (.failure(let reason), _), (_, .failure(let reason)): return reason
+        }
+        guard let action = integer("action") else {
+            return DeadLetterReason(kind: "wrong-type", stage: .process, message: "a transition needs a whole number 'action'")
+        }
+        guard let reward = jsonNumber(object["reward"]) else {
+            return DeadLetterReason(kind: "wrong-type", stage: .process, message: "'reward' must be a number")
+        }
+        guard let terminated = flag("terminated"), let truncated = flag("truncated") else {
+            return DeadLetterReason(kind: "wrong-type", stage: .process, message: "'terminated' and 'truncated' must be true or false")
+        }
+        do {
+            try state.linearAgent!.learn(ContinuousTransition(
+                observation: current, action: action, reward: reward, nextObservation: next, terminated: terminated,
+                truncated: truncated, nextAction: integer("next_action")))
         } catch {
             return DeadLetterReason(kind: "refused-values", stage: .process, message: "\(error)")
         }
@@ -302,18 +394,19 @@ public final class ReinforcementJob: StreamJob {
     public func captureState() -> JobState { JobState(state) }
     public func takeSnapshotRequest() -> SnapshotStore.Reason? { nil }
 
-    /// Publishes the greedy action of every state (up to 100,000 states).
+    /// Publishes the greedy action of every state (up to 100,000 states; a linear agent's policy is in its
+    /// snapshots only).
     public func snapshotWritten(_ output: any JobOutput) throws {
-        guard let topic = context.policyTopic, state.agent.stateCount <= 100_000 else { return }
-        var writer = JSONWriter(capacity: state.agent.stateCount * 3 + 64)
+        guard let topic = context.policyTopic, let agent = state.agent, agent.stateCount <= 100_000 else { return }
+        var writer = JSONWriter(capacity: agent.stateCount * 3 + 64)
         writer.raw("{\"model\":")
         writer.string(context.name)
         writer.raw(",\"model_version\":")
         writer.int(state.updates)
         writer.raw(",\"greedy_actions\":[")
-        for s in 0..<state.agent.stateCount {
+        for s in 0..<agent.stateCount {
             if s > 0 { writer.raw(",") }
-            writer.int(state.agent.greedyAction(s))
+            writer.int(agent.greedyAction(s))
         }
         writer.raw("]}")
         try output.publish(topic: topic, key: context.name, value: writer.bytes)

@@ -47,10 +47,13 @@ public enum JobConfiguration: Sendable {
         }
     }
 
-    /// The reinforcement job: a tabular agent.
+    /// The reinforcement job: a tabular agent, or a linear one over tile-coded observations.
     public struct Reinforcement: Sendable, Hashable {
         public var algorithm: TabularAgent.Algorithm = .qLearning
+        /// The states of a tabular agent (0 with ``observations``).
         public var states: Int
+        /// Continuous observations (`model.observations`): the tile coder of a linear agent; `nil`: tabular.
+        public var observations: TileCoder?
         public var actions: Int
         public var learningRate = 0.1
         public var discount = 0.99
@@ -110,7 +113,9 @@ public enum JobConfiguration: Sendable {
                 "model.learning_rate": agent.stepSizes.map { "\($0)" } ?? "\(agent.learningRate)",
                 "model.discount": "\(agent.discount)", "model.epsilon": agent.exploration.map { "\($0)" } ?? "\(agent.epsilon)",
                 "model.seed": "\(agent.seed)",
-            ]
+            ].merging(agent.observations.map {
+                ["model.observations": "\($0.low) \($0.high)", "model.tilings": "\($0.tilings)", "model.tiles": "\($0.tiles)"]
+            } ?? [:]) { first, _ in first }
         }
     }
 

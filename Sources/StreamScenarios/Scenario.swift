@@ -56,6 +56,8 @@ public struct Scenario: Sendable {
             case frozenlake, taxi, cliffwalking
             /// Your own, from a dynamics file (`file`).
             case mdp
+            /// Continuous observations (the job needs `model.observations`).
+            case mountaincar, cartpole
         }
         public var name: Name
         /// The dynamics file of `mdp` (Gymnasium's P-table shape, ``TransitionTable/init(gymnasiumJSON:)``).
@@ -72,14 +74,16 @@ public struct Scenario: Sendable {
         /// Greedy episodes played with the policy the job published at the end.
         public var evaluationEpisodes = 1_000
 
-        /// A fresh environment (its dynamics; resets are seeded by the runner).
-        public func make() throws(SimulationError) -> TabularEnvironment {
+        /// A fresh environment (resets are seeded by the runner).
+        func make() throws(SimulationError) -> DrivenEnvironment {
             switch name {
             case .frozenlake:
-                return try Environments.frozenLake(map: Environments.frozenLakeMap(map), slippery: slippery)
-            case .taxi: return Environments.taxi(rainy: rainy)
-            case .cliffwalking: return Environments.cliffWalking(slippery: slippery)
-            case .mdp: return try TabularEnvironment.load(dynamicsFile: file ?? "")
+                return .tabular(try Environments.frozenLake(map: Environments.frozenLakeMap(map), slippery: slippery))
+            case .taxi: return .tabular(Environments.taxi(rainy: rainy))
+            case .cliffwalking: return .tabular(Environments.cliffWalking(slippery: slippery))
+            case .mdp: return .tabular(try TabularEnvironment.load(dynamicsFile: file ?? ""))
+            case .mountaincar: return .continuous(MountainCar())
+            case .cartpole: return .continuous(CartPole())
             }
         }
     }
@@ -223,9 +227,9 @@ public struct Scenario: Sendable {
             let model = path == "agents" ? "agents[\(index)].job.model" : "job.model"
             switch (source, agent.configuration.job) {
             case (.environment(let settings), .reinforcement(let job)):
-                let environment: TabularEnvironment
+                let driven: DrivenEnvironment
                 do {
-                    environment = try settings.make()
+                    driven = try settings.make()
                 } catch {
                     throw ConfigurationError(path: "environment", reason: "\(error)")
                 }
@@ -235,15 +239,35 @@ public struct Scenario: Sendable {
                     case .mdp: "mdp \(settings.file ?? "")"
                     default: settings.name.rawValue
                     }
-                if job.states != environment.stateCount {
-                    throw ConfigurationError(
-                        path: "\(model).states",
-                        reason: "is \(job.states), the environment (\(name)) has \(environment.stateCount) states")
+                let actions: Int
+                switch driven {
+                case .tabular(let environment):
+                    if job.observations != nil {
+                        throw ConfigurationError(
+                            path: "\(model).observations", reason: "the environment (\(name)) has states, not continuous observations")
+                    }
+                    if job.states != environment.stateCount {
+                        throw ConfigurationError(
+                            path: "\(model).states",
+                            reason: "is \(job.states), the environment (\(name)) has \(environment.stateCount) states")
+                    }
+                    actions = environment.actionCount
+                case .continuous(let environment):
+                    guard let coder = job.observations else {
+                        throw ConfigurationError(
+                            path: "\(model).observations",
+                            reason: "is required: the environment (\(name)) has continuous observations (observations: \(name))")
+                    }
+                    if coder.dimensions != environment.observationSize {
+                        throw ConfigurationError(
+                            path: "\(model).observations",
+                            reason: "has \(coder.dimensions) values, the environment (\(name)) observes \(environment.observationSize)")
+                    }
+                    actions = environment.actionCount
                 }
-                if job.actions != environment.actionCount {
+                if job.actions != actions {
                     throw ConfigurationError(
-                        path: "\(model).actions",
-                        reason: "is \(job.actions), the environment (\(name)) has \(environment.actionCount) actions")
+                        path: "\(model).actions", reason: "is \(job.actions), the environment (\(name)) has \(actions) actions")
                 }
             case (.bandit(let bandit), .bandit(let job)):
                 if job.policy.arms != bandit.arms {
@@ -367,7 +391,7 @@ public struct Scenario: Sendable {
 
     private static func readEnvironment(_ table: ConfigTable) throws(ConfigurationError) -> Environment {
         guard let name = try table.choice("name", Environment.Name.self) else {
-            throw ConfigurationError(path: table.keyPath("name"), reason: "is required (frozenlake, taxi, cliffwalking or mdp)")
+            throw ConfigurationError(path: table.keyPath("name"), reason: "is required (frozenlake, taxi, cliffwalking, mdp, mountaincar or cartpole)")
         }
         var environment = Environment(name: name)
         environment.file = try table.string("file")

@@ -316,13 +316,14 @@ struct Unit {
         defer { answers.close() }
         let requests = configuration.topics.events
 
-        /// One environment of the batch: where it is, and the step waiting for the next action (SARSA's).
+        let key = template.observationKey
+        /// One environment of the batch: where it is (as JSON), and the step waiting for the next action (SARSA's).
         struct Slot {
-            var environment: TabularEnvironment
-            var state: Int
+            var environment: DrivenEnvironment
+            var state: String
             var episode: Int
             var total = 0.0
-            var pending: (state: Int, action: Int, reward: Double, next: Int, terminated: Bool, truncated: Bool)?
+            var pending: (state: String, action: Int, reward: Double, next: String, terminated: Bool, truncated: Bool)?
         }
         var started = 0
         var slots: [Slot] = []
@@ -341,7 +342,7 @@ struct Unit {
             for index in slots.indices where active[index] {
                 try producer.send(
                     topic: requests, key: "e\(slots[index].episode)",
-                    value: "{\"episode\":\"e\(slots[index].episode)\",\"state\":\(slots[index].state)}")
+                    value: "{\"episode\":\"e\(slots[index].episode)\",\"\(key)\":\(slots[index].state)}")
                 asked.append(index)
                 produced += 1
             }
@@ -356,7 +357,7 @@ struct Unit {
                 if let step = slots[index].pending {
                     try producer.send(
                         topic: requests, key: "e\(slots[index].episode)",
-                        value: "{\"state\":\(step.state),\"action\":\(step.action),\"reward\":\(step.reward),\"next_state\":\(step.next),\"terminated\":\(step.terminated),\"truncated\":\(step.truncated),\"next_action\":\(action)}")
+                        value: "{\"\(key)\":\(step.state),\"action\":\(step.action),\"reward\":\(step.reward),\"next_\(key)\":\(step.next),\"terminated\":\(step.terminated),\"truncated\":\(step.truncated),\"next_action\":\(action)}")
                     produced += 1
                     slots[index].pending = nil
                     if step.terminated || step.truncated {
@@ -366,7 +367,7 @@ struct Unit {
                             active[index] = false
                             continue
                         }
-                        slots[index].state = slots[index].environment.reset()
+                        slots[index].state = slots[index].environment.reset(seed: nil)
                         slots[index].episode = started
                         slots[index].total = 0
                         started += 1
@@ -387,24 +388,36 @@ struct Unit {
         return run
     }
 
-    /// Plays the greedy policy the job published at its last snapshot.
+    /// Plays the greedy policy the job published at its last snapshot (a tabular job), or the agent of its last
+    /// snapshot (a linear one, whose policy is its weights).
     private func evaluatePolicy(
         _ settings: Scenario.Environment, configuration: RuntimeConfiguration, into run: inout ScenarioResult.Run
     ) throws {
-        guard let topic = configuration.topics.policy else { return }
-        var policy: [Int]?
-        try TopicReader.read(brokers: brokers, topic: topic) { value in
-            if let object = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any],
-                let actions = object["greedy_actions"] as? [Int]
-            {
-                policy = actions
+        switch try settings.make() {
+        case .tabular(var environment):
+            guard let topic = configuration.topics.policy else { return }
+            var policy: [Int]?
+            try TopicReader.read(brokers: brokers, topic: topic) { value in
+                if let object = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any],
+                    let actions = object["greedy_actions"] as? [Int]
+                {
+                    policy = actions
+                }
             }
+            guard let policy else { throw RuntimeError(.kafka, "the job published no policy on '\(topic)'") }
+            run.greedy = try Training.evaluate(
+                policy: { policy.indices.contains($0) ? policy[$0] : 0 }, in: &environment,
+                episodes: settings.evaluationEpisodes, seed: seed &+ 1_000_003)
+        case .continuous(var environment):
+            let store = try SnapshotStore(directory: configuration.snapshots.directory)
+            guard let entry = store.newestGood().entry,
+                let agent = try Snapshot.decode(ReinforcementJobState.self, from: entry.payload).linearAgent
+            else {
+                throw RuntimeError(.kafka, "the job wrote no snapshot of its agent in '\(configuration.snapshots.directory)'")
+            }
+            run.greedy = try Training.evaluate(
+                agent, in: &environment, episodes: settings.evaluationEpisodes, seed: seed &+ 1_000_003)
         }
-        guard let policy else { throw RuntimeError(.kafka, "the job published no policy on '\(topic)'") }
-        var environment = try settings.make()
-        run.greedy = try Training.evaluate(
-            policy: { policy.indices.contains($0) ? policy[$0] : 0 }, in: &environment,
-            episodes: settings.evaluationEpisodes, seed: seed &+ 1_000_003)
     }
 
     /// Delivers what the driver sent and asks the job to stop once it has processed all `messages`.

@@ -4,32 +4,34 @@ import OnlineLearning
 import Simulation
 import StreamJobs
 
-/// `streamlearn evaluate POLICY ENV`: a kept tabular policy, played greedily.
+/// `streamlearn evaluate POLICY ENV`: a kept policy, tabular or tile-coded, played greedily.
 struct EvaluateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Play a kept tabular policy greedily in an environment: its mean return and success rate.",
+        abstract: "Play a kept policy greedily in an environment: its mean return and success rate.",
         discussion: """
             POLICY is a file `simulate --save-policy` wrote, a reinforcement job's snapshot (a file of its \
-            snapshots.directory), or a policy the job published ({"greedy_actions": […]}, as `streamlearn consume` \
-            prints it; with several lines, the last). Its states must be the environment's, and its actions within \
-            the environment's (exit 65 otherwise, both named).
+            snapshots.directory), or a policy a tabular job published ({"greedy_actions": […]}, as `streamlearn \
+            consume` prints it; with several lines, the last). A tabular policy's states must be the environment's \
+            and its actions within the environment's; a tile-coded one (mountaincar, cartpole) must have the \
+            environment's observation size and actions (exit 65 otherwise, both named).
 
             Examples:
               streamlearn simulate frozenlake --seed 3 --save-policy lake.policy
               streamlearn evaluate lake.policy frozenlake --episodes 10000
               streamlearn evaluate .streamlearn/snapshots/lake/snapshot-00000004.json frozenlake --json
+              streamlearn simulate mountaincar --save-policy car.policy && streamlearn evaluate car.policy mountaincar
             """
     )
 
     enum Environment: String, ExpressibleByArgument, CaseIterable {
-        case frozenlake, taxi, cliffwalking
+        case frozenlake, taxi, cliffwalking, mountaincar, cartpole
     }
 
     @Argument(help: "The policy file.")
     var policy: String
 
-    @Argument(help: "frozenlake, taxi or cliffwalking.")
+    @Argument(help: "frozenlake, taxi, cliffwalking, mountaincar or cartpole.")
     var environment: Environment
 
     @Option(help: "FrozenLake's map: 4x4, 8x8, or rows separated by commas. (default: 4x4)")
@@ -53,32 +55,60 @@ struct EvaluateCommand: AsyncParsableCommand {
     func validate() throws {
         guard episodes >= 1 else { throw ValidationError("--episodes must be at least 1, got \(episodes)") }
         if environment != .frozenlake && map != nil { throw ValidationError("--map applies to frozenlake only") }
-        if environment == .taxi && slippery != nil { throw ValidationError("--slippery applies to frozenlake and cliffwalking") }
+        if slippery != nil && ![.frozenlake, .cliffwalking].contains(environment) {
+            throw ValidationError("--slippery applies to frozenlake and cliffwalking")
+        }
         if environment != .taxi && rainy { throw ValidationError("--rainy applies to taxi only") }
     }
 
     func run() async throws {
-        var table: TabularEnvironment
-        switch environment {
-        case .frozenlake:
+        let (kept, kind) = try Self.load(policy)
+        let evaluation: Training.Evaluation
+        let holds: String
+        switch (environment, kept) {
+        case (.mountaincar, .linear(let agent)), (.cartpole, .linear(let agent)):
             do {
-                table = try Environments.frozenLake(map: Environments.frozenLakeMap(map ?? "4x4"), slippery: slippery ?? true)
+                if environment == .mountaincar {
+                    var car = MountainCar()
+                    evaluation = try Training.evaluate(agent, in: &car, episodes: episodes, seed: seed)
+                } else {
+                    var pole = CartPole()
+                    evaluation = try Training.evaluate(agent, in: &pole, episodes: episodes, seed: seed)
+                }
             } catch {
-                throw ValidationError("--map: \(error)")
+                Output.error("error: \(self.policy): \(error)")
+                throw ExitCode(65)
             }
-        case .taxi: table = Environments.taxi(rainy: rainy)
-        case .cliffwalking: table = Environments.cliffWalking(slippery: slippery ?? false)
-        }
-        let (actions, kind) = try Self.load(policy)
-        guard actions.count == table.stateCount else {
-            Output.error("error: \(policy): the policy has \(actions.count) states, \(environment.rawValue) has \(table.stateCount)")
+            holds = "\(kind), \(agent.coder.tilings) tilings of \(agent.coder.tiles) tiles"
+        case (.mountaincar, .table), (.cartpole, .table):
+            Output.error("error: \(self.policy): a tabular policy, \(environment.rawValue) has continuous observations")
             throw ExitCode(65)
-        }
-        if let state = actions.firstIndex(where: { $0 < 0 || $0 >= table.actionCount }) {
-            Output.error("error: \(policy): state \(state)'s action is \(actions[state]), \(environment.rawValue) has \(table.actionCount) actions")
+        case (_, .linear):
+            Output.error("error: \(self.policy): a tile-coded policy, \(environment.rawValue) has discrete states")
             throw ExitCode(65)
+        case (_, .table(let actions)):
+            var table: TabularEnvironment
+            switch environment {
+            case .frozenlake:
+                do {
+                    table = try Environments.frozenLake(map: Environments.frozenLakeMap(map ?? "4x4"), slippery: slippery ?? true)
+                } catch {
+                    throw ValidationError("--map: \(error)")
+                }
+            case .taxi: table = Environments.taxi(rainy: rainy)
+            default: table = Environments.cliffWalking(slippery: slippery ?? false)
+            }
+            guard actions.count == table.stateCount else {
+                Output.error("error: \(self.policy): the policy has \(actions.count) states, \(environment.rawValue) has \(table.stateCount)")
+                throw ExitCode(65)
+            }
+            if let state = actions.firstIndex(where: { $0 < 0 || $0 >= table.actionCount }) {
+                Output.error("error: \(self.policy): state \(state)'s action is \(actions[state]), \(environment.rawValue) has \(table.actionCount) actions")
+                throw ExitCode(65)
+            }
+            evaluation = try Training.evaluate(policy: { actions[$0] }, in: &table, episodes: episodes, seed: seed)
+            holds = "\(kind), \(actions.count) states"
         }
-        let evaluation = try Training.evaluate(policy: { actions[$0] }, in: &table, episodes: episodes, seed: seed)
         if json {
             let object: [String: Any] = [
                 "policy": policy, "holds": kind, "env": environment.rawValue, "episodes": evaluation.episodes, "seed": seed,
@@ -86,15 +116,21 @@ struct EvaluateCommand: AsyncParsableCommand {
             ]
             Output.line(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
-            Output.line("\(policy): \(kind), \(actions.count) states")
+            Output.line("\(policy): \(holds)")
             Output.line(String(
                 format: "greedy evaluation over %d episodes: mean return %.3f, success rate %.3f",
                 evaluation.episodes, evaluation.meanReturn, evaluation.successRate))
         }
     }
 
-    /// The greedy action of every state a policy file holds, and what it was.
-    static func load(_ path: String) throws -> (actions: [Int], kind: String) {
+    /// A kept policy: a greedy action per state, or a tile-coded agent.
+    enum Policy {
+        case table([Int])
+        case linear(TileCodedAgent)
+    }
+
+    /// The policy a file holds, and what it was.
+    static func load(_ path: String) throws -> (policy: Policy, kind: String) {
         guard let data = FileManager.default.contents(atPath: path) else {
             Output.error("error: \(path): cannot be read")
             throw ExitCode(66)
@@ -106,13 +142,20 @@ struct EvaluateCommand: AsyncParsableCommand {
                 switch payload["kind"] as? String {
                 case TabularAgent.snapshotKind:
                     let agent = try Snapshot.decode(TabularAgent.self, from: entry.payload)
-                    return ((0..<agent.stateCount).map(agent.greedyAction), "a \(agent.algorithm.rawValue) agent")
+                    return (.table((0..<agent.stateCount).map(agent.greedyAction)), "a \(agent.algorithm.rawValue) agent")
+                case TileCodedAgent.snapshotKind:
+                    let agent = try Snapshot.decode(TileCodedAgent.self, from: entry.payload)
+                    return (.linear(agent), "a tile-coded \(agent.algorithm.rawValue) agent")
                 case ReinforcementJobState.snapshotKind:
                     let state = try Snapshot.decode(ReinforcementJobState.self, from: entry.payload)
-                    let agent = state.agent
-                    return ((0..<agent.stateCount).map(agent.greedyAction), "a reinforcement job's \(agent.algorithm.rawValue) agent after \(state.updates) updates")
+                    let after = "after \(state.updates) updates"
+                    if let agent = state.agent {
+                        return (.table((0..<agent.stateCount).map(agent.greedyAction)), "a reinforcement job's \(agent.algorithm.rawValue) agent \(after)")
+                    }
+                    let agent = state.linearAgent!
+                    return (.linear(agent), "a reinforcement job's tile-coded \(agent.algorithm.rawValue) agent \(after)")
                 case let other:
-                    Output.error("error: \(path): a snapshot of a '\(other ?? "unknown")', not of a tabular agent or a reinforcement job")
+                    Output.error("error: \(path): a snapshot of a '\(other ?? "unknown")', not of an agent or a reinforcement job")
                     throw ExitCode(65)
                 }
             } catch let error as LearningError {
@@ -126,7 +169,7 @@ struct EvaluateCommand: AsyncParsableCommand {
             if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                 let actions = object["greedy_actions"] as? [Int]
             {
-                return (actions, "a published policy (model_version \(object["model_version"] as? Int ?? 0))")
+                return (.table(actions), "a published policy (model_version \(object["model_version"] as? Int ?? 0))")
             }
         }
         Output.error("error: \(path): not a policy (neither a snapshot of a tabular agent or a reinforcement job, nor a line with greedy_actions)")

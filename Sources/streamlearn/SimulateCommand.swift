@@ -15,12 +15,15 @@ struct SimulateCommand: AsyncParsableCommand {
               streamlearn simulate cliffwalking --dump-dynamics
               streamlearn simulate bandit --arms 10 --policy thompson --pulls 100000 --seed-count 20
             """,
-        subcommands: [SimulateFrozenLake.self, SimulateCliffWalking.self, SimulateTaxi.self, SimulateMDP.self, SimulateBandit.self]
+        subcommands: [
+            SimulateFrozenLake.self, SimulateCliffWalking.self, SimulateTaxi.self, SimulateMDP.self, SimulateMountainCar.self,
+            SimulateCartPole.self, SimulateBandit.self,
+        ]
     )
 }
 
-/// Options every tabular environment takes; `nil` means the environment's default.
-struct TabularOptions: ParsableArguments {
+/// Options every environment takes; `nil` means the environment's default.
+struct TrainingOptions: ParsableArguments {
     @Option(help: "The agent: qlearning, sarsa or expected-sarsa.")
     var agent: AgentName = .qlearning
 
@@ -41,8 +44,8 @@ struct TabularOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Discount γ (default per environment).")
     var gamma: Double?
 
-    @Option(parsing: .unconditional, help: "ε at the first episode.")
-    var epsilonStart: Double = 1
+    @Option(parsing: .unconditional, help: "ε at the first episode (default: 1; 0 on MountainCar and CartPole).")
+    var epsilonStart: Double?
 
     @Option(parsing: .unconditional, help: "ε after the decay.")
     var epsilonEnd: Double?
@@ -102,7 +105,7 @@ struct TabularOptions: ParsableArguments {
             if epsilonRate != nil || epsilonDecayEpisodes != nil || epsilonEnd != nil {
                 throw ValidationError("--epsilon-end, --epsilon-decay-episodes and --epsilon-rate do not apply to --epsilon-schedule \(epsilonSchedule.rawValue)")
             }
-            if epsilonSchedule == .inverseVisits && epsilonStart != 1 {
+            if epsilonSchedule == .inverseVisits && epsilonStart != nil {
                 throw ValidationError("--epsilon-start does not apply to --epsilon-schedule inverse-visits")
             }
         }
@@ -138,12 +141,13 @@ struct TabularOptions: ParsableArguments {
         var epsilonEnd: Double
         /// The share of the episodes over which ε decays (`--epsilon-decay-episodes` overrides it).
         var decayShare = 0.5
+        /// ε at the first episode (`--epsilon-start` overrides it).
+        var epsilonStart = 1.0
     }
 
     func run<Environment: DiscreteEnvironment>(
         name: String, environment: Environment, defaults: Defaults
     ) throws {
-        var environment = environment
         if dumpDynamics {
             var object = environment.dynamics.jsonObject()
             // null for none (CliffWalking), so that `simulate mdp` loads back the same episodes.
@@ -153,17 +157,50 @@ struct TabularOptions: ParsableArguments {
             return
         }
         let episodes = self.episodes ?? defaults.episodes
+        try run(name: name, episodes: episodes) { seed, progress in
+            var environment = environment
+            var agent: TabularAgent
+            do throws(LearningError) {
+                agent = try TabularAgent(
+                    algorithm: self.agent.algorithm, states: environment.stateCount, actions: environment.actionCount,
+                    learningRate: alpha ?? defaults.alpha, discount: gamma ?? defaults.gamma,
+                    exploration: exploration(defaults: defaults, episodes: episodes),
+                    stepSizes: stepSizes(defaults: defaults, episodes: episodes), seed: seed)
+            } catch {
+                throw ValidationError(LearnCommand.optionMessage(error).replacingOccurrences(of: "_", with: "-"))
+            }
+            let start = ContinuousClock.now
+            let (curve, steps) = try Training.train(
+                &agent, in: &environment, episodes: episodes, seed: seed, curveEvery: curveEvery ?? max(episodes / 10, 1),
+                onEpisode: { progress.advance() })
+            let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
+            let evaluation = try Training.evaluate(agent, in: &environment, episodes: evalEpisodes, seed: seed &+ 1_000_003)
+            return TrainedRun(curve: curve, steps: steps, seconds: seconds, evaluation: evaluation) { try Snapshot.encode(agent) }
+        }
+    }
+
+    /// One seed's training: its curve, steps and time, greedy evaluation, and the agent as a snapshot.
+    struct TrainedRun {
+        var curve: [Training.CurvePoint]
+        var steps: Int
+        var seconds: Double
+        var evaluation: Training.Evaluation
+        var snapshot: () throws -> Data
+    }
+
+    /// Trains one seed (`--seed`) or `--seed-count` of them with `train`, and prints, exports and saves the results.
+    func run(name: String, episodes: Int, train: (UInt64, Progress) throws -> TrainedRun) throws {
         if seedCount > 1 {
-            try runSeeds(name: name, environment: environment, defaults: defaults, episodes: episodes)
+            try runSeeds(name: name, episodes: episodes, train: train)
             return
         }
         let progress = display.progress("simulate", total: episodes, unit: "episodes")
-        let (curve, steps, seconds, evaluation, trained) = try train(
-            environment: &environment, defaults: defaults, episodes: episodes, seed: seed, progress: progress)
+        let trained = try train(seed, progress)
+        let (curve, steps, seconds, evaluation) = (trained.curve, trained.steps, trained.seconds, trained.evaluation)
         progress.finish()
         if let savePolicy {
             do {
-                try SnapshotStore.writeFile(try Snapshot.encode(trained), to: savePolicy, reason: .shutdown, at: Date())
+                try SnapshotStore.writeFile(try trained.snapshot(), to: savePolicy, reason: .shutdown, at: Date())
             } catch {
                 Output.error("error: \(error)")
                 throw ExitCode(73)  // EX_CANTCREAT
@@ -197,16 +234,13 @@ struct TabularOptions: ParsableArguments {
 
     /// Independent runs over `seedCount` seeds: each one's greedy evaluation, then their mean, standard deviation
     /// and range.
-    private func runSeeds<Environment: DiscreteEnvironment>(
-        name: String, environment: Environment, defaults: Defaults, episodes: Int
-    ) throws {
+    private func runSeeds(name: String, episodes: Int, train: (UInt64, Progress) throws -> TrainedRun) throws {
         var runs: [(seed: UInt64, meanReturn: Double, successRate: Double)] = []
         var exported: [CurveExport.Run] = []
         let progress = display.progress("simulate", total: episodes * seedCount, unit: "episodes")
         for seed in seed..<(seed + UInt64(seedCount)) {
-            var copy = environment
-            let (curve, _, _, evaluation, _) = try train(
-                environment: &copy, defaults: defaults, episodes: episodes, seed: seed, progress: progress)
+            let trained = try train(seed, progress)
+            let (curve, evaluation) = (trained.curve, trained.evaluation)
             runs.append((seed, evaluation.meanReturn, evaluation.successRate))
             exported.append(exportRun(seed: seed, curve: curve, evaluation: evaluation, episodes: episodes))
         }
@@ -247,10 +281,11 @@ struct TabularOptions: ParsableArguments {
     /// ε's schedule from the options.
     func exploration(defaults: Defaults, episodes: Int) -> ExplorationSchedule {
         let decay = epsilonDecayEpisodes ?? Int(Double(episodes) * defaults.decayShare)
+        let start = epsilonStart ?? defaults.epsilonStart
         switch epsilonSchedule {
-        case .linear: return .linear(start: epsilonStart, end: epsilonEnd ?? defaults.epsilonEnd, episodes: decay)
-        case .exponential: return .exponential(start: epsilonStart, end: epsilonEnd ?? defaults.epsilonEnd, rate: epsilonRate ?? 1)
-        case .constant: return .constant(epsilonStart)
+        case .linear: return .linear(start: start, end: epsilonEnd ?? defaults.epsilonEnd, episodes: decay)
+        case .exponential: return .exponential(start: start, end: epsilonEnd ?? defaults.epsilonEnd, rate: epsilonRate ?? 1)
+        case .constant: return .constant(start)
         case .inverseVisits: return .inverseVisits
         }
     }
@@ -279,29 +314,6 @@ struct TabularOptions: ParsableArguments {
             .init("greedy_mean_return", [(Double(episodes), evaluation.meanReturn)]),
             .init("greedy_success_rate", [(Double(episodes), evaluation.successRate)]),
         ])
-    }
-
-    /// Trains one agent with `seed` and evaluates its greedy policy.
-    private func train<Environment: DiscreteEnvironment>(
-        environment: inout Environment, defaults: Defaults, episodes: Int, seed: UInt64, progress: Progress
-    ) throws -> (curve: [Training.CurvePoint], steps: Int, seconds: Double, evaluation: Training.Evaluation, agent: TabularAgent) {
-        var agent: TabularAgent
-        do {
-            agent = try TabularAgent(
-                algorithm: self.agent.algorithm, states: environment.stateCount, actions: environment.actionCount,
-                learningRate: alpha ?? defaults.alpha, discount: gamma ?? defaults.gamma,
-                exploration: exploration(defaults: defaults, episodes: episodes), stepSizes: stepSizes(defaults: defaults, episodes: episodes),
-                seed: seed)
-        } catch {
-            throw ValidationError(LearnCommand.optionMessage(error).replacingOccurrences(of: "_", with: "-"))
-        }
-        let start = ContinuousClock.now
-        let (curve, steps) = try Training.train(
-            &agent, in: &environment, episodes: episodes, seed: seed, curveEvery: curveEvery ?? max(episodes / 10, 1),
-            onEpisode: { progress.advance() })
-        let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
-        let evaluation = try Training.evaluate(agent, in: &environment, episodes: evalEpisodes, seed: seed &+ 1_000_003)
-        return (curve, steps, seconds, evaluation, agent)
     }
 
 }
@@ -341,7 +353,7 @@ struct SimulateFrozenLake: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Slippery ice: the intended direction or either perpendicular one, 1/3 each.")
     var slippery = true
 
-    @OptionGroup var options: TabularOptions
+    @OptionGroup var options: TrainingOptions
 
     func run() async throws {
         let rows = Environments.frozenLakeMap(map)
@@ -382,7 +394,7 @@ struct SimulateMDP: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "The time limit of an episode (default: the file's max_episode_steps, else 1,000).")
     var maxEpisodeSteps: Int?
 
-    @OptionGroup var options: TabularOptions
+    @OptionGroup var options: TrainingOptions
 
     func validate() throws {
         if let maxEpisodeSteps, maxEpisodeSteps < 1 {
@@ -426,7 +438,7 @@ struct SimulateCliffWalking: AsyncParsableCommand {
     @Flag(help: "Gymnasium's is_slippery: the intended move or either perpendicular one, 1/3 each.")
     var slippery = false
 
-    @OptionGroup var options: TabularOptions
+    @OptionGroup var options: TrainingOptions
 
     func run() async throws {
         try options.run(
@@ -451,7 +463,7 @@ struct SimulateTaxi: AsyncParsableCommand {
     @Flag(help: "Gymnasium's is_rainy (Taxi-v4): a move goes the intended way with probability 0.8, to either side with 0.1.")
     var rainy = false
 
-    @OptionGroup var options: TabularOptions
+    @OptionGroup var options: TrainingOptions
 
     func run() async throws {
         try options.run(

@@ -210,6 +210,41 @@ struct ConformanceTests {
                 }))
     }
 
+    @Test("Tile-coded agents conform", arguments: TabularAgent.Algorithm.allCases)
+    func tileCodedConforms(algorithm: TabularAgent.Algorithm) throws {
+        let coder = try TileCoder(low: [-1, -2], high: [1, 2], tilings: 4, tiles: 5)
+        func observation(_ random: inout SeededRandom) -> [Double] {
+            [random.nextUnitDouble() * 2.4 - 1.2, random.nextGaussian() * 2]
+        }
+        try checkConformance(
+            ConformanceSubject<TileCodedAgent>(
+                name: "tile-coded \(algorithm.rawValue)",
+                make: {
+                    try TileCodedAgent(
+                        algorithm: algorithm, coder: coder, actions: 3, learningRate: 0.3, discount: 0.9,
+                        exploration: .linear(start: 1, end: 0.05, episodes: 200), seed: 5)
+                },
+                query: { random in observation(&random) },
+                feedback: { random, query, action in
+                    ContinuousTransition(
+                        observation: query, action: action, reward: random.nextGaussian(), nextObservation: observation(&random),
+                        terminated: random.next() % 20 == 0, truncated: random.next() % 50 == 0,
+                        nextAction: Int(random.next() % 3))
+                },
+                invalidFeedback: {
+                    [
+                        ContinuousTransition(observation: [0, 0], action: 0, reward: .nan, nextObservation: [0, 0], terminated: false, nextAction: 0),
+                        ContinuousTransition(observation: [0], action: 0, reward: 1, nextObservation: [0, 0], terminated: false, nextAction: 0),
+                        ContinuousTransition(observation: [0, .infinity], action: 0, reward: 1, nextObservation: [0, 0], terminated: true),
+                        ContinuousTransition(observation: [0, 0], action: 0, reward: 1, nextObservation: [.nan, 0], terminated: true),
+                        ContinuousTransition(observation: [0, 0], action: 3, reward: 1, nextObservation: [0, 0], terminated: false, nextAction: 0),
+                        ContinuousTransition(observation: [0, 0], action: 0, reward: 1.7e308, nextObservation: [0, 0], terminated: true),
+                        ContinuousTransition(observation: [0, 0], action: 0, reward: -1e101, nextObservation: [0, 0], terminated: true),
+                    ] + (algorithm == .sarsa
+                        ? [ContinuousTransition(observation: [0, 0], action: 0, reward: 1, nextObservation: [0, 0], terminated: false)] : [])
+                }))
+    }
+
     @Test("The progressive classifier (vectorizer + model + metrics) conforms")
     func classifierConforms() throws {
         let decoder = EventDecoder()

@@ -142,3 +142,72 @@ struct ReinforcementTests {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+@Suite("Tile coding")
+struct TileCodingTests {
+    /// The active features of `observation`.
+    func features(_ coder: TileCoder, _ observation: [Double]) -> [Int32] {
+        var features = [Int32](repeating: -1, count: coder.tilings)
+        observation.withUnsafeBufferPointer { o in features.withUnsafeMutableBufferPointer { coder.encode(o, into: $0) } }
+        return features
+    }
+
+    @Test("Each tiling is offset by t·(2d + 1)/tilings of a tile; values outside the box (and NaN) are clamped to it")
+    func offsets() throws {
+        // 2 dimensions over [0, 4) × [0, 8), 4 tiles each (widths 1 and 2), 4 tilings of 5 × 5 = 25 features.
+        let coder = try TileCoder(low: [0, 0], high: [4, 8], tilings: 4, tiles: 4)
+        #expect(coder.featureCount == 100)
+        // (1.3, 2.9) scales to (1.3, 1.45) tiles. Offsets (1/4 steps): dimension 0 by t·1, dimension 1 by t·3 (mod 4).
+        // t0: (1.3, 1.45) → (1, 1) → 1 + 5·1 = 6; t1: (1.55, 2.2) → (1, 2) → 25 + 11 = 36;
+        // t2: (1.8, 1.95) → (1, 1) → 50 + 6 = 56; t3: (2.05, 1.7) → (2, 1) → 75 + 7 = 82.
+        #expect(features(coder, [1.3, 2.9]) == [6, 36, 56, 82])
+        #expect(features(coder, [-5, .nan]) == features(coder, [0, 0]))
+        #expect(features(coder, [100, .infinity]) == features(coder, [4, 8]))
+        // The far corner lands in the extra tile of each dimension: 4 + 5·4 = 24 in tiling 0.
+        #expect(features(coder, [4, 8])[0] == 24)
+    }
+
+    @Test("Nearby observations share most tiles, distant ones none")
+    func generalisation() throws {
+        let coder = try TileCoder(low: [-1.2, -0.07], high: [0.6, 0.07], tilings: 8, tiles: 8)
+        let a = Set(features(coder, [-0.5, 0.0]))
+        #expect(a.count == 8)
+        #expect(a.intersection(features(coder, [-0.49, 0.001])).count >= 5)
+        #expect(a.intersection(features(coder, [0.4, 0.06])).isEmpty)
+    }
+
+    @Test("A coder refuses bounds, tilings and sizes it cannot hold, naming the key")
+    func refusals() {
+        func key(_ body: () throws(LearningError) -> TileCoder) -> String? {
+            do {
+                _ = try body()
+                return nil
+            } catch {
+                if case .invalidConfiguration(let key, _) = error { return key }
+                return "?"
+            }
+        }
+        #expect(key { () throws(LearningError) in try TileCoder(low: [0], high: [0, 1]) } == "low")
+        #expect(key { () throws(LearningError) in try TileCoder(low: [0, 2], high: [1, 1]) } == "low[1]")
+        #expect(key { () throws(LearningError) in try TileCoder(low: [0], high: [.infinity]) } == "low[0]")
+        #expect(key { () throws(LearningError) in try TileCoder(low: [0], high: [1], tilings: 0) } == "tilings")
+        #expect(key { () throws(LearningError) in try TileCoder(low: [0, 0, 0, 0, 0, 0], high: [1, 1, 1, 1, 1, 1], tiles: 20) } == "tiles")
+        #expect(throws: LearningError.self) {
+            try TileCodedAgent(coder: try TileCoder(low: [0], high: [1]), actions: 2, exploration: .inverseVisits, seed: 1)
+        }
+    }
+
+    @Test("The agent's Q-value is the sum of its active weights, and a SARSA update moves each by α/tilings of the TD error")
+    func update() throws {
+        let coder = try TileCoder(low: [0], high: [1], tilings: 2, tiles: 2)
+        var agent = try TileCodedAgent(
+            algorithm: .sarsa, coder: coder, actions: 2, learningRate: 0.5, discount: 1, initialValue: 1, seed: 1)
+        #expect(agent.value([0.3], action: 1) == 1)
+        try agent.learn(ContinuousTransition(observation: [0.3], action: 1, reward: -3, nextObservation: [0.9], terminated: true))
+        // Target −3, current 1: each of the 2 weights moves 0.5/2 · (−4) = −1, so Q = 1 − 2 = −1.
+        #expect(agent.value([0.3], action: 1) == -1)
+        #expect(agent.value([0.3], action: 0) == 1)
+        #expect(agent.episodes == 1)
+        #expect(agent.greedyAction([0.3]) == 0)
+    }
+}

@@ -338,3 +338,64 @@ struct StatisticsTests {
         #expect(SeedSummary([4]).confidenceInterval95 == nil)
     }
 }
+
+@Suite("Classic control")
+struct ClassicControlTests {
+    @Test("Resets draw Gymnasium's ranges, and an action outside the environment's is refused without a step")
+    func resetsAndActions() throws {
+        var car = MountainCar(seed: 3)
+        var pole = CartPole(seed: 3)
+        var observation: [Double] = []
+        for _ in 0..<1_000 {
+            car.reset(seed: nil, into: &observation)
+            #expect(observation.count == 2 && (-0.6..<(-0.4)).contains(observation[0]) && observation[1] == 0)
+            pole.reset(seed: nil, into: &observation)
+            #expect(observation.count == 4 && observation.allSatisfy { abs($0) <= 0.05 })
+        }
+        let before = car.state
+        #expect(throws: SimulationError.invalidAction(3, actions: 3)) { try car.step(3, into: &observation) }
+        #expect(throws: SimulationError.invalidAction(-1, actions: 2)) { try pole.step(-1, into: &observation) }
+        #expect(car.state == before && car.elapsedSteps == 0)
+    }
+
+    @Test("Observations are the state rounded to float32, as Gymnasium returns them")
+    func float32Observations() throws {
+        var car = MountainCar()
+        var observation: [Double] = []
+        car.reset(state: [-0.5, 0], into: &observation)
+        _ = try car.step(2, into: &observation)
+        #expect(observation == car.state.map { Double(Float($0)) })
+        #expect(observation[0] != car.state[0])
+    }
+
+    @Test("Pushing with the velocity climbs MountainCar; a time limit truncates; the same seed trains the same agent")
+    func episodes() throws {
+        var car = MountainCar(seed: 1)
+        var observation: [Double] = []
+        car.reset(seed: 1, into: &observation)
+        var steps = 0
+        var last = ContinuousStep(reward: 0, terminated: false, truncated: false)
+        while !last.terminated && !last.truncated {
+            last = try car.step(observation[1] >= 0 ? 2 : 0, into: &observation)
+            steps += 1
+        }
+        #expect(last.terminated && car.succeeded(last) && steps < 200)
+        var pole = CartPole(maxEpisodeSteps: 5)
+        pole.reset(state: [0, 0, 0, 0], into: &observation)
+        for _ in 0..<4 { #expect(try !pole.step(0, into: &observation).truncated) }
+        #expect(try pole.step(0, into: &observation).truncated)
+
+        func trained() throws -> TileCodedAgent {
+            var environment = MountainCar()
+            var agent = try TileCodedAgent(
+                coder: try TileCoder(low: environment.observationLow, high: environment.observationHigh), actions: 3,
+                exploration: .constant(0.05), seed: 9)
+            _ = try Training.train(&agent, in: &environment, episodes: 20, seed: 9)
+            return agent
+        }
+        #expect(try trained() == trained())
+        var wrong = try TileCodedAgent(coder: try TileCoder(low: [0], high: [1]), actions: 3, seed: 1)
+        var environment = MountainCar()
+        #expect(throws: SimulationError.self) { try Training.train(&wrong, in: &environment, episodes: 1, seed: 1) }
+    }
+}

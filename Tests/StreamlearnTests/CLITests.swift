@@ -247,7 +247,7 @@ struct CLITests {
     func helpHasExamples() throws {
         for command in [["broker"], ["produce"], ["consume"], ["decode"], ["learn"], ["generate", "transactions"],
                         ["generate", "logistic"], ["generate", "fraud"], ["simulate", "frozenlake"], ["simulate", "taxi"],
-                        ["simulate", "cliffwalking"], ["simulate", "mdp"], ["simulate", "bandit"], ["evaluate"], ["drift"], ["snapshot", "list"], ["snapshot", "show"],
+                        ["simulate", "cliffwalking"], ["simulate", "mdp"], ["simulate", "mountaincar"], ["simulate", "cartpole"], ["simulate", "bandit"], ["evaluate"], ["drift"], ["snapshot", "list"], ["snapshot", "show"],
                         ["snapshot"], ["generate"], ["run"]] {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0)
@@ -705,6 +705,45 @@ struct CLITests {
         let snapshot = try #require(try SnapshotStore(directory: snapshots).newestGood().entry?.path)
         let fromJob = try CLI.run(["evaluate", snapshot, "frozenlake"])
         #expect(fromJob.status == 0 && fromJob.stdout.contains("a reinforcement job's qlearning agent after 3000 updates"), "\(fromJob.stdout)\(fromJob.stderr)")
+    }
+
+    @Test("MountainCar's defaults solve it on every seed 1–10 (greedy mean return ≥ −140 over 100 episodes); the kept agent replays the same; tile options are checked")
+    func mountainCarDefaults() throws {
+        let result = try CLI.run(["simulate", "mountaincar", "--seed-count", "10", "--eval-episodes", "100", "--json"], timeout: .seconds(300))
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        let runs = object["runs"] as? [[String: Any]] ?? []
+        #expect(runs.map { $0["seed"] as? Int } == Array(1...10))
+        for run in runs {
+            #expect((run["eval_mean_return"] as? Double ?? -.infinity) >= -140, "seed \(run["seed"] ?? "?"): \(run)")
+        }
+
+        let directory = try RunFiles.directory("car-policy")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let saved = directory.appendingPathComponent("car.policy").path
+        let trained = try CLI.run(["simulate", "mountaincar", "--seed", "4", "--episodes", "200", "--save-policy", saved, "--json"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let training = try JSONSerialization.jsonObject(with: Data(trained.stdout.utf8)) as? [String: Any] ?? [:]
+        let replayed = try CLI.run(["evaluate", saved, "mountaincar", "--seed", "1000007", "--episodes", "1000", "--json"])
+        let evaluation = try JSONSerialization.jsonObject(with: Data(replayed.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(evaluation["mean_return"] as? Double == training["eval_mean_return"] as? Double, "\(evaluation) \(training) \(replayed.stderr)")
+        #expect(evaluation["holds"] as? String == "a tile-coded qlearning agent")
+        let wrong = try CLI.run(["evaluate", saved, "cartpole"])
+        #expect(wrong.status == 65 && wrong.stderr.contains("the agent has 2 observation values and 3 actions, the environment 4 and 2"), "\(wrong.stderr)")
+        #expect(try CLI.run(["evaluate", saved, "taxi"]).stderr.contains("a tile-coded policy, taxi has discrete states"))
+
+        for (arguments, message) in [
+            (["--tilings", "0"], "--tilings: must be in 1...1024, got 0"),
+            (["--epsilon-schedule", "inverse-visits"], "inverse-visits schedules count visits to states"),
+            (["--dump-dynamics"], "mountaincar has continuous states, so no transition table"),
+        ] {
+            let refused = try CLI.run(["simulate", "mountaincar"] + arguments)
+            #expect(refused.status == 64 && refused.stderr.contains(message), "\(arguments): \(refused.stderr)")
+        }
+        let pole = try CLI.run(["simulate", "cartpole", "--episodes", "50", "--sutton-barto-reward", "--json"])
+        let poleObject = try JSONSerialization.jsonObject(with: Data(pole.stdout.utf8)) as? [String: Any] ?? [:]
+        // Sutton and Barto's reward: 0 a step, −1 when the pole falls; a greedy return is −1 or 0 (the 500 steps held).
+        #expect((-1...0).contains(poleObject["eval_mean_return"] as? Double ?? 1), "\(poleObject) \(pole.stderr)")
     }
 
     @Test("simulate's ε and α schedules: each runs with its own options and refuses the others'")

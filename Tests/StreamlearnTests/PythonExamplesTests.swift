@@ -169,3 +169,77 @@ extension PythonExamplesTests {
         }
     }
 }
+
+extension PythonExamplesTests {
+    struct RecordedEpisode: Decodable {
+        struct Step: Decodable {
+            var action: Int
+            var state: [Double]
+            var observation: [Double]
+            var reward: Double
+            var terminated: Bool
+            var truncated: Bool
+        }
+        var start: [Double]
+        var steps: [Step]
+    }
+
+    /// Gymnasium's episodes of `id`, recorded by Tests/Fixtures/gymnasium_trajectories.py.
+    static func recorded(_ id: String, episodes: Int, seed: Int, _ arguments: [String] = []) throws -> [RecordedEpisode] {
+        let script = repositoryRoot.appendingPathComponent("Tests/Fixtures/gymnasium_trajectories.py").path
+        let result = try CLI.run(
+            [script, id, String(episodes), String(seed)] + arguments, timeout: .seconds(120), program: try PythonExamples.python())
+        #expect(result.status == 0, "\(id): \(result.stderr.suffix(2000))")
+        return try JSONDecoder().decode([RecordedEpisode].self, from: Data(result.stdout.utf8))
+    }
+
+    /// Replays `episodes` from their recorded start states; the number of steps whose state, observation, reward
+    /// or flags differ from Gymnasium's in any bit.
+    static func replay<Environment: ContinuousEnvironment>(
+        _ episodes: [RecordedEpisode], in environment: inout Environment,
+        reset: (inout Environment, [Double], inout [Double]) -> Void, state: (Environment) -> [Double]
+    ) throws -> (steps: Int, differing: Int, firstDifference: String?) {
+        var observation: [Double] = []
+        var steps = 0
+        var differing = 0
+        var first: String?
+        for (number, episode) in episodes.enumerated() {
+            reset(&environment, episode.start, &observation)
+            for (index, recorded) in episode.steps.enumerated() {
+                let result = try environment.step(recorded.action, into: &observation)
+                steps += 1
+                let same = state(environment).map(\.bitPattern) == recorded.state.map(\.bitPattern)
+                    && observation.map(\.bitPattern) == recorded.observation.map(\.bitPattern)
+                    && result.reward == recorded.reward && result.terminated == recorded.terminated
+                    && result.truncated == recorded.truncated
+                if !same {
+                    differing += 1
+                    if first == nil {
+                        first = "episode \(number) step \(index): ours \(state(environment)) \(observation) \(result), Gymnasium's \(recorded.state) \(recorded.observation) \(recorded.reward) \(recorded.terminated) \(recorded.truncated)"
+                    }
+                }
+            }
+        }
+        return (steps, differing, first)
+    }
+
+    @Test("MountainCar-v0 and CartPole-v1 (and its sutton_barto_reward) step as Gymnasium 1.4 does, to the last bit, over recorded trajectories that reach every way an episode ends")
+    func classicControlTrajectories() throws {
+        let mountain = try Self.recorded("MountainCar-v0", episodes: 40, seed: 11)
+        #expect(mountain.contains { $0.steps.last!.terminated } && mountain.contains { $0.steps.last!.truncated })
+        #expect(mountain.contains { $0.steps.contains { $0.state[0] == MountainCar.minPosition } }, "an episode reaches the left wall")
+        var car = MountainCar()
+        let carReplay = try Self.replay(
+            mountain, in: &car, reset: { $0.reset(state: $1, into: &$2) }, state: \.state)
+        #expect(carReplay.steps > 4_000 && carReplay.differing == 0, "\(carReplay)")
+
+        for (arguments, suttonBarto) in [([String](), false), ([#"{"sutton_barto_reward": true}"#], true)] {
+            let poles = try Self.recorded("CartPole-v1", episodes: 40, seed: 12, arguments)
+            #expect(poles.contains { $0.steps.last!.terminated } && poles.contains { $0.steps.last!.truncated })
+            var pole = CartPole(suttonBartoReward: suttonBarto)
+            let poleReplay = try Self.replay(
+                poles, in: &pole, reset: { $0.reset(state: $1, into: &$2) }, state: \.state)
+            #expect(poleReplay.steps > 8_000 && poleReplay.differing == 0, "\(arguments): \(poleReplay)")
+        }
+    }
+}

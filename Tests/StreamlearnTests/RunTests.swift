@@ -413,6 +413,92 @@ extension RunTests {
 }
 
 extension RunTests {
+    @Test("A reinforcement job over continuous observations learns MountainCar transitions exactly as the library's tile-coded agent does, answers observation requests, and dead-letters malformed observations by name")
+    func continuousReinforcementJob() throws {
+        let broker = try EmbeddedBroker(topics: [("car-requests", 1), ("car-transitions", 1), ("car-actions", 1), ("car-dead", 1)])
+        defer { broker.close() }
+        let directory = try RunFiles.directory("car")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Transitions of a policy that pushes the way the car moves, with a random push one step in five.
+        var environment = MountainCar(seed: 2)
+        var random = SeededRandom(seed: 4)
+        var observation: [Double] = []
+        var next: [Double] = []
+        environment.reset(seed: 2, into: &observation)
+        var transitions: [ContinuousTransition] = []
+        while transitions.count < 3_000 {
+            let action = random.next() % 5 == 0 ? Int(random.next() % 3) : (observation[1] >= 0 ? 2 : 0)
+            let step = try environment.step(action, into: &next)
+            transitions.append(ContinuousTransition(
+                observation: observation, action: action, reward: step.reward, nextObservation: next,
+                terminated: step.terminated, truncated: step.truncated))
+            if step.terminated || step.truncated { environment.reset(seed: nil, into: &next) }
+            observation = next
+        }
+        let lines = transitions.map {
+            #"{"observation":[\#($0.observation[0]),\#($0.observation[1])],"action":\#($0.action),"reward":\#($0.reward),"next_observation":[\#($0.nextObservation[0]),\#($0.nextObservation[1])],"terminated":\#($0.terminated),"truncated":\#($0.truncated)}"#
+        }
+        try Topics.produce(broker, "car-transitions", lines + [
+            #"{"observation":[-0.5],"action":0,"reward":-1,"next_observation":[-0.5,0],"terminated":false}"#,
+            #"{"observation":[-0.5,"fast"],"action":0,"reward":-1,"next_observation":[-0.5,0],"terminated":false}"#,
+            #"{"observation":[-0.5,0],"action":3,"reward":-1,"next_observation":[-0.5,0],"terminated":false}"#,
+        ])
+        let config = try RunFiles.write(
+            """
+            job: reinforcement
+            name: car
+            topics: {requests: car-requests, transitions: car-transitions, decisions: car-actions, dead_letter: car-dead}
+            model: {algorithm: qlearning, observations: mountaincar, tilings: 8, tiles: 8, actions: 3, learning_rate: 0.5, discount: 1, epsilon: 0, seed: 5}
+            snapshots: {directory: \(directory.appendingPathComponent("snapshots").path)}
+            """, to: directory, "car.yaml")
+        let first = try RunProcess.toIdle(config, brokers: broker.bootstrapServers)
+        #expect(first.status == 0, "\(first.stderr)")
+        var agent = try TileCodedAgent(
+            algorithm: .qLearning, coder: try TileCoder(low: [-1.2, -0.07], high: [0.6, 0.07]), actions: 3,
+            learningRate: 0.5, discount: 1, exploration: .constant(0), seed: 5)
+        for transition in transitions { try agent.learn(transition) }
+        let saved = try Snapshot.decode(
+            ReinforcementJobState.self, from: try RunFiles.newestPayload(directory.appendingPathComponent("snapshots").path).payload)
+        #expect(saved.agent == nil && saved.linearAgent == agent, "the weights differ from the library's")
+        #expect(saved.updates == 3_000)
+        let dead = try Topics.read(broker, "car-dead")
+        let messages = dead.map { HardeningTests.header($0, "__connect.errors.exception.message") ?? "" }
+        #expect(messages.count == 3 && messages[0] == "'observation' has 1 values, the model 2", "\(messages)")
+        #expect(messages.count == 3 && messages[1] == "'observation'[1] must be a finite number", "\(messages)")
+        #expect(messages.count == 3 && messages[2].contains("action 3 outside 0..<3"), "\(messages)")
+
+        // Observation requests: the answers are the restored agent's choices.
+        let probes: [[Double]] = (0..<50).map { (index: Int) -> [Double] in
+            let step = Double(index)
+            return [-1.1 + 0.03 * step, 0.06 - 0.0024 * step]
+        }
+        try Topics.produce(broker, "car-requests", probes.enumerated().map { #"{"episode":"e\#($0)","observation":[\#($1[0]),\#($1[1])]}"# })
+        #expect(try RunProcess.toIdle(config, brokers: broker.bootstrapServers).status == 0)
+        let actions = Topics.objects(try Topics.read(broker, "car-actions"))
+        #expect(actions.map { $0["action"] as? Int ?? -1 } == probes.map { agent.predict($0) })
+        #expect(actions.first?["episode"] as? String == "e0" && actions.first?["state"] == nil)
+
+        // Continuous observations refuse `states`, and the scenario's environment checks the job's size.
+        let both = try RunFiles.write(
+            "job: reinforcement\nname: x\ntopics: {requests: a, transitions: c, decisions: b}\nmodel: {observations: cartpole, states: 4, actions: 2}\n",
+            to: directory, "both.yaml")
+        let refused = try CLI.run(["run", both])
+        #expect(refused.status == 78 && refused.stderr.contains("model.states: does not apply with model.observations"), "\(refused.stderr)")
+        let unknown = try RunFiles.write(
+            "job: reinforcement\nname: x\ntopics: {requests: a, transitions: c, decisions: b}\nmodel: {observations: {low: [0, 0], high: [1]}, actions: 2}\n",
+            to: directory, "box.yaml")
+        let box = try CLI.run(["run", unknown])
+        #expect(box.status == 78 && box.stderr.contains("model.observations.low: needs one bound per dimension"), "\(box.stderr)")
+    }
+
+    @Test("The named observation boxes of the runtime are the environments' own")
+    func namedObservationBoxes() {
+        #expect(RuntimeConfiguration.namedObservations["mountaincar"]!.low == MountainCar().observationLow)
+        #expect(RuntimeConfiguration.namedObservations["mountaincar"]!.high == MountainCar().observationHigh)
+        #expect(RuntimeConfiguration.namedObservations["cartpole"]!.low == CartPole().observationLow)
+        #expect(RuntimeConfiguration.namedObservations["cartpole"]!.high == CartPole().observationHigh)
+    }
+
     @Test("A bad configuration stops start-up with exit 78 and the key's path")
     func badConfiguration() throws {
         let directory = try RunFiles.directory("config")

@@ -19,7 +19,7 @@ struct ScenarioTests {
     static let shipped: [(String, [String])] = [
         ("fraud-drift", []), ("fraud-stationary", ["--events", "50000"]), ("fraud-gradual-drift", []),
         ("bandit-ads", []), ("contextual-bandit", []), ("frozenlake-qlearning", []), ("taxi-agents", []),
-        ("cliffwalking-sarsa", []), ("fraud-features", []),
+        ("cliffwalking-sarsa", []), ("fraud-features", []), ("mountaincar-tiles", []), ("cartpole-tiles", []),
     ]
 
     @Test("Every scenario in Scenarios/ runs and every expectation holds", arguments: shipped.map(\.0))
