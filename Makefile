@@ -8,7 +8,7 @@ BENCH := Benchmarks/.build/release/streamlearn-bench
 BENCH_MESSAGES ?= 1000000
 BENCH_PARTITIONS ?= 64
 
-.PHONY: deps release demo test consumer-check docs-check report-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-loop bench-score bench-features bench-tool clean
+.PHONY: deps release demo test consumer-check docs-check report-check bench-kafka bench-kafka-c bench-decode bench-decode-simdjson bench-learn bench-peers bench-allocations bench-state bench-run bench-loop bench-score bench-features bench-control bench-tool clean
 
 ## deps: librdkafka-dev (2.0.2 on Debian 12), pkg-config and curl; Prometheus, Alertmanager and systemd's
 ## systemd-analyze (the tests check deploy/ with them); python3-venv; fastavro from PyPI (the Avro tests check
@@ -107,6 +107,19 @@ bench-peers: release
 	$(BIN) generate logistic --events 1000000 --seed 7 .build/bench-labelled.jsonl
 	for optimizer in sgd adagrad ftrl; do $(BIN) learn --optimizer $$optimizer --json .build/bench-labelled.jsonl; done
 	python3 Benchmarks/Peers/compare_peers.py .build/bench-labelled.jsonl --river-events 200000
+
+## bench-control: tile-coded Q-learning on MountainCar, `simulate mountaincar` against the same algorithm in Python
+## with NumPy (Benchmarks/Peers/mountaincar_numpy.py), alternating, three rounds; then 10,000-episode Taxi runs
+## over 10 seeds, timed.
+bench-control: release
+	@python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
+	for round in 1 2 3; do \
+		$(BIN) simulate mountaincar --episodes 2000 --eval-episodes 100 --json; \
+		python3 Benchmarks/Peers/mountaincar_numpy.py 2000 1; \
+	done
+	for agent in qlearning sarsa expected-sarsa; do \
+		/usr/bin/time -f "taxi $$agent, 10 seeds × 10,000 episodes: %e s" $(BIN) simulate taxi --agent $$agent --seed-count 10 --quiet > /dev/null; \
+	done
 
 ## bench-features: keyed aggregates: the learn path's rate with six aggregates and two crosses against none (same
 ## run), memory per key and a million keys' snapshot, memory on endless new keys; then River's Agg/TargetAgg

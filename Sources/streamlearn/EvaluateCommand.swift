@@ -25,13 +25,13 @@ struct EvaluateCommand: AsyncParsableCommand {
     )
 
     enum Environment: String, ExpressibleByArgument, CaseIterable {
-        case frozenlake, taxi, cliffwalking, mountaincar, cartpole
+        case frozenlake, taxi, cliffwalking, blackjack, mountaincar, cartpole
     }
 
     @Argument(help: "The policy file.")
     var policy: String
 
-    @Argument(help: "frozenlake, taxi, cliffwalking, mountaincar or cartpole.")
+    @Argument(help: "frozenlake, taxi, cliffwalking, blackjack, mountaincar or cartpole.")
     var environment: Environment
 
     @Option(help: "FrozenLake's map: 4x4, 8x8, or rows separated by commas. (default: 4x4)")
@@ -87,26 +87,27 @@ struct EvaluateCommand: AsyncParsableCommand {
             Output.error("error: \(self.policy): a tile-coded policy, \(environment.rawValue) has discrete states")
             throw ExitCode(65)
         case (_, .table(let actions)):
-            var table: TabularEnvironment
+            var game: any DiscreteEnvironment
             switch environment {
             case .frozenlake:
                 do {
-                    table = try Environments.frozenLake(map: Environments.frozenLakeMap(map ?? "4x4"), slippery: slippery ?? true)
+                    game = try Environments.frozenLake(map: Environments.frozenLakeMap(map ?? "4x4"), slippery: slippery ?? true)
                 } catch {
                     throw ValidationError("--map: \(error)")
                 }
-            case .taxi: table = Environments.taxi(rainy: rainy)
-            default: table = Environments.cliffWalking(slippery: slippery ?? false)
+            case .taxi: game = Environments.taxi(rainy: rainy)
+            case .blackjack: game = Blackjack()
+            default: game = Environments.cliffWalking(slippery: slippery ?? false)
             }
-            guard actions.count == table.stateCount else {
-                Output.error("error: \(self.policy): the policy has \(actions.count) states, \(environment.rawValue) has \(table.stateCount)")
+            guard actions.count == game.stateCount else {
+                Output.error("error: \(policy): the policy has \(actions.count) states, \(environment.rawValue) has \(game.stateCount)")
                 throw ExitCode(65)
             }
-            if let state = actions.firstIndex(where: { $0 < 0 || $0 >= table.actionCount }) {
-                Output.error("error: \(self.policy): state \(state)'s action is \(actions[state]), \(environment.rawValue) has \(table.actionCount) actions")
+            if let state = actions.firstIndex(where: { $0 < 0 || $0 >= game.actionCount }) {
+                Output.error("error: \(policy): state \(state)'s action is \(actions[state]), \(environment.rawValue) has \(game.actionCount) actions")
                 throw ExitCode(65)
             }
-            evaluation = try Training.evaluate(policy: { actions[$0] }, in: &table, episodes: episodes, seed: seed)
+            evaluation = try Training.evaluate(policy: { actions[$0] }, in: &game, episodes: episodes, seed: seed)
             holds = "\(kind), \(actions.count) states"
         }
         if json {

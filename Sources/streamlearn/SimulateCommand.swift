@@ -16,7 +16,7 @@ struct SimulateCommand: AsyncParsableCommand {
               streamlearn simulate bandit --arms 10 --policy thompson --pulls 100000 --seed-count 20
             """,
         subcommands: [
-            SimulateFrozenLake.self, SimulateCliffWalking.self, SimulateTaxi.self, SimulateMDP.self, SimulateMountainCar.self,
+            SimulateFrozenLake.self, SimulateCliffWalking.self, SimulateTaxi.self, SimulateMDP.self, SimulateBlackjack.self, SimulateMountainCar.self,
             SimulateCartPole.self, SimulateBandit.self,
         ]
     )
@@ -149,7 +149,10 @@ struct TrainingOptions: ParsableArguments {
         name: String, environment: Environment, defaults: Defaults
     ) throws {
         if dumpDynamics {
-            var object = environment.dynamics.jsonObject()
+            guard let table = environment as? TabularEnvironment else {
+                throw ValidationError("--dump-dynamics: \(name) is played card by card, so no transition table")
+            }
+            var object = table.dynamics.jsonObject()
             // null for none (CliffWalking), so that `simulate mdp` loads back the same episodes.
             object["max_episode_steps"] = environment.maxEpisodeSteps ?? NSNull()
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])

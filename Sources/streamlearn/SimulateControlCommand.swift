@@ -111,3 +111,37 @@ struct SimulateCartPole: AsyncParsableCommand {
             defaults: .init(episodes: 1_000, alpha: 0.1, gamma: 0.99, epsilonEnd: 0))
     }
 }
+
+struct SimulateBlackjack: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blackjack",
+        abstract: "Blackjack-v1: stick (0) or hit (1) against a dealer who draws to 17; +1 a win, −1 a loss.",
+        discussion: """
+            States are Gymnasium's observation (sum, dealer's card, usable ace) as one number, sum · 22 + card · 2 + \
+            ace (704). Defaults: 2,000,000 hands, α 0.005, γ 1, ε 1 → 0.01 over the first half; greedy evaluation \
+            over 100,000 hands. "success" is a won hand.
+
+            Examples:
+              streamlearn simulate blackjack --seed-count 5
+              streamlearn simulate blackjack --no-sab --natural --json
+            """
+    )
+
+    @Flag(help: "Gymnasium's natural: +1.5 for a win with a natural (an ace and a ten as the first two cards); with --no-sab.")
+    var natural = false
+
+    @Flag(inversion: .prefixedNo, help: "Gymnasium's sab, as gym.make(\"Blackjack-v1\") sets it: Sutton and Barto's rules (a natural against no natural wins).")
+    var sab = true
+
+    func validate() throws {
+        if natural && sab { throw ValidationError("--natural applies with --no-sab (Sutton and Barto's rules pay a natural +1)") }
+    }
+
+    @OptionGroup var options: TrainingOptions
+
+    func run() async throws {
+        try options.run(
+            name: "blackjack", environment: Blackjack(natural: natural, sab: sab, seed: options.seed),
+            defaults: .init(episodes: 2_000_000, alpha: 0.005, gamma: 1, epsilonEnd: 0.01))
+    }
+}

@@ -399,3 +399,43 @@ struct ClassicControlTests {
         #expect(throws: SimulationError.self) { try Training.train(&wrong, in: &environment, episodes: 1, seed: 1) }
     }
 }
+
+@Suite("Blackjack")
+struct BlackjackTests {
+    @Test("Naturals: with sab (the default) a natural beats a dealer's 21 of three cards; without, it draws, or wins +1.5 with natural")
+    func naturals() throws {
+        // Dealer 10, 6 (draws a 5: 21); player ace and king. The player sticks.
+        let cards = [10, 6, 1, 10, 5]
+        var plain = Blackjack(sab: false, cards: cards)
+        #expect(plain.reset(seed: nil) == Blackjack.state(sum: 21, dealerCard: 10, usableAce: true))
+        #expect(try plain.step(0).reward == 0, "21 against 21 is a draw")
+        var sab = Blackjack(sab: true, cards: cards)
+        _ = sab.reset(seed: nil)
+        #expect(try sab.step(0).reward == 1)
+        // Dealer 10, 7: the natural wins; +1.5 with natural.
+        var natural = Blackjack(natural: true, sab: false, cards: [10, 7, 10, 1])
+        _ = natural.reset(seed: nil)
+        #expect(try natural.step(0).reward == 1.5)
+        // A hit that busts ends the hand at −1; the ace then counts 1.
+        var bust = Blackjack(cards: [9, 9, 1, 5, 10, 10])
+        #expect(bust.reset(seed: nil) == Blackjack.state(sum: 16, dealerCard: 9, usableAce: true))
+        let hit = try bust.step(1)
+        #expect(hit.observation == Blackjack.state(sum: 16, dealerCard: 9, usableAce: false) && !hit.terminated)
+        let second = try bust.step(1)
+        #expect(second.terminated && second.reward == -1 && Blackjack.observation(second.observation).sum == 26)
+        #expect(throws: SimulationError.invalidAction(2, actions: 2)) { try bust.step(2) }
+    }
+
+    @Test("The deck is 1–9 and four tens in 13, drawn uniformly")
+    func deck() {
+        var game = Blackjack(seed: 5)
+        var counts = [Int](repeating: 0, count: 11)
+        for _ in 0..<50_000 {
+            _ = game.reset(seed: nil)
+            for card in game.player + game.dealer { counts[card] += 1 }
+        }
+        let total = Double(counts.reduce(0, +))
+        #expect(abs(Double(counts[10]) / total - 4.0 / 13) < 0.005)
+        #expect(abs(Double(counts[1]) / total - 1.0 / 13) < 0.005)
+    }
+}

@@ -247,7 +247,7 @@ struct CLITests {
     func helpHasExamples() throws {
         for command in [["broker"], ["produce"], ["consume"], ["decode"], ["learn"], ["generate", "transactions"],
                         ["generate", "logistic"], ["generate", "fraud"], ["simulate", "frozenlake"], ["simulate", "taxi"],
-                        ["simulate", "cliffwalking"], ["simulate", "mdp"], ["simulate", "mountaincar"], ["simulate", "cartpole"], ["simulate", "bandit"], ["evaluate"], ["drift"], ["snapshot", "list"], ["snapshot", "show"],
+                        ["simulate", "cliffwalking"], ["simulate", "mdp"], ["simulate", "blackjack"], ["simulate", "mountaincar"], ["simulate", "cartpole"], ["simulate", "bandit"], ["evaluate"], ["drift"], ["snapshot", "list"], ["snapshot", "show"],
                         ["snapshot"], ["generate"], ["run"]] {
             let result = try CLI.run(command + ["--help"])
             #expect(result.status == 0)
@@ -744,6 +744,24 @@ struct CLITests {
         let poleObject = try JSONSerialization.jsonObject(with: Data(pole.stdout.utf8)) as? [String: Any] ?? [:]
         // Sutton and Barto's reward: 0 a step, −1 when the pole falls; a greedy return is −1 or 0 (the 500 steps held).
         #expect((-1...0).contains(poleObject["eval_mean_return"] as? Double ?? 1), "\(poleObject) \(pole.stderr)")
+    }
+
+    @Test("Blackjack's defaults learn a policy that loses about 5 cents a hand (the best fixed strategy about 4; a uniform one about 40), which evaluate replays")
+    func blackjackDefaults() throws {
+        let directory = try RunFiles.directory("blackjack")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let saved = directory.appendingPathComponent("hands.policy").path
+        let result = try CLI.run(["simulate", "blackjack", "--seed", "2", "--eval-episodes", "100000", "--save-policy", saved, "--json"], timeout: .seconds(300))
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        let meanReturn = object["eval_mean_return"] as? Double ?? -1
+        #expect(meanReturn >= -0.065 && meanReturn <= -0.02, "\(object)")
+        #expect((0.40...0.45).contains(object["eval_success_rate"] as? Double ?? 0), "a won hand is a success: \(object)")
+        let replayed = try CLI.run(["evaluate", saved, "blackjack", "--seed", "1000005", "--episodes", "100000", "--json"])
+        let evaluation = try JSONSerialization.jsonObject(with: Data(replayed.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(evaluation["mean_return"] as? Double == meanReturn, "\(evaluation) \(replayed.stderr)")
+        let dump = try CLI.run(["simulate", "blackjack", "--dump-dynamics"])
+        #expect(dump.status == 64 && dump.stderr.contains("blackjack is played card by card"), "\(dump.stderr)")
     }
 
     @Test("simulate's ε and α schedules: each runs with its own options and refuses the others'")

@@ -243,3 +243,51 @@ extension PythonExamplesTests {
         }
     }
 }
+
+extension PythonExamplesTests {
+    struct RecordedHand: Decodable {
+        struct Step: Decodable {
+            var action: Int
+            var observation: [Int]
+            var reward: Double
+            var terminated: Bool
+            var truncated: Bool
+        }
+        var cards: [Int]
+        var start: [Int]
+        var steps: [Step]
+    }
+
+    @Test("Blackjack-v1 (Sutton and Barto's rules, as gym.make registers it, and sab=False with and without natural) plays Gymnasium 1.4's recorded hands card for card: every observation, reward and flag")
+    func blackjackHands() throws {
+        let script = repositoryRoot.appendingPathComponent("Tests/Fixtures/gymnasium_blackjack.py").path
+        // gym.make("Blackjack-v1") plays Sutton and Barto's rules (its registered kwargs: sab=True, natural=False).
+        for (arguments, natural, sab) in [([String](), false, true), ([#"{"sab": false}"#], false, false), ([#"{"sab": false, "natural": true}"#], true, false)] {
+            let result = try CLI.run([script, "4000", "7"] + arguments, timeout: .seconds(120), program: try PythonExamples.python())
+            #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+            let hands = try JSONDecoder().decode([RecordedHand].self, from: Data(result.stdout.utf8))
+            var differing = 0
+            var first: String?
+            var rewards = Set<Double>()
+            for (number, hand) in hands.enumerated() {
+                var game = Blackjack(natural: natural, sab: sab, cards: hand.cards)
+                let state = game.reset(seed: nil)
+                var same = state == Blackjack.state(sum: hand.start[0], dealerCard: hand.start[1], usableAce: hand.start[2] == 1)
+                for step in hand.steps {
+                    let ours = try game.step(step.action)
+                    let expected = Blackjack.state(sum: step.observation[0], dealerCard: step.observation[1], usableAce: step.observation[2] == 1)
+                    same = same && ours.observation == expected && ours.reward == step.reward
+                        && ours.terminated == step.terminated && ours.truncated == step.truncated
+                    rewards.insert(step.reward)
+                }
+                if !same {
+                    differing += 1
+                    if first == nil { first = "hand \(number): \(hand)" }
+                }
+            }
+            #expect(differing == 0, "\(arguments): \(differing) hands differ; first \(first ?? "")")
+            // The hands reach every outcome: bust, loss, draw, win (and with natural, a natural's 1.5).
+            #expect(rewards.isSuperset(of: [-1, 0, 1]) && (natural ? rewards.contains(1.5) : !rewards.contains(1.5)), "\(rewards)")
+        }
+    }
+}

@@ -45,8 +45,8 @@ public protocol DiscreteEnvironment: Sendable {
     /// Takes `action` in the current state; an action outside `0..<actionCount` is refused
     /// (``SimulationError/invalidAction(_:actions:)``) and changes nothing.
     mutating func step(_ action: Int) throws(SimulationError) -> StepResult
-    /// The full dynamics: Gymnasium's `P`, the initial-state distribution, and which states are goals.
-    var dynamics: TransitionTable { get }
+    /// Whether the episode that `last` ended reached the task's goal (a goal state; a won hand).
+    func succeeded(_ last: StepResult) -> Bool
 }
 
 /// Gymnasium's transition table `P[s][a] = [(probability, next_state, reward, terminated)]`, flattened, with the
@@ -140,6 +140,9 @@ public struct TabularEnvironment: DiscreteEnvironment {
 
     public var stateCount: Int { dynamics.stateCount }
     public var actionCount: Int { dynamics.actionCount }
+
+    /// Terminated in a goal state.
+    public func succeeded(_ last: StepResult) -> Bool { last.terminated && dynamics.goalStates[last.observation] }
 
     public mutating func reset(seed: UInt64? = nil) -> Int {
         if let seed { random = SeededRandom(seed: seed) }

@@ -31,7 +31,6 @@ public enum Training: Sendable {
                 "the agent has \(agent.stateCount) states and \(agent.actionCount) actions, the environment "
                     + "\(environment.stateCount) and \(environment.actionCount)")
         }
-        let goals = environment.dynamics.goalStates
         var curve: [CurvePoint] = []
         var steps = 0
         var returns = 0.0
@@ -52,7 +51,7 @@ public enum Training: Sendable {
                 total += result.reward
                 steps += 1
                 if result.terminated || result.truncated {
-                    if result.terminated && goals[result.observation] { successes += 1 }
+                    if environment.succeeded(result) { successes += 1 }
                     break
                 }
                 state = result.observation
@@ -86,7 +85,6 @@ public enum Training: Sendable {
     public static func evaluate<Environment: DiscreteEnvironment>(
         policy: (Int) -> Int, in environment: inout Environment, episodes: Int, seed: UInt64, stepCap: Int = 1_000
     ) throws(SimulationError) -> Evaluation {
-        let goals = environment.dynamics.goalStates
         var returns = 0.0
         var successes = 0
         for episode in 0..<episodes {
@@ -96,7 +94,7 @@ public enum Training: Sendable {
                 let result = try environment.step(policy(state))
                 total += result.reward
                 if result.terminated || result.truncated || (environment.maxEpisodeSteps == nil && step == stepCap) {
-                    if result.terminated && goals[result.observation] { successes += 1 }
+                    if environment.succeeded(result) { successes += 1 }
                     break
                 }
                 state = result.observation
