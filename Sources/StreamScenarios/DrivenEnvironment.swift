@@ -4,7 +4,7 @@ import Simulation
 /// An environment a scenario plays through a reinforcement job: a tabular one (states) or a continuous one
 /// (observation vectors), its observations written as the JSON the job reads.
 enum DrivenEnvironment {
-    case tabular(TabularEnvironment)
+    case tabular(any DiscreteEnvironment)
     case continuous(any ContinuousEnvironment)
 
     /// The request's key for what the agent sees (`state` or `observation`); a transition's next one is

@@ -56,6 +56,7 @@ public struct Scenario: Sendable {
             case frozenlake, taxi, cliffwalking
             /// Your own, from a dynamics file (`file`).
             case mdp
+            case blackjack
             /// Continuous observations (the job needs `model.observations`).
             case mountaincar, cartpole
         }
@@ -67,6 +68,11 @@ public struct Scenario: Sendable {
         public var slippery = true
         /// Taxi's `is_rainy`.
         public var rainy = false
+        /// Taxi's `fickle_passenger`.
+        public var ficklePassenger = false
+        /// Blackjack's `sab` (default true, as `gym.make` sets it) and `natural`.
+        public var sab = true
+        public var natural = false
         public var episodes = 1_000
         /// Environments stepped side by side, each round one request per environment (the round trip through
         /// Kafka is paid once per round).
@@ -79,7 +85,8 @@ public struct Scenario: Sendable {
             switch name {
             case .frozenlake:
                 return .tabular(try Environments.frozenLake(map: Environments.frozenLakeMap(map), slippery: slippery))
-            case .taxi: return .tabular(Environments.taxi(rainy: rainy))
+            case .taxi: return .tabular(ficklePassenger ? FickleTaxi(rainy: rainy) : Environments.taxi(rainy: rainy))
+            case .blackjack: return .tabular(Blackjack(natural: natural, sab: sab))
             case .cliffwalking: return .tabular(Environments.cliffWalking(slippery: slippery))
             case .mdp: return .tabular(try TabularEnvironment.load(dynamicsFile: file ?? ""))
             case .mountaincar: return .continuous(MountainCar())
@@ -391,7 +398,7 @@ public struct Scenario: Sendable {
 
     private static func readEnvironment(_ table: ConfigTable) throws(ConfigurationError) -> Environment {
         guard let name = try table.choice("name", Environment.Name.self) else {
-            throw ConfigurationError(path: table.keyPath("name"), reason: "is required (frozenlake, taxi, cliffwalking, mdp, mountaincar or cartpole)")
+            throw ConfigurationError(path: table.keyPath("name"), reason: "is required (frozenlake, taxi, cliffwalking, mdp, blackjack, mountaincar or cartpole)")
         }
         var environment = Environment(name: name)
         environment.file = try table.string("file")
@@ -408,6 +415,18 @@ public struct Scenario: Sendable {
             throw ConfigurationError(path: table.keyPath("rainy"), reason: "applies to taxi only")
         }
         environment.rainy = try table.bool("rainy") ?? false
+        if table.has("fickle_passenger") && name != .taxi {
+            throw ConfigurationError(path: table.keyPath("fickle_passenger"), reason: "applies to taxi only")
+        }
+        environment.ficklePassenger = try table.bool("fickle_passenger") ?? false
+        for key in ["sab", "natural"] where table.has(key) && name != .blackjack {
+            throw ConfigurationError(path: table.keyPath(key), reason: "applies to blackjack only")
+        }
+        environment.sab = try table.bool("sab") ?? true
+        environment.natural = try table.bool("natural") ?? false
+        if environment.natural && environment.sab {
+            throw ConfigurationError(path: table.keyPath("natural"), reason: "applies with sab: false (Sutton and Barto's rules pay a natural +1)")
+        }
         environment.episodes = try table.int("episodes", min: 1, max: 10_000_000) ?? environment.episodes
         environment.parallel = try table.int("parallel", min: 1, max: 10_000) ?? environment.parallel
         environment.evaluationEpisodes = try table.int("evaluation_episodes", min: 1) ?? environment.evaluationEpisodes

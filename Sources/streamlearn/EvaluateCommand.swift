@@ -43,6 +43,15 @@ struct EvaluateCommand: AsyncParsableCommand {
     @Flag(help: "Taxi's is_rainy (Taxi-v4).")
     var rainy = false
 
+    @Flag(help: "Taxi's fickle_passenger (Taxi-v4).")
+    var ficklePassenger = false
+
+    @Flag(inversion: .prefixedNo, help: "Blackjack's sab (default: --sab, as gym.make sets it).")
+    var sab: Bool?
+
+    @Flag(help: "Blackjack's natural (with --no-sab).")
+    var natural = false
+
     @Option(parsing: .unconditional, help: "Greedy episodes to play.")
     var episodes: Int = 1_000
 
@@ -58,7 +67,9 @@ struct EvaluateCommand: AsyncParsableCommand {
         if slippery != nil && ![.frozenlake, .cliffwalking].contains(environment) {
             throw ValidationError("--slippery applies to frozenlake and cliffwalking")
         }
-        if environment != .taxi && rainy { throw ValidationError("--rainy applies to taxi only") }
+        if environment != .taxi && (rainy || ficklePassenger) { throw ValidationError("--rainy and --fickle-passenger apply to taxi only") }
+        if environment != .blackjack && (sab != nil || natural) { throw ValidationError("--sab and --natural apply to blackjack only") }
+        if natural && sab != false { throw ValidationError("--natural applies with --no-sab") }
     }
 
     func run() async throws {
@@ -95,8 +106,8 @@ struct EvaluateCommand: AsyncParsableCommand {
                 } catch {
                     throw ValidationError("--map: \(error)")
                 }
-            case .taxi: game = Environments.taxi(rainy: rainy)
-            case .blackjack: game = Blackjack()
+            case .taxi: game = ficklePassenger ? FickleTaxi(rainy: rainy) : Environments.taxi(rainy: rainy)
+            case .blackjack: game = Blackjack(natural: natural, sab: sab ?? true)
             default: game = Environments.cliffWalking(slippery: slippery ?? false)
             }
             guard actions.count == game.stateCount else {

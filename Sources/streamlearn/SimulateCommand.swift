@@ -150,7 +150,7 @@ struct TrainingOptions: ParsableArguments {
     ) throws {
         if dumpDynamics {
             guard let table = environment as? TabularEnvironment else {
-                throw ValidationError("--dump-dynamics: \(name) is played card by card, so no transition table")
+                throw ValidationError("--dump-dynamics: \(name)'s dynamics depend on more than the state, so they are no transition table")
             }
             var object = table.dynamics.jsonObject()
             // null for none (CliffWalking), so that `simulate mdp` loads back the same episodes.
@@ -466,12 +466,18 @@ struct SimulateTaxi: AsyncParsableCommand {
     @Flag(help: "Gymnasium's is_rainy (Taxi-v4): a move goes the intended way with probability 0.8, to either side with 0.1.")
     var rainy = false
 
+    @Flag(help: "Gymnasium's fickle_passenger (Taxi-v4): in 30% of the episodes the passenger picks another destination once the taxi first moves with them aboard.")
+    var ficklePassenger = false
+
     @OptionGroup var options: TrainingOptions
 
     func run() async throws {
-        try options.run(
-            name: "taxi", environment: Environments.taxi(rainy: rainy, seed: options.seed),
-            defaults: .init(episodes: 10_000, alpha: 0.2, gamma: 0.99, epsilonEnd: 0.01))
+        let defaults = TrainingOptions.Defaults(episodes: 10_000, alpha: 0.2, gamma: 0.99, epsilonEnd: 0.01)
+        if ficklePassenger {
+            try options.run(name: "taxi", environment: FickleTaxi(rainy: rainy, seed: options.seed), defaults: defaults)
+        } else {
+            try options.run(name: "taxi", environment: Environments.taxi(rainy: rainy, seed: options.seed), defaults: defaults)
+        }
     }
 }
 

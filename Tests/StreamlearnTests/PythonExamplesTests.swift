@@ -1,5 +1,6 @@
 import Foundation
 import Simulation
+import StreamCore
 import StreamKafka
 import Synchronization
 import Testing
@@ -289,5 +290,73 @@ extension PythonExamplesTests {
             // The hands reach every outcome: bust, loss, draw, win (and with natural, a natural's 1.5).
             #expect(rewards.isSuperset(of: [-1, 0, 1]) && (natural ? rewards.contains(1.5) : !rewards.contains(1.5)), "\(rewards)")
         }
+    }
+}
+
+extension PythonExamplesTests {
+    struct FickleRecord: Decodable {
+        var policy: [Int]
+        var episodes: [[[Double]]]
+    }
+
+    /// Whether an episode of (state, action, next state) steps is possible in fickle Taxi: each next state is an
+    /// outcome of the dry table, or one with the destination changed, once, on a step that moved the taxi with
+    /// the passenger aboard. Returns nil when impossible, else whether the destination changed.
+    static func fickleChange(_ episode: [(Int, Int, Int)], _ table: TransitionTable) -> Bool? {
+        var changed = false
+        for (state, action, next) in episode {
+            let outcomes = table.outcomes(state: state, action: action).map(\.nextState)
+            if outcomes.contains(next) { continue }
+            let before = FickleTaxi.decode(state)
+            let after = FickleTaxi.decode(next)
+            let moved = (after.row, after.column) != (before.row, before.column)
+            let redirected = outcomes.contains { candidate in
+                let plain = FickleTaxi.decode(candidate)
+                return (plain.row, plain.column, plain.passenger) == (after.row, after.column, after.passenger)
+                    && after.destination != before.destination
+            }
+            guard !changed, before.passenger == 4, moved, redirected else { return nil }
+            changed = true
+        }
+        return changed
+    }
+
+    @Test("Taxi-v4's fickle_passenger: every step of Gymnasium's recorded episodes is one our FickleTaxi can take, and the passenger changes their mind as often in ours (≈30% of the episodes)")
+    func ficklePassenger() throws {
+        let script = repositoryRoot.appendingPathComponent("Tests/Fixtures/gymnasium_fickle_taxi.py").path
+        let result = try CLI.run([script, "3000", "5"], timeout: .seconds(120), program: try PythonExamples.python())
+        #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+        let record = try JSONDecoder().decode(FickleRecord.self, from: Data(result.stdout.utf8))
+        let table = Environments.taxi().dynamics
+        var theirs = 0
+        for (number, episode) in record.episodes.enumerated() {
+            let steps = episode.map { (Int($0[0]), Int($0[1]), Int($0[2])) }
+            guard let changed = Self.fickleChange(steps, table) else {
+                Issue.record("Gymnasium's episode \(number) has a step FickleTaxi cannot take: \(episode)")
+                continue
+            }
+            if changed { theirs += 1 }
+        }
+        // The same policy and ε in ours.
+        var taxi = FickleTaxi(seed: 5)
+        var coin = SeededRandom(seed: 6)
+        var ours = 0
+        for episode in 0..<3_000 {
+            var state = taxi.reset(seed: episode == 0 ? 5 : nil)
+            var steps: [(Int, Int, Int)] = []
+            while true {
+                let action = coin.nextUnitDouble() < 0.1 ? Int(coin.next() % 6) : record.policy[state]
+                let step = try taxi.step(action)
+                steps.append((state, action, step.observation))
+                state = step.observation
+                if step.terminated || step.truncated { break }
+            }
+            let changed = try #require(Self.fickleChange(steps, table) as Bool?, "our episode \(episode) took an impossible step")
+            if changed { ours += 1 }
+        }
+        let theirRate = Double(theirs) / 3_000
+        let ourRate = Double(ours) / 3_000
+        // Each rate's standard error is about 0.0084; 0.04 is more than three of the difference's.
+        #expect(abs(theirRate - 0.3) < 0.04 && abs(ourRate - theirRate) < 0.04, "Gymnasium \(theirRate), ours \(ourRate)")
     }
 }

@@ -121,7 +121,7 @@ public struct TabularEnvironment: DiscreteEnvironment {
     public let dynamics: TransitionTable
     public let maxEpisodeSteps: Int?
     /// The current state.
-    public private(set) var state: Int = 0
+    public internal(set) var state: Int = 0
     /// Steps taken in this episode.
     public private(set) var elapsedSteps = 0
     private var random: SeededRandom
