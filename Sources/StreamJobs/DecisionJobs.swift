@@ -268,26 +268,7 @@ public final class ReinforcementJob: StreamJob {
                 return DeadLetterReason(kind: "unknown-state", stage: .process, message: "state \(s) is not within 0..<\(agent.stateCount)")
             }
             let action = configuration.evaluation ? agent.greedyAction(s) : state.agent!.predict(s)
-            state.actions += 1
-            writer.reset()
-            writer.raw("{")
-            if let episode = object["episode"] {
-                writer.raw("\"episode\":")
-                writer.string("\(episode)")
-                writer.raw(",")
-            }
-            writer.raw("\"state\":")
-            writer.int(s)
-            writer.raw(",\"action\":")
-            writer.int(action)
-            writer.raw(",\"model_version\":")
-            writer.int(state.updates)
-            writer.raw("}")
-            let key = (object["episode"].map { "\($0)" } ?? "\(s)")
-            var keyText = key
-            try keyText.withUTF8 { keyBytes in
-                try writer.bytes.withUnsafeBytes { try output.answer(key: UnsafeRawBufferPointer(keyBytes), value: $0) }
-            }
+            try answer(episode: object["episode"], state: s, action: action, output)
             return nil
         }
         guard let s = integer("state"), let a = integer("action"), let next = integer("next_state") else {
@@ -311,6 +292,33 @@ public final class ReinforcementJob: StreamJob {
         state.updates += 1
         if terminated || truncated { state.episodes += 1 }
         return nil
+    }
+
+    /// Answers a request with `action` (`{"episode"?, "state"?, "action", "model_version"}`), keyed by the episode,
+    /// else by the state.
+    private func answer(episode: Any?, state requested: Int?, action: Int, _ output: any JobOutput) throws {
+        state.actions += 1
+        writer.reset()
+        writer.raw("{")
+        if let episode {
+            writer.raw("\"episode\":")
+            writer.string("\(episode)")
+            writer.raw(",")
+        }
+        if let requested {
+            writer.raw("\"state\":")
+            writer.int(requested)
+            writer.raw(",")
+        }
+        writer.raw("\"action\":")
+        writer.int(action)
+        writer.raw(",\"model_version\":")
+        writer.int(state.updates)
+        writer.raw("}")
+        var key = episode.map { "\($0)" } ?? requested.map { "\($0)" } ?? ""
+        try key.withUTF8 { keyBytes in
+            try writer.bytes.withUnsafeBytes { try output.answer(key: UnsafeRawBufferPointer(keyBytes), value: $0) }
+        }
     }
 
     /// A request or transition of a job over continuous observations.
@@ -346,23 +354,7 @@ public final class ReinforcementJob: StreamJob {
             case .failure(let reason): return reason
             }
             let action = configuration.evaluation ? state.linearAgent!.greedyAction(values) : state.linearAgent!.predict(values)
-            state.actions += 1
-            writer.reset()
-            writer.raw("{")
-            if let episode = object["episode"] {
-                writer.raw("\"episode\":")
-                writer.string("\(episode)")
-                writer.raw(",")
-            }
-            writer.raw("\"action\":")
-            writer.int(action)
-            writer.raw(",\"model_version\":")
-            writer.int(state.updates)
-            writer.raw("}")
-            var keyText = object["episode"].map { "\($0)" } ?? ""
-            try keyText.withUTF8 { keyBytes in
-                try writer.bytes.withUnsafeBytes { try output.answer(key: UnsafeRawBufferPointer(keyBytes), value: $0) }
-            }
+            try answer(episode: object["episode"], state: nil, action: action, output)
             return nil
         }
         let (current, next): ([Double], [Double])

@@ -162,24 +162,45 @@ struct TrainingOptions: ParsableArguments {
         let episodes = self.episodes ?? defaults.episodes
         try run(name: name, episodes: episodes) { seed, progress in
             var environment = environment
-            var agent: TabularAgent
-            do throws(LearningError) {
-                agent = try TabularAgent(
+            var agent = try Self.agent { () throws(LearningError) in
+                try TabularAgent(
                     algorithm: self.agent.algorithm, states: environment.stateCount, actions: environment.actionCount,
                     learningRate: alpha ?? defaults.alpha, discount: gamma ?? defaults.gamma,
                     exploration: exploration(defaults: defaults, episodes: episodes),
                     stepSizes: stepSizes(defaults: defaults, episodes: episodes), seed: seed)
-            } catch {
-                throw ValidationError(LearnCommand.optionMessage(error).replacingOccurrences(of: "_", with: "-"))
             }
-            let start = ContinuousClock.now
-            let (curve, steps) = try Training.train(
-                &agent, in: &environment, episodes: episodes, seed: seed, curveEvery: curveEvery ?? max(episodes / 10, 1),
-                onEpisode: { progress.advance() })
-            let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
-            let evaluation = try Training.evaluate(agent, in: &environment, episodes: evalEpisodes, seed: seed &+ 1_000_003)
-            return TrainedRun(curve: curve, steps: steps, seconds: seconds, evaluation: evaluation) { try Snapshot.encode(agent) }
+            return try timed(
+                train: {
+                    try Training.train(
+                        &agent, in: &environment, episodes: episodes, seed: seed, curveEvery: curveEvery(episodes),
+                        onEpisode: { progress.advance() })
+                },
+                evaluate: { try Training.evaluate(agent, in: &environment, episodes: evalEpisodes, seed: seed &+ 1_000_003) },
+                snapshot: { try Snapshot.encode(agent) })
         }
+    }
+
+    /// An agent from the options, or the option at fault.
+    static func agent<Agent>(_ make: () throws(LearningError) -> Agent) throws -> Agent {
+        do throws(LearningError) {
+            return try make()
+        } catch {
+            throw ValidationError(LearnCommand.optionMessage(error).replacingOccurrences(of: "_", with: "-"))
+        }
+    }
+
+    /// Points on the learning curve: `--curve-every`, or 10.
+    func curveEvery(_ episodes: Int) -> Int { curveEvery ?? max(episodes / 10, 1) }
+
+    /// One seed's run: `train` timed, then `evaluate`, and the agent's snapshot when asked for.
+    func timed(
+        train: () throws -> (curve: [Training.CurvePoint], steps: Int), evaluate: () throws -> Training.Evaluation,
+        snapshot: @escaping () throws -> Data
+    ) throws -> TrainedRun {
+        let start = ContinuousClock.now
+        let (curve, steps) = try train()
+        let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
+        return TrainedRun(curve: curve, steps: steps, seconds: seconds, evaluation: try evaluate(), snapshot: snapshot)
     }
 
     /// One seed's training: its curve, steps and time, greedy evaluation, and the agent as a snapshot.

@@ -36,23 +36,21 @@ extension TrainingOptions {
         let episodes = self.episodes ?? defaults.episodes
         try run(name: name, episodes: episodes) { seed, progress in
             var environment = environment
-            var agent: TileCodedAgent
-            do throws(LearningError) {
-                agent = try TileCodedAgent(
+            var agent = try Self.agent { () throws(LearningError) in
+                try TileCodedAgent(
                     algorithm: self.agent.algorithm, coder: coder, actions: environment.actionCount,
                     learningRate: alpha ?? defaults.alpha, discount: gamma ?? defaults.gamma,
                     exploration: exploration(defaults: defaults, episodes: episodes),
                     stepSizes: stepSizes(defaults: defaults, episodes: episodes), seed: seed)
-            } catch {
-                throw ValidationError(LearnCommand.optionMessage(error).replacingOccurrences(of: "_", with: "-"))
             }
-            let start = ContinuousClock.now
-            let (curve, steps) = try Training.train(
-                &agent, in: &environment, episodes: episodes, seed: seed, curveEvery: curveEvery ?? max(episodes / 10, 1),
-                onEpisode: { progress.advance() })
-            let seconds = max((ContinuousClock.now - start).seconds, 1e-9)
-            let evaluation = try Training.evaluate(agent, in: &environment, episodes: evalEpisodes, seed: seed &+ 1_000_003)
-            return TrainedRun(curve: curve, steps: steps, seconds: seconds, evaluation: evaluation) { try Snapshot.encode(agent) }
+            return try timed(
+                train: {
+                    try Training.train(
+                        &agent, in: &environment, episodes: episodes, seed: seed, curveEvery: curveEvery(episodes),
+                        onEpisode: { progress.advance() })
+                },
+                evaluate: { try Training.evaluate(agent, in: &environment, episodes: evalEpisodes, seed: seed &+ 1_000_003) },
+                snapshot: { try Snapshot.encode(agent) })
         }
     }
 }

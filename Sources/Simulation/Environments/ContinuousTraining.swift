@@ -12,11 +12,8 @@ extension Training {
         curveEvery: Int = 0, onEpisode: (() -> Void)? = nil
     ) throws -> (curve: [CurvePoint], steps: Int) {
         try checkSizes(agent, environment)
-        var curve: [CurvePoint] = []
+        var recorder = CurveRecorder(every: curveEvery)
         var steps = 0
-        var returns = 0.0
-        var successes = 0
-        var sinceLast = 0
         var observation = [Double](repeating: 0, count: environment.observationSize)
         // Each observation is encoded once: its features serve this step's choice and the next step's update.
         var features = [Int32](repeating: 0, count: agent.coder.tilings)
@@ -42,25 +39,14 @@ extension Training {
                 total += result.reward
                 steps += 1
                 if result.terminated || result.truncated {
-                    if environment.succeeded(result) { successes += 1 }
+                    recorder.record(episode, return: total, succeeded: environment.succeeded(result))
                     break
                 }
                 swap(&features, &nextFeatures)
                 action = nextAction
             }
-            returns += total
-            sinceLast += 1
-            if curveEvery > 0 && (episode + 1) % curveEvery == 0 {
-                curve.append(
-                    CurvePoint(
-                        episode: episode + 1, meanReturn: returns / Double(sinceLast),
-                        successRate: Double(successes) / Double(sinceLast)))
-                returns = 0
-                successes = 0
-                sinceLast = 0
-            }
         }
-        return (curve, steps)
+        return (recorder.curve, steps)
     }
 
     /// Runs the greedy policy (first best action) for `episodes` episodes from `seed`; episodes end at the

@@ -31,11 +31,8 @@ public enum Training: Sendable {
                 "the agent has \(agent.stateCount) states and \(agent.actionCount) actions, the environment "
                     + "\(environment.stateCount) and \(environment.actionCount)")
         }
-        var curve: [CurvePoint] = []
+        var recorder = CurveRecorder(every: curveEvery)
         var steps = 0
-        var returns = 0.0
-        var successes = 0
-        var sinceLast = 0
         for episode in 0..<episodes {
             onEpisode?()
             var state = environment.reset(seed: episode == 0 ? seed : nil)
@@ -51,25 +48,39 @@ public enum Training: Sendable {
                 total += result.reward
                 steps += 1
                 if result.terminated || result.truncated {
-                    if environment.succeeded(result) { successes += 1 }
+                    recorder.record(episode, return: total, succeeded: environment.succeeded(result))
                     break
                 }
                 state = result.observation
                 action = nextAction
             }
-            returns += total
-            sinceLast += 1
-            if curveEvery > 0 && (episode + 1) % curveEvery == 0 {
-                curve.append(
-                    CurvePoint(
-                        episode: episode + 1, meanReturn: returns / Double(sinceLast),
-                        successRate: Double(successes) / Double(sinceLast)))
-                returns = 0
-                successes = 0
-                sinceLast = 0
-            }
         }
-        return (curve, steps)
+        return (recorder.curve, steps)
+    }
+
+    /// Collects a learning curve: the mean return and success rate of each `every` episodes (none with 0).
+    struct CurveRecorder {
+        let every: Int
+        private(set) var curve: [CurvePoint] = []
+        private var returns = 0.0
+        private var successes = 0
+        private var count = 0
+
+        init(every: Int) { self.every = every }
+
+        /// Episode `episode` (from 0) ended with `total` and, or not, at the goal.
+        mutating func record(_ episode: Int, return total: Double, succeeded: Bool) {
+            returns += total
+            successes += succeeded ? 1 : 0
+            count += 1
+            guard every > 0 && (episode + 1) % every == 0 else { return }
+            curve.append(
+                CurvePoint(
+                    episode: episode + 1, meanReturn: returns / Double(count), successRate: Double(successes) / Double(count)))
+            returns = 0
+            successes = 0
+            count = 0
+        }
     }
 
     /// Runs the greedy policy (first best action) for `episodes` episodes from `seed`. Episodes end at the
