@@ -258,16 +258,20 @@ public final class ReinforcementJob: StreamJob {
             guard let number = object[key] as? NSNumber else { return object[key] == nil ? false : nil }
             return String(cString: number.objCType) == "c" ? number.boolValue : nil
         }
-        guard let agent = state.agent else { return try processContinuous(object, message.role, output, integer, flag) }
+        // The agent is used in place (`state.agent!`): a copy held across `predict` or `learn` would make them copy
+        // its arrays.
+        guard let stateCount = state.agent?.stateCount else {
+            return try processContinuous(object, message.role, output, integer, flag)
+        }
         let isRequest = context.sharesFeedbackTopic ? object["next_state"] == nil : message.role == .requests
         if isRequest {
             guard let s = integer("state") else {
                 return DeadLetterReason(kind: "wrong-type", stage: .process, message: "'state' must be a whole number")
             }
-            guard (0..<agent.stateCount).contains(s) else {
-                return DeadLetterReason(kind: "unknown-state", stage: .process, message: "state \(s) is not within 0..<\(agent.stateCount)")
+            guard (0..<stateCount).contains(s) else {
+                return DeadLetterReason(kind: "unknown-state", stage: .process, message: "state \(s) is not within 0..<\(stateCount)")
             }
-            let action = configuration.evaluation ? agent.greedyAction(s) : state.agent!.predict(s)
+            let action = configuration.evaluation ? state.agent!.greedyAction(s) : state.agent!.predict(s)
             try answer(episode: object["episode"], state: s, action: action, output)
             return nil
         }

@@ -327,11 +327,11 @@ extension PythonExamplesTests {
         for (state, action, next) in episode {
             let outcomes = table.outcomes(state: state, action: action).map(\.nextState)
             if outcomes.contains(next) { continue }
-            let before = FickleTaxi.decode(state)
-            let after = FickleTaxi.decode(next)
+            let before = Environments.taxiDecode(state)
+            let after = Environments.taxiDecode(next)
             let moved = (after.row, after.column) != (before.row, before.column)
             let redirected = outcomes.contains { candidate in
-                let plain = FickleTaxi.decode(candidate)
+                let plain = Environments.taxiDecode(candidate)
                 return (plain.row, plain.column, plain.passenger) == (after.row, after.column, after.passenger)
                     && after.destination != before.destination
             }

@@ -40,6 +40,14 @@ public protocol ContinuousEnvironment: Sendable {
     func succeeded(_ last: ContinuousStep) -> Bool
 }
 
+extension ContinuousEnvironment {
+    /// Writes `state` rounded to `float32`, as Gymnasium returns an observation.
+    static func observe(_ state: [Double], into observation: inout [Double]) {
+        if observation.count != state.count { observation = Array(repeating: 0, count: state.count) }
+        for index in state.indices { observation[index] = Double(Float(state[index])) }
+    }
+}
+
 /// CartPole-v1 (Barto, Sutton and Anderson 1983, as Gymnasium 1.x codes it): push the cart left (0) or right (1)
 /// to keep the pole up. Observation (x, ẋ, θ, θ̇); reward 1 a step, including the step that ends it; terminated when
 /// |x| > 2.4 or |θ| > 12°; time limit 500. Euler integration with τ = 0.02 s, operations in Gymnasium's order, so
@@ -137,10 +145,6 @@ public struct CartPole: ContinuousEnvironment {
 
     public func succeeded(_ last: ContinuousStep) -> Bool { last.truncated && !last.terminated }
 
-    static func observe(_ state: [Double], into observation: inout [Double]) {
-        if observation.count != state.count { observation = Array(repeating: 0, count: state.count) }
-        for index in state.indices { observation[index] = Double(Float(state[index])) }
-    }
 }
 
 /// MountainCar-v0 (Moore 1990, as Gymnasium 1.x codes it): an under-powered car in a valley must rock back and
@@ -179,7 +183,7 @@ public struct MountainCar: ContinuousEnvironment {
         state[0] = -0.6 + 0.2 * random.nextUnitDouble()
         state[1] = 0
         elapsedSteps = 0
-        CartPole.observe(state, into: &observation)
+        Self.observe(state, into: &observation)
     }
 
     /// Sets the state directly (a recorded trajectory's start).
@@ -187,7 +191,7 @@ public struct MountainCar: ContinuousEnvironment {
         precondition(state.count == 2, "MountainCar's state has 2 values")
         self.state = state
         elapsedSteps = 0
-        CartPole.observe(state, into: &observation)
+        Self.observe(state, into: &observation)
     }
 
     public mutating func step(_ action: Int, into observation: inout [Double]) throws(SimulationError) -> ContinuousStep {
@@ -203,7 +207,7 @@ public struct MountainCar: ContinuousEnvironment {
         state[0] = position
         state[1] = velocity
         elapsedSteps += 1
-        CartPole.observe(state, into: &observation)
+        Self.observe(state, into: &observation)
         return ContinuousStep(
             reward: -1, terminated: terminated, truncated: maxEpisodeSteps.map { elapsedSteps >= $0 } ?? false)
     }

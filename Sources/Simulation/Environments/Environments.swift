@@ -109,6 +109,16 @@ public enum Environments: Sendable {
         return TabularEnvironment(dynamics: table, maxEpisodeSteps: maxEpisodeSteps, seed: seed)
     }
 
+    /// Taxi's state of (row, column, passenger location 0–4 with 4 aboard, destination 0–3), as Gymnasium encodes it.
+    public static func taxiState(_ row: Int, _ column: Int, _ passenger: Int, _ destination: Int) -> Int {
+        ((row * 5 + column) * 5 + passenger) * 4 + destination
+    }
+
+    /// (row, column, passenger location, destination) of a Taxi state.
+    public static func taxiDecode(_ state: Int) -> (row: Int, column: Int, passenger: Int, destination: Int) {
+        (state / 100, state / 20 % 5, state / 4 % 5, state % 4)
+    }
+
     /// Taxi-v3 (v3/v4 default dynamics): a 5×5 grid with walls, pick-up/drop-off locations R (0,0), G (0,4),
     /// Y (4,0), B (4,3). State = ((row · 5 + column) · 5 + passenger) · 4 + destination, passenger 0–3 at a
     /// location or 4 in the taxi. Actions 0 south, 1 north, 2 east, 3 west, 4 pickup, 5 drop-off. −1 per step,
@@ -119,15 +129,13 @@ public enum Environments: Sendable {
     /// either side (left and right of the heading) with 0.1 each, a side blocked by a wall leaving the taxi in
     /// place; a move the wall or the grid's edge blocks stays put without drifting; pickup and drop-off stay
     /// deterministic. (`fickle_passenger` changes the destination during an episode, which no transition table
-    /// can express: not offered.)
+    /// can express: ``FickleTaxi`` wraps this table for it.)
     public static func taxi(rainy: Bool = false, maxEpisodeSteps: Int? = 200, seed: UInt64 = 0) -> TabularEnvironment {
         let map = [
             "+---------+", "|R: | : :G|", "| : | : : |", "| : : : : |", "| | : | : |", "|Y| : |B: |", "+---------+",
         ].map { Array($0.utf8) }
         let locations = [(0, 0), (0, 4), (4, 0), (4, 3)]
-        func encode(_ row: Int, _ column: Int, _ passenger: Int, _ destination: Int) -> Int {
-            ((row * 5 + column) * 5 + passenger) * 4 + destination
-        }
+        let encode = taxiState
         var initial = Array(repeating: 0.0, count: 500)
         var goals = Array(repeating: false, count: 500)
         for row in 0..<5 {
@@ -143,10 +151,7 @@ public enum Environments: Sendable {
         }
         let table = TransitionTable(states: 500, actions: 6, initialDistribution: initial, goalStates: goals) {
             state, action in
-            let destination = state % 4
-            let passenger = (state / 4) % 5
-            let column = (state / 20) % 5
-            let row = state / 100
+            let (row, column, passenger, destination) = taxiDecode(state)
             var newRow = row
             var newColumn = column
             var newPassenger = passenger

@@ -36,23 +36,18 @@ public struct FickleTaxi: DiscreteEnvironment {
     public mutating func step(_ action: Int) throws(SimulationError) -> StepResult {
         let before = base.state
         var result = try base.step(action)
-        let (row, column, passenger, destination) = Self.decode(before)
-        let (newRow, newColumn, newPassenger, _) = Self.decode(result.observation)
+        let (row, column, passenger, destination) = Environments.taxiDecode(before)
+        let (newRow, newColumn, newPassenger, _) = Environments.taxiDecode(result.observation)
         if fickleStep && passenger == 4 && (newRow != row || newColumn != column) {
             fickleStep = false
             // One of the other three locations, uniformly (Gymnasium: np_random.choice of them).
             var choice = Int(random.next() % 3)
             if choice >= destination { choice += 1 }
-            result.observation = ((newRow * 5 + newColumn) * 5 + newPassenger) * 4 + choice
+            result.observation = Environments.taxiState(newRow, newColumn, newPassenger, choice)
             base.state = result.observation
         }
         return result
     }
 
     public func succeeded(_ last: StepResult) -> Bool { base.succeeded(last) }
-
-    /// (row, column, passenger location 0–4, destination 0–3) of a Taxi state.
-    public static func decode(_ state: Int) -> (row: Int, column: Int, passenger: Int, destination: Int) {
-        (state / 100, state / 20 % 5, state / 4 % 5, state % 4)
-    }
 }
